@@ -1,0 +1,28 @@
+// Shared by the binding files; not part of core.
+#ifndef GAN_BINDINGS_H
+#define GAN_BINDINGS_H
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include "gan/gan.h"
+
+#define GL_TENSOR "gan.Tensor"
+#define GL_GENERATOR "gan.Generator"
+
+// Pushes t as a Lua tensor, taking over the caller's reference.
+void gl_push_tensor(lua_State *L, gan_tensor *t);
+gan_tensor *gl_check_tensor(lua_State *L, int idx);
+gan_tensor *gl_test_tensor(lua_State *L, int idx);   // NULL if not a tensor
+// Raises the core's last error as a Lua error.
+int gl_fail(lua_State *L);
+// 1-based (negative from the end) Lua dim to core's convention.
+int gl_dim(lua_State *L, int idx);
+gan_dtype gl_dtype(lua_State *L, int idx, gan_dtype def);
+int gl_shape(lua_State *L, int idx, int *ndim, int64_t *size);
+int gl_opt(lua_State *L, int idx, const char *key);
+
+// random.c
+void gl_register_random(lua_State *L);          // into the module table on the stack top
+void gl_register_random_methods(lua_State *L);  // into the methods table on the stack top
+
+#endif

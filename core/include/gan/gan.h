@@ -1,0 +1,10 @@
+// gancore: the C compute core of gan. One include for all of it.
+#ifndef GAN_GAN_H
+#define GAN_GAN_H
+#include "gan/error.h"
+#include "gan/alloc.h"
+#include "gan/parallel.h"
+#include "gan/tensor.h"
+#include "gan/ops.h"
+#include "gan/random.h"
+#endif

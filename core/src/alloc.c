@@ -1,0 +1,109 @@
+// Size-bucketed caching allocator. Requests are rounded up to a bucket (powers of two
+// split into 4 steps each, so waste is below 25%); freed blocks wait in their bucket's
+// free list and are handed out again, which keeps a training step free of mmap/munmap.
+#include "gan/alloc.h"
+#include "gan/error.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 64
+#define MIN_BUCKET_BYTES 256
+#define NUM_BUCKETS 256
+
+typedef struct block { struct block *next; } block;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static block *free_lists[NUM_BUCKETS];
+static gan_alloc_stats stats;
+static int64_t cache_limit = (int64_t)2 << 30;   // 2 GiB
+
+// Bucket index and its block size for a request of n bytes.
+static int bucket_of(size_t n, size_t *bucket_bytes) {
+    if (n < MIN_BUCKET_BYTES) n = MIN_BUCKET_BYTES;
+    int hi = 63 - __builtin_clzll((unsigned long long)(n - 1));  // n-1 < 2^(hi+1)
+    size_t base = (size_t)1 << hi;                                // base <= n-1
+    size_t quarter = base / 4;
+    size_t step = (n - 1 - base) / quarter + 1;                   // 1..4
+    *bucket_bytes = base + step * quarter;
+    return (hi - 7) * 4 + (int)step - 1;
+}
+
+void *gan_alloc(size_t nbytes) {
+    size_t bytes;
+    int b = bucket_of(nbytes, &bytes);
+    void *p = NULL;
+    if (b >= 0 && b < NUM_BUCKETS) {
+        pthread_mutex_lock(&lock);
+        if (free_lists[b]) {
+            p = free_lists[b];
+            free_lists[b] = free_lists[b]->next;
+            stats.cached_bytes -= (int64_t)bytes;
+            stats.cache_hits++;
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    if (!p) {
+        p = aligned_alloc(ALIGN, bytes);
+        if (!p) {
+            gan_alloc_trim();
+            p = aligned_alloc(ALIGN, bytes);
+        }
+        if (!p) {
+            gan_error("out of memory: could not allocate %zu bytes", nbytes);
+            return NULL;
+        }
+        pthread_mutex_lock(&lock);
+        stats.system_allocs++;
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_lock(&lock);
+    stats.live_bytes += (int64_t)nbytes;
+    if (stats.live_bytes > stats.peak_live_bytes) stats.peak_live_bytes = stats.live_bytes;
+    pthread_mutex_unlock(&lock);
+    return p;
+}
+
+void gan_free(void *p, size_t nbytes) {
+    if (!p) return;
+    size_t bytes;
+    int b = bucket_of(nbytes, &bytes);
+    pthread_mutex_lock(&lock);
+    stats.live_bytes -= (int64_t)nbytes;
+    if (b >= 0 && b < NUM_BUCKETS && stats.cached_bytes + (int64_t)bytes <= cache_limit) {
+        block *blk = p;
+        blk->next = free_lists[b];
+        free_lists[b] = blk;
+        stats.cached_bytes += (int64_t)bytes;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    free(p);
+}
+
+void gan_alloc_trim(void) {
+    pthread_mutex_lock(&lock);
+    for (int b = 0; b < NUM_BUCKETS; b++) {
+        while (free_lists[b]) {
+            block *next = free_lists[b]->next;
+            free(free_lists[b]);
+            free_lists[b] = next;
+        }
+    }
+    stats.cached_bytes = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+gan_alloc_stats gan_alloc_get_stats(void) {
+    pthread_mutex_lock(&lock);
+    gan_alloc_stats s = stats;
+    pthread_mutex_unlock(&lock);
+    return s;
+}
+
+void gan_alloc_set_cache_limit(int64_t nbytes) {
+    pthread_mutex_lock(&lock);
+    cache_limit = nbytes < 0 ? 0 : nbytes;
+    pthread_mutex_unlock(&lock);
+    if (gan_alloc_get_stats().cached_bytes > cache_limit) gan_alloc_trim();
+}

@@ -1,0 +1,196 @@
+// Joins and indexing: cat, index_select, gather, scatter_add.
+#include "internal.h"
+#include <string.h>
+
+int gan_cat(gan_tensor **out, int n, const gan_tensor *const *ts, int dim) {
+    if (n < 1) return gan_error("cat: needs at least one tensor");
+    const gan_tensor *t0 = ts[0];
+    if (t0->ndim == 0) return gan_error("cat: tensor 1 is 0-d; cannot concatenate scalars");
+    int d;
+    if (gan_wrap_dim(&d, dim, t0->ndim, "cat") != GAN_OK) return GAN_ERR;
+    int64_t size[GAN_MAX_DIMS];
+    memcpy(size, t0->size, sizeof size);
+    size[d] = 0;
+    for (int k = 0; k < n; k++) {
+        const gan_tensor *t = ts[k];
+        char a[GAN_SHAPE_BUF], b[GAN_SHAPE_BUF];
+        if (t->dtype != t0->dtype)
+            return gan_error("cat: tensor %d has dtype %s, tensor 1 has %s", k + 1,
+                             gan_dtype_name(t->dtype), gan_dtype_name(t0->dtype));
+        bool ok = t->ndim == t0->ndim;
+        for (int i = 0; ok && i < t->ndim; i++) ok = i == d || t->size[i] == t0->size[i];
+        if (!ok)
+            return gan_error("cat: tensor %d has shape %s, incompatible with %s along dim %d",
+                             k + 1, gan_shape_str(a, sizeof a, t->ndim, t->size),
+                             gan_shape_str(b, sizeof b, t0->ndim, t0->size), dim);
+        size[d] += t->size[d];
+    }
+    gan_tensor *o;
+    if (gan_empty(&o, t0->dtype, t0->ndim, size) != GAN_OK) return GAN_ERR;
+    int64_t at = 0;
+    for (int k = 0; k < n; k++) {
+        gan_tensor *slot;
+        if (gan_narrow(&slot, o, d, at, ts[k]->size[d]) != GAN_OK ||
+            gan_copy_(slot, ts[k]) != GAN_OK) {
+            gan_tensor_release(o);
+            return GAN_ERR;
+        }
+        gan_tensor_release(slot);
+        at += ts[k]->size[d];
+    }
+    *out = o;
+    return GAN_OK;
+}
+
+static int check_index_tensor(const gan_tensor *index, const char *op) {
+    if (index->dtype != GAN_INT64)
+        return gan_error("%s: index must be an int64 tensor, got %s", op,
+                         gan_dtype_name(index->dtype));
+    return GAN_OK;
+}
+
+int gan_index_select(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index) {
+    if (check_index_tensor(index, "index_select") != GAN_OK) return GAN_ERR;
+    if (index->ndim > 1)
+        return gan_error("index_select: index must be 1-d, got %d dims", index->ndim);
+    if (a->ndim == 0) return gan_error("index_select: cannot index a 0-d tensor");
+    int d;
+    if (gan_wrap_dim(&d, dim, a->ndim, "index_select") != GAN_OK) return GAN_ERR;
+    int64_t n = gan_numel(index);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t ix = gan_get_i64(index, &i);
+        if (ix < 0 || ix >= a->size[d])
+            return gan_error("index_select: index %lld out of range for dim %d of size %lld",
+                             (long long)ix, d, (long long)a->size[d]);
+    }
+    int64_t size[GAN_MAX_DIMS];
+    memcpy(size, a->size, sizeof size);
+    size[d] = n;
+    gan_tensor *o;
+    if (gan_empty(&o, a->dtype, a->ndim, size) != GAN_OK) return GAN_ERR;
+    for (int64_t i = 0; i < n; i++) {
+        gan_tensor *src, *dst;
+        if (gan_select(&src, a, d, gan_get_i64(index, &i)) != GAN_OK) goto fail;
+        if (gan_select(&dst, o, d, i) != GAN_OK) { gan_tensor_release(src); goto fail; }
+        int rc = gan_copy_(dst, src);
+        gan_tensor_release(src);
+        gan_tensor_release(dst);
+        if (rc != GAN_OK) goto fail;
+    }
+    *out = o;
+    return GAN_OK;
+fail:
+    gan_tensor_release(o);
+    return GAN_ERR;
+}
+
+// Checks index against a (and src): same ndim, index no larger outside `dim`, values in
+// range of a's dim.
+static int check_gather_like(const gan_tensor *a, int d, const gan_tensor *index,
+                             const gan_tensor *src, const char *op) {
+    char sa[GAN_SHAPE_BUF], si[GAN_SHAPE_BUF];
+    if (check_index_tensor(index, op) != GAN_OK) return GAN_ERR;
+    if (index->ndim != a->ndim || (src && src->ndim != a->ndim))
+        return gan_error("%s: index has shape %s but the tensor has shape %s (ndim must match)",
+                         op, gan_shape_str(si, sizeof si, index->ndim, index->size),
+                         gan_shape_str(sa, sizeof sa, a->ndim, a->size));
+    for (int i = 0; i < a->ndim; i++) {
+        if ((i != d && index->size[i] > a->size[i]) || (src && index->size[i] > src->size[i]))
+            return gan_error("%s: index of shape %s is larger than the tensor %s in dim %d", op,
+                             gan_shape_str(si, sizeof si, index->ndim, index->size),
+                             gan_shape_str(sa, sizeof sa, (src && index->size[i] > src->size[i]) ? src->ndim : a->ndim,
+                                           (src && index->size[i] > src->size[i]) ? src->size : a->size), i);
+    }
+    if (src && src->dtype != a->dtype)
+        return gan_error("%s: src has dtype %s, the tensor has %s", op,
+                         gan_dtype_name(src->dtype), gan_dtype_name(a->dtype));
+    return GAN_OK;
+}
+
+// Visits every element of index in row order; pos[] is its multi-index.
+#define FOR_EACH_INDEX(index, pos, ...)                                               \
+    do {                                                                               \
+        int64_t pos[GAN_MAX_DIMS] = {0};                                               \
+        int64_t total_ = gan_numel(index);                                             \
+        for (int64_t e_ = 0; e_ < total_; e_++) {                                      \
+            __VA_ARGS__;                                                               \
+            for (int i_ = (index)->ndim - 1; i_ >= 0; i_--) {                          \
+                if (++pos[i_] < (index)->size[i_]) break;                              \
+                pos[i_] = 0;                                                           \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+static int64_t offset_of(const gan_tensor *t, const int64_t *pos) {
+    int64_t o = t->offset;
+    for (int i = 0; i < t->ndim; i++) o += pos[i] * t->stride[i];
+    return o;
+}
+
+int gan_gather(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index) {
+    int d;
+    if (a->ndim == 0) return gan_error("gather: cannot index a 0-d tensor");
+    if (gan_wrap_dim(&d, dim, a->ndim, "gather") != GAN_OK) return GAN_ERR;
+    if (check_gather_like(a, d, index, NULL, "gather") != GAN_OK) return GAN_ERR;
+    int status = GAN_OK;
+    FOR_EACH_INDEX(index, pos, {
+        int64_t ix = gan_get_i64(index, pos);
+        if (ix < 0 || ix >= a->size[d]) {
+            status = gan_error("gather: index %lld out of range for dim %d of size %lld",
+                               (long long)ix, d, (long long)a->size[d]);
+            break;
+        }
+    });
+    if (status != GAN_OK) return GAN_ERR;
+    gan_tensor *o;
+    if (gan_empty(&o, a->dtype, index->ndim, index->size) != GAN_OK) return GAN_ERR;
+    size_t es = gan_dtype_size(a->dtype);
+    char *src = a->storage->data, *dst = gan_data(o);
+    int64_t k = 0;
+    FOR_EACH_INDEX(index, pos, {
+        int64_t p2[GAN_MAX_DIMS];
+        memcpy(p2, pos, sizeof p2);
+        p2[d] = gan_get_i64(index, pos);
+        memcpy(dst + (size_t)k++ * es, src + (size_t)offset_of(a, p2) * es, es);
+    });
+    *out = o;
+    return GAN_OK;
+}
+
+int gan_scatter_add_(gan_tensor *a, int dim, const gan_tensor *index, const gan_tensor *src) {
+    int d;
+    if (a->ndim == 0) return gan_error("scatter_add: cannot index a 0-d tensor");
+    if (gan_wrap_dim(&d, dim, a->ndim, "scatter_add") != GAN_OK) return GAN_ERR;
+    if (check_gather_like(a, d, index, src, "scatter_add") != GAN_OK) return GAN_ERR;
+    int status = GAN_OK;
+    FOR_EACH_INDEX(index, pos, {
+        int64_t ix = gan_get_i64(index, pos);
+        if (ix < 0 || ix >= a->size[d]) {
+            status = gan_error("scatter_add: index %lld out of range for dim %d of size %lld",
+                               (long long)ix, d, (long long)a->size[d]);
+            break;
+        }
+    });
+    if (status != GAN_OK) return GAN_ERR;
+    FOR_EACH_INDEX(index, pos, {
+        int64_t p2[GAN_MAX_DIMS];
+        memcpy(p2, pos, sizeof p2);
+        p2[d] = gan_get_i64(index, pos);
+        int64_t oa = offset_of(a, p2), os = offset_of(src, pos);
+        switch (a->dtype) {
+        case GAN_FLOAT32: ((float *)a->storage->data)[oa] += ((float *)src->storage->data)[os]; break;
+        case GAN_FLOAT64: ((double *)a->storage->data)[oa] += ((double *)src->storage->data)[os]; break;
+        case GAN_INT64: ((int64_t *)a->storage->data)[oa] += ((int64_t *)src->storage->data)[os]; break;
+        }
+    });
+    return GAN_OK;
+}
+
+int gan_scatter_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index,
+                    const gan_tensor *src) {
+    gan_tensor *o;
+    if (gan_clone(&o, a) != GAN_OK) return GAN_ERR;
+    if (gan_scatter_add_(o, dim, index, src) != GAN_OK) { gan_tensor_release(o); return GAN_ERR; }
+    *out = o;
+    return GAN_OK;
+}

@@ -1,0 +1,37 @@
+// Private to core/: the strided N-d iterator every elementwise kernel runs on.
+#ifndef GAN_INTERNAL_H
+#define GAN_INTERNAL_H
+#include "gan/gan.h"
+
+#define GAN_ITER_MAX_OPS 4
+
+// Operands viewed at one common shape (broadcast operands get stride 0), with adjacent
+// dims merged where every operand allows it, so most loops become one long row.
+typedef struct gan_iter {
+    int nops, ndim;
+    int64_t numel;
+    int64_t size[GAN_MAX_DIMS];
+    int64_t stride[GAN_ITER_MAX_OPS][GAN_MAX_DIMS];  // elements
+    char *data[GAN_ITER_MAX_OPS];
+    int64_t elsize[GAN_ITER_MAX_OPS];
+} gan_iter;
+
+// Inner loop over n elements of one row: p[k] points at operand k's first element,
+// s[k] is its stride in elements.
+typedef void (*gan_loop_fn)(void **p, const int64_t *s, int64_t n, const void *ctx);
+
+// Operand k must have ndim <= `ndim` and broadcast to `size`.
+void gan_iter_init(gan_iter *it, int nops, const gan_tensor *const *ts, int ndim,
+                   const int64_t *size);
+// Runs fn over every row; in parallel when the work is large enough.
+void gan_iter_run(const gan_iter *it, gan_loop_fn fn, const void *ctx);
+
+// Strides of a contiguous tensor of this shape.
+void gan_contiguous_strides(int64_t *stride, int ndim, const int64_t *size);
+// True if a and b may reference the same memory.
+bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
+// Shape checks shared by ops; messages name `op`.
+int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
+                   bool *mask);
+
+#endif

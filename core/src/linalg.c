@@ -1,0 +1,117 @@
+// matmul on cblas_sgemm/dgemm. Strided matrices are passed to BLAS as they are when one
+// of their dims is unit-stride (a transposed view costs no copy); batches broadcast.
+#include "internal.h"
+#include <cblas.h>
+#include <omp.h>
+
+// How to hand one (rows, cols) matrix with strides (s0, s1) to BLAS without a copy.
+static bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, bool *trans,
+                        int64_t *ld) {
+    if (s1 == 1 && (s0 >= cols || rows == 1) && s0 >= 1) { *trans = false; *ld = s0 > cols ? s0 : cols; return true; }
+    if (s0 == 1 && (s1 >= rows || cols == 1) && s1 >= 1) { *trans = true; *ld = s1 > rows ? s1 : rows; return true; }
+    if (cols == 1 && s1 == 1) { *trans = false; *ld = 1; return true; }
+    return false;
+}
+
+// Makes the last two dims of t usable by BLAS (copy only if they are not).
+static int blas_ready(gan_tensor **out, const gan_tensor *t, bool *trans, int64_t *ld) {
+    int nd = t->ndim;
+    if (blas_layout(t->size[nd - 2], t->size[nd - 1], t->stride[nd - 2], t->stride[nd - 1],
+                    trans, ld)) {
+        *out = gan_tensor_retain((gan_tensor *)t);
+        return GAN_OK;
+    }
+    if (gan_clone(out, t) != GAN_OK) return GAN_ERR;
+    *trans = false;
+    *ld = t->size[nd - 1];
+    return GAN_OK;
+}
+
+static void gemm(gan_dtype dt, bool ta, bool tb, int64_t n, int64_t m, int64_t k,
+                 const void *A, int64_t lda, const void *B, int64_t ldb, void *C, int64_t ldc) {
+    if (dt == GAN_FLOAT32)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)n, (int)m, (int)k, 1.0f, A, (int)lda, B, (int)ldb, 0.0f, C, (int)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)n, (int)m, (int)k, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
+}
+
+int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
+    char sa[GAN_SHAPE_BUF], sb[GAN_SHAPE_BUF];
+    if (a->dtype != b->dtype)
+        return gan_error("matmul: dtypes differ (%s and %s)", gan_dtype_name(a->dtype),
+                         gan_dtype_name(b->dtype));
+    if (a->dtype == GAN_INT64)
+        return gan_error("matmul: not supported for dtype int64 (convert with :float() first)");
+    if (a->ndim == 0 || b->ndim == 0)
+        return gan_error("matmul: both operands need at least 1 dim, got shapes %s and %s",
+                         gan_shape_str(sa, sizeof sa, a->ndim, a->size),
+                         gan_shape_str(sb, sizeof sb, b->ndim, b->size));
+    // 1-D operands become matrices and the added dim is dropped from the result.
+    gan_tensor *A = NULL, *B = NULL, *Ab = NULL, *Bb = NULL, *C = NULL;
+    int rc = GAN_ERR;
+    bool a_vec = a->ndim == 1, b_vec = b->ndim == 1;
+    if ((a_vec ? gan_unsqueeze(&A, a, 0) : gan_view(&A, a, a->ndim, a->size)) != GAN_OK) goto done;
+    if ((b_vec ? gan_unsqueeze(&B, b, 1) : gan_view(&B, b, b->ndim, b->size)) != GAN_OK) goto done;
+    int64_t n = A->size[A->ndim - 2], k = A->size[A->ndim - 1];
+    int64_t k2 = B->size[B->ndim - 2], m = B->size[B->ndim - 1];
+    if (k != k2) {
+        gan_error("matmul: shapes %s and %s are not aligned (%lld != %lld)",
+                  gan_shape_str(sa, sizeof sa, a->ndim, a->size),
+                  gan_shape_str(sb, sizeof sb, b->ndim, b->size), (long long)k, (long long)k2);
+        goto done;
+    }
+    // Broadcast the batch dims.
+    gan_tensor ah = *A, bh = *B;   // headers of the batch part only
+    ah.ndim = A->ndim - 2; bh.ndim = B->ndim - 2;
+    int bnd;
+    int64_t bsize[GAN_MAX_DIMS + 2];
+    const gan_tensor *hs[2] = {&ah, &bh};
+    if (gan_broadcast_shape(&bnd, bsize, 2, hs, "matmul") != GAN_OK) goto done;
+    bsize[bnd] = n; bsize[bnd + 1] = k;
+    if (gan_expand(&Ab, A, bnd + 2, bsize) != GAN_OK) goto done;
+    bsize[bnd] = k; bsize[bnd + 1] = m;
+    if (gan_expand(&Bb, B, bnd + 2, bsize) != GAN_OK) goto done;
+    gan_tensor_release(A); gan_tensor_release(B);
+    bool ta, tb;
+    int64_t lda, ldb;
+    if (blas_ready(&A, Ab, &ta, &lda) != GAN_OK) { A = B = NULL; goto done; }
+    if (blas_ready(&B, Bb, &tb, &ldb) != GAN_OK) { B = NULL; goto done; }
+    bsize[bnd] = n; bsize[bnd + 1] = m;
+    if (gan_empty(&C, a->dtype, bnd + 2, bsize) != GAN_OK) goto done;
+    int64_t nb = 1;
+    for (int i = 0; i < bnd; i++) nb *= bsize[i];
+    size_t es = gan_dtype_size(a->dtype);
+    if (k == 0) {
+        gan_fill_(C, 0);
+    } else if (n > 0 && m > 0) {
+        // Parallel over batches (BLAS single-threaded inside) unless one big product.
+        bool par = nb > 1 && (double)n * m * k < 2e7 * nb;
+        #pragma omp parallel for schedule(static) if (par)
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t rem = bi, oa = A->offset, ob = B->offset;
+            for (int d = bnd - 1; d >= 0; d--) {
+                int64_t i = rem % bsize[d];
+                rem /= bsize[d];
+                oa += i * A->stride[d];
+                ob += i * B->stride[d];
+            }
+            gemm(a->dtype, ta, tb, n, m, k, (char *)A->storage->data + oa * es, lda,
+                 (char *)B->storage->data + ob * es, ldb,
+                 (char *)gan_data(C) + (size_t)(bi * n * m) * es, m);
+        }
+    }
+    // Drop the dims added for 1-D operands.
+    gan_tensor *r = C;
+    C = NULL;
+    if (b_vec) { gan_tensor *s; if (gan_squeeze(&s, r, -1, false) != GAN_OK) { C = r; goto done; } gan_tensor_release(r); r = s; }
+    if (a_vec) { gan_tensor *s; if (gan_squeeze(&s, r, b_vec ? -1 : -2, false) != GAN_OK) { C = r; goto done; } gan_tensor_release(r); r = s; }
+    *out = r;
+    rc = GAN_OK;
+done:
+    gan_tensor_release(A); gan_tensor_release(B);
+    gan_tensor_release(Ab); gan_tensor_release(Bb);
+    gan_tensor_release(C);
+    return rc;
+}

@@ -1,0 +1,13 @@
+--- gan: tensors, ops, randomness and threads; the rest of the library hangs off this table.
+-- @module gan
+local core = require("gan.core")
+
+local gan = {}
+for k, v in pairs(core) do gan[k] = v end
+gan.core = core
+gan.version = require("gan.version")
+gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
+
+require("gan.tensor").install(gan)
+
+return gan
