@@ -21,6 +21,17 @@ gan_dtype gl_dtype(lua_State *L, int idx, gan_dtype def);
 int gl_shape(lua_State *L, int idx, int *ndim, int64_t *size);
 int gl_opt(lua_State *L, int idx, const char *key);
 
+// A tensor about to be written in place: refuses one that autograd tracks and bumps
+// its storage version so saved tensors notice the change.
+gan_tensor *gl_inplace(lua_State *L, int idx, const char *op);
+
+// autograd.c
+void gl_register_autograd(lua_State *L);          // module functions
+void gl_register_autograd_methods(lua_State *L);  // tensor methods
+// Autograd properties of x.name / x.name = v; return 1 if handled.
+int gl_autograd_index(lua_State *L, gan_tensor *t, const char *k);
+int gl_autograd_newindex(lua_State *L, gan_tensor *t, const char *k);
+
 // random.c
 void gl_register_random(lua_State *L);          // into the module table on the stack top
 void gl_register_random_methods(lua_State *L);  // into the methods table on the stack top

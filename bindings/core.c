@@ -59,13 +59,45 @@ int gl_dim(lua_State *L, int idx) {
     return d > 0 ? (int)d - 1 : (int)d;
 }
 
+// A Lua dim (1-based, negative from the end) checked against `ndim` dims; returns core's
+// 0-based dim. Checked here so that messages name the dim as the user wrote it.
+static int gl_tdim(lua_State *L, int idx, int ndim, const char *op) {
+    lua_Integer d = luaL_checkinteger(L, idx);
+    if (d == 0) luaL_error(L, "%s: dim 0 is invalid: dims are 1-based (1 = first, -1 = last)", op);
+    if (d > ndim || d < -(lua_Integer)ndim)
+        luaL_error(L, "%s: dim %I out of range for a %d-d tensor (1-based; -1 is the last)", op,
+                   d, ndim);
+    return d > 0 ? (int)d - 1 : (int)d + ndim;
+}
+
+// Dims as a table {1, 3} (or one number) at idx, each checked by gl_tdim; no repeats.
+static int gl_tdims(lua_State *L, int idx, int ndim, const char *op, int *dims) {
+    int n = 1;
+    if (lua_istable(L, idx)) {
+        n = (int)luaL_len(L, idx);
+        if (n > GAN_MAX_DIMS) luaL_error(L, "%s: too many dims", op);
+        if (n == 0) luaL_error(L, "%s: empty list of dims", op);
+        for (int i = 0; i < n; i++) {
+            lua_geti(L, idx, i + 1);
+            dims[i] = gl_tdim(L, -1, ndim, op);
+            lua_pop(L, 1);
+        }
+    } else {
+        dims[0] = gl_tdim(L, idx, ndim, op);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (dims[i] == dims[j]) luaL_error(L, "%s: dim %d given twice", op, dims[i] + 1);
+    return n;
+}
+
 // 1-based position (negative counts from the end) to a 0-based index into `size`.
 static int64_t gl_pos(lua_State *L, int idx, int64_t size, const char *what) {
     lua_Integer i = luaL_checkinteger(L, idx);
     int64_t r = i > 0 ? i - 1 : size + i;
     if (i == 0 || r < 0 || r >= size)
-        luaL_error(L, "%s %d out of range for size %d (positions are 1-based; -1 is the last)",
-                   what, (int)i, (int)size);
+        luaL_error(L, "%s %I out of range for size %I (positions are 1-based; -1 is the last)",
+                   what, i, (lua_Integer)size);
     return r;
 }
 
@@ -194,7 +226,7 @@ static int create(lua_State *L, double fill, bool zero, bool empty) {
     int ndim;
     int64_t size[GAN_MAX_DIMS];
     int o = gl_shape(L, 1, &ndim, size);
-    check_opts(L, o, create_opts, "create");
+    check_opts(L, o, create_opts, empty ? "empty" : zero ? "zeros" : "ones");
     gan_dtype dt = opt_dtype(L, o, GAN_FLOAT32);
     gan_tensor *t;
     int rc = empty ? gan_empty(&t, dt, ndim, size)
@@ -210,7 +242,25 @@ static int f_ones(lua_State *L) { return create(L, 1, false, false); }
 static int f_full(lua_State *L) {
     int ndim;
     int64_t size[GAN_MAX_DIMS];
-    int o = gl_shape(L, 1, &ndim, size);
+    int o;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        // full(2, 3, value): sizes as arguments, the last number is the value.
+        int n = 0;
+        while (lua_type(L, n + 1) == LUA_TNUMBER) n++;
+        if (n < 2) return luaL_error(L, "full: expected (size..., value) or ({size}, value)");
+        if (n - 1 > GAN_MAX_DIMS) return luaL_error(L, "at most %d dims supported", GAN_MAX_DIMS);
+        ndim = 0;
+        for (int i = 1; i < n; i++) {
+            int isnum;
+            lua_Integer s = lua_tointegerx(L, i, &isnum);
+            if (!isnum) luaL_argerror(L, i, "size must be an integer");
+            if (s < 0) luaL_argerror(L, i, "size must be >= 0");
+            size[ndim++] = s;
+        }
+        o = n;
+    } else {
+        o = gl_shape(L, 1, &ndim, size);
+    }
     double v = luaL_checknumber(L, o);
     check_opts(L, o + 1, create_opts, "full");
     gan_dtype dt = opt_dtype(L, o + 1, GAN_FLOAT32);
@@ -288,9 +338,7 @@ static int f_eye(lua_State *L) {
 static int m_size(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     if (!lua_isnoneornil(L, 2)) {
-        int d;
-        if (gan_wrap_dim(&d, gl_dim(L, 2), t->ndim, "size") != GAN_OK) return gl_fail(L);
-        lua_pushinteger(L, t->size[d]);
+        lua_pushinteger(L, t->size[gl_tdim(L, 2, t->ndim, "size")]);
         return 1;
     }
     lua_createtable(L, t->ndim, 0);
@@ -301,9 +349,7 @@ static int m_size(lua_State *L) {
 static int m_stride(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     if (!lua_isnoneornil(L, 2)) {
-        int d;
-        if (gan_wrap_dim(&d, gl_dim(L, 2), t->ndim, "stride") != GAN_OK) return gl_fail(L);
-        lua_pushinteger(L, t->stride[d]);
+        lua_pushinteger(L, t->stride[gl_tdim(L, 2, t->ndim, "stride")]);
         return 1;
     }
     lua_createtable(L, t->ndim, 0);
@@ -363,7 +409,7 @@ static int m_totable(lua_State *L) {
     } while (0)
 #define OUT (&r_)
 
-static int shape_method(lua_State *L, int (*fn)(gan_tensor **, const gan_tensor *, int, const int64_t *), bool allow_neg) {
+static int shape_method(lua_State *L, int (*fn)(gan_tensor **, gan_tensor *, int, const int64_t *), bool allow_neg) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int ndim = 0;
     int64_t size[GAN_MAX_DIMS];
@@ -385,29 +431,30 @@ static int shape_method(lua_State *L, int (*fn)(gan_tensor **, const gan_tensor 
     (void)allow_neg;
     RET_TENSOR(fn(OUT, t, ndim, size));
 }
-static int m_view(lua_State *L) { return shape_method(L, gan_view, true); }
-static int m_reshape(lua_State *L) { return shape_method(L, gan_reshape, true); }
-static int m_expand(lua_State *L) { return shape_method(L, gan_expand, true); }
+static int m_view(lua_State *L) { return shape_method(L, gan_ag_view, true); }
+static int m_reshape(lua_State *L) { return shape_method(L, gan_ag_reshape, true); }
+static int m_expand(lua_State *L) { return shape_method(L, gan_ag_expand, true); }
 
 static int m_expand_as(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1), *o = gl_check_tensor(L, 2);
-    RET_TENSOR(gan_expand(OUT, t, o->ndim, o->size));
+    RET_TENSOR(gan_ag_expand(OUT, t, o->ndim, o->size));
 }
 static int m_view_as(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1), *o = gl_check_tensor(L, 2);
-    RET_TENSOR(gan_view(OUT, t, o->ndim, o->size));
+    RET_TENSOR(gan_ag_view(OUT, t, o->ndim, o->size));
 }
 
 static int m_transpose(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    RET_TENSOR(gan_transpose(OUT, t, gl_dim(L, 2), gl_dim(L, 3)));
+    int n = t->ndim ? t->ndim : 1;
+    RET_TENSOR(gan_ag_transpose(OUT, t, gl_tdim(L, 2, n, "transpose"), gl_tdim(L, 3, n, "transpose")));
 }
 
 static int m_t(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with <= 2 dims, got %d (use transpose)", t->ndim);
     if (t->ndim < 2) { gan_tensor_retain(t); gl_push_tensor(L, t); return 1; }
-    RET_TENSOR(gan_transpose(OUT, t, 0, 1));
+    RET_TENSOR(gan_ag_transpose(OUT, t, 0, 1));
 }
 
 static int m_permute(lua_State *L) {
@@ -416,79 +463,86 @@ static int m_permute(lua_State *L) {
     if (lua_istable(L, 2)) {
         n = (int)luaL_len(L, 2);
         if (n > GAN_MAX_DIMS) return luaL_error(L, "permute: too many dims");
-        for (int i = 0; i < n; i++) { lua_geti(L, 2, i + 1); dims[i] = gl_dim(L, -1); lua_pop(L, 1); }
+        for (int i = 0; i < n; i++) { lua_geti(L, 2, i + 1); dims[i] = gl_tdim(L, -1, t->ndim, "permute"); lua_pop(L, 1); }
     } else {
         int top = lua_gettop(L);
         if (top - 1 > GAN_MAX_DIMS) return luaL_error(L, "permute: too many dims");
-        for (int i = 2; i <= top; i++) dims[n++] = gl_dim(L, i);
+        for (int i = 2; i <= top; i++) dims[n++] = gl_tdim(L, i, t->ndim, "permute");
     }
-    RET_TENSOR(gan_permute(OUT, t, n, dims));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (dims[i] == dims[j]) return luaL_error(L, "permute: dim %d given twice", dims[i] + 1);
+    RET_TENSOR(gan_ag_permute(OUT, t, n, dims));
 }
 
 static int m_narrow(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int d;
     if (t->ndim == 0) return luaL_error(L, "narrow: cannot narrow a 0-d tensor");
-    if (gan_wrap_dim(&d, gl_dim(L, 2), t->ndim, "narrow") != GAN_OK) return gl_fail(L);
+    d = gl_tdim(L, 2, t->ndim, "narrow");
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
     if (start == 0) return luaL_argerror(L, 3, "start 0 is invalid: positions are 1-based");
     int64_t s0 = start > 0 ? start - 1 : t->size[d] + start;
-    RET_TENSOR(gan_narrow(OUT, t, d, s0, len));
+    if (s0 < 0 || len < 0 || s0 > t->size[d] - len)
+        return luaL_error(L, "narrow: start %I with length %I is out of range for dim %d of size %I "
+                          "(positions are 1-based; -1 is the last)", start, len, d + 1, (lua_Integer)t->size[d]);
+    RET_TENSOR(gan_ag_narrow(OUT, t, d, s0, len));
 }
 
 static int m_select(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int d;
     if (t->ndim == 0) return luaL_error(L, "select: cannot index a 0-d tensor");
-    if (gan_wrap_dim(&d, gl_dim(L, 2), t->ndim, "select") != GAN_OK) return gl_fail(L);
-    RET_TENSOR(gan_select(OUT, t, d, gl_pos(L, 3, t->size[d], "select: index")));
+    d = gl_tdim(L, 2, t->ndim, "select");
+    RET_TENSOR(gan_ag_select(OUT, t, d, gl_pos(L, 3, t->size[d], "select: index")));
 }
 
 static int m_squeeze(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    if (lua_isnoneornil(L, 2)) RET_TENSOR(gan_squeeze(OUT, t, 0, true));
-    RET_TENSOR(gan_squeeze(OUT, t, gl_dim(L, 2), false));
+    if (lua_isnoneornil(L, 2)) RET_TENSOR(gan_ag_squeeze(OUT, t, 0, true));
+    RET_TENSOR(gan_ag_squeeze(OUT, t, gl_tdim(L, 2, t->ndim ? t->ndim : 1, "squeeze"), false));
 }
 
 static int m_unsqueeze(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    RET_TENSOR(gan_unsqueeze(OUT, t, gl_dim(L, 2)));
+    RET_TENSOR(gan_ag_unsqueeze(OUT, t, gl_tdim(L, 2, t->ndim + 1, "unsqueeze")));
 }
 
 static int m_flatten(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    int s = lua_isnoneornil(L, 2) ? 0 : gl_dim(L, 2);
-    int e = lua_isnoneornil(L, 3) ? -1 : gl_dim(L, 3);
-    RET_TENSOR(gan_flatten(OUT, t, s, e));
+    int n = t->ndim ? t->ndim : 1;
+    int s = lua_isnoneornil(L, 2) ? 0 : gl_tdim(L, 2, n, "flatten");
+    int e = lua_isnoneornil(L, 3) ? n - 1 : gl_tdim(L, 3, n, "flatten");
+    RET_TENSOR(gan_ag_flatten(OUT, t, s, e));
 }
 
-static int m_contiguous(lua_State *L) { RET_TENSOR(gan_contiguous(OUT, gl_check_tensor(L, 1))); }
-static int m_clone(lua_State *L) { RET_TENSOR(gan_clone(OUT, gl_check_tensor(L, 1))); }
+static int m_contiguous(lua_State *L) { RET_TENSOR(gan_ag_contiguous(OUT, gl_check_tensor(L, 1))); }
+static int m_clone(lua_State *L) { RET_TENSOR(gan_ag_clone(OUT, gl_check_tensor(L, 1))); }
 
 static int m_to(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    RET_TENSOR(gan_to_dtype(OUT, t, gl_dtype(L, 2, t->dtype)));
+    RET_TENSOR(gan_ag_to_dtype(OUT, t, gl_dtype(L, 2, t->dtype)));
 }
-static int m_float(lua_State *L) { RET_TENSOR(gan_to_dtype(OUT, gl_check_tensor(L, 1), GAN_FLOAT32)); }
-static int m_double(lua_State *L) { RET_TENSOR(gan_to_dtype(OUT, gl_check_tensor(L, 1), GAN_FLOAT64)); }
+static int m_float(lua_State *L) { RET_TENSOR(gan_ag_to_dtype(OUT, gl_check_tensor(L, 1), GAN_FLOAT32)); }
+static int m_double(lua_State *L) { RET_TENSOR(gan_ag_to_dtype(OUT, gl_check_tensor(L, 1), GAN_FLOAT64)); }
 static int m_long(lua_State *L) { RET_TENSOR(gan_to_dtype(OUT, gl_check_tensor(L, 1), GAN_INT64)); }
 
 static int m_copy_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1), *s = gl_check_tensor(L, 2);
+    gan_tensor *t = gl_inplace(L, 1, "copy_"), *s = gl_check_tensor(L, 2);
     if (gan_copy_(t, s) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
 
 static int m_fill_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "fill_");
     if (gan_fill_(t, luaL_checknumber(L, 2)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
 
 static int m_zero_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "zero_");
     if (gan_fill_(t, 0) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
@@ -498,11 +552,12 @@ static int m_zero_(lua_State *L) {
 
 static int unary(lua_State *L) {
     gan_unop op = (gan_unop)lua_tointeger(L, lua_upvalueindex(1));
-    RET_TENSOR(gan_unary(OUT, op, gl_check_tensor(L, 1)));
+    RET_TENSOR(gan_ag_unary(OUT, op, gl_check_tensor(L, 1)));
 }
 static int unary_(lua_State *L) {
     gan_unop op = (gan_unop)lua_tointeger(L, lua_upvalueindex(1));
-    if (gan_unary_(gl_check_tensor(L, 1), op) != GAN_OK) return gl_fail(L);
+    gan_tensor *t = gl_inplace(L, 1, gan_unop_name(op));
+    if (gan_unary_(t, op) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
@@ -518,15 +573,15 @@ static int binary(lua_State *L) {
     check_operand(L, 1, gan_binop_name(op));
     check_operand(L, 2, gan_binop_name(op));
     gan_tensor *a = gl_test_tensor(L, 1), *b = gl_test_tensor(L, 2);
-    if (a && b) RET_TENSOR(gan_binary(OUT, op, a, b));
-    if (a) RET_TENSOR(gan_binary_scalar(OUT, op, a, lua_tonumber(L, 2), false));
-    if (b) RET_TENSOR(gan_binary_scalar(OUT, op, b, lua_tonumber(L, 1), true));
+    if (a && b) RET_TENSOR(gan_ag_binary(OUT, op, a, b));
+    if (a) RET_TENSOR(gan_ag_binary_scalar(OUT, op, a, lua_tonumber(L, 2), false));
+    if (b) RET_TENSOR(gan_ag_binary_scalar(OUT, op, b, lua_tonumber(L, 1), true));
     return luaL_error(L, "%s: needs at least one tensor operand", gan_binop_name(op));
 }
 
 static int binary_(lua_State *L) {
     gan_binop op = (gan_binop)lua_tointeger(L, lua_upvalueindex(1));
-    gan_tensor *a = gl_check_tensor(L, 1);
+    gan_tensor *a = gl_inplace(L, 1, gan_binop_name(op));
     check_operand(L, 2, gan_binop_name(op));
     gan_tensor *b = gl_test_tensor(L, 2);
     int rc = b ? gan_binary_(a, op, b) : gan_binary_scalar_(a, op, lua_tonumber(L, 2));
@@ -540,25 +595,25 @@ static double opt_bound(lua_State *L, int idx) {
 }
 static int m_clamp(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    RET_TENSOR(gan_clamp(OUT, t, opt_bound(L, 2), opt_bound(L, 3)));
+    RET_TENSOR(gan_ag_clamp(OUT, t, opt_bound(L, 2), opt_bound(L, 3)));
 }
 static int m_clamp_(lua_State *L) {
-    if (gan_clamp_(gl_check_tensor(L, 1), opt_bound(L, 2), opt_bound(L, 3)) != GAN_OK) return gl_fail(L);
+    if (gan_clamp_(gl_inplace(L, 1, "clamp_"), opt_bound(L, 2), opt_bound(L, 3)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
 
 static int f_where(lua_State *L) {
     gan_tensor *c = gl_check_tensor(L, 1), *a = gl_check_tensor(L, 2), *b = gl_check_tensor(L, 3);
-    RET_TENSOR(gan_where(OUT, c, a, b));
+    RET_TENSOR(gan_ag_where(OUT, c, a, b));
 }
 
 static int m_masked_fill(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1), *m = gl_check_tensor(L, 2);
-    RET_TENSOR(gan_masked_fill(OUT, t, m, luaL_checknumber(L, 3)));
+    RET_TENSOR(gan_ag_masked_fill(OUT, t, m, luaL_checknumber(L, 3)));
 }
 static int m_masked_fill_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1), *m = gl_check_tensor(L, 2);
+    gan_tensor *t = gl_inplace(L, 1, "masked_fill_"), *m = gl_check_tensor(L, 2);
     if (gan_masked_fill_(t, m, luaL_checknumber(L, 3)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
@@ -566,36 +621,30 @@ static int m_masked_fill_(lua_State *L) {
 
 // ---- reductions: x:sum(), x:sum(dim), x:sum({d1, d2}), x:sum(dim, keepdim)
 
-static int read_dims(lua_State *L, int idx, int *dims) {
+// A 0-d tensor accepts dim 1 / -1, as in PyTorch.
+static int read_dims(lua_State *L, int idx, const gan_tensor *t, const char *op, int *dims) {
     if (lua_isnoneornil(L, idx)) return 0;
-    if (lua_istable(L, idx)) {
-        int n = (int)luaL_len(L, idx);
-        if (n > GAN_MAX_DIMS) luaL_error(L, "too many dims");
-        for (int i = 0; i < n; i++) { lua_geti(L, idx, i + 1); dims[i] = gl_dim(L, -1); lua_pop(L, 1); }
-        if (n == 0) luaL_argerror(L, idx, "empty list of dims");
-        return n;
-    }
-    dims[0] = gl_dim(L, idx);
-    return 1;
+    return gl_tdims(L, idx, t->ndim ? t->ndim : 1, op, dims);
 }
 
 static int reduce(lua_State *L) {
+    static const char *const names[] = {"sum", "mean", "prod", "max", "min"};
     gan_redop op = (gan_redop)lua_tointeger(L, lua_upvalueindex(1));
     gan_tensor *t = gl_check_tensor(L, 1);
     int dims[GAN_MAX_DIMS];
-    int n = read_dims(L, 2, dims);
-    RET_TENSOR(gan_reduce(OUT, op, t, n, dims, lua_toboolean(L, 3)));
+    int n = read_dims(L, 2, t, names[op], dims);
+    RET_TENSOR(gan_ag_reduce(OUT, op, t, n, dims, lua_toboolean(L, 3)));
 }
 
 // var/std(dims, [unbiased = true], [keepdim = false])
 static int m_varstd(lua_State *L) {
-    bool is_std = lua_toboolean(L, lua_upvalueindex(1));
+    bool is_std = lua_tointeger(L, lua_upvalueindex(1)) != 0;   // upvalue is the integer 0 or 1
     gan_tensor *t = gl_check_tensor(L, 1);
     int dims[GAN_MAX_DIMS];
-    int n = read_dims(L, 2, dims);
+    int n = read_dims(L, 2, t, is_std ? "std" : "var", dims);
     bool unbiased = lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3);
     bool keep = lua_toboolean(L, 4);
-    RET_TENSOR((is_std ? gan_std : gan_var)(OUT, t, n, dims, unbiased, keep));
+    RET_TENSOR((is_std ? gan_ag_std : gan_ag_var)(OUT, t, n, dims, unbiased, keep));
 }
 
 // norm([p = 2], [dims], [keepdim]); p may be math.huge.
@@ -603,42 +652,44 @@ static int m_norm(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     double p = lua_isnoneornil(L, 2) ? 2 : luaL_checknumber(L, 2);
     int dims[GAN_MAX_DIMS];
-    int n = read_dims(L, 3, dims);
-    RET_TENSOR(gan_norm(OUT, t, p, n, dims, lua_toboolean(L, 4)));
+    int n = read_dims(L, 3, t, "norm", dims);
+    RET_TENSOR(gan_ag_norm(OUT, t, p, n, dims, lua_toboolean(L, 4)));
 }
 
 // max()/min(): the value as a tensor; max(dim, [keepdim]): values, indices (0-based).
 static int m_maxmin(lua_State *L) {
-    bool is_min = lua_toboolean(L, lua_upvalueindex(1));
+    bool is_min = lua_tointeger(L, lua_upvalueindex(1)) != 0;   // upvalue is the integer 0 or 1
     gan_tensor *t = gl_check_tensor(L, 1);
-    if (lua_isnoneornil(L, 2)) RET_TENSOR(gan_reduce(OUT, is_min ? GAN_MIN : GAN_MAX, t, 0, NULL, false));
+    if (lua_isnoneornil(L, 2)) RET_TENSOR(gan_ag_max_all(OUT, t, is_min));
     gan_tensor *v, *i;
-    if (gan_max_dim(&v, &i, t, gl_dim(L, 2), lua_toboolean(L, 3), is_min) != GAN_OK) return gl_fail(L);
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, is_min ? "min" : "max");
+    if (gan_ag_max_dim(&v, &i, t, d, lua_toboolean(L, 3), is_min) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, v);
     gl_push_tensor(L, i);
     return 2;
 }
 
 static int m_argmax(lua_State *L) {
-    bool is_min = lua_toboolean(L, lua_upvalueindex(1));
+    bool is_min = lua_tointeger(L, lua_upvalueindex(1)) != 0;   // upvalue is the integer 0 or 1
     gan_tensor *t = gl_check_tensor(L, 1);
     if (lua_isnoneornil(L, 2)) RET_TENSOR(gan_argmax(OUT, t, 0, true, false, is_min));
-    RET_TENSOR(gan_argmax(OUT, t, gl_dim(L, 2), false, lua_toboolean(L, 3), is_min));
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, is_min ? "argmin" : "argmax");
+    RET_TENSOR(gan_argmax(OUT, t, d, false, lua_toboolean(L, 3), is_min));
 }
 
 // ---- linear algebra, joins, indexing
 
 static int f_matmul(lua_State *L) {
     gan_tensor *a = gl_check_tensor(L, 1), *b = gl_check_tensor(L, 2);
-    RET_TENSOR(gan_matmul(OUT, a, b));
+    RET_TENSOR(gan_ag_matmul(OUT, a, b));
 }
 
 static int f_cat(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);   // the dim, or nil; scratch space goes above it
     int n = (int)luaL_len(L, 1);
-    int dim = lua_isnoneornil(L, 2) ? 0 : gl_dim(L, 2);
     if (n < 1) return luaL_error(L, "cat: needs at least one tensor");
-    const gan_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)n, 0);
+    gan_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)n, 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 1, i + 1);
         gan_tensor *t = gl_test_tensor(L, -1);
@@ -646,30 +697,33 @@ static int f_cat(lua_State *L) {
         ts[i] = t;
         lua_pop(L, 1);   // still referenced by the table
     }
-    RET_TENSOR(gan_cat(OUT, n, ts, dim));
+    // Passed on counted from the end, so core's messages name it in a form Lua users read.
+    int nd = ts[0]->ndim ? ts[0]->ndim : 1;
+    int dim = lua_isnoneornil(L, 2) ? 0 : gl_tdim(L, 2, nd, "cat");
+    RET_TENSOR(gan_ag_cat(OUT, n, ts, dim - nd));
 }
 
 static int m_index_select(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    int d = gl_dim(L, 2);
-    RET_TENSOR(gan_index_select(OUT, t, d, gl_check_tensor(L, 3)));
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, "index_select");
+    RET_TENSOR(gan_ag_index_select(OUT, t, d, gl_check_tensor(L, 3)));
 }
 
 static int m_gather(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    int d = gl_dim(L, 2);
-    RET_TENSOR(gan_gather(OUT, t, d, gl_check_tensor(L, 3)));
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, "gather");
+    RET_TENSOR(gan_ag_gather(OUT, t, d, gl_check_tensor(L, 3)));
 }
 
 static int m_scatter_add(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
-    int d = gl_dim(L, 2);
-    RET_TENSOR(gan_scatter_add(OUT, t, d, gl_check_tensor(L, 3), gl_check_tensor(L, 4)));
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, "scatter_add");
+    RET_TENSOR(gan_ag_scatter_add(OUT, t, d, gl_check_tensor(L, 3), gl_check_tensor(L, 4)));
 }
 
 static int m_scatter_add_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
-    int d = gl_dim(L, 2);
+    gan_tensor *t = gl_inplace(L, 1, "scatter_add_");
+    int d = gl_tdim(L, 2, t->ndim ? t->ndim : 1, "scatter_add_");
     if (gan_scatter_add_(t, d, gl_check_tensor(L, 3), gl_check_tensor(L, 4)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
@@ -687,7 +741,7 @@ static int t_index(lua_State *L) {
             push_scalar(L, t->dtype, gan_get(t, &i), t->dtype == GAN_INT64 ? gan_get_i64(t, &i) : 0);
             return 1;
         }
-        RET_TENSOR(gan_select(OUT, t, 0, i));
+        RET_TENSOR(gan_ag_select(OUT, t, 0, i));
     }
     if (lua_type(L, 2) == LUA_TSTRING) {
         const char *k = lua_tostring(L, 2);
@@ -698,6 +752,7 @@ static int t_index(lua_State *L) {
         if (strcmp(k, "dtype") == 0) { lua_pushstring(L, gan_dtype_name(t->dtype)); return 1; }
         if (strcmp(k, "shape") == 0) { lua_settop(L, 1); return m_size(L); }
         if (strcmp(k, "ndim") == 0) { lua_pushinteger(L, t->ndim); return 1; }
+        if (gl_autograd_index(L, t, k)) return 1;
     }
     lua_pushnil(L);
     return 1;
@@ -705,8 +760,10 @@ static int t_index(lua_State *L) {
 
 static int t_newindex(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING && gl_autograd_newindex(L, t, lua_tostring(L, 2))) return 0;
     if (lua_type(L, 2) != LUA_TNUMBER || !lua_isinteger(L, 2))
         return luaL_error(L, "cannot set field '%s' of a tensor", luaL_tolstring(L, 2, NULL));
+    gl_inplace(L, 1, "index assignment");
     if (t->ndim == 0) return luaL_error(L, "cannot index a 0-d tensor (use :fill_())");
     int64_t i = gl_pos(L, 2, t->size[0], "index");
     gan_tensor *s;
@@ -780,7 +837,7 @@ static const struct { const char *name; gan_unop op; } unops[] = {
     {"rsqrt", GAN_RSQRT}, {"tanh", GAN_TANH}, {"sigmoid", GAN_SIGMOID}, {"relu", GAN_RELU},
     {"sign", GAN_SIGN}, {"reciprocal", GAN_RECIPROCAL}, {"square", GAN_SQUARE},
     {"floor", GAN_FLOOR}, {"ceil", GAN_CEIL}, {"round", GAN_ROUND}, {"log1p", GAN_LOG1P},
-    {"expm1", GAN_EXPM1}, {"sin", GAN_SIN}, {"cos", GAN_COS}};
+    {"expm1", GAN_EXPM1}, {"sin", GAN_SIN}, {"cos", GAN_COS}, {"erf", GAN_ERF}};
 
 static const struct { const char *name; gan_binop op; } binops[] = {
     {"add", GAN_ADD}, {"sub", GAN_SUB}, {"mul", GAN_MUL}, {"div", GAN_DIV}, {"pow", GAN_POW},
@@ -831,6 +888,7 @@ int luaopen_gan_core(lua_State *L) {
     reg_closure(L, "var", m_varstd, 0);
     reg_closure(L, "std", m_varstd, 1);
     gl_register_random_methods(L);   // random.c: uniform_, normal_, ...
+    gl_register_autograd_methods(L); // autograd.c: backward, requires_grad_, ...
     int methods_idx = lua_gettop(L);
 
     luaL_newmetatable(L, GL_TENSOR);
@@ -853,6 +911,7 @@ int luaopen_gan_core(lua_State *L) {
 
     lua_setfield(L, -2, "Tensor");        // module.Tensor = methods
     gl_register_random(L);                // random.c: manual_seed, rand, Generator, ...
+    gl_register_autograd(L);              // autograd.c: grad, no_grad, conv2d, ...
     gan_lua_open_readline(L);
     lua_setfield(L, -2, "readline");
     return 1;

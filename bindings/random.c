@@ -84,10 +84,32 @@ static int f_set_rng_state(lua_State *L) { read_state(L, 1, gan_default_generato
 
 // ---- sampling into new tensors: rand(size..., opts), randn, randint(low, high, size, opts)
 
-static int fresh(lua_State *L, int first, gan_dtype def, gan_tensor **t, int *opts) {
+// Options tables may only hold known keys: a typo is an error, not a silent default.
+static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn) {
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        if (!lua_isnoneornil(L, idx) && !luaL_testudata(L, idx, GL_TENSOR))
+            luaL_error(L, "%s: expected an options table, got %s", fn, luaL_typename(L, idx));
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        bool ok = false;
+        for (int i = 0; k && known[i]; i++) ok = ok || strcmp(k, known[i]) == 0;
+        if (!ok) luaL_error(L, "%s: unknown option '%s'", fn, k ? k : luaL_typename(L, -1));
+    }
+}
+static const char *const gen_opts[] = {"generator", NULL};
+static const char *const sample_opts[] = {"dtype", "generator", NULL};
+
+static int fresh(lua_State *L, int first, gan_dtype def, gan_tensor **t, int *opts,
+                 const char *fn, const char *const *known) {
     int ndim;
     int64_t size[GAN_MAX_DIMS];
     *opts = gl_shape(L, first, &ndim, size);
+    check_keys(L, *opts, known, fn);
+    (void)opt_gen(L, *opts);   // a bad generator fails before anything is allocated
     gl_opt(L, *opts, "dtype");
     gan_dtype dt = gl_dtype(L, -1, def);
     lua_pop(L, 1);
@@ -104,14 +126,14 @@ static int finish(lua_State *L, gan_tensor *t, int rc) {
 static int f_rand(lua_State *L) {
     gan_tensor *t;
     int o;
-    fresh(L, 1, GAN_FLOAT32, &t, &o);
+    fresh(L, 1, GAN_FLOAT32, &t, &o, "rand", sample_opts);
     return finish(L, t, gan_uniform_(t, opt_gen(L, o), 0, 1));
 }
 
 static int f_randn(lua_State *L) {
     gan_tensor *t;
     int o;
-    fresh(L, 1, GAN_FLOAT32, &t, &o);
+    fresh(L, 1, GAN_FLOAT32, &t, &o, "randn", sample_opts);
     return finish(L, t, gan_normal_(t, opt_gen(L, o), 0, 1));
 }
 
@@ -119,7 +141,8 @@ static int f_randn(lua_State *L) {
 static int f_trunc_normal(lua_State *L) {
     gan_tensor *t;
     int o;
-    fresh(L, 1, GAN_FLOAT32, &t, &o);
+    static const char *const known[] = {"dtype", "generator", "mean", "std", "a", "b", NULL};
+    fresh(L, 1, GAN_FLOAT32, &t, &o, "trunc_normal", known);
     double v[4] = {0, 1, -2, 2};
     const char *keys[4] = {"mean", "std", "a", "b"};
     for (int i = 0; i < 4; i++) {
@@ -149,13 +172,14 @@ static int f_randint(lua_State *L) {
     if (!lua_istable(L, first)) return luaL_argerror(L, first, "randint: size must be a table, e.g. {3, 4}");
     gan_tensor *t;
     int o;
-    fresh(L, first, GAN_INT64, &t, &o);
+    fresh(L, first, GAN_INT64, &t, &o, "randint", sample_opts);
     return finish(L, t, gan_randint_(t, opt_gen(L, o), low, high));
 }
 
 static int f_randperm(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     gan_tensor *t;
+    check_keys(L, 2, gen_opts, "randperm");
     if (gan_randperm(&t, n, opt_gen(L, 2)) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
@@ -164,6 +188,8 @@ static int f_randperm(lua_State *L) {
 // bernoulli(probs, [opts]): 0/1 draws with the given probabilities.
 static int f_bernoulli(lua_State *L) {
     gan_tensor *p = gl_check_tensor(L, 1), *t;
+    check_keys(L, 2, gen_opts, "bernoulli");
+    (void)opt_gen(L, 2);
     if (gan_empty(&t, p->dtype, p->ndim, p->size) != GAN_OK) return gl_fail(L);
     return finish(L, t, gan_bernoulli_(t, opt_gen(L, 2), 0, p));
 }
@@ -175,6 +201,7 @@ static int f_multinomial(lua_State *L) {
     int o = 3;
     bool repl = false;
     if (lua_type(L, 3) == LUA_TBOOLEAN) { repl = lua_toboolean(L, 3); o = 4; }
+    check_keys(L, o, gen_opts, "multinomial");
     if (gan_multinomial(&t, p, n, repl, opt_gen(L, o)) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
@@ -183,19 +210,19 @@ static int f_multinomial(lua_State *L) {
 // ---- in place: x:uniform_(lo, hi, [opts]), normal_, bernoulli_(p), random_(low, high)
 
 static int m_uniform_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "uniform_");
     if (gan_uniform_(t, opt_gen(L, 4), luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
 static int m_normal_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "normal_");
     if (gan_normal_(t, opt_gen(L, 4), luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;
 }
 static int m_trunc_normal_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "trunc_normal_");
     if (gan_trunc_normal_(t, opt_gen(L, 6), luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1),
                           luaL_optnumber(L, 4, -2), luaL_optnumber(L, 5, 2)) != GAN_OK)
         return gl_fail(L);
@@ -203,7 +230,7 @@ static int m_trunc_normal_(lua_State *L) {
     return 1;
 }
 static int m_bernoulli_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1), *p = gl_test_tensor(L, 2);
+    gan_tensor *t = gl_inplace(L, 1, "bernoulli_"), *p = gl_test_tensor(L, 2);
     int rc = p ? gan_bernoulli_(t, opt_gen(L, 3), 0, p)
                : gan_bernoulli_(t, opt_gen(L, 3), luaL_optnumber(L, 2, 0.5), NULL);
     if (rc != GAN_OK) return gl_fail(L);
@@ -211,7 +238,7 @@ static int m_bernoulli_(lua_State *L) {
     return 1;
 }
 static int m_random_(lua_State *L) {
-    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *t = gl_inplace(L, 1, "random_");
     if (gan_randint_(t, opt_gen(L, 4), luaL_checkinteger(L, 2), luaL_checkinteger(L, 3)) != GAN_OK) return gl_fail(L);
     lua_settop(L, 1);
     return 1;

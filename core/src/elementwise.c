@@ -62,7 +62,8 @@
     X(GAN_LOG1P, log1p, T, log1p(x))               \
     X(GAN_EXPM1, expm1, T, expm1(x))               \
     X(GAN_SIN, sin, T, sin(x))                     \
-    X(GAN_COS, cos, T, cos(x))
+    X(GAN_COS, cos, T, cos(x))                     \
+    X(GAN_ERF, erf, T, erf(x))
 
 #define INT_UNOPS(X, T)                            \
     X(GAN_NEG, neg, T, -x)                         \

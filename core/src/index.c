@@ -194,3 +194,42 @@ int gan_scatter_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_te
     *out = o;
     return GAN_OK;
 }
+
+int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index,
+                  const gan_tensor *src) {
+    if (check_index_tensor(index, "index_add") != GAN_OK) return GAN_ERR;
+    if (a->ndim == 0) return gan_error("index_add: cannot index a 0-d tensor");
+    int d;
+    if (gan_wrap_dim(&d, dim, a->ndim, "index_add") != GAN_OK) return GAN_ERR;
+    int64_t n = gan_numel(index);
+    char sa[GAN_SHAPE_BUF], ss[GAN_SHAPE_BUF];
+    bool ok = index->ndim <= 1 && src->ndim == a->ndim && src->dtype == a->dtype;
+    for (int i = 0; ok && i < a->ndim; i++) ok = src->size[i] == (i == d ? n : a->size[i]);
+    if (!ok)
+        return gan_error("index_add: source %s (%s) does not fit tensor %s (%s) with %lld indices "
+                         "along dim %d", gan_shape_str(ss, sizeof ss, src->ndim, src->size),
+                         gan_dtype_name(src->dtype), gan_shape_str(sa, sizeof sa, a->ndim, a->size),
+                         gan_dtype_name(a->dtype), (long long)n, d);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t ix = gan_get_i64(index, &i);
+        if (ix < 0 || ix >= a->size[d])
+            return gan_error("index_add: index %lld out of range for dim %d of size %lld",
+                             (long long)ix, d, (long long)a->size[d]);
+    }
+    gan_tensor *o;
+    if (gan_clone(&o, a) != GAN_OK) return GAN_ERR;
+    for (int64_t i = 0; i < n; i++) {
+        gan_tensor *dst, *s;
+        if (gan_select(&dst, o, d, gan_get_i64(index, &i)) != GAN_OK) goto fail;
+        if (gan_select(&s, src, d, i) != GAN_OK) { gan_tensor_release(dst); goto fail; }
+        int rc = gan_binary_(dst, GAN_ADD, s);
+        gan_tensor_release(dst);
+        gan_tensor_release(s);
+        if (rc != GAN_OK) goto fail;
+    }
+    *out = o;
+    return GAN_OK;
+fail:
+    gan_tensor_release(o);
+    return GAN_ERR;
+}

@@ -34,4 +34,7 @@ bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
 int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
                    bool *mask);
 
+// Drops a tensor's autograd state (grad, grad_fn, accumulate node); autograd.c.
+void gan_autograd_clear(gan_tensor *t);
+
 #endif

@@ -35,6 +35,7 @@ gan_tensor *gan_tensor_retain(gan_tensor *t) {
 
 void gan_tensor_release(gan_tensor *t) {
     if (t && __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+        gan_autograd_clear(t);
         storage_release(t->storage);
         free(t);
     }
@@ -46,6 +47,10 @@ static gan_tensor *new_view(const gan_tensor *t) {
     if (!v) { gan_error("out of memory"); return NULL; }
     *v = *t;
     v->refcount = 1;
+    v->requires_grad = false;
+    v->grad = NULL;
+    v->grad_fn = NULL;
+    v->grad_acc = NULL;
     __atomic_add_fetch(&v->storage->refcount, 1, __ATOMIC_RELAXED);
     return v;
 }
@@ -140,7 +145,7 @@ int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
         free(t); free(s); gan_free(data, nbytes);
         return gan_error("empty: out of memory for %lld elements", (long long)n);
     }
-    s->data = data; s->nbytes = nbytes; s->refcount = 1;
+    s->data = data; s->nbytes = nbytes; s->refcount = 1; s->version = 0;
     memset(t, 0, sizeof *t);
     t->refcount = 1; t->dtype = dt; t->ndim = ndim; t->storage = s;
     for (int i = 0; i < ndim; i++) t->size[i] = size[i];
@@ -185,9 +190,9 @@ int gan_linspace(gan_tensor **out, gan_dtype dt, double start, double end, int64
     if (steps < 0) return gan_error("linspace: steps must be >= 0, got %lld", (long long)steps);
     if (gan_empty(out, dt, 1, &steps) != GAN_OK) return GAN_ERR;
     double d = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
-    // Fill from both ends so the last value is exactly `end`.
+    // Fill from both ends so the last value is exactly `end` (one step gives `start`).
     for (int64_t i = 0; i < steps; i++)
-        set_linear(*out, i, i < steps / 2 ? start + d * (double)i
+        set_linear(*out, i, (i < steps / 2 || steps == 1) ? start + d * (double)i
                                           : end - d * (double)(steps - 1 - i));
     return GAN_OK;
 }

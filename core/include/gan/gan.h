@@ -7,4 +7,6 @@
 #include "gan/tensor.h"
 #include "gan/ops.h"
 #include "gan/random.h"
+#include "gan/autograd.h"
+#include "gan/conv.h"
 #endif

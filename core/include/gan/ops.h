@@ -8,7 +8,7 @@
 typedef enum gan_unop {
     GAN_NEG, GAN_ABS, GAN_EXP, GAN_LOG, GAN_SQRT, GAN_RSQRT, GAN_TANH, GAN_SIGMOID,
     GAN_RELU, GAN_SIGN, GAN_RECIPROCAL, GAN_SQUARE, GAN_FLOOR, GAN_CEIL, GAN_ROUND,
-    GAN_LOG1P, GAN_EXPM1, GAN_SIN, GAN_COS, GAN_NUM_UNOPS
+    GAN_LOG1P, GAN_EXPM1, GAN_SIN, GAN_COS, GAN_ERF, GAN_NUM_UNOPS
 } gan_unop;
 typedef enum gan_binop {
     GAN_ADD, GAN_SUB, GAN_MUL, GAN_DIV, GAN_POW, GAN_MINIMUM, GAN_MAXIMUM,
@@ -70,5 +70,8 @@ int gan_gather(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor 
 int gan_scatter_add_(gan_tensor *a, int dim, const gan_tensor *index, const gan_tensor *src);
 int gan_scatter_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index,
                     const gan_tensor *src);
+// out = a, then out[.., index[i], ..] += src[.., i, ..] along dim (index_select's adjoint).
+int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index,
+                  const gan_tensor *src);
 
 #endif

@@ -30,7 +30,10 @@ typedef struct gan_storage {
     void *data;
     size_t nbytes;
     int refcount;            // atomic updates
+    uint32_t version;        // bumped by every in-place write (autograd checks it)
 } gan_storage;
+
+struct gan_node;
 
 typedef struct gan_tensor {
     int refcount;            // atomic updates
@@ -40,6 +43,11 @@ typedef struct gan_tensor {
     int64_t stride[GAN_MAX_DIMS];   // in elements
     int64_t offset;                 // in elements, into storage
     gan_storage *storage;
+    // autograd (autograd.h): a leaf has grad_fn == NULL
+    bool requires_grad;
+    struct gan_tensor *grad;        // accumulated gradient of a leaf
+    struct gan_node *grad_fn;       // the node that produced this tensor
+    struct gan_node *grad_acc;      // a leaf's accumulate node, made on first use
 } gan_tensor;
 
 // ---- lifetime

@@ -1,0 +1,154 @@
+// Reverse-mode autograd over a dynamic graph.
+//
+// The raw kernels (ops.h) never record anything. The gan_ag_* functions here compute with
+// them and, when grad mode is on and an input requires grad, record a node on the result:
+// the edges to the inputs' nodes, the tensors the backward rule needs (saved with their
+// storage version) and the op's parameters. Every node has exactly one output.
+//
+// Backward rules are written with gan_ag_* ops. Without create_graph the engine turns
+// grad mode off while they run, so they are plain kernels and record nothing; with
+// create_graph they record, and the gradients can be differentiated again.
+//
+//     x->requires_grad = true;                           // a leaf
+//     gan_ag_unary(&y, GAN_TANH, x);                     // y->grad_fn records tanh
+//     gan_ag_reduce(&s, GAN_SUM, y, 0, NULL, false);
+//     gan_backward(s, NULL, false, false);               // x->grad = 1 - tanh(x)^2
+#ifndef GAN_AUTOGRAD_H
+#define GAN_AUTOGRAD_H
+#include "gan/ops.h"
+
+#define GAN_NODE_MAX_SAVED 4
+
+typedef struct gan_node gan_node;
+// Computes the gradients of the node's inputs from the gradient of its output. A rule
+// leaves grad_in[i] NULL for an input whose gradient is not needed (gan_node_needs).
+typedef int (*gan_backward_fn)(gan_node *n, gan_tensor *grad_out, gan_tensor **grad_in);
+
+typedef struct gan_saved {
+    gan_tensor *t;       // input: the tensor itself; output: a detached header
+    uint32_t version;    // storage version when saved
+    bool is_output;
+} gan_saved;
+
+struct gan_node {
+    int refcount;
+    uint64_t seq;                 // creation order: a valid reverse topological order
+    const char *name;
+    gan_backward_fn backward;
+    int n_next;                   // one edge per input
+    gan_node **next;              // node receiving input i's gradient (NULL: none needed)
+    uint64_t needs;               // bit i: input i's gradient is wanted in this pass
+    uint64_t visit;               // the last backward pass that reached this node
+    gan_saved saved[GAN_NODE_MAX_SAVED];
+    int n_saved;
+    bool released;                // saved tensors freed by a backward pass
+    double f[8];                  // op parameters
+    int64_t i[40];                // layout per op; shapes at i[1..17] and i[20..36]
+    gan_tensor *aux;              // extra tensor a rule needs (indices, a weight, ...)
+    gan_dtype out_dtype;          // the output's metadata, for checks
+    int out_ndim;
+    int64_t out_size[GAN_MAX_DIMS];
+    gan_tensor *leaf;             // accumulate nodes: the leaf (weak pointer)
+    int n_hooks;
+    int *hooks;                   // hook ids, run by the caller of gan_backward_step
+};
+
+// ---- grad mode (thread-local)
+bool gan_grad_enabled(void);
+void gan_set_grad_enabled(bool on);
+
+// ---- tensors and nodes
+int gan_set_requires_grad(gan_tensor *t, bool on);
+bool gan_is_leaf(const gan_tensor *t);
+// A new header sharing t's storage, with no grad history.
+int gan_detach(gan_tensor **out, const gan_tensor *t);
+gan_node *gan_node_retain(gan_node *n);
+void gan_node_release(gan_node *n);
+// The node a gradient for t flows into: t->grad_fn, or the leaf's accumulate node.
+gan_node *gan_grad_target(gan_tensor *t);
+// Registers hook `id` to run on the gradient of t (see gan_backward_step).
+int gan_register_hook(gan_tensor *t, int id);
+
+// ---- recording (used by gan_ag_* ops)
+// Creates the node of `out` when grad mode is on and an input requires grad; NULL if
+// nothing is recorded (or on error, with *err set).
+gan_node *gan_record(const char *name, gan_backward_fn fn, gan_tensor *out, int n,
+                     const gan_tensor *const *inputs);
+int gan_node_save(gan_node *n, const gan_tensor *t, bool is_output);
+// A saved tensor for the rule to use (new reference). Fails if it was modified in place
+// since it was saved or the graph was freed.
+int gan_node_unpack(gan_node *n, int k, gan_tensor **out);
+static inline bool gan_node_needs(const gan_node *n, int i) {
+    return i >= 64 || ((n->needs >> i) & 1);
+}
+// The storage version counter: every in-place kernel bumps it.
+static inline void gan_bump_version(gan_tensor *t) {
+    __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED);
+}
+
+// ---- the engine
+typedef struct gan_backward_run gan_backward_run;
+typedef enum { GAN_RUN_DONE = 0, GAN_RUN_HOOK = 1 } gan_run_status;
+// Starts a backward pass from outputs[k] with gradients grad_outputs[k] (NULL entries: a
+// one-element output gets 1). With n_inputs > 0 the gradients of those inputs are
+// captured (gan.grad) and leaves' .grad is left alone; with n_inputs == 0 they are
+// accumulated into the leaves' .grad.
+int gan_backward_start(gan_backward_run **run, int n, gan_tensor *const *outputs,
+                       gan_tensor *const *grad_outputs, int n_inputs,
+                       gan_tensor *const *inputs, bool create_graph, bool retain_graph);
+// Runs until finished (GAN_RUN_DONE) or until a hooked gradient is ready (GAN_RUN_HOOK:
+// *hook_id and *grad, a borrowed reference, tell which; call gan_backward_replace to
+// substitute a new gradient, then step again). GAN_ERR on failure.
+int gan_backward_step(gan_backward_run *run, int *hook_id, gan_tensor **grad);
+int gan_backward_replace(gan_backward_run *run, gan_tensor *grad);
+// The captured gradients (new references; NULL where none reached the input).
+void gan_backward_results(gan_backward_run *run, gan_tensor **grads);
+void gan_backward_free(gan_backward_run *run);
+// Convenience without hooks: loss->backward().
+int gan_backward(gan_tensor *output, gan_tensor *grad_output, bool create_graph,
+                 bool retain_graph);
+
+// ---- differentiable ops (same arguments as the raw kernels in ops.h / tensor.h)
+int gan_ag_unary(gan_tensor **out, gan_unop op, gan_tensor *a);
+int gan_ag_binary(gan_tensor **out, gan_binop op, gan_tensor *a, gan_tensor *b);
+int gan_ag_binary_scalar(gan_tensor **out, gan_binop op, gan_tensor *a, double s, bool reversed);
+int gan_ag_clamp(gan_tensor **out, gan_tensor *a, double lo, double hi);
+int gan_ag_where(gan_tensor **out, gan_tensor *cond, gan_tensor *a, gan_tensor *b);
+int gan_ag_masked_fill(gan_tensor **out, gan_tensor *a, gan_tensor *mask, double v);
+int gan_ag_reduce(gan_tensor **out, gan_redop op, gan_tensor *a, int ndims, const int *dims,
+                  bool keepdim);
+int gan_ag_var(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool unbiased,
+               bool keepdim);
+int gan_ag_std(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool unbiased,
+               bool keepdim);
+int gan_ag_norm(gan_tensor **out, gan_tensor *a, double p, int ndims, const int *dims,
+                bool keepdim);
+int gan_ag_max_dim(gan_tensor **values, gan_tensor **indices, gan_tensor *a, int dim,
+                   bool keepdim, bool is_min);
+int gan_ag_max_all(gan_tensor **out, gan_tensor *a, bool is_min);
+int gan_ag_matmul(gan_tensor **out, gan_tensor *a, gan_tensor *b);
+int gan_ag_view(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size);
+int gan_ag_reshape(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size);
+int gan_ag_transpose(gan_tensor **out, gan_tensor *t, int d0, int d1);
+int gan_ag_permute(gan_tensor **out, gan_tensor *t, int ndim, const int *dims);
+int gan_ag_narrow(gan_tensor **out, gan_tensor *t, int dim, int64_t start, int64_t len);
+int gan_ag_select(gan_tensor **out, gan_tensor *t, int dim, int64_t index);
+int gan_ag_expand(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size);
+int gan_ag_squeeze(gan_tensor **out, gan_tensor *t, int dim, bool all);
+int gan_ag_unsqueeze(gan_tensor **out, gan_tensor *t, int dim);
+int gan_ag_flatten(gan_tensor **out, gan_tensor *t, int start_dim, int end_dim);
+int gan_ag_contiguous(gan_tensor **out, gan_tensor *t);
+int gan_ag_clone(gan_tensor **out, gan_tensor *t);
+int gan_ag_to_dtype(gan_tensor **out, gan_tensor *t, gan_dtype dt);
+int gan_ag_cat(gan_tensor **out, int n, gan_tensor *const *ts, int dim);
+int gan_ag_index_select(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index);
+// out = a with src's slices added at rows index along dim (index_select's adjoint).
+int gan_ag_index_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index,
+                     gan_tensor *src);
+int gan_ag_gather(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index);
+int gan_ag_scatter_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index,
+                       gan_tensor *src);
+// Sums g down to `size` (undoes broadcasting).
+int gan_ag_sum_to(gan_tensor **out, gan_tensor *g, int ndim, const int64_t *size);
+
+#endif

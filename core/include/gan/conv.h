@@ -1,0 +1,42 @@
+// 2-d convolution lowered to GEMM (im2col / col2im), in three directions.
+//
+//     y  = conv2d(x, w)                 x (N, Ci, H, W), w (Co, Ci/groups, kh, kw)
+//     gx = conv2d_input_grad(gy, w)     = conv_transpose2d(gy, w): (N, Ci, H, W)
+//     gw = conv2d_weight_grad(x, gy)    (Co, Ci/groups, kh, kw)
+//
+// The three are closed under differentiation (each one's backward is made of the other
+// two), which is what double backward through convolutions needs.
+#ifndef GAN_CONV_H
+#define GAN_CONV_H
+#include "gan/autograd.h"
+
+typedef struct gan_conv_params {
+    int stride[2], pad[2], dilation[2];
+    int groups;
+    int output_padding[2];   // conv_transpose2d only
+} gan_conv_params;
+
+// Output size of one spatial dim of conv2d.
+int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil);
+
+// ---- raw kernels (b may be NULL)
+int gan_conv2d(gan_tensor **out, const gan_tensor *x, const gan_tensor *w, const gan_tensor *b,
+               const gan_conv_params *p);
+int gan_conv2d_input_grad(gan_tensor **out, const gan_tensor *gy, const gan_tensor *w,
+                          const gan_conv_params *p, int64_t H, int64_t W);
+int gan_conv2d_weight_grad(gan_tensor **out, const gan_tensor *x, const gan_tensor *gy,
+                           const gan_conv_params *p, int kh, int kw);
+
+// ---- differentiable
+int gan_ag_conv2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                  const gan_conv_params *p);
+int gan_ag_conv2d_input_grad(gan_tensor **out, gan_tensor *gy, gan_tensor *w,
+                             const gan_conv_params *p, int64_t H, int64_t W);
+int gan_ag_conv2d_weight_grad(gan_tensor **out, gan_tensor *x, gan_tensor *gy,
+                              const gan_conv_params *p, int kh, int kw);
+// x (N, Ci, H, W), w (Ci, Co/groups, kh, kw) -> (N, Co, Hout, Wout) with
+// Hout = (H - 1) stride - 2 pad + dil (kh - 1) + output_padding + 1.
+int gan_ag_conv_transpose2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                            const gan_conv_params *p);
+
+#endif
