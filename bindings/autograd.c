@@ -272,6 +272,25 @@ static int conv(lua_State *L, bool transposed) {
 static int f_conv2d(lua_State *L) { return conv(L, false); }
 static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
 
+// F.max_pool2d_indices(x, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, ceil_mode)
+static int f_max_pool2d_indices(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1);
+    int v[4][2];
+    for (int a = 0; a < 4; a++) {
+        luaL_checktype(L, 2 + a, LUA_TTABLE);
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, 2 + a, i + 1);
+            v[a][i] = (int)luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    gan_tensor *r;
+    if (gan_max_pool2d_indices(&r, x, v[0], v[1], v[2], v[3], lua_toboolean(L, 6)) != GAN_OK)
+        return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+
 static const luaL_Reg methods[] = {
     {"requires_grad_", m_requires_grad_}, {"detach", m_detach}, {"zero_grad", m_zero_grad},
     {"backward", m_backward}, {"register_hook", m_register_hook}, {NULL, NULL}};
@@ -279,7 +298,8 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
     {"set_grad_enabled", f_set_grad_enabled}, {"conv2d", f_conv2d},
-    {"conv_transpose2d", f_conv_transpose2d}, {NULL, NULL}};
+    {"conv_transpose2d", f_conv_transpose2d}, {"max_pool2d_indices", f_max_pool2d_indices},
+    {NULL, NULL}};
 
 void gl_register_autograd_methods(lua_State *L) { luaL_setfuncs(L, methods, 0); }
 

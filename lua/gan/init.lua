@@ -9,5 +9,9 @@ gan.version = require("gan.version")
 gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
 
 require("gan.tensor").install(gan)
+require("gan.autograd").install(gan)
+gan.nn = require("gan.nn")
+gan.F = gan.nn.functional
+gan.testing = require("gan.testing")
 
 return gan

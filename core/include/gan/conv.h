@@ -39,4 +39,10 @@ int gan_ag_conv2d_weight_grad(gan_tensor **out, gan_tensor *x, gan_tensor *gy,
 int gan_ag_conv_transpose2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
                             const gan_conv_params *p);
 
+// ---- pooling
+// For max_pool2d: (N, C, Ho, Wo) int64 flat indices into each H*W plane of the window
+// maxima (NaN wins, as in PyTorch). k, stride, pad, dil are (h, w) pairs.
+int gan_max_pool2d_indices(gan_tensor **out, const gan_tensor *x, const int *k,
+                           const int *stride, const int *pad, const int *dil, bool ceil_mode);
+
 #endif

@@ -1,0 +1,659 @@
+--- gan.nn.functional (also gan.F): stateless layers, activations and losses.
+--
+-- Convolutions are C kernels; most of the rest is composed here from differentiable
+-- tensor ops, so every function has gradients (and gradients of gradients) without a
+-- hand-written backward. Dims are 1-based as everywhere in Lua; class labels are
+-- 0-based int64 values.
+-- @module gan.nn.functional
+local core = require("gan.core")
+
+local F = {}
+
+local is_tensor
+do
+   local mt = getmetatable(core.empty(0))
+   is_tensor = function(v) return getmetatable(v) == mt end
+end
+
+local function shape_str(t)
+   return "(" .. table.concat(t:size(), ", ") .. (t:dim() == 1 and ",)" or ")")
+end
+
+local function check_tensor(v, op, what)
+   if not is_tensor(v) then
+      error(("%s: %s must be a tensor, got %s"):format(op, what, type(v)), 3)
+   end
+end
+
+local function same_shape(a, b)
+   if a:dim() ~= b:dim() then return false end
+   for i = 1, a:dim() do if a:size(i) ~= b:size(i) then return false end end
+   return true
+end
+
+local function pair(v, default, op, name)
+   if v == nil then v = default end
+   if type(v) == "number" then return { v, v } end
+   if type(v) == "table" and #v == 2 then return { v[1], v[2] } end
+   error(("%s: %s must be a number or a pair of numbers"):format(op, name), 3)
+end
+
+local function check_opts(opts, known, op)
+   if opts == nil then return {} end
+   if type(opts) ~= "table" or is_tensor(opts) then
+      error(("%s: expected an options table, got %s"):format(op, type(opts)), 3)
+   end
+   for k in pairs(opts) do
+      if not known[k] then error(("%s: unknown option '%s'"):format(op, tostring(k)), 3) end
+   end
+   return opts
+end
+
+local function set(...)
+   local s = {}
+   for _, k in ipairs { ... } do s[k] = true end
+   return s
+end
+
+-- ---------------------------------------------------------------- linear, convolution
+
+--- y = x W^T + b for x (..., in), W (out, in), b (out).
+function F.linear(x, w, b)
+   check_tensor(x, "linear", "input"); check_tensor(w, "linear", "weight")
+   if w:dim() ~= 2 or x:dim() < 1 or x:size(-1) ~= w:size(2) then
+      error(("linear: input %s does not match weight %s (in_features %s)"):format(
+         shape_str(x), shape_str(w), w:dim() == 2 and w:size(2) or "?"), 2)
+   end
+   local y = core.matmul(x, w:t())
+   if b ~= nil then y = y + b end
+   return y
+end
+
+--- 2-d convolution: x (N, C, H, W), w (O, C/groups, kh, kw), optional bias (O),
+-- options stride, padding, dilation, groups (numbers or {h, w} pairs).
+F.conv2d = core.conv2d
+--- Transposed convolution: w (C, O/groups, kh, kw); options as conv2d plus output_padding.
+F.conv_transpose2d = core.conv_transpose2d
+
+-- ---------------------------------------------------------------- pooling, resampling
+
+--- Average pooling as a depthwise convolution with a constant kernel (so it has double
+-- backward). Options: stride (default kernel), padding, count_include_pad (true).
+function F.avg_pool2d(x, kernel, opts)
+   opts = check_opts(opts, set("stride", "padding", "count_include_pad"), "avg_pool2d")
+   check_tensor(x, "avg_pool2d", "input")
+   if x:dim() ~= 4 then error("avg_pool2d: expected a 4-d input (N, C, H, W), got " .. shape_str(x), 2) end
+   local k = pair(kernel, nil, "avg_pool2d", "kernel_size")
+   local stride = pair(opts.stride, k, "avg_pool2d", "stride")
+   local pad = pair(opts.padding, 0, "avg_pool2d", "padding")
+   local C = x:size(2)
+   local w = core.full({ C, 1, k[1], k[2] }, 1 / (k[1] * k[2]), { dtype = x.dtype })
+   local y = core.conv2d(x, w, nil, { stride = stride, padding = pad, groups = C })
+   if opts.count_include_pad == false and (pad[1] > 0 or pad[2] > 0) then
+      local ones = core.ones({ 1, 1, x:size(3), x:size(4) }, { dtype = x.dtype })
+      local frac = core.conv2d(ones, w:narrow(1, 1, 1), nil, { stride = stride, padding = pad })
+      y = y / frac
+   end
+   return y
+end
+
+--- Max pooling. Options: stride (default kernel), padding, dilation, ceil_mode,
+-- return_indices (also return the flat indices into each H*W plane, 0-based).
+function F.max_pool2d(x, kernel, opts)
+   opts = check_opts(opts, set("stride", "padding", "dilation", "ceil_mode", "return_indices"), "max_pool2d")
+   check_tensor(x, "max_pool2d", "input")
+   local k = pair(kernel, nil, "max_pool2d", "kernel_size")
+   local stride = pair(opts.stride, k, "max_pool2d", "stride")
+   local idx = core.max_pool2d_indices(x, k, stride, pair(opts.padding, 0, "max_pool2d", "padding"),
+      pair(opts.dilation, 1, "max_pool2d", "dilation"), opts.ceil_mode)
+   local N, C, Ho, Wo = idx:size(1), idx:size(2), idx:size(3), idx:size(4)
+   local flat = x:reshape(N, C, x:size(3) * x:size(4))
+   local y = flat:gather(3, idx:view(N, C, Ho * Wo)):view(N, C, Ho, Wo)
+   if opts.return_indices then return y, idx end
+   return y
+end
+
+-- Averaging matrix (out, n): row i averages [floor(i n / out), ceil((i + 1) n / out)).
+local function adaptive_matrix(n, out, dtype)
+   local rows = {}
+   for i = 0, out - 1 do
+      local s, e = (i * n) // out, -((-(i + 1) * n) // out)
+      local row = {}
+      for j = 0, n - 1 do row[j + 1] = (j >= s and j < e) and 1 / (e - s) or 0 end
+      rows[i + 1] = row
+   end
+   return core.tensor(rows, { dtype = dtype })
+end
+
+--- Adaptive average pooling to `size` (a number or {h, w}), as PyTorch: window i covers
+-- [floor(i H / h), ceil((i + 1) H / h)).
+function F.adaptive_avg_pool2d(x, size)
+   check_tensor(x, "adaptive_avg_pool2d", "input")
+   if x:dim() ~= 4 then error("adaptive_avg_pool2d: expected a 4-d input, got " .. shape_str(x), 2) end
+   local s = pair(size, nil, "adaptive_avg_pool2d", "output_size")
+   local H, W = x:size(3), x:size(4)
+   if s[1] == H and s[2] == W then return x end
+   if H % s[1] == 0 and W % s[2] == 0 then
+      return F.avg_pool2d(x, { H // s[1], W // s[2] })
+   end
+   local ah, aw = adaptive_matrix(H, s[1], x.dtype), adaptive_matrix(W, s[2], x.dtype)
+   return core.matmul(core.matmul(ah, x), aw:t())
+end
+
+-- Bilinear interpolation matrix (out, n).
+local function bilinear_matrix(n, out, align_corners, scale, dtype)
+   local rows = {}
+   for i = 0, out - 1 do
+      local src
+      if align_corners then
+         src = out > 1 and i * (n - 1) / (out - 1) or 0
+      else
+         src = math.max((i + 0.5) * scale - 0.5, 0)
+      end
+      local i0 = math.min(math.floor(src), n - 1)
+      local i1 = math.min(i0 + 1, n - 1)
+      local l = src - i0
+      local row = {}
+      for j = 1, n do row[j] = 0 end
+      row[i0 + 1] = row[i0 + 1] + (1 - l)
+      row[i1 + 1] = row[i1 + 1] + l
+      rows[i + 1] = row
+   end
+   return core.tensor(rows, { dtype = dtype })
+end
+
+--- Resize (N, C, H, W). Options: size ({h, w} or a number) or scale_factor (number or
+-- pair), mode "nearest" (default) or "bilinear", align_corners (bilinear; default false).
+function F.interpolate(x, opts)
+   opts = check_opts(opts, set("size", "scale_factor", "mode", "align_corners"), "interpolate")
+   check_tensor(x, "interpolate", "input")
+   if x:dim() ~= 4 then error("interpolate: expected a 4-d input (N, C, H, W), got " .. shape_str(x), 2) end
+   local H, W = x:size(3), x:size(4)
+   local out, scale
+   if opts.size ~= nil then
+      out = pair(opts.size, nil, "interpolate", "size")
+      scale = { H / out[1], W / out[2] }
+   elseif opts.scale_factor ~= nil then
+      local f = pair(opts.scale_factor, nil, "interpolate", "scale_factor")
+      out = { math.floor(H * f[1]), math.floor(W * f[2]) }
+      scale = { 1 / f[1], 1 / f[2] }
+   else
+      error("interpolate: give size or scale_factor", 2)
+   end
+   if out[1] < 1 or out[2] < 1 then error("interpolate: output size must be positive", 2) end
+   local mode = opts.mode or "nearest"
+   if mode == "nearest" then
+      local function index(n, o, s)
+         local t = {}
+         for i = 0, o - 1 do t[i + 1] = math.min(math.floor(i * s), n - 1) end
+         return core.tensor(t, { dtype = "int64" })
+      end
+      return x:index_select(3, index(H, out[1], scale[1])):index_select(4, index(W, out[2], scale[2]))
+   elseif mode == "bilinear" then
+      local ah = bilinear_matrix(H, out[1], opts.align_corners, scale[1], x.dtype)
+      local aw = bilinear_matrix(W, out[2], opts.align_corners, scale[2], x.dtype)
+      return core.matmul(core.matmul(ah, x), aw:t())
+   end
+   error(("interpolate: unknown mode '%s' (nearest or bilinear)"):format(tostring(mode)), 2)
+end
+
+--- (N, C r^2, H, W) -> (N, C, H r, W r).
+function F.pixel_shuffle(x, r)
+   check_tensor(x, "pixel_shuffle", "input")
+   if x:dim() ~= 4 or x:size(2) % (r * r) ~= 0 then
+      error(("pixel_shuffle: channels of %s are not divisible by %d^2"):format(shape_str(x), r), 2)
+   end
+   local N, C, H, W = x:size(1), x:size(2) // (r * r), x:size(3), x:size(4)
+   return x:reshape(N, C, r, r, H, W):permute(1, 2, 5, 3, 6, 4):reshape(N, C, H * r, W * r)
+end
+
+--- (N, C, H r, W r) -> (N, C r^2, H, W).
+function F.pixel_unshuffle(x, r)
+   check_tensor(x, "pixel_unshuffle", "input")
+   if x:dim() ~= 4 or x:size(3) % r ~= 0 or x:size(4) % r ~= 0 then
+      error(("pixel_unshuffle: spatial size of %s is not divisible by %d"):format(shape_str(x), r), 2)
+   end
+   local N, C, H, W = x:size(1), x:size(2), x:size(3) // r, x:size(4) // r
+   return x:reshape(N, C, H, r, W, r):permute(1, 2, 4, 6, 3, 5):reshape(N, C * r * r, H, W)
+end
+
+--- Pads the trailing dims: pads = {left, right [, top, bottom [, front, back]]}, last dim
+-- first (as PyTorch). mode "constant" (value), "reflect" or "replicate".
+function F.pad(x, pads, mode, value)
+   check_tensor(x, "pad", "input")
+   mode = mode or "constant"
+   if type(pads) ~= "table" or #pads % 2 ~= 0 or #pads // 2 > x:dim() then
+      error("pad: pads must be a table of 2 numbers per padded dim (last dim first)", 2)
+   end
+   for k = 1, #pads // 2 do
+      local dim = x:dim() - k + 1
+      local before, after = pads[2 * k - 1], pads[2 * k]
+      local n = x:size(dim)
+      if mode == "constant" then
+         local parts = {}
+         local function block(len)
+            local s = x:size()
+            s[dim] = len
+            return core.full(s, value or 0, { dtype = x.dtype })
+         end
+         if before < 0 or after < 0 then
+            x = x:narrow(dim, 1 + math.max(0, -before), n - math.max(0, -before) - math.max(0, -after))
+            before, after = math.max(before, 0), math.max(after, 0)
+         end
+         if before > 0 then parts[#parts + 1] = block(before) end
+         parts[#parts + 1] = x
+         if after > 0 then parts[#parts + 1] = block(after) end
+         if #parts > 1 then x = core.cat(parts, dim) end
+      elseif mode == "reflect" or mode == "replicate" then
+         if before < 0 or after < 0 then error("pad: negative padding needs mode 'constant'", 2) end
+         if mode == "reflect" and (before >= n or after >= n) then
+            error(("pad: reflect padding %d,%d must be smaller than the dim size %d"):format(before, after, n), 2)
+         end
+         local idx = {}
+         for i = -before, n - 1 + after do
+            local j
+            if mode == "replicate" then
+               j = math.min(math.max(i, 0), n - 1)
+            else
+               j = i < 0 and -i or (i >= n and 2 * (n - 1) - i or i)
+            end
+            idx[#idx + 1] = j
+         end
+         x = x:index_select(dim, core.tensor(idx, { dtype = "int64" }))
+      else
+         error(("pad: unknown mode '%s' (constant, reflect or replicate)"):format(tostring(mode)), 2)
+      end
+   end
+   return x
+end
+
+-- ---------------------------------------------------------------- normalisation
+
+-- Reshapes a per-channel vector (C) to broadcast over (N, C, ...).
+local function per_channel(v, x)
+   local s = {}
+   for i = 1, x:dim() do s[i] = 1 end
+   s[2] = v:numel()
+   return v:view(s)
+end
+
+local function normalize(x, dims, eps)
+   local mean = x:mean(dims, true)
+   local var = x:var(dims, false, true)
+   return (x - mean) * (var + eps):rsqrt(), mean, var
+end
+
+local function update_running(running, stat, momentum)
+   local prev = core.set_grad_enabled(false)
+   running:mul_(1 - momentum):add_(stat:detach():reshape(running:size()) * momentum)
+   core.set_grad_enabled(prev)
+end
+
+--- Batch normalisation over (N, ...) per channel (dim 2). In training, batch statistics
+-- normalise and the running stats (if given) move by momentum with the unbiased
+-- variance; in eval the running stats normalise.
+function F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+   check_tensor(x, "batch_norm", "input")
+   if x:dim() < 2 then error("batch_norm: expected at least 2 dims (N, C, ...), got " .. shape_str(x), 2) end
+   momentum, eps = momentum or 0.1, eps or 1e-5
+   local C = x:size(2)
+   for _, v in ipairs { running_mean or false, running_var or false, weight or false, bias or false } do
+      if v and v:numel() ~= C then
+         error(("batch_norm: per-channel tensor %s does not match %d channels of input %s"):format(
+            shape_str(v), C, shape_str(x)), 2)
+      end
+   end
+   local y
+   if training or running_mean == nil then
+      local dims = { 1 }
+      for i = 3, x:dim() do dims[#dims + 1] = i end
+      local n = x:numel() // C
+      if training and n <= 1 then
+         error(("batch_norm: need more than 1 value per channel in training, got input %s"):format(shape_str(x)), 2)
+      end
+      local mean, var
+      y, mean, var = normalize(x, dims, eps)
+      if training and running_mean ~= nil then
+         update_running(running_mean, mean, momentum)
+         update_running(running_var, var * (n / math.max(n - 1, 1)), momentum)
+      end
+   else
+      y = (x - per_channel(running_mean, x)) * (per_channel(running_var, x) + eps):rsqrt()
+   end
+   if weight ~= nil then y = y * per_channel(weight, x) end
+   if bias ~= nil then y = y + per_channel(bias, x) end
+   return y
+end
+
+--- Instance normalisation: per sample and channel over the spatial dims. With running
+-- stats and use_input_stats == false, normalises with those instead.
+function F.instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+   check_tensor(x, "instance_norm", "input")
+   if x:dim() < 3 then error("instance_norm: expected (N, C, ...) with spatial dims, got " .. shape_str(x), 2) end
+   momentum, eps = momentum or 0.1, eps or 1e-5
+   if use_input_stats == nil then use_input_stats = true end
+   local y
+   if use_input_stats then
+      local dims = {}
+      for i = 3, x:dim() do dims[#dims + 1] = i end
+      local mean, var
+      y, mean, var = normalize(x, dims, eps)
+      if running_mean ~= nil then
+         local n = x:numel() // (x:size(1) * x:size(2))
+         update_running(running_mean, mean:mean(1), momentum)
+         update_running(running_var, (var * (n / math.max(n - 1, 1))):mean(1), momentum)
+      end
+   else
+      y = (x - per_channel(running_mean, x)) * (per_channel(running_var, x) + eps):rsqrt()
+   end
+   if weight ~= nil then y = y * per_channel(weight, x) end
+   if bias ~= nil then y = y + per_channel(bias, x) end
+   return y
+end
+
+--- Layer normalisation over the trailing dims given by normalized_shape (a number or a
+-- table of sizes); weight and bias have that shape.
+function F.layer_norm(x, normalized_shape, weight, bias, eps)
+   check_tensor(x, "layer_norm", "input")
+   if type(normalized_shape) == "number" then normalized_shape = { normalized_shape } end
+   local k = #normalized_shape
+   for i = 1, k do
+      if x:dim() < k or x:size(x:dim() - k + i) ~= normalized_shape[i] then
+         error(("layer_norm: input %s does not end with normalized_shape {%s}"):format(
+            shape_str(x), table.concat(normalized_shape, ", ")), 2)
+      end
+   end
+   local dims = {}
+   for i = x:dim() - k + 1, x:dim() do dims[#dims + 1] = i end
+   local y = normalize(x, dims, eps or 1e-5)
+   if weight ~= nil then y = y * weight end
+   if bias ~= nil then y = y + bias end
+   return y
+end
+
+--- Group normalisation: channels split into num_groups, each normalised per sample.
+function F.group_norm(x, num_groups, weight, bias, eps)
+   check_tensor(x, "group_norm", "input")
+   local N, C = x:size(1), x:size(2)
+   if C % num_groups ~= 0 then
+      error(("group_norm: %d channels are not divisible into %d groups"):format(C, num_groups), 2)
+   end
+   local g = x:reshape(N, num_groups, -1)
+   local y = normalize(g, { 3 }, eps or 1e-5):reshape(x:size())
+   if weight ~= nil then y = y * per_channel(weight, x) end
+   if bias ~= nil then y = y + per_channel(bias, x) end
+   return y
+end
+
+-- ---------------------------------------------------------------- embedding, dropout
+
+--- Rows of weight (num, dim) for int64 indices of any shape (0-based).
+function F.embedding(indices, weight)
+   check_tensor(indices, "embedding", "indices"); check_tensor(weight, "embedding", "weight")
+   if indices.dtype ~= "int64" then error("embedding: indices must be int64, got " .. indices.dtype, 2) end
+   local s = indices:size()
+   s[#s + 1] = weight:size(2)
+   return weight:index_select(1, indices:reshape(-1)):view(s)
+end
+
+--- Zeroes elements with probability p and scales the rest by 1 / (1 - p) in training.
+function F.dropout(x, p, training, opts)
+   p = p or 0.5
+   if p < 0 or p > 1 then error(("dropout: p must be in [0, 1], got %g"):format(p), 2) end
+   if training == false or p == 0 then return x end
+   if p == 1 then return x * 0 end
+   local keep = core.empty(x:size(), { dtype = x.dtype }):bernoulli_(1 - p, opts)
+   return x * keep * (1 / (1 - p))
+end
+
+-- ---------------------------------------------------------------- activations
+
+function F.relu(x) return x:relu() end
+function F.tanh(x) return x:tanh() end
+function F.sigmoid(x) return x:sigmoid() end
+
+--- max(x, 0) + slope * min(x, 0).
+function F.leaky_relu(x, slope)
+   slope = slope or 0.01
+   return x:relu() - (-x):relu() * slope
+end
+
+--- x for x > 0, alpha (exp(x) - 1) otherwise.
+function F.elu(x, alpha)
+   alpha = alpha or 1
+   local neg = (-(x:relu())):add(x)     -- min(x, 0)
+   return x:relu() + neg:expm1() * alpha
+end
+
+--- Gaussian error linear unit; opts.approximate = "tanh" for the tanh form.
+function F.gelu(x, approximate)
+   if approximate == "tanh" then
+      local c = math.sqrt(2 / math.pi)
+      return x * 0.5 * (((x + x * x * x * 0.044715) * c):tanh() + 1)
+   end
+   return x * 0.5 * ((x * (1 / math.sqrt(2))):erf() + 1)
+end
+
+--- log(1 + exp(beta x)) / beta, computed stably; linear above threshold as PyTorch.
+function F.softplus(x, beta, threshold)
+   beta, threshold = beta or 1, threshold or 20
+   local bx = x * beta
+   local y = (bx:relu() + (-(bx:abs())):exp():log1p()) * (1 / beta)
+   return core.where(bx:gt(threshold), x, y)
+end
+
+--- log(sum(exp(x), dim)), stable.
+function F.logsumexp(x, dim, keepdim)
+   local m = x:max(dim, true):detach()
+   local s = (x - m):exp():sum(dim, true):log() + m
+   if keepdim then return s end
+   return s:squeeze(dim)
+end
+
+function F.log_softmax(x, dim)
+   dim = dim or -1
+   return x - F.logsumexp(x, dim, true)
+end
+
+function F.softmax(x, dim)
+   dim = dim or -1
+   local e = (x - x:max(dim, true):detach()):exp()
+   return e / e:sum(dim, true)
+end
+
+--- Float one-hot rows (..., n) of int64 labels (0-based).
+function F.one_hot(labels, n, dtype)
+   check_tensor(labels, "one_hot", "labels")
+   if labels.dtype ~= "int64" then error("one_hot: labels must be int64, got " .. labels.dtype, 2) end
+   local lo, hi = labels:min():item(), labels:max():item()
+   if labels:numel() > 0 and (lo < 0 or hi >= n) then
+      error(("one_hot: label %d out of range for %d classes"):format(lo < 0 and lo or hi, n), 2)
+   end
+   return labels:unsqueeze(-1):eq(core.arange(n)):to(dtype or "float32")
+end
+
+-- ---------------------------------------------------------------- losses
+
+local REDUCTIONS = { mean = true, sum = true, none = true }
+
+local function reduce(loss, reduction, op)
+   reduction = reduction or "mean"
+   if not REDUCTIONS[reduction] then
+      error(("%s: reduction must be 'mean', 'sum' or 'none', got '%s'"):format(op, tostring(reduction)), 3)
+   end
+   if reduction == "mean" then return loss:mean() end
+   if reduction == "sum" then return loss:sum() end
+   return loss
+end
+
+local function check_pair(input, target, op)
+   check_tensor(input, op, "input"); check_tensor(target, op, "target")
+   if not same_shape(input, target) then
+      error(("%s: input %s and target %s have different shapes"):format(op, shape_str(input), shape_str(target)), 3)
+   end
+end
+
+--- Mean squared error. opts.reduction: "mean" (default), "sum" or "none".
+function F.mse_loss(input, target, opts)
+   opts = check_opts(opts, set("reduction"), "mse_loss")
+   check_pair(input, target, "mse_loss")
+   local d = input - target
+   return reduce(d * d, opts.reduction, "mse_loss")
+end
+
+function F.l1_loss(input, target, opts)
+   opts = check_opts(opts, set("reduction"), "l1_loss")
+   check_pair(input, target, "l1_loss")
+   return reduce((input - target):abs(), opts.reduction, "l1_loss")
+end
+
+--- Huber-style loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere.
+function F.smooth_l1_loss(input, target, opts)
+   opts = check_opts(opts, set("reduction", "beta"), "smooth_l1_loss")
+   check_pair(input, target, "smooth_l1_loss")
+   local beta = opts.beta or 1
+   local d = (input - target):abs()
+   local loss
+   if beta == 0 then
+      loss = d
+   else
+      loss = core.where(d:lt(beta), d * d * (0.5 / beta), d - 0.5 * beta)
+   end
+   return reduce(loss, opts.reduction, "smooth_l1_loss")
+end
+
+--- Binary cross-entropy on logits, stable for any magnitude:
+-- max(x, 0) - x t + log(1 + exp(-|x|)). opts: weight, pos_weight, reduction.
+function F.binary_cross_entropy_with_logits(logits, target, opts)
+   opts = check_opts(opts, set("reduction", "weight", "pos_weight"), "binary_cross_entropy_with_logits")
+   check_pair(logits, target, "binary_cross_entropy_with_logits")
+   local loss
+   local sp_neg = (-(logits:abs())):exp():log1p() + (-logits):relu()   -- softplus(-x)
+   if opts.pos_weight ~= nil then
+      -- pos_weight * t * softplus(-x) + (1 - t) * softplus(x)
+      local lw = (opts.pos_weight - 1) * target + 1
+      loss = (1 - target) * logits + lw * sp_neg
+   else
+      loss = (1 - target) * logits + sp_neg
+   end
+   if opts.weight ~= nil then loss = loss * opts.weight end
+   return reduce(loss, opts.reduction, "binary_cross_entropy_with_logits")
+end
+
+--- Binary cross-entropy on probabilities; logs are clamped at -100 as in PyTorch.
+function F.binary_cross_entropy(p, target, opts)
+   opts = check_opts(opts, set("reduction", "weight"), "binary_cross_entropy")
+   check_pair(p, target, "binary_cross_entropy")
+   local lo, hi = p:min():item(), p:max():item()
+   if p:numel() > 0 and (lo < 0 or hi > 1) then
+      error(("binary_cross_entropy: input values must be in [0, 1], got [%g, %g]"):format(lo, hi), 2)
+   end
+   local lp = p:log():clamp(-100)
+   local l1p = (1 - p):log():clamp(-100)
+   local loss = -(target * lp + (1 - target) * l1p)
+   if opts.weight ~= nil then loss = loss * opts.weight end
+   return reduce(loss, opts.reduction, "binary_cross_entropy")
+end
+
+-- Checks int64 class targets against log-probabilities (N, C, ...).
+local function check_labels(logp, target, op)
+   local want = logp:size()
+   table.remove(want, 2)
+   local ok = target:dim() == #want
+   for i = 1, #want do ok = ok and target:size(i) == want[i] end
+   if not ok then
+      error(("%s: input %s needs a target of shape (%s), got %s"):format(op, shape_str(logp),
+         table.concat(want, ", "), shape_str(target)), 3)
+   end
+   local C = logp:size(2)
+   if target:numel() > 0 then
+      local lo, hi = target:min():item(), target:max():item()
+      if lo < 0 or hi >= C then
+         error(("%s: label %d out of range for %d classes (labels are 0-based)"):format(op,
+            lo < 0 and lo or hi, C), 3)
+      end
+   end
+end
+
+--- Negative log-likelihood of int64 targets (0-based) under log-probabilities (N, C, ...).
+-- opts: weight (per class), reduction.
+function F.nll_loss(logp, target, opts)
+   opts = check_opts(opts, set("reduction", "weight"), "nll_loss")
+   check_tensor(logp, "nll_loss", "input"); check_tensor(target, "nll_loss", "target")
+   if target.dtype ~= "int64" then error("nll_loss: target must hold int64 class labels, got " .. target.dtype, 2) end
+   if logp:dim() < 2 then error("nll_loss: input must be (N, C, ...), got " .. shape_str(logp), 2) end
+   check_labels(logp, target, "nll_loss")
+   local picked = -(logp:gather(2, target:unsqueeze(2)):squeeze(2))
+   if opts.weight ~= nil then
+      local w = opts.weight:index_select(1, target:reshape(-1)):view(target:size())
+      picked = picked * w
+      if (opts.reduction or "mean") == "mean" then return picked:sum() / w:sum() end
+   end
+   return reduce(picked, opts.reduction, "nll_loss")
+end
+
+--- Cross-entropy of logits (N, C, ...) against int64 labels (0-based, shape (N, ...)) or
+-- class probabilities (same shape as the logits). opts: weight, reduction,
+-- label_smoothing (mixes the target with the uniform distribution).
+function F.cross_entropy(logits, target, opts)
+   opts = check_opts(opts, set("reduction", "weight", "label_smoothing"), "cross_entropy")
+   check_tensor(logits, "cross_entropy", "input"); check_tensor(target, "cross_entropy", "target")
+   if logits:dim() < 2 then error("cross_entropy: input must be (N, C, ...), got " .. shape_str(logits), 2) end
+   local eps = opts.label_smoothing or 0
+   if eps < 0 or eps > 1 then error("cross_entropy: label_smoothing must be in [0, 1]", 2) end
+   local C = logits:size(2)
+   local logp = F.log_softmax(logits, 2)
+   local w = opts.weight and per_channel(opts.weight, logits)
+   if target.dtype == "int64" then
+      check_labels(logp, target, "cross_entropy")
+      local nll = F.nll_loss(logp, target, { reduction = opts.reduction, weight = opts.weight })
+      if eps == 0 then return nll end
+      local smooth = w and -(logp * w):sum(2) or -logp:sum(2)
+      if opts.weight ~= nil and (opts.reduction or "mean") == "mean" then
+         local wt = opts.weight:index_select(1, target:reshape(-1))
+         smooth = smooth:sum() / wt:sum()
+      else
+         smooth = reduce(smooth, opts.reduction, "cross_entropy")
+      end
+      return nll * (1 - eps) + smooth * (eps / C)
+   end
+   if not same_shape(logits, target) then
+      error(("cross_entropy: probability target %s must match input %s"):format(shape_str(target), shape_str(logits)), 2)
+   end
+   local t = eps > 0 and target * (1 - eps) + eps / C or target
+   local per = t * logp
+   if w then per = per * w end
+   return reduce(-(per:sum(2)), opts.reduction, "cross_entropy")
+end
+
+--- KL(target || input) with input given as log-probabilities. opts: reduction ("mean",
+-- "batchmean", "sum", "none"), log_target.
+function F.kl_div(input, target, opts)
+   opts = check_opts(opts, set("reduction", "log_target"), "kl_div")
+   check_pair(input, target, "kl_div")
+   local loss
+   if opts.log_target then
+      loss = target:exp() * (target - input)
+   else
+      -- t log t is 0 where t == 0
+      local tlogt = core.where(target:gt(0), target * target:clamp(1e-38):log(), target * 0)
+      loss = tlogt - target * input
+   end
+   if opts.reduction == "batchmean" then return loss:sum() / input:size(1) end
+   return reduce(loss, opts.reduction, "kl_div")
+end
+
+--- KL(N(mu, exp(logvar)) || N(0, I)) of a VAE posterior, summed over the latent dims
+-- (all dims after the first) and averaged over the batch by default. opts.reduction:
+-- "mean" (over the batch), "sum" or "none" (one value per sample).
+function F.gaussian_kl(mu, logvar, opts)
+   opts = check_opts(opts, set("reduction"), "gaussian_kl")
+   check_pair(mu, logvar, "gaussian_kl")
+   local per = (mu * mu + logvar:exp() - logvar - 1) * 0.5
+   local dims = {}
+   for i = 2, mu:dim() do dims[#dims + 1] = i end
+   if #dims > 0 then per = per:sum(dims) end
+   return reduce(per, opts.reduction, "gaussian_kl")
+end
+
+return F
