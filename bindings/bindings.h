@@ -32,6 +32,9 @@ void gl_register_autograd_methods(lua_State *L);  // tensor methods
 int gl_autograd_index(lua_State *L, gan_tensor *t, const char *k);
 int gl_autograd_newindex(lua_State *L, gan_tensor *t, const char *k);
 
+// optim_io.c: optimizer steps, safetensors, qr (into the module table)
+void gl_register_optim_io(lua_State *L);
+
 // random.c
 void gl_register_random(lua_State *L);          // into the module table on the stack top
 void gl_register_random_methods(lua_State *L);  // into the methods table on the stack top

@@ -13,5 +13,9 @@ require("gan.autograd").install(gan)
 gan.nn = require("gan.nn")
 gan.F = gan.nn.functional
 gan.testing = require("gan.testing")
+gan.optim = require("gan.optim")
+local serialize = require("gan.serialize")
+gan.save, gan.load = serialize.save, serialize.load
+gan.save_checkpoint, gan.load_checkpoint = serialize.save_checkpoint, serialize.load_checkpoint
 
 return gan

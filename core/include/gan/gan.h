@@ -9,4 +9,6 @@
 #include "gan/random.h"
 #include "gan/autograd.h"
 #include "gan/conv.h"
+#include "gan/optim.h"
+#include "gan/io.h"
 #endif

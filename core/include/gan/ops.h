@@ -61,6 +61,8 @@ int gan_argmax(gan_tensor **out, const gan_tensor *a, int dim, bool all, bool ke
 // ---- linear algebra (float32 / float64 on BLAS)
 // 1-D x 1-D: dot; 2-D x 2-D; N-D: batched, batch dims broadcast.
 int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b);
+// Reduced QR of a (m, n) matrix: q (m, k), r (k, n), k = min(m, n) (LAPACK, in double).
+int gan_qr(gan_tensor **q, gan_tensor **r, const gan_tensor *a);
 
 // ---- joins and indexing
 int gan_cat(gan_tensor **out, int n, const gan_tensor *const *ts, int dim);

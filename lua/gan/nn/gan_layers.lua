@@ -1,0 +1,234 @@
+--- Layers specific to GAN architectures: SAGAN's self-attention, conditional batch norm
+-- (class embeddings or any conditioning vector, as BigGAN), ProGAN's pixel norm,
+-- minibatch standard deviation and equalised learning rate, StyleGAN's AdaIN and noise
+-- injection, CycleGAN's residual block and BigGAN/SNGAN residual up/down blocks.
+-- @module gan.nn.gan_layers
+local core = require("gan.core")
+local F = require("gan.nn.functional")
+local modmod = require("gan.nn.module")
+local L = require("gan.nn.layers")
+local U = require("gan.nn.utils")
+local init = require("gan.nn.initializers")
+
+local class, Module, Sequential = modmod.class, modmod.Module, modmod.Sequential
+local G = {}
+
+local function maybe_sn(m, sn) if sn then return U.spectral_norm(m) end return m end
+
+--- SAGAN self-attention: 1x1 convolutions to queries and keys (C/8 channels) and values
+-- (C), softmax attention over all positions, y = gamma * attention + x with gamma a
+-- learned scalar starting at 0 (so the layer starts as the identity).
+G.SelfAttention2d = class("SelfAttention2d", Module)
+function G.SelfAttention2d:__init(channels, opts)
+   Module.__init(self)
+   opts = opts or {}
+   local c8 = math.max(1, channels // 8)
+   self.channels = channels
+   self.query = maybe_sn(L.Conv2d(channels, c8, 1, { bias = false }), opts.sn)
+   self.key = maybe_sn(L.Conv2d(channels, c8, 1, { bias = false }), opts.sn)
+   self.value = maybe_sn(L.Conv2d(channels, channels, 1, { bias = false }), opts.sn)
+   self.gamma = core.zeros({ 1 }):requires_grad_()
+end
+function G.SelfAttention2d:forward(x)
+   local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
+   local q = self.query(x):reshape(N, -1, H * W)               -- (N, C/8, HW)
+   local k = self.key(x):reshape(N, -1, H * W)
+   local v = self.value(x):reshape(N, C, H * W)                -- (N, C, HW)
+   local attn = F.softmax(core.matmul(q:transpose(2, 3), k), 3) -- (N, HW, HW): row i attends
+   local out = core.matmul(v, attn:transpose(2, 3)):reshape(N, C, H, W)
+   return out * self.gamma + x
+end
+function G.SelfAttention2d:extra_repr() return tostring(self.channels) end
+
+--- Batch norm whose gain and bias depend on a condition. With num_classes, they come
+-- from class embeddings (gain initialised to 1, bias to 0); with opts.cond_dim, from
+-- linear maps of a conditioning vector (BigGAN: shared class embedding concatenated
+-- with a chunk of z): gain = 1 + Linear(c), bias = Linear(c).
+G.ConditionalBatchNorm2d = class("ConditionalBatchNorm2d", Module)
+function G.ConditionalBatchNorm2d:__init(num_features, num_classes, opts)
+   Module.__init(self)
+   opts = opts or {}
+   self.num_features = num_features
+   self.bn = L.BatchNorm2d(num_features, { affine = false, eps = opts.eps, momentum = opts.momentum })
+   if opts.cond_dim then
+      self.cond_dim = opts.cond_dim
+      self.gain = maybe_sn(L.Linear(opts.cond_dim, num_features, { bias = false }), opts.sn)
+      self.bias = maybe_sn(L.Linear(opts.cond_dim, num_features, { bias = false }), opts.sn)
+   else
+      self.num_classes = num_classes
+      self.embed_gain = L.Embedding(num_classes, num_features)
+      self.embed_bias = L.Embedding(num_classes, num_features)
+      init.ones_(self.embed_gain.weight)
+      init.zeros_(self.embed_bias.weight)
+   end
+end
+--- y: int64 class labels (N) or a conditioning tensor (N, cond_dim).
+function G.ConditionalBatchNorm2d:forward(x, y)
+   local h = self.bn(x)
+   local gamma, beta
+   if self.cond_dim then
+      gamma, beta = self.gain(y) + 1, self.bias(y)
+   else
+      gamma, beta = self.embed_gain(y), self.embed_bias(y)
+   end
+   local N, C = x:size(1), self.num_features
+   return h * gamma:view(N, C, 1, 1) + beta:view(N, C, 1, 1)
+end
+
+--- ProGAN pixelwise feature normalisation: x / sqrt(mean over channels of x^2 + eps).
+G.PixelNorm = class("PixelNorm", Module)
+function G.PixelNorm:__init(eps) Module.__init(self); self.eps = eps or 1e-8 end
+function G.PixelNorm:forward(x) return x * ((x * x):mean(2, true) + self.eps):rsqrt() end
+
+--- ProGAN minibatch standard deviation: the standard deviation of each feature over
+-- groups of group_size samples, averaged to one value per group, appended as an extra
+-- channel.
+G.MinibatchStdDev = class("MinibatchStdDev", Module)
+function G.MinibatchStdDev:__init(group_size) Module.__init(self); self.group_size = group_size or 4 end
+function G.MinibatchStdDev:forward(x)
+   local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
+   local g = math.min(self.group_size, N)
+   if N % g ~= 0 then
+      error(("MinibatchStdDev: batch %d is not divisible by group size %d"):format(N, g), 2)
+   end
+   local y = x:reshape(g, N // g, C, H, W)
+   local std = (y:var(1, false) + 1e-8):sqrt()           -- (N/g, C, H, W)
+   local s = std:mean({ 2, 3, 4 }):reshape(1, N // g, 1, 1, 1)
+   s = s:expand(g, N // g, 1, H, W):reshape(N, 1, H, W)
+   return core.cat({ x, s }, 2)
+end
+
+--- Linear with equalised learning rate (ProGAN/StyleGAN): weights N(0, 1) / lr_mul,
+-- scaled at run time by lr_mul / sqrt(fan_in). opts: bias (true), bias_init (0), lr_mul (1).
+G.EqualLinear = class("EqualLinear", Module)
+function G.EqualLinear:__init(in_f, out_f, opts)
+   Module.__init(self)
+   opts = opts or {}
+   self.lr_mul = opts.lr_mul or 1
+   self.in_features, self.out_features = in_f, out_f
+   self.weight = (core.randn { out_f, in_f } / self.lr_mul):requires_grad_()
+   if opts.bias ~= false then self.bias = core.full({ out_f }, opts.bias_init or 0):requires_grad_() end
+   self.scale = self.lr_mul / math.sqrt(in_f)
+end
+function G.EqualLinear:forward(x)
+   return F.linear(x, self.weight * self.scale, self.bias and self.bias * self.lr_mul)
+end
+
+--- Conv2d with equalised learning rate: weight N(0, 1) scaled by 1 / sqrt(in * kh * kw).
+G.EqualConv2d = class("EqualConv2d", Module)
+function G.EqualConv2d:__init(in_ch, out_ch, k, opts)
+   Module.__init(self)
+   opts = opts or {}
+   self.stride, self.padding = opts.stride or 1, opts.padding or 0
+   self.weight = core.randn({ out_ch, in_ch, k, k }):requires_grad_()
+   if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
+   self.scale = 1 / math.sqrt(in_ch * k * k)
+end
+function G.EqualConv2d:forward(x)
+   return F.conv2d(x, self.weight * self.scale, self.bias, { stride = self.stride, padding = self.padding })
+end
+
+--- Adaptive instance normalisation from a style vector: instance_norm(x) * scale + bias
+-- with (scale, bias) = Linear(style_dim, 2C)(w), the scale's bias initialised to 1.
+G.AdaIN = class("AdaIN", Module)
+function G.AdaIN:__init(channels, style_dim)
+   Module.__init(self)
+   self.channels = channels
+   self.style = L.Linear(style_dim, 2 * channels)
+   local prev = core.set_grad_enabled(false)
+   self.style.bias:narrow(1, 1, channels):fill_(1)
+   self.style.bias:narrow(1, channels + 1, channels):fill_(0)
+   core.set_grad_enabled(prev)
+end
+function G.AdaIN:forward(x, w)
+   local N, C = x:size(1), self.channels
+   local s = self.style(w)
+   local scale, bias = s:narrow(2, 1, C):view(N, C, 1, 1), s:narrow(2, C + 1, C):view(N, C, 1, 1)
+   return F.instance_norm(x) * scale + bias
+end
+
+--- StyleGAN noise injection: x + weight * noise with a learned per-channel weight
+-- starting at 0; noise N(0, 1) of shape (N, 1, H, W) unless given.
+G.NoiseInjection = class("NoiseInjection", Module)
+function G.NoiseInjection:__init(channels)
+   Module.__init(self)
+   self.weight = core.zeros({ 1, channels, 1, 1 }):requires_grad_()
+end
+function G.NoiseInjection:forward(x, noise)
+   noise = noise or core.randn({ x:size(1), 1, x:size(3), x:size(4) }, { dtype = x.dtype })
+   return x + self.weight * noise
+end
+
+--- CycleGAN's residual block: reflection pad, 3x3 conv, norm, ReLU, (dropout), reflection
+-- pad, 3x3 conv, norm; plus the input. opts: norm ("instance" or "batch"), dropout.
+G.ResidualBlock = class("ResidualBlock", Module)
+function G.ResidualBlock:__init(channels, opts)
+   Module.__init(self)
+   opts = opts or {}
+   local function norm()
+      if opts.norm == "batch" then return L.BatchNorm2d(channels) end
+      return L.InstanceNorm2d(channels)
+   end
+   local layers = { L.ReflectionPad2d(1), L.Conv2d(channels, channels, 3, { bias = opts.norm == "instance" or opts.norm == nil }),
+      norm(), L.ReLU() }
+   if opts.dropout then layers[#layers + 1] = L.Dropout(0.5) end
+   for _, m in ipairs { L.ReflectionPad2d(1), L.Conv2d(channels, channels, 3, { bias = opts.norm == "instance" or opts.norm == nil }), norm() } do
+      layers[#layers + 1] = m
+   end
+   self.block = Sequential(layers)
+end
+function G.ResidualBlock:forward(x) return x + self.block(x) end
+
+--- BigGAN/SNGAN generator block: BN, ReLU, upsample x2, 3x3 conv, BN, ReLU, 3x3 conv;
+-- skip: upsample x2, 1x1 conv. With opts.cond_dim (or num_classes) the batch norms are
+-- conditional and forward takes (x, y). opts.sn applies spectral norm to the convs.
+G.ResBlockUp = class("ResBlockUp", Module)
+function G.ResBlockUp:__init(in_ch, out_ch, opts)
+   Module.__init(self)
+   opts = opts or {}
+   self.conditional = opts.cond_dim ~= nil or opts.num_classes ~= nil
+   if self.conditional then
+      self.bn1 = G.ConditionalBatchNorm2d(in_ch, opts.num_classes, { cond_dim = opts.cond_dim, sn = opts.sn })
+      self.bn2 = G.ConditionalBatchNorm2d(out_ch, opts.num_classes, { cond_dim = opts.cond_dim, sn = opts.sn })
+   else
+      self.bn1, self.bn2 = L.BatchNorm2d(in_ch), L.BatchNorm2d(out_ch)
+   end
+   self.conv1 = maybe_sn(L.Conv2d(in_ch, out_ch, 3, { padding = 1 }), opts.sn)
+   self.conv2 = maybe_sn(L.Conv2d(out_ch, out_ch, 3, { padding = 1 }), opts.sn)
+   self.skip = maybe_sn(L.Conv2d(in_ch, out_ch, 1), opts.sn)
+end
+function G.ResBlockUp:forward(x, y)
+   local up = function(t) return F.interpolate(t, { scale_factor = 2 }) end
+   local h = self.conditional and self.bn1(x, y) or self.bn1(x)
+   h = self.conv1(up(h:relu()))
+   h = self.conditional and self.bn2(h, y) or self.bn2(h)
+   h = self.conv2(h:relu())
+   return h + self.skip(up(x))
+end
+
+--- BigGAN/SNGAN discriminator block: (ReLU), 3x3 conv, ReLU, 3x3 conv, 2x2 average pool;
+-- skip: 1x1 conv then pool. opts: downsample (true), first (no leading ReLU, skip pools
+-- before its conv), sn (true: spectral norm on every conv).
+G.ResBlockDown = class("ResBlockDown", Module)
+function G.ResBlockDown:__init(in_ch, out_ch, opts)
+   Module.__init(self)
+   opts = opts or {}
+   local sn = opts.sn ~= false
+   self.first, self.downsample = opts.first or false, opts.downsample ~= false
+   self.conv1 = maybe_sn(L.Conv2d(in_ch, out_ch, 3, { padding = 1 }), sn)
+   self.conv2 = maybe_sn(L.Conv2d(out_ch, out_ch, 3, { padding = 1 }), sn)
+   if in_ch ~= out_ch or self.downsample then self.skip = maybe_sn(L.Conv2d(in_ch, out_ch, 1), sn) end
+end
+function G.ResBlockDown:forward(x)
+   local pool = function(t) if self.downsample then return F.avg_pool2d(t, 2) end return t end
+   local h = self.first and x or x:relu()
+   h = self.conv2(self.conv1(h):relu())
+   h = pool(h)
+   local s = x
+   if self.skip then
+      if self.first then s = self.skip(pool(x)) else s = pool(self.skip(x)) end
+   end
+   return h + s
+end
+
+return G

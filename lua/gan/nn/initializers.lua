@@ -1,0 +1,112 @@
+--- gan.nn.init: in-place initialisers, as in torch.nn.init. Each runs without recording
+-- gradients and returns its tensor. Fans: for a weight (out, in, k...) fan_in = in * k...,
+-- fan_out = out * k...
+-- @module gan.nn.init
+local core = require("gan.core")
+
+local I = {}
+
+local function no_grad(fn)
+   local prev = core.set_grad_enabled(false)
+   local ok, err = pcall(fn)
+   core.set_grad_enabled(prev)
+   if not ok then error(err, 3) end
+end
+
+--- fan_in, fan_out of a weight tensor.
+function I.fans(t)
+   if t:dim() < 2 then
+      error(("init: fan in and fan out need at least 2 dims, got %d"):format(t:dim()), 2)
+   end
+   local receptive = 1
+   for d = 3, t:dim() do receptive = receptive * t:size(d) end
+   return t:size(2) * receptive, t:size(1) * receptive
+end
+
+--- The recommended gain for a nonlinearity ("linear", "conv2d", "sigmoid", "tanh",
+-- "relu", "leaky_relu" with its slope, "selu").
+function I.calculate_gain(nonlinearity, param)
+   if nonlinearity == "linear" or nonlinearity == "conv2d" or nonlinearity == "conv_transpose2d"
+      or nonlinearity == "sigmoid" then return 1 end
+   if nonlinearity == "tanh" then return 5 / 3 end
+   if nonlinearity == "relu" then return math.sqrt(2) end
+   if nonlinearity == "leaky_relu" then
+      local s = param or 0.01
+      return math.sqrt(2 / (1 + s * s))
+   end
+   if nonlinearity == "selu" then return 3 / 4 end
+   error(("calculate_gain: unknown nonlinearity '%s'"):format(tostring(nonlinearity)), 2)
+end
+
+function I.uniform_(t, a, b, gen)
+   no_grad(function() t:uniform_(a or 0, b or 1, gen and { generator = gen }) end)
+   return t
+end
+
+--- N(mean, std): DCGAN initialises weights with normal_(w, 0, 0.02).
+function I.normal_(t, mean, std, gen)
+   no_grad(function() t:normal_(mean or 0, std or 1, gen and { generator = gen }) end)
+   return t
+end
+
+function I.trunc_normal_(t, mean, std, a, b)
+   no_grad(function() t:trunc_normal_(mean or 0, std or 1, a or -2, b or 2) end)
+   return t
+end
+
+function I.constant_(t, v) no_grad(function() t:fill_(v) end); return t end
+function I.zeros_(t) return I.constant_(t, 0) end
+function I.ones_(t) return I.constant_(t, 1) end
+
+--- Glorot: std = gain sqrt(2 / (fan_in + fan_out)).
+function I.xavier_normal_(t, gain)
+   local fi, fo = I.fans(t)
+   return I.normal_(t, 0, (gain or 1) * math.sqrt(2 / (fi + fo)))
+end
+
+function I.xavier_uniform_(t, gain)
+   local fi, fo = I.fans(t)
+   local a = (gain or 1) * math.sqrt(6 / (fi + fo))
+   return I.uniform_(t, -a, a)
+end
+
+local function kaiming_std(t, opts)
+   opts = opts or {}
+   local fi, fo = I.fans(t)
+   local mode = opts.mode or "fan_in"
+   if mode ~= "fan_in" and mode ~= "fan_out" then
+      error(("kaiming: mode must be 'fan_in' or 'fan_out', got '%s'"):format(tostring(mode)), 3)
+   end
+   local fan = mode == "fan_in" and fi or fo
+   local gain = I.calculate_gain(opts.nonlinearity or "leaky_relu", opts.a or 0)
+   return gain / math.sqrt(fan)
+end
+
+--- He: std = gain / sqrt(fan); opts: a (leaky slope, 0), mode ("fan_in"),
+-- nonlinearity ("leaky_relu").
+function I.kaiming_normal_(t, opts) return I.normal_(t, 0, kaiming_std(t, opts)) end
+
+function I.kaiming_uniform_(t, opts)
+   local bound = math.sqrt(3) * kaiming_std(t, opts)
+   return I.uniform_(t, -bound, bound)
+end
+
+--- A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (signs fixed
+-- by R's diagonal so the result is uniformly distributed), scaled by gain.
+function I.orthogonal_(t, gain)
+   if t:dim() < 2 then error("orthogonal_: needs at least 2 dims", 2) end
+   local rows = t:size(1)
+   local cols = t:numel() // rows
+   local a = core.randn({ rows, cols }, { dtype = "float64" })
+   if rows < cols then a = a:t() end
+   local q, r = core.qr(a)
+   local diag = {}
+   for i = 1, math.min(q:size(2), r:size(1)) do diag[i] = r[i][i] >= 0 and 1 or -1 end
+   local d = core.tensor(diag, { dtype = "float64" })
+   q = q * d
+   if rows < cols then q = q:t() end
+   no_grad(function() t:copy_((q * (gain or 1)):reshape(t:size())) end)
+   return t
+end
+
+return I

@@ -1,0 +1,196 @@
+--- gan.nn.utils: spectral normalisation, gradient and weight clipping, BigGAN's
+-- orthogonal regularisation and an exponential moving average of a model.
+-- @module gan.nn.utils
+local core = require("gan.core")
+
+local U = {}
+
+local function no_grad(fn, ...)
+   local prev = core.set_grad_enabled(false)
+   local res = table.pack(pcall(fn, ...))
+   core.set_grad_enabled(prev)
+   if not res[1] then error(res[2], 3) end
+   return table.unpack(res, 2, res.n)
+end
+
+local function params_of(x)
+   if type(x) == "table" and x.parameters then return x:parameters() end
+   if type(x) == "table" then return x end
+   return { x }
+end
+
+-- ---------------------------------------------------------------- spectral norm
+
+--- Divides module[name] (default "weight") by its largest singular value, estimated by
+-- power iteration (Miyato et al. 2018). The raw weight becomes the parameter
+-- `<name>_orig`; the vectors `<name>_u` and `<name>_v` are buffers, updated
+-- n_power_iterations times per forward in training mode only. Returns the module.
+function U.spectral_norm(module, opts)
+   opts = opts or {}
+   local name = opts.name or "weight"
+   local iters = opts.n_power_iterations or 1
+   local eps = opts.eps or 1e-12
+   local dim = opts.dim or 1
+   local w = rawget(module, name)
+   if w == nil then error(("spectral_norm: module has no parameter '%s'"):format(name), 2) end
+   -- ConvTranspose2d keeps output channels in dim 2 of its weight.
+   if getmetatable(module).__name == "ConvTranspose2d" and opts.dim == nil then dim = 2 end
+   local function as_matrix(t)
+      if dim ~= 1 then
+         local perm = { dim }
+         for d = 1, t:dim() do if d ~= dim then perm[#perm + 1] = d end end
+         t = t:permute(perm)
+      end
+      return t:reshape(t:size(1), -1)
+   end
+   local m = as_matrix(w:detach())
+   local h, wd = m:size(1), m:size(2)
+   local u = core.randn({ h }, { dtype = w.dtype })
+   u = u / (u:norm() + eps)
+   local v = core.randn({ wd }, { dtype = w.dtype })
+   v = v / (v:norm() + eps)
+   module:_unregister("_param_names", name)
+   rawset(module, name, nil)
+   module:register_parameter(name .. "_orig", w)
+   module:register_buffer(name .. "_u", u)
+   module:register_buffer(name .. "_v", v)
+   local forward = module.forward
+   local function compute(self)
+      local worig = rawget(self, name .. "_orig")
+      local mat = as_matrix(worig)
+      local uu, vv = rawget(self, name .. "_u"), rawget(self, name .. "_v")
+      if self.training then
+         no_grad(function()
+            local md = mat:detach()
+            for _ = 1, iters do
+               local nv = core.matmul(md:t(), uu)
+               nv = nv / (nv:norm() + eps)
+               local nu = core.matmul(md, nv)
+               nu = nu / (nu:norm() + eps)
+               vv:copy_(nv)
+               uu:copy_(nu)
+            end
+         end)
+      end
+      -- sigma = u^T W v with u, v constants: gradients flow through W only.
+      local sigma = core.matmul(uu:detach(), core.matmul(mat, vv:detach()))
+      rawset(self, name, worig / sigma)
+   end
+   rawset(module, "forward", function(self, ...)
+      compute(self)
+      return forward(self, ...)
+   end)
+   return module
+end
+
+-- ---------------------------------------------------------------- clipping
+
+--- Scales gradients in place so that their total norm is at most max_norm; returns the
+-- norm before clipping. norm_type 2 by default (math.huge for the max-abs norm).
+function U.clip_grad_norm_(params, max_norm, norm_type)
+   norm_type = norm_type or 2
+   local grads = {}
+   for _, p in ipairs(params_of(params)) do if p.grad ~= nil then grads[#grads + 1] = p.grad end end
+   if #grads == 0 then return 0 end
+   return no_grad(function()
+      local total
+      if norm_type == math.huge then
+         total = 0
+         for _, g in ipairs(grads) do total = math.max(total, g:abs():max():item()) end
+      else
+         total = 0
+         for _, g in ipairs(grads) do total = total + g:norm(norm_type):item() ^ norm_type end
+         total = total ^ (1 / norm_type)
+      end
+      local coef = max_norm / (total + 1e-6)
+      if coef < 1 then for _, g in ipairs(grads) do g:mul_(coef) end end
+      return total
+   end)
+end
+
+--- Clamps every gradient element to [-clip, clip].
+function U.clip_grad_value_(params, clip)
+   no_grad(function()
+      for _, p in ipairs(params_of(params)) do if p.grad ~= nil then p.grad:clamp_(-clip, clip) end end
+   end)
+end
+
+--- WGAN's weight clipping: clamps every parameter to [-c, c] in place.
+function U.clip_weights_(params, c)
+   no_grad(function()
+      for _, p in ipairs(params_of(params)) do p:clamp_(-c, c) end
+   end)
+end
+
+-- ---------------------------------------------------------------- BigGAN orthogonal regularisation
+
+--- beta * sum over weights W (viewed (out, -1)) of ||W W^T (1 - I)||_F^2, the off-diagonal
+-- form of Brock et al. 2019. `weights` is a list of tensors or a module (then every
+-- parameter with >= 2 dims is used). Returns a differentiable scalar to add to the loss.
+function U.orthogonal_regularization(weights, beta)
+   beta = beta or 1e-4
+   local list = {}
+   if type(weights) == "table" and weights.named_parameters then
+      for _, p in weights:named_parameters() do if p:dim() >= 2 then list[#list + 1] = p end end
+   else
+      list = weights
+   end
+   local total
+   for _, w in ipairs(list) do
+      local m = w:reshape(w:size(1), -1)
+      local g = core.matmul(m, m:t())
+      local off = 1 - core.eye(m:size(1), { dtype = w.dtype })
+      local term = ((g * off) ^ 2):sum()
+      total = total and total + term or term
+   end
+   return (total or core.zeros({}, {})) * beta
+end
+
+-- ---------------------------------------------------------------- EMA
+
+local EMA = {}
+EMA.__index = EMA
+
+--- An exponential moving average of a model's parameters and buffers: `ema.model` is a
+-- copy updated by `ema:update(step)`; before start_step it copies the model exactly
+-- (BigGAN starts averaging after some iterations, with decay 0.9999).
+function U.EMA(model, opts)
+   opts = opts or {}
+   local self = setmetatable({}, EMA)
+   self.source = model
+   self.decay = opts.decay or 0.999
+   self.start_step = opts.start_step or 0
+   self.model = model:clone():eval()
+   self.model:requires_grad_(false)
+   self.num_updates = 0
+   return self
+end
+
+function EMA:update(step)
+   step = step or self.num_updates + 1
+   self.num_updates = step
+   local decay = step >= self.start_step and self.decay or 0
+   no_grad(function()
+      local src = {}
+      for n, p in self.source:named_parameters() do src[n] = p end
+      for n, p in self.model:named_parameters() do
+         local s = src[n]
+         if decay == 0 then p:copy_(s) else p:mul_(decay):add_(s:detach() * (1 - decay)) end
+      end
+      local bsrc = {}
+      for n, b in self.source:named_buffers() do bsrc[n] = b end
+      for n, b in self.model:named_buffers() do b:copy_(bsrc[n]) end
+   end)
+end
+
+function EMA:state_dict()
+   return { model = self.model:state_dict(), num_updates = self.num_updates, decay = self.decay,
+      start_step = self.start_step }
+end
+
+function EMA:load_state_dict(sd)
+   self.model:load_state_dict(sd.model)
+   self.num_updates, self.decay, self.start_step = sd.num_updates, sd.decay, sd.start_step
+end
+
+return U

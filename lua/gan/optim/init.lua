@@ -1,0 +1,246 @@
+--- gan.optim: SGD, Adam, AdamW, RMSprop with parameter groups, over fused C update
+-- kernels, and the LR schedules of gan.optim.lr_scheduler.
+--
+--     local opt = optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+--     opt:zero_grad(); loss:backward(); opt:step()
+--
+-- Groups: `optim.Adam({ { params = G:parameters(), lr = 1e-4 }, { params = D:parameters() } },
+-- defaults)`. Weight decay is applied inside the update; `p.grad` is never modified.
+-- Parameters whose grad is nil are skipped.
+-- @module gan.optim
+local core = require("gan.core")
+
+local optim = {}
+
+local tensor_mt = getmetatable(core.empty(0))
+local function is_tensor(v) return getmetatable(v) == tensor_mt end
+
+local Optimizer = {}
+Optimizer.__index = Optimizer
+optim.Optimizer = Optimizer
+
+-- Builds param_groups from a list of tensors or a list of group tables.
+local function make_groups(params, defaults, known, name)
+   if type(params) ~= "table" or #params == 0 then
+      error(("%s: expected a non-empty list of parameters or of parameter groups"):format(name), 3)
+   end
+   local groups = {}
+   local list = is_tensor(params[1]) and { { params = params } } or params
+   local seen = {}
+   for gi, g in ipairs(list) do
+      if type(g) ~= "table" or type(g.params) ~= "table" then
+         error(("%s: group %d needs a 'params' list"):format(name, gi), 3)
+      end
+      local group = { params = {} }
+      for k, v in pairs(g) do
+         if k ~= "params" then
+            if not known[k] then error(("%s: unknown option '%s'"):format(name, tostring(k)), 3) end
+            group[k] = v
+         end
+      end
+      for k, v in pairs(defaults) do if group[k] == nil then group[k] = v end end
+      for i, p in ipairs(g.params) do
+         if not is_tensor(p) then error(("%s: group %d entry %d is not a tensor"):format(name, gi, i), 3) end
+         if not p.is_leaf then error(("%s: group %d entry %d is not a leaf tensor"):format(name, gi, i), 3) end
+         if seen[p] then error(("%s: a parameter appears in more than one group"):format(name), 3) end
+         seen[p] = true
+         group.params[#group.params + 1] = p
+      end
+      groups[gi] = group
+   end
+   return groups
+end
+
+local function new(cls, name, params, opts, defaults)
+   opts = opts or {}
+   local known = {}
+   for k in pairs(defaults) do known[k] = true end
+   for k, v in pairs(opts) do
+      if not known[k] then error(("%s: unknown option '%s'"):format(name, tostring(k)), 3) end
+      defaults[k] = v
+   end
+   local self = setmetatable({}, cls)
+   self.name = name
+   self.defaults = defaults
+   self.param_groups = make_groups(params, defaults, known, name)
+   self.state = {}   -- tensor -> per-parameter state table
+   return self
+end
+
+--- Drops every parameter's gradient (sets it to nil, PyTorch's set_to_none default).
+function Optimizer:zero_grad()
+   for _, g in ipairs(self.param_groups) do
+      for _, p in ipairs(g.params) do p.grad = nil end
+   end
+end
+
+function Optimizer:step()
+   local prev = core.set_grad_enabled(false)
+   local ok, err = pcall(function()
+      for _, g in ipairs(self.param_groups) do
+         for _, p in ipairs(g.params) do
+            if p.grad ~= nil then
+               local grad = p.grad:contiguous()
+               local st = self.state[p]
+               if not st then st = {}; self.state[p] = st end
+               self:_update(p, grad, st, g)
+            end
+         end
+      end
+   end)
+   core.set_grad_enabled(prev)
+   if not ok then error(err, 2) end
+end
+
+-- The parameters in a fixed order across groups, for state_dict indices.
+function Optimizer:_ordered()
+   local list = {}
+   for _, g in ipairs(self.param_groups) do
+      for _, p in ipairs(g.params) do list[#list + 1] = p end
+   end
+   return list
+end
+
+--- { state = { [i] = { step =, <buffers> } }, param_groups = { { lr =, ..., params = { i... } } } }
+-- with i the 1-based position of a parameter across groups (as PyTorch, 1-based).
+function Optimizer:state_dict()
+   local index, list = {}, self:_ordered()
+   for i, p in ipairs(list) do index[p] = i end
+   local sd = { state = {}, param_groups = {} }
+   for i, p in ipairs(list) do
+      local st = self.state[p]
+      if st then
+         local copy = {}
+         for k, v in pairs(st) do copy[k] = is_tensor(v) and v:clone() or v end
+         sd.state[i] = copy
+      end
+   end
+   for gi, g in ipairs(self.param_groups) do
+      local group = { params = {} }
+      for k, v in pairs(g) do if k ~= "params" then group[k] = v end end
+      for _, p in ipairs(g.params) do group.params[#group.params + 1] = index[p] end
+      sd.param_groups[gi] = group
+   end
+   return sd
+end
+
+function Optimizer:load_state_dict(sd)
+   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
+      error(self.name .. ".load_state_dict: not an optimizer state dict", 2)
+   end
+   if #sd.param_groups ~= #self.param_groups then
+      error(("%s.load_state_dict: %d groups in the state, %d in the optimizer"):format(self.name,
+         #sd.param_groups, #self.param_groups), 2)
+   end
+   for gi, g in ipairs(self.param_groups) do
+      local sg = sd.param_groups[gi]
+      if #sg.params ~= #g.params then
+         error(("%s.load_state_dict: group %d has %d parameters in the state, %d in the optimizer"):format(
+            self.name, gi, #sg.params, #g.params), 2)
+      end
+   end
+   local list = self:_ordered()
+   local state = {}
+   for i, p in ipairs(list) do
+      local st = sd.state and sd.state[i]
+      if st then
+         local copy = {}
+         for k, v in pairs(st) do
+            if is_tensor(v) then
+               if table.concat(v:size(), ",") ~= table.concat(p:size(), ",") and v:numel() ~= 1 then
+                  error(("%s.load_state_dict: state '%s' of parameter %d has size {%s}, the parameter {%s}"):format(
+                     self.name, k, i, table.concat(v:size(), ", "), table.concat(p:size(), ", ")), 2)
+               end
+               copy[k] = v:to(p.dtype):clone()
+            else
+               copy[k] = v
+            end
+         end
+         state[p] = copy
+      end
+   end
+   self.state = state
+   for gi, g in ipairs(self.param_groups) do
+      for k, v in pairs(sd.param_groups[gi]) do if k ~= "params" then g[k] = v end end
+   end
+end
+
+local function buffer(st, key, p)
+   if st[key] == nil then st[key] = core.zeros_like(p) end
+   return st[key]
+end
+
+-- ---------------------------------------------------------------- SGD
+
+--- opts: lr (required), momentum (0), dampening (0), weight_decay (0), nesterov (false).
+function optim.SGD(params, opts)
+   if not opts or opts.lr == nil then error("SGD: lr is required", 2) end
+   local self = new(optim._SGD, "SGD", params, opts,
+      { lr = 0, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false })
+   if self.defaults.nesterov and (self.defaults.momentum <= 0 or self.defaults.dampening ~= 0) then
+      error("SGD: nesterov needs momentum > 0 and dampening 0", 2)
+   end
+   return self
+end
+optim._SGD = setmetatable({}, { __index = Optimizer })
+optim._SGD.__index = optim._SGD
+function optim._SGD:_update(p, grad, st, g)
+   local buf, first = nil, false
+   if g.momentum ~= 0 then
+      first = st.momentum_buffer == nil
+      buf = buffer(st, "momentum_buffer", p)
+   end
+   core.sgd_step(p, grad, buf, g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov, first)
+end
+
+-- ---------------------------------------------------------------- Adam, AdamW
+
+local function adam_like(name, decoupled, default_wd)
+   local cls = setmetatable({}, { __index = Optimizer })
+   cls.__index = cls
+   function cls:_update(p, grad, st, g)
+      st.step = (st.step or 0) + 1
+      local m, v = buffer(st, "exp_avg", p), buffer(st, "exp_avg_sq", p)
+      local vmax = g.amsgrad and buffer(st, "max_exp_avg_sq", p) or nil
+      core.adam_step(p, grad, m, v, vmax, g.lr, g.betas[1], g.betas[2], g.eps, g.weight_decay,
+         decoupled, st.step)
+   end
+   return function(params, opts)
+      local self = new(cls, name, params, opts,
+         { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = default_wd, amsgrad = false })
+      for _, g in ipairs(self.param_groups) do
+         local b = g.betas
+         if type(b) ~= "table" or not (b[1] >= 0 and b[1] < 1 and b[2] >= 0 and b[2] < 1) then
+            error(name .. ": betas must be a pair in [0, 1)", 2)
+         end
+      end
+      return self
+   end
+end
+--- opts: lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0, L2 added to the
+-- gradient), amsgrad (false).
+optim.Adam = adam_like("Adam", false, 0)
+--- Adam with decoupled weight decay (Loshchilov & Hutter): weight_decay (0.01) shrinks
+-- the parameter by lr * weight_decay each step.
+optim.AdamW = adam_like("AdamW", true, 1e-2)
+
+-- ---------------------------------------------------------------- RMSprop
+
+--- opts: lr (1e-2), alpha (0.99), eps (1e-8), weight_decay (0), momentum (0), centered
+-- (false). WGAN uses RMSprop with lr 5e-5.
+function optim.RMSprop(params, opts)
+   return new(optim._RMSprop, "RMSprop", params, opts,
+      { lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0, centered = false })
+end
+optim._RMSprop = setmetatable({}, { __index = Optimizer })
+optim._RMSprop.__index = optim._RMSprop
+function optim._RMSprop:_update(p, grad, st, g)
+   local sq = buffer(st, "square_avg", p)
+   local buf = g.momentum > 0 and buffer(st, "momentum_buffer", p) or nil
+   local avg = g.centered and buffer(st, "grad_avg", p) or nil
+   core.rmsprop_step(p, grad, sq, buf, avg, g.lr, g.alpha, g.eps, g.weight_decay, g.momentum)
+end
+
+optim.lr_scheduler = require("gan.optim.lr_scheduler")
+
+return optim
