@@ -35,6 +35,10 @@ int gl_autograd_newindex(lua_State *L, gan_tensor *t, const char *k);
 // optim_io.c: optimizer steps, safetensors, qr (into the module table)
 void gl_register_optim_io(lua_State *L);
 
+// image.c: image decoding, PNG writing, resizing, background batches
+void gl_register_image(lua_State *L);
+void gl_register_draw(lua_State *L);   // draw.c: draw_line, fill_rect, draw_text, text_size
+
 // random.c
 void gl_register_random(lua_State *L);          // into the module table on the stack top
 void gl_register_random_methods(lua_State *L);  // into the methods table on the stack top

