@@ -129,7 +129,8 @@ static void drive(lua_State *L, gan_backward_run *run) {
 static int m_backward(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     gan_tensor *g = gl_test_tensor(L, 2);
-    int o = g ? 3 : 2;
+    // backward(g, opts), backward(nil, opts) or backward(opts)
+    int o = (g || (lua_isnil(L, 2) && !lua_isnone(L, 3))) ? 3 : 2;
     if (!g && !lua_isnoneornil(L, 2) && !lua_istable(L, 2))
         return luaL_error(L, "backward: expected a gradient tensor or an options table, got %s", luaL_typename(L, 2));
     static const char *const known[] = {"retain_graph", "create_graph", NULL};

@@ -444,11 +444,25 @@ int gan_ag_var(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool
 
 int gan_ag_std(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool unbiased,
                bool keepdim) {
+    if (a->dtype == GAN_INT64) return gan_std(out, a, ndims, dims, unbiased, keepdim);  // its error
     gan_tensor *v;
     if (gan_ag_var(&v, a, ndims, dims, unbiased, keepdim) != GAN_OK) return GAN_ERR;
     int rc = gan_ag_unary(out, GAN_SQRT, v);
     gan_tensor_release(v);
     return rc;
+}
+
+// s^(1/p) (sqrt for p == 2) with gradient 0 rather than NaN where s == 0: a zero vector
+// has norm 0 and, as in PyTorch, a zero gradient (not 0 * inf).
+static int safe_root(gan_tensor **out, gan_tensor *s, double p) {
+    gan_tensor *z = NULL, *ss = NULL, *r = NULL;
+    int rc = GAN_ERR;
+    TRY(gan_binary_scalar(&z, GAN_EQ, s, 0, false));
+    TRY(gan_ag_masked_fill(&ss, s, z, 1));
+    TRY(p == 2 ? gan_ag_unary(&r, GAN_SQRT, ss) : gan_ag_binary_scalar(&r, GAN_POW, ss, 1 / p, false));
+    rc = gan_ag_masked_fill(out, r, z, 0);
+fail:
+    return done(rc, z, ss, r, NULL);
 }
 
 int gan_ag_norm(gan_tensor **out, gan_tensor *a, double p, int ndims, const int *dims,
@@ -462,7 +476,7 @@ int gan_ag_norm(gan_tensor **out, gan_tensor *a, double p, int ndims, const int 
     if (p == 2) {                     // sqrt(sum x^2)
         TRY(gan_ag_binary(&t, GAN_MUL, a, a));
         TRY(gan_ag_reduce(&s, GAN_SUM, t, ndims, dims, keepdim));
-        rc = gan_ag_unary(out, GAN_SQRT, s);
+        rc = safe_root(out, s, 2);
     } else if (p == 1) {
         TRY(gan_ag_unary(&t, GAN_ABS, a));
         rc = gan_ag_reduce(out, GAN_SUM, t, ndims, dims, keepdim);
@@ -476,7 +490,7 @@ int gan_ag_norm(gan_tensor **out, gan_tensor *a, double p, int ndims, const int 
         gan_tensor_release(ab);
         TRY(rc);
         TRY(gan_ag_reduce(&s, GAN_SUM, t, ndims, dims, keepdim));
-        rc = gan_ag_binary_scalar(out, GAN_POW, s, 1 / p, false);
+        rc = safe_root(out, s, p);
     }
 fail:
     return done(rc, t, s, NULL, NULL);
@@ -544,6 +558,8 @@ int gan_ag_matmul(gan_tensor **out, gan_tensor *a, gan_tensor *b) {
     if (a->ndim == 1 || b->ndim == 1) {
         // Vectors become matrices here so the rule only sees >= 2-d operands.
         if (a->ndim == 0 || b->ndim == 0) return gan_matmul(out, a, b);   // its error
+        if (a->size[a->ndim - 1] != b->size[b->ndim == 1 ? 0 : b->ndim - 2])
+            return gan_matmul(out, a, b);   // its error names the caller's shapes
         gan_tensor *A = NULL, *B = NULL, *C = NULL;
         int rc = a->ndim == 1 ? gan_ag_unsqueeze(&A, a, 0) : (A = gan_tensor_retain(a), GAN_OK);
         if (rc == GAN_OK) rc = b->ndim == 1 ? gan_ag_unsqueeze(&B, b, 1) : (B = gan_tensor_retain(b), GAN_OK);

@@ -352,10 +352,12 @@ int gan_backward_start(gan_backward_run **run, int n, gan_tensor *const *outputs
 // Adds g into a leaf's .grad.
 static int accumulate(gan_backward_run *r, gan_tensor *leaf, gan_tensor *g) {
     if (!leaf->grad) {
-        // Take the buffer if nothing else can see it; otherwise copy.
-        if (!r->create_graph && (g->refcount > 1 || g->storage->refcount > 1 || !gan_is_contiguous(g))) {
+        // Take the buffer if nothing else can see it; otherwise copy (with create_graph a
+        // recorded copy: .grad must not alias the caller's grad_output or a saved tensor,
+        // which a later in-place accumulation would change).
+        if (g->refcount > 1 || g->storage->refcount > 1 || !gan_is_contiguous(g)) {
             gan_tensor *c;
-            if (gan_clone(&c, g) != GAN_OK) return GAN_ERR;
+            if ((r->create_graph ? gan_ag_clone(&c, g) : gan_clone(&c, g)) != GAN_OK) return GAN_ERR;
             leaf->grad = c;
         } else {
             leaf->grad = gan_tensor_retain(g);

@@ -65,12 +65,13 @@
     X(GAN_COS, cos, T, cos(x))                     \
     X(GAN_ERF, erf, T, erf(x))
 
+// int64 arithmetic wraps around (two's complement) instead of being undefined on overflow.
 #define INT_UNOPS(X, T)                            \
-    X(GAN_NEG, neg, T, -x)                         \
-    X(GAN_ABS, abs, T, x < 0 ? -x : x)             \
+    X(GAN_NEG, neg, T, (T)(0 - (uint64_t)x))       \
+    X(GAN_ABS, abs, T, x < 0 ? (T)(0 - (uint64_t)x) : x) \
     X(GAN_RELU, relu, T, x > 0 ? x : 0)            \
     X(GAN_SIGN, sign, T, SIGN(x))                  \
-    X(GAN_SQUARE, square, T, x * x)                \
+    X(GAN_SQUARE, square, T, (T)((uint64_t)x * (uint64_t)x)) \
     X(GAN_FLOOR, floor, T, x)                      \
     X(GAN_CEIL, ceil, T, x)                        \
     X(GAN_ROUND, round, T, x)
@@ -95,9 +96,9 @@
     COMPARE_BINOPS(X, T)
 
 #define INT_BINOPS(X, T)                           \
-    X(GAN_ADD, add, T, x + y)                      \
-    X(GAN_SUB, sub, T, x - y)                      \
-    X(GAN_MUL, mul, T, x * y)                      \
+    X(GAN_ADD, add, T, (T)((uint64_t)x + (uint64_t)y)) \
+    X(GAN_SUB, sub, T, (T)((uint64_t)x - (uint64_t)y)) \
+    X(GAN_MUL, mul, T, (T)((uint64_t)x * (uint64_t)y)) \
     X(GAN_MINIMUM, minimum, T, x < y ? x : y)      \
     X(GAN_MAXIMUM, maximum, T, x > y ? x : y)      \
     COMPARE_BINOPS(X, T)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
@@ -17,6 +18,12 @@
 static int read_file(const char *path, unsigned char **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return gan_error("image: cannot open %s: %s", path, strerror(errno));
+    // fopen succeeds on a directory, whose "size" from ftell can be LONG_MAX.
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return gan_error("image: cannot read %s: not a regular file", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return gan_error("image: cannot read %s", path); }
     long n = ftell(f);
     rewind(f);
@@ -47,7 +54,7 @@ int gan_image_decode(gan_tensor **out, const unsigned char *bytes, size_t len, i
     float *d = gan_data(t);
     int64_t hw = (int64_t)h * w;
     for (int64_t i = 0; i < hw; i++)
-        for (int k = 0; k < c; k++) d[k * hw + i] = px[i * c + k] * (1.0f / 255.0f);
+        for (int k = 0; k < c; k++) d[k * hw + i] = px[i * c + k] / 255.0f;   // correctly rounded k/255: save/load round-trips exactly
     stbi_image_free(px);
     *out = t;
     return GAN_OK;

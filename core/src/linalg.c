@@ -9,7 +9,9 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, bool
                         int64_t *ld) {
     if (s1 == 1 && (s0 >= cols || rows == 1) && s0 >= 1) { *trans = false; *ld = s0 > cols ? s0 : cols; return true; }
     if (s0 == 1 && (s1 >= rows || cols == 1) && s1 >= 1) { *trans = true; *ld = s1 > rows ? s1 : rows; return true; }
-    if (cols == 1 && s1 == 1) { *trans = false; *ld = 1; return true; }
+    // A single column or row steps by one stride only; a stride of 0 (expanded) needs a copy.
+    if (cols == 1 && s0 >= 1) { *trans = false; *ld = s0; return true; }
+    if (rows == 1 && s1 >= 1) { *trans = true; *ld = s1; return true; }
     return false;
 }
 
@@ -68,7 +70,12 @@ int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
     int bnd;
     int64_t bsize[GAN_MAX_DIMS + 2];
     const gan_tensor *hs[2] = {&ah, &bh};
-    if (gan_broadcast_shape(&bnd, bsize, 2, hs, "matmul") != GAN_OK) goto done;
+    if (gan_broadcast_shape(&bnd, bsize, 2, hs, "matmul") != GAN_OK) {
+        gan_error("matmul: batch dims of shapes %s and %s do not broadcast",
+                  gan_shape_str(sa, sizeof sa, a->ndim, a->size),
+                  gan_shape_str(sb, sizeof sb, b->ndim, b->size));
+        goto done;
+    }
     bsize[bnd] = n; bsize[bnd + 1] = k;
     if (gan_expand(&Ab, A, bnd + 2, bsize) != GAN_OK) goto done;
     bsize[bnd] = k; bsize[bnd + 1] = m;

@@ -59,7 +59,7 @@ typedef struct { gan_redop op; double p; bool unbiased; } redctx;
     }
 ROW_SUM(float, double)
 ROW_SUM(double, double)
-ROW_SUM(int64_t, int64_t)
+ROW_SUM(int64_t, uint64_t)   // int64 sums and products wrap around instead of overflowing
 
 #define ROW_REDUCE(T, ACC)                                                              \
     static void row_reduce_##T(const T *x, int64_t n, T *out, const redctx *c) {        \
@@ -82,7 +82,7 @@ ROW_SUM(int64_t, int64_t)
     }
 ROW_REDUCE(float, double)
 ROW_REDUCE(double, double)
-ROW_REDUCE(int64_t, int64_t)
+ROW_REDUCE(int64_t, uint64_t)
 
 // var (two-pass in double) and p-norms, float types only.
 #define ROW_STAT(T)                                                                     \
@@ -164,7 +164,7 @@ static int run_reduce(gan_tensor **out, int kind, const gan_tensor *a, int ndims
             gan_tensor_release(rv.rows); gan_tensor_release(o);
             return gan_error("%s: cannot reduce over an empty dimension (no identity)", op);
         }
-        gan_fill_(o, v);
+        if (rv.O > 0) gan_fill_(o, v);   // O == 0: nothing to fill (and NaN has no int64)
     } else {
         const void *x = gan_data(rv.rows);
         void *y = gan_data(o);
@@ -239,7 +239,7 @@ static int arg_reduce(gan_tensor **values, gan_tensor **indices, const gan_tenso
         gan_tensor_release(rv.rows);
         return gan_error("%s: cannot reduce over an empty dimension", op);
     }
-    gan_tensor *v = NULL, *ix;
+    gan_tensor *v = NULL, *ix = NULL;
     if (gan_empty(&ix, GAN_INT64, rv.out_ndim, rv.out_size) != GAN_OK ||
         (values && gan_empty(&v, a->dtype, rv.out_ndim, rv.out_size) != GAN_OK)) {
         gan_tensor_release(rv.rows);

@@ -180,7 +180,10 @@ int gan_arange(gan_tensor **out, gan_dtype dt, double start, double end, double 
                          start, end, step);
     if ((end - start) / step < 0)
         return gan_error("arange: step %g goes away from end %g (start %g)", step, end, start);
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double count = ceil((end - start) / step);
+    if (!(count < 0x1p62))   // also catches an infinite quotient; keeps the cast defined
+        return gan_error("arange: %g to %g by %g gives too many elements", start, end, step);
+    int64_t n = (int64_t)count;
     if (gan_empty(out, dt, 1, &n) != GAN_OK) return GAN_ERR;
     for (int64_t i = 0; i < n; i++) set_linear(*out, i, start + (double)i * step);
     return GAN_OK;
@@ -373,10 +376,12 @@ int gan_permute(gan_tensor **out, const gan_tensor *t, int ndim, const int *dims
 int gan_narrow(gan_tensor **out, const gan_tensor *t, int dim, int64_t start, int64_t length) {
     if (t->ndim == 0) return gan_error("narrow: cannot narrow a 0-d tensor");
     if (gan_wrap_dim(&dim, dim, t->ndim, "narrow") != GAN_OK) return GAN_ERR;
-    if (start < 0 || length < 0 || start + length > t->size[dim])
+    if (start < 0 || length < 0 || start > t->size[dim] || length > t->size[dim] - start) {
+        int64_t end;
+        if (__builtin_add_overflow(start, length, &end)) end = INT64_MAX;
         return gan_error("narrow: range [%lld, %lld) out of bounds for dim %d of size %lld",
-                         (long long)start, (long long)(start + length), dim,
-                         (long long)t->size[dim]);
+                         (long long)start, (long long)end, dim, (long long)t->size[dim]);
+    }
     gan_tensor *v = new_view(t);
     if (!v) return GAN_ERR;
     v->offset += start * t->stride[dim];
@@ -479,14 +484,20 @@ int gan_flatten(gan_tensor **out, const gan_tensor *t, int start_dim, int end_di
 int gan_as_strided(gan_tensor **out, const gan_tensor *t, int ndim, const int64_t *size,
                    const int64_t *stride, int64_t offset) {
     if (ndim < 0 || ndim > GAN_MAX_DIMS) return gan_error("as_strided: bad ndim %d", ndim);
-    int64_t hi = offset, esz = (int64_t)gan_dtype_size(t->dtype);
+    // Last element reached, in bytes past the storage start; overflow means out of bounds.
+    int64_t hi = offset, esz = (int64_t)gan_dtype_size(t->dtype), step, end = 0;
+    bool empty = false, overflow = false;
     for (int i = 0; i < ndim; i++) {
         if (size[i] < 0 || stride[i] < 0)
             return gan_error("as_strided: negative size or stride in dim %d", i);
-        if (size[i] == 0) { hi = -1; break; }
-        hi += (size[i] - 1) * stride[i];
+        if (size[i] == 0) empty = true;
+        else if (__builtin_mul_overflow(size[i] - 1, stride[i], &step) ||
+                 __builtin_add_overflow(hi, step, &hi))
+            overflow = true;
     }
-    if (offset < 0 || (hi >= 0 && (hi + 1) * esz > (int64_t)t->storage->nbytes))
+    if (!empty && !overflow)
+        overflow = __builtin_add_overflow(hi, 1, &end) || __builtin_mul_overflow(end, esz, &end);
+    if (offset < 0 || (!empty && (overflow || end > (int64_t)t->storage->nbytes)))
         return gan_error("as_strided: view reaches outside the storage of %zu bytes",
                          t->storage->nbytes);
     gan_tensor *v = new_view(t);
@@ -511,9 +522,15 @@ int gan_broadcast_shape(int *ndim, int64_t *size, int n, const gan_tensor *const
             int i = nd - t->ndim + j;
             if (size[i] == t->size[j] || t->size[j] == 1) continue;
             if (size[i] == 1) { size[i] = t->size[j]; continue; }
+            // Name the earlier operand that set this dim, not always the first one.
+            const gan_tensor *u = ts[0];
+            for (int q = 0; q < k; q++) {
+                int jq = i - (nd - ts[q]->ndim);
+                if (jq >= 0 && ts[q]->size[jq] == size[i]) { u = ts[q]; break; }
+            }
             char a[GAN_SHAPE_BUF], b[GAN_SHAPE_BUF];
             return gan_error("%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", op,
-                             gan_shape_str(a, sizeof a, ts[0]->ndim, ts[0]->size),
+                             gan_shape_str(a, sizeof a, u->ndim, u->size),
                              gan_shape_str(b, sizeof b, t->ndim, t->size), j - t->ndim,
                              (long long)size[i], (long long)t->size[j]);
         }

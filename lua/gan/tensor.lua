@@ -165,14 +165,38 @@ function methods.chunk(x, chunks, dim)
    return x:split(math.max(1, (n + chunks - 1) // chunks), dim)
 end
 
-function methods.type_as(x, other) return x:to(other.dtype) end
+local function check_tensor(v, fn, i, level)
+   if getmetatable(v) ~= mt then
+      error(("%s: expected a tensor as argument %d, got %s"):format(fn, i, type(v)), level or 3)
+   end
+end
+
+function methods.type_as(x, other)
+   check_tensor(other, "type_as", 1)
+   return x:to(other.dtype)
+end
+
+-- Options of rand_like/randn_like: the same keys as rand/randn, which check them.
+local function like_opts(x, opts, fn)
+   check_tensor(x, fn, 1, 4)
+   if opts == nil then return { dtype = x.dtype } end
+   if type(opts) ~= "table" then
+      error(("%s: expected an options table, got %s"):format(fn, type(opts)), 4)
+   end
+   local o = {}
+   for k, v in pairs(opts) do o[k] = v end
+   if o.dtype == nil then o.dtype = x.dtype end
+   return o
+end
 
 --- Tensor of the same shape and dtype, filled from the same distributions.
 function M.rand_like(x, opts)
-   return core.rand(x:size(), { dtype = (opts and opts.dtype) or x.dtype, generator = opts and opts.generator })
+   local o = like_opts(x, opts, "rand_like")
+   return core.rand(x:size(), o)
 end
 function M.randn_like(x, opts)
-   return core.randn(x:size(), { dtype = (opts and opts.dtype) or x.dtype, generator = opts and opts.generator })
+   local o = like_opts(x, opts, "randn_like")
+   return core.randn(x:size(), o)
 end
 
 --- Installs these into the gan table.

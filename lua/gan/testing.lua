@@ -37,6 +37,24 @@ local function dot(a, b)
    return s
 end
 
+-- x's elements by row-major position j, readable and writable as flat[j] whatever x's
+-- strides: a view of a contiguous x, otherwise a proxy that selects down to the element.
+local function flat_elements(x)
+   local d = x:detach()
+   if d:is_contiguous() then return d:view(-1) end
+   local size = d:size()
+   local function locate(j)
+      local t, r, idx = d, j - 1, {}
+      for k = #size, 1, -1 do idx[k] = r % size[k] + 1; r = r // size[k] end
+      for k = 1, #size - 1 do t = t:select(1, idx[k]) end
+      return t, idx[#size]
+   end
+   return setmetatable({}, {
+      __index = function(_, j) local t, i = locate(j); return t[i] end,
+      __newindex = function(_, j, v) local t, i = locate(j); t[i] = v end,
+   })
+end
+
 local function differentiable(inputs)
    local list = {}
    for i, x in ipairs(inputs) do
@@ -110,7 +128,7 @@ function M.gradcheck(fn, inputs, opts)
       core.set_grad_enabled(prev)
    end
    for k, x in ipairs(xs) do
-      local flat = x:detach():view(-1)
+      local flat = flat_elements(x)
       for j = 1, x:numel() do
          local orig = flat[j]
          put(flat, j, orig + eps)

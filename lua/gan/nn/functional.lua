@@ -415,7 +415,8 @@ function F.sigmoid(x) return x:sigmoid() end
 --- max(x, 0) + slope * min(x, 0).
 function F.leaky_relu(x, slope)
    slope = slope or 0.01
-   return x:relu() - (-x):relu() * slope
+   -- written so that the gradient at exactly 0 is slope (as PyTorch), not 0
+   return x * slope + x:relu() * (1 - slope)
 end
 
 --- x for x > 0, alpha (exp(x) - 1) otherwise.
@@ -434,11 +435,18 @@ function F.gelu(x, approximate)
    return x * 0.5 * ((x * (1 / math.sqrt(2))):erf() + 1)
 end
 
+-- log(1 + exp(z)) = relu(z) + log1p(exp(-|z|)), with -|z| written as z - 2 relu(z): its
+-- derivative is then sigmoid(z) everywhere, also at z == 0 (where abs' would give 0).
+local function stable_softplus(z)
+   local r = z:relu()
+   return r + (z - r * 2):exp():log1p()
+end
+
 --- log(1 + exp(beta x)) / beta, computed stably; linear above threshold as PyTorch.
 function F.softplus(x, beta, threshold)
    beta, threshold = beta or 1, threshold or 20
    local bx = x * beta
-   local y = (bx:relu() + (-(bx:abs())):exp():log1p()) * (1 / beta)
+   local y = stable_softplus(bx) * (1 / beta)
    return core.where(bx:gt(threshold), x, y)
 end
 
@@ -528,7 +536,7 @@ function F.binary_cross_entropy_with_logits(logits, target, opts)
    opts = check_opts(opts, set("reduction", "weight", "pos_weight"), "binary_cross_entropy_with_logits")
    check_pair(logits, target, "binary_cross_entropy_with_logits")
    local loss
-   local sp_neg = (-(logits:abs())):exp():log1p() + (-logits):relu()   -- softplus(-x)
+   local sp_neg = stable_softplus(-logits)   -- softplus(-x)
    if opts.pos_weight ~= nil then
       -- pos_weight * t * softplus(-x) + (1 - t) * softplus(x)
       local lw = (opts.pos_weight - 1) * target + 1

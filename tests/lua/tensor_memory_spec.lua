@@ -1,0 +1,131 @@
+-- Memory: the GC learns about tensor bytes, <close> frees at once, closed tensors refuse use.
+local gan = require("gan")
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "tensor_helpers.lua")
+
+local MB = 1024 * 1024
+
+local function live() return gan.memory_stats().live_bytes end
+
+describe("memory accounting", function()
+   it("memory_stats reports the allocator's counters", function()
+      local s = gan.memory_stats()
+      for _, k in ipairs { "live_bytes", "cached_bytes", "peak_live_bytes", "system_allocs", "cache_hits" } do
+         assert.are.equal("integer", math.type(s[k]), k)
+         assert.is_true(s[k] >= 0, k)
+      end
+      assert.is_true(s.peak_live_bytes >= s.live_bytes)
+   end)
+
+   it("live_bytes counts a new tensor's bytes", function()
+      collectgarbage("collect")
+      local before = live()
+      local x = gan.empty(1000, 1000)   -- 4 MB of float32
+      assert.are.equal(before + 4000000, live())
+      local y = gan.empty(1000, { dtype = "float64" })
+      assert.are.equal(before + 4008000, live())
+      local v = x:t()   -- a view: no new storage
+      assert.are.equal(before + 4008000, live())
+      assert.is_not_nil(v); assert.is_not_nil(y)
+   end)
+
+   it("a loop allocating 16 MB tensors 500 times keeps live_bytes bounded", function()
+      collectgarbage("collect")
+      local base = live()
+      local peak = 0
+      for i = 1, 500 do
+         local x = gan.empty(4 * MB)   -- 16 MB, never freed by hand
+         x[1] = i
+         local l = live() - base
+         if l > peak then peak = l end
+      end
+      -- 500 x 16 MB = 8 GB were allocated; the GC must have been told about them
+      assert.is_true(peak < 160 * MB, ("peak live bytes %d MB"):format(peak // MB))
+      collectgarbage("collect")
+      assert.is_true(live() - base < 32 * MB)
+   end)
+
+   it("a loop of arithmetic on large tensors stays bounded too", function()
+      collectgarbage("collect")
+      local base = live()
+      local x = gan.ones(2 * MB)   -- 8 MB
+      local peak = 0
+      for _ = 1, 40 do   -- 40 x 3 x 8 MB = 960 MB allocated
+         local y = (x * 2 + 1):sqrt()
+         assert.is_not_nil(y)
+         local l = live() - base
+         if l > peak then peak = l end
+      end
+      assert.is_true(peak < 160 * MB, ("peak live bytes %d MB"):format(peak // MB))
+   end)
+
+   it("empty_cache returns cached blocks to the system", function()
+      do local x = gan.empty(2 * MB); x:fill_(0) end
+      collectgarbage("collect")
+      gan.empty_cache()
+      assert.are.equal(0, gan.memory_stats().cached_bytes)
+   end)
+end)
+
+describe("<close>", function()
+   it("frees the storage at the end of the scope, without the GC", function()
+      collectgarbage("collect")
+      collectgarbage("stop")
+      local before = live()
+      do
+         local x <close> = gan.zeros(1000, 1000)
+         assert.are.equal(before + 4000000, live())
+         x:add_(1)
+      end
+      local after = live()
+      collectgarbage("restart")
+      assert.are.equal(before, after)
+   end)
+
+   it("a closed tensor raises 'tensor was closed' on any use", function()
+      local keep
+      do
+         local x <close> = gan.ones(3)
+         keep = x
+      end
+      H.assert_err(function() return keep:sum() end, "tensor was closed")
+      H.assert_err(function() return keep:totable() end, "tensor was closed")
+      H.assert_err(function() return keep:size() end, "tensor was closed")
+      H.assert_err(function() return keep[1] end, "tensor was closed")
+      H.assert_err(function() return keep + 1 end, "tensor was closed")
+      H.assert_err(function() return 1 - keep end, "tensor was closed")
+      H.assert_err(function() return gan.ones(3) * keep end, "tensor was closed")
+      H.assert_err(function() return gan.ones(3):add_(keep) end, "tensor was closed")
+      H.assert_err(function() return gan.cat({ gan.ones(3), keep }) end, "tensor was closed")
+      H.assert_err(function() return gan.matmul(keep, keep) end, "tensor was closed")
+      H.assert_err(function() local y = gan.zeros(2, 3); y[1] = keep end, "tensor was closed")
+      H.assert_err(function() return tostring(keep) end, "tensor was closed")
+      H.assert_err(function() return keep.dtype end, "tensor was closed")
+   end)
+
+   it("views outlive a closed base: the storage is shared and refcounted", function()
+      collectgarbage("collect")
+      collectgarbage("stop")
+      local before = live()
+      local v
+      do
+         local x <close> = gan.arange(10):float()
+         v = x:narrow(1, 3, 4)
+      end
+      assert.is_true(live() > before)         -- the view still holds the storage
+      H.assert_exact(v, { 2, 3, 4, 5 })
+      v = nil
+      collectgarbage("restart")
+      collectgarbage("collect")
+      assert.is_true(live() <= before)
+   end)
+
+   it("closing twice, then collecting, is harmless", function()
+      local x = gan.ones(4)
+      local close = getmetatable(x).__close
+      close(x)
+      close(x)
+      x = nil
+      collectgarbage("collect")
+      assert.are.equal(3, gan.ones(3):sum():item())
+   end)
+end)
