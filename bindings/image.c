@@ -54,9 +54,11 @@ static int f_image_job(lua_State *L) {
     const char **paths = lua_newuserdatauv(L, sizeof *paths * (size_t)n, 0);
     gan_image_spec *specs = lua_newuserdatauv(L, sizeof *specs * (size_t)n, 0);
     for (int i = 0; i < n; i++) {
-        lua_geti(L, 1, i + 1);
+        // Only real strings: a number converted by lua_tostring would live on the stack
+        // alone and could be collected before the job copies it.
+        if (lua_geti(L, 1, i + 1) != LUA_TSTRING)
+            return luaL_error(L, "image_job: file %d is not a string", i + 1);
         paths[i] = lua_tostring(L, -1);   // kept alive by table 1
-        if (!paths[i]) return luaL_error(L, "image_job: file %d is not a string", i + 1);
         lua_pop(L, 1);
         lua_geti(L, 2, i + 1);
         memset(&specs[i], 0, sizeof specs[i]);

@@ -1,8 +1,8 @@
-// Convolutions on GEMM. Per sample and group: im2col turns the input patch grid into a
-// (Cg*kh*kw, Ho*Wo) matrix, so the forward is one GEMM with the weights, the input
-// gradient one GEMM then col2im, the weight gradient one GEMM accumulated over samples.
-// Samples run in parallel (one column buffer per thread, BLAS single-threaded inside the
-// parallel region); a batch smaller than the thread count runs serially on threaded BLAS.
+// Convolutions on GEMM. A chunk of samples is unrolled by im2col into one matrix
+// (Ci*kh*kw, nb*Ho*Wo), samples side by side, so each direction is one large GEMM per
+// group: forward W @ cols, input gradient W^T @ gy then col2im, weight gradient
+// gy @ cols^T accumulated over chunks. BLAS runs the GEMMs on all threads; im2col and
+// col2im run in parallel over the chunk's samples.
 #include "gan/conv.h"
 #include "internal.h"
 #include <cblas.h>
@@ -29,27 +29,22 @@ static void set_geom(geom *g, int64_t N, int64_t Ci, int64_t H, int64_t W, int64
     g->K = g->Cg * kh * kw; g->L = Ho * Wo;
 }
 
-static bool is_pointwise(const geom *g) {
-    const gan_conv_params *p = g->p;
-    return g->kh == 1 && g->kw == 1 && p->stride[0] == 1 && p->stride[1] == 1 &&
-           p->pad[0] == 0 && p->pad[1] == 0;
-}
-
+// im2col of one sample (Ci, H, W): row (c, ki, kj) holds the Ho*Wo inputs that kernel tap
+// meets; rows are `ld` apart, so a chunk of samples sits side by side in one matrix.
 #define IM2COL(T)                                                                        \
-    static void im2col_##T(const geom *g, const T *x, T *cols) {                         \
+    static void im2col_##T(const geom *g, const T *x, T *cols, int64_t ld) {             \
         const gan_conv_params *p = g->p;                                                 \
-        int64_t L = g->L;                                                                \
-        for (int64_t c = 0; c < g->Cg; c++)                                              \
+        for (int64_t c = 0; c < g->Ci; c++)                                              \
             for (int ki = 0; ki < g->kh; ki++)                                           \
                 for (int kj = 0; kj < g->kw; kj++) {                                     \
-                    T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;                 \
+                    T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;                \
                     const T *xc = x + c * g->H * g->W;                                   \
+                    int64_t off = kj * p->dilation[1] - p->pad[1];                       \
                     for (int64_t oh = 0; oh < g->Ho; oh++) {                             \
                         int64_t ih = oh * p->stride[0] - p->pad[0] + ki * p->dilation[0]; \
                         T *r = row + oh * g->Wo;                                         \
                         if (ih < 0 || ih >= g->H) { memset(r, 0, sizeof(T) * (size_t)g->Wo); continue; } \
                         const T *xr = xc + ih * g->W;                                    \
-                        int64_t off = kj * p->dilation[1] - p->pad[1];                   \
                         if (p->stride[1] == 1) {                                         \
                             for (int64_t ow = 0; ow < g->Wo; ow++) {                     \
                                 int64_t iw = ow + off;                                   \
@@ -64,21 +59,20 @@ static bool is_pointwise(const geom *g) {
                     }                                                                    \
                 }                                                                        \
     }                                                                                    \
-    static void col2im_##T(const geom *g, const T *cols, T *x) {                         \
+    static void col2im_##T(const geom *g, const T *cols, T *x, int64_t ld) {             \
         const gan_conv_params *p = g->p;                                                 \
-        int64_t L = g->L;                                                                \
-        memset(x, 0, sizeof(T) * (size_t)(g->Cg * g->H * g->W));                         \
-        for (int64_t c = 0; c < g->Cg; c++)                                              \
+        memset(x, 0, sizeof(T) * (size_t)(g->Ci * g->H * g->W));                         \
+        for (int64_t c = 0; c < g->Ci; c++)                                              \
             for (int ki = 0; ki < g->kh; ki++)                                           \
                 for (int kj = 0; kj < g->kw; kj++) {                                     \
-                    const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;           \
+                    const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;          \
                     T *xc = x + c * g->H * g->W;                                         \
+                    int64_t off = kj * p->dilation[1] - p->pad[1];                       \
                     for (int64_t oh = 0; oh < g->Ho; oh++) {                             \
                         int64_t ih = oh * p->stride[0] - p->pad[0] + ki * p->dilation[0]; \
                         if (ih < 0 || ih >= g->H) continue;                              \
                         const T *r = row + oh * g->Wo;                                   \
                         T *xr = xc + ih * g->W;                                          \
-                        int64_t off = kj * p->dilation[1] - p->pad[1];                   \
                         for (int64_t ow = 0; ow < g->Wo; ow++) {                         \
                             int64_t iw = ow * p->stride[1] + off;                        \
                             if (iw >= 0 && iw < g->W) xr[iw] += r[ow];                   \
@@ -89,14 +83,14 @@ static bool is_pointwise(const geom *g) {
 IM2COL(float)
 IM2COL(double)
 
-static void im2col(gan_dtype dt, const geom *g, const void *x, void *cols) {
-    if (dt == GAN_FLOAT32) im2col_float(g, x, cols); else im2col_double(g, x, cols);
+static void im2col(gan_dtype dt, const geom *g, const void *x, void *cols, int64_t ld) {
+    if (dt == GAN_FLOAT32) im2col_float(g, x, cols, ld); else im2col_double(g, x, cols, ld);
 }
-static void col2im(gan_dtype dt, const geom *g, const void *cols, void *x) {
-    if (dt == GAN_FLOAT32) col2im_float(g, cols, x); else col2im_double(g, cols, x);
+static void col2im(gan_dtype dt, const geom *g, const void *cols, void *x, int64_t ld) {
+    if (dt == GAN_FLOAT32) col2im_float(g, cols, x, ld); else col2im_double(g, cols, x, ld);
 }
 
-// C (m, n) = alpha op(A) op(B) + beta C, row-major, contiguous operands.
+// C (m, n) = op(A) op(B) + beta C, row-major, contiguous operands.
 static void gemm(gan_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                  const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C,
                  int64_t ldc) {
@@ -107,6 +101,38 @@ static void gemm(gan_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     (int)m, (int)n, (int)k, 1.0, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
+
+// Samples per chunk: the column matrix (Ci*kh*kw, nb*L) stays under ~32 MiB.
+static int64_t chunk_size(const geom *g, size_t es) {
+    int64_t per = g->Ci * g->kh * g->kw * g->L * (int64_t)es;
+    int64_t nb = ((int64_t)32 << 20) / (per > 0 ? per : 1);
+    return nb < 1 ? 1 : nb > g->N ? g->N : nb;
+}
+
+// (nb, C, L) samples <-> (C, nb*L) columns, the layout of a chunk's GEMM.
+static void to_columns(const char *src, char *dst, int64_t nb, int64_t C, int64_t L, size_t es) {
+    #pragma omp parallel for schedule(static) if (nb * C * L > GAN_PARALLEL_GRAIN)
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < nb; i++)
+            memcpy(dst + (size_t)(c * nb * L + i * L) * es, src + (size_t)((i * C + c) * L) * es, (size_t)L * es);
+}
+static void from_columns(const char *src, char *dst, int64_t nb, int64_t C, int64_t L, size_t es) {
+    #pragma omp parallel for schedule(static) if (nb * C * L > GAN_PARALLEL_GRAIN)
+    for (int64_t i = 0; i < nb; i++)
+        for (int64_t c = 0; c < C; c++)
+            memcpy(dst + (size_t)((i * C + c) * L) * es, src + (size_t)(c * nb * L + i * L) * es, (size_t)L * es);
+}
+
+// Two scratch buffers from the caching allocator.
+typedef struct { char *a, *b; size_t na, nb; } scratch;
+static int scratch_get(scratch *s, size_t na, size_t nb) {
+    s->na = na; s->nb = nb;
+    s->a = gan_alloc(na ? na : 1);
+    s->b = gan_alloc(nb ? nb : 1);
+    if (!s->a || !s->b) { gan_free(s->a, na ? na : 1); gan_free(s->b, nb ? nb : 1); return GAN_ERR; }
+    return GAN_OK;
+}
+static void scratch_put(scratch *s) { gan_free(s->a, s->na ? s->na : 1); gan_free(s->b, s->nb ? s->nb : 1); }
 
 static int check_params(const gan_conv_params *p, const char *op) {
     for (int i = 0; i < 2; i++) {
@@ -127,12 +153,6 @@ static int check_float_same(const gan_tensor *a, const gan_tensor *b, const char
         return gan_error("%s: %s is %s but %s is %s", op, an, gan_dtype_name(a->dtype), bn,
                          gan_dtype_name(b->dtype));
     return GAN_OK;
-}
-
-// Thread count for a loop over n samples: parallel only if every thread gets one.
-static int sample_threads(int64_t n) {
-    int t = omp_in_parallel() ? 1 : omp_get_max_threads();
-    return n >= t ? t : 1;
 }
 
 // ---- forward
@@ -172,24 +192,25 @@ int gan_conv2d(gan_tensor **out, const gan_tensor *x, const gan_tensor *w, const
         return GAN_ERR;
     }
     size_t es = gan_dtype_size(x->dtype);
-    bool pw = is_pointwise(&g);
-    int T = sample_threads(g.N);
-    size_t colbytes = pw ? 0 : (size_t)(g.K * g.L) * es;
-    char *cols = colbytes ? gan_alloc(colbytes * (size_t)T) : NULL;
-    if (colbytes && !cols) { gan_tensor_release(xc); gan_tensor_release(wc); gan_tensor_release(y); return GAN_ERR; }
+    int64_t nbmax = chunk_size(&g, es), Kt = Ci * kh * kw;
+    scratch sc;
+    if (scratch_get(&sc, (size_t)(Kt * nbmax * g.L) * es, (size_t)(Co * nbmax * g.L) * es) != GAN_OK) {
+        gan_tensor_release(xc); gan_tensor_release(wc); gan_tensor_release(y);
+        return GAN_ERR;
+    }
     const char *X = gan_data(xc), *Wt = gan_data(wc);
     char *Y = gan_data(y);
-    #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-    for (int64_t n = 0; n < g.N; n++) {
-        char *buf = cols + (size_t)omp_get_thread_num() * colbytes;
-        for (int gr = 0; gr < g.groups; gr++) {
-            const char *xin = X + (size_t)((n * Ci + gr * g.Cg) * g.H * g.W) * es;
-            if (!pw) im2col(x->dtype, &g, xin, buf);
-            gemm(x->dtype, false, false, g.Cog, g.L, g.K, Wt + (size_t)(gr * g.Cog * g.K) * es, g.K,
-                 pw ? xin : buf, g.L, 0.0, Y + (size_t)((n * Co + gr * g.Cog) * g.L) * es, g.L);
-        }
+    for (int64_t n0 = 0; n0 < g.N; n0 += nbmax) {
+        int64_t nb = g.N - n0 < nbmax ? g.N - n0 : nbmax, ld = nb * g.L;
+        #pragma omp parallel for schedule(static) if (nb > 1)
+        for (int64_t i = 0; i < nb; i++)
+            im2col(x->dtype, &g, X + (size_t)((n0 + i) * Ci * g.H * g.W) * es, sc.a + (size_t)(i * g.L) * es, ld);
+        for (int gr = 0; gr < g.groups; gr++)   // (Cog, K) @ (K, nb*L)
+            gemm(x->dtype, false, false, g.Cog, ld, g.K, Wt + (size_t)(gr * g.Cog * g.K) * es, g.K,
+                 sc.a + (size_t)(gr * g.K * ld) * es, ld, 0.0, sc.b + (size_t)(gr * g.Cog * ld) * es, ld);
+        from_columns(sc.b, Y + (size_t)(n0 * Co * g.L) * es, nb, Co, g.L, es);
     }
-    gan_free(cols, colbytes * (size_t)T);
+    scratch_put(&sc);
     gan_tensor_release(xc);
     gan_tensor_release(wc);
     if (b) {
@@ -239,25 +260,25 @@ int gan_conv2d_input_grad(gan_tensor **out, const gan_tensor *gy, const gan_tens
         return GAN_ERR;
     }
     size_t es = gan_dtype_size(gy->dtype);
-    bool pw = is_pointwise(&g);
-    int T = sample_threads(g.N);
-    size_t colbytes = pw ? 0 : (size_t)(g.K * g.L) * es;
-    char *cols = colbytes ? gan_alloc(colbytes * (size_t)T) : NULL;
-    if (colbytes && !cols) { gan_tensor_release(gc); gan_tensor_release(wc); gan_tensor_release(gx); return GAN_ERR; }
+    int64_t nbmax = chunk_size(&g, es), Kt = Ci * kh * kw;
+    scratch sc;
+    if (scratch_get(&sc, (size_t)(Kt * nbmax * g.L) * es, (size_t)(Co * nbmax * g.L) * es) != GAN_OK) {
+        gan_tensor_release(gc); gan_tensor_release(wc); gan_tensor_release(gx);
+        return GAN_ERR;
+    }
     const char *G = gan_data(gc), *Wt = gan_data(wc);
     char *X = gan_data(gx);
-    #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-    for (int64_t n = 0; n < g.N; n++) {
-        char *buf = cols + (size_t)omp_get_thread_num() * colbytes;
-        for (int gr = 0; gr < g.groups; gr++) {
-            char *xo = X + (size_t)((n * Ci + gr * g.Cg) * H * W) * es;
-            // cols (K, L) = W_g^T (K, Cog) @ gy (Cog, L)
-            gemm(gy->dtype, true, false, g.K, g.L, g.Cog, Wt + (size_t)(gr * g.Cog * g.K) * es, g.K,
-                 G + (size_t)((n * Co + gr * g.Cog) * g.L) * es, g.L, 0.0, pw ? xo : buf, g.L);
-            if (!pw) col2im(gy->dtype, &g, buf, xo);
-        }
+    for (int64_t n0 = 0; n0 < g.N; n0 += nbmax) {
+        int64_t nb = g.N - n0 < nbmax ? g.N - n0 : nbmax, ld = nb * g.L;
+        to_columns(G + (size_t)(n0 * Co * g.L) * es, sc.b, nb, Co, g.L, es);
+        for (int gr = 0; gr < g.groups; gr++)   // (K, Cog) @ (Cog, nb*L)
+            gemm(gy->dtype, true, false, g.K, ld, g.Cog, Wt + (size_t)(gr * g.Cog * g.K) * es, g.K,
+                 sc.b + (size_t)(gr * g.Cog * ld) * es, ld, 0.0, sc.a + (size_t)(gr * g.K * ld) * es, ld);
+        #pragma omp parallel for schedule(static) if (nb > 1)
+        for (int64_t i = 0; i < nb; i++)
+            col2im(gy->dtype, &g, sc.a + (size_t)(i * g.L) * es, X + (size_t)((n0 + i) * Ci * H * W) * es, ld);
     }
-    gan_free(cols, colbytes * (size_t)T);
+    scratch_put(&sc);
     gan_tensor_release(gc);
     gan_tensor_release(wc);
     *out = gx;
@@ -293,46 +314,25 @@ int gan_conv2d_weight_grad(gan_tensor **out, const gan_tensor *x, const gan_tens
         return GAN_ERR;
     }
     size_t es = gan_dtype_size(x->dtype);
-    bool pw = is_pointwise(&g);
-    int T = sample_threads(g.N);
-    size_t colbytes = pw ? 0 : (size_t)(g.K * g.L) * es;
-    size_t wbytes = (size_t)gan_numel(gw) * es;
-    // Thread 0 accumulates into gw, the others into their own buffers, summed in order.
-    char *cols = colbytes ? gan_alloc(colbytes * (size_t)T) : NULL;
-    char *part = T > 1 ? gan_alloc(wbytes * (size_t)(T - 1)) : NULL;
-    if ((colbytes && !cols) || (T > 1 && !part)) {
-        gan_free(cols, colbytes * (size_t)T); gan_free(part, wbytes * (size_t)(T - 1));
+    int64_t nbmax = chunk_size(&g, es), Kt = g.Ci * kh * kw;
+    scratch sc;
+    if (scratch_get(&sc, (size_t)(Kt * nbmax * g.L) * es, (size_t)(g.Co * nbmax * g.L) * es) != GAN_OK) {
         gan_tensor_release(xc); gan_tensor_release(gc); gan_tensor_release(gw);
         return GAN_ERR;
     }
-    if (part) memset(part, 0, wbytes * (size_t)(T - 1));
     const char *X = gan_data(xc), *G = gan_data(gc);
     char *Wg = gan_data(gw);
-    #pragma omp parallel num_threads(T) if (T > 1)
-    {
-        int t = omp_get_thread_num();
-        char *buf = cols + (size_t)t * colbytes;
-        char *acc = t == 0 ? Wg : part + (size_t)(t - 1) * wbytes;
-        #pragma omp for schedule(static)
-        for (int64_t n = 0; n < g.N; n++) {
-            for (int gr = 0; gr < g.groups; gr++) {
-                const char *xin = X + (size_t)((n * g.Ci + gr * g.Cg) * g.H * g.W) * es;
-                if (!pw) im2col(x->dtype, &g, xin, buf);
-                // gw_g (Cog, K) += gy (Cog, L) @ cols^T (L, K)
-                gemm(x->dtype, false, true, g.Cog, g.K, g.L,
-                     G + (size_t)((n * g.Co + gr * g.Cog) * g.L) * es, g.L, pw ? xin : buf, g.L, 1.0,
-                     acc + (size_t)(gr * g.Cog * g.K) * es, g.K);
-            }
-        }
+    for (int64_t n0 = 0; n0 < g.N; n0 += nbmax) {
+        int64_t nb = g.N - n0 < nbmax ? g.N - n0 : nbmax, ld = nb * g.L;
+        #pragma omp parallel for schedule(static) if (nb > 1)
+        for (int64_t i = 0; i < nb; i++)
+            im2col(x->dtype, &g, X + (size_t)((n0 + i) * g.Ci * g.H * g.W) * es, sc.a + (size_t)(i * g.L) * es, ld);
+        to_columns(G + (size_t)(n0 * g.Co * g.L) * es, sc.b, nb, g.Co, g.L, es);
+        for (int gr = 0; gr < g.groups; gr++)   // gw_g (Cog, K) += (Cog, nb*L) @ (nb*L, K)
+            gemm(x->dtype, false, true, g.Cog, g.K, ld, sc.b + (size_t)(gr * g.Cog * ld) * es, ld,
+                 sc.a + (size_t)(gr * g.K * ld) * es, ld, 1.0, Wg + (size_t)(gr * g.Cog * g.K) * es, g.K);
     }
-    int64_t nw = gan_numel(gw);
-    for (int t = 1; t < T; t++) {
-        const char *src = part + (size_t)(t - 1) * wbytes;
-        if (x->dtype == GAN_FLOAT32) for (int64_t i = 0; i < nw; i++) ((float *)Wg)[i] += ((const float *)src)[i];
-        else for (int64_t i = 0; i < nw; i++) ((double *)Wg)[i] += ((const double *)src)[i];
-    }
-    gan_free(cols, colbytes * (size_t)T);
-    gan_free(part, wbytes * (size_t)(T > 1 ? T - 1 : 0));
+    scratch_put(&sc);
     gan_tensor_release(xc);
     gan_tensor_release(gc);
     *out = gw;

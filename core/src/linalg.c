@@ -93,21 +93,30 @@ int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
     if (k == 0) {
         gan_fill_(C, 0);
     } else if (n > 0 && m > 0) {
-        // Parallel over batches (BLAS single-threaded inside) unless one big product.
+        // Parallel over batches (BLAS single-threaded inside) unless one big product. No
+        // OpenMP region at all otherwise: inside one, even inactive (if (false)), OpenBLAS
+        // runs its GEMM on a single thread.
         bool par = nb > 1 && (double)n * m * k < 2e7 * nb;
-        #pragma omp parallel for schedule(static) if (par)
-        for (int64_t bi = 0; bi < nb; bi++) {
-            int64_t rem = bi, oa = A->offset, ob = B->offset;
-            for (int d = bnd - 1; d >= 0; d--) {
-                int64_t i = rem % bsize[d];
-                rem /= bsize[d];
-                oa += i * A->stride[d];
-                ob += i * B->stride[d];
-            }
-            gemm(a->dtype, ta, tb, n, m, k, (char *)A->storage->data + oa * es, lda,
-                 (char *)B->storage->data + ob * es, ldb,
-                 (char *)gan_data(C) + (size_t)(bi * n * m) * es, m);
+#define GAN_GEMM_BATCH(bi)                                                              \
+        do {                                                                            \
+            int64_t rem = (bi), oa = A->offset, ob = B->offset;                         \
+            for (int d = bnd - 1; d >= 0; d--) {                                        \
+                int64_t i = rem % bsize[d];                                             \
+                rem /= bsize[d];                                                        \
+                oa += i * A->stride[d];                                                 \
+                ob += i * B->stride[d];                                                 \
+            }                                                                           \
+            gemm(a->dtype, ta, tb, n, m, k, (char *)A->storage->data + oa * es, lda,    \
+                 (char *)B->storage->data + ob * es, ldb,                               \
+                 (char *)gan_data(C) + (size_t)((bi) * n * m) * es, m);                 \
+        } while (0)
+        if (par) {
+            #pragma omp parallel for schedule(static)
+            for (int64_t bi = 0; bi < nb; bi++) GAN_GEMM_BATCH(bi);
+        } else {
+            for (int64_t bi = 0; bi < nb; bi++) GAN_GEMM_BATCH(bi);
         }
+#undef GAN_GEMM_BATCH
     }
     // Drop the dims added for 1-D operands.
     gan_tensor *r = C;

@@ -16,6 +16,16 @@ gan.testing = require("gan.testing")
 gan.optim = require("gan.optim")
 gan.image = require("gan.image")
 gan.data = require("gan.data")
+gan.losses = require("gan.losses")
+gan.config = require("gan.config")
+gan.run = require("gan.run")
+gan.train = require("gan.train")
+gan.plot = require("gan.plot")
+gan.models = setmetatable({}, { __index = function(t, k)
+   local m = require("gan.models." .. k)
+   rawset(t, k, m)
+   return m
+end })
 local serialize = require("gan.serialize")
 gan.save, gan.load = serialize.save, serialize.load
 gan.save_checkpoint, gan.load_checkpoint = serialize.save_checkpoint, serialize.load_checkpoint

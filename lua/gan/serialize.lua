@@ -36,6 +36,17 @@ local function decode_number(v)
    return tonumber(v.f)
 end
 
+-- Calls a core file function; its errors ("load: ...") are re-raised as "gan.load: ..."
+-- at the caller of gan.save/gan.load rather than at a line of this file.
+local function c_call(fn, ...)
+   local res = table.pack(pcall(fn, ...))
+   if not res[1] then
+      local msg = tostring(res[2]):gsub("^[^\n]-:%d+: ", "")
+      error("gan." .. msg, 3)
+   end
+   return table.unpack(res, 2, res.n)
+end
+
 --- Saves `value` to `path` atomically.
 function M.save(path, value)
    if type(path) ~= "string" then error("gan.save: path must be a string", 2) end
@@ -94,7 +105,7 @@ function M.save(path, value)
    header.__metadata__ = { ["gan.format"] = "1", ["gan.tree"] = cjson.encode(tree) }
    -- cjson writes empty tables as {}; shapes of 0-d tensors must be [].
    local json = cjson.encode(header):gsub('"shape":{}', '"shape":[]')
-   core.save_safetensors(path, json, order)
+   c_call(core.save_safetensors, path, json, order)
 end
 
 local function fail(path, msg, ...)
@@ -108,7 +119,7 @@ local function is_int(v) return type(v) == "number" and v >= 0 and v == math.flo
 -- is wrong.
 function M.load(path)
    if type(path) ~= "string" then error("gan.load: path must be a string", 2) end
-   local json, data_start, data_size = core.read_safetensors_header(path)
+   local json, data_start, data_size = c_call(core.read_safetensors_header, path)
    local ok, header = pcall(cjson.decode, json)
    if not ok or type(header) ~= "table" then fail(path, "the header is not valid JSON (corrupt file?)") end
    local spans, tensors = {}, {}
@@ -132,7 +143,8 @@ function M.load(path)
          if en > data_size then
             fail(path, "tensor '%s' ends at byte %d but the file holds %d data bytes (truncated?)", name, en, data_size)
          end
-         spans[#spans + 1] = { b, en, name }
+         -- an empty tensor occupies no bytes and overlaps nothing
+         if en > b then spans[#spans + 1] = { b, en, name } end
          local shape = {}
          for i, s in ipairs(e.shape) do shape[i] = math.tointeger(s) end
          tensors[name] = { dt, shape, math.tointeger(b) }
@@ -146,7 +158,7 @@ function M.load(path)
    end
    local loaded = {}
    for name, info in pairs(tensors) do
-      loaded[name] = core.read_tensor_bytes(path, data_start + info[3], info[1], info[2])
+      loaded[name] = c_call(core.read_tensor_bytes, path, data_start + info[3], info[1], info[2])
    end
    local meta = header.__metadata__
    if type(meta) ~= "table" or meta["gan.tree"] == nil then return loaded end

@@ -50,7 +50,7 @@ function D.fetch_commands(name)
    elseif name and name:match("^emoji%-") and VENDORS[name:sub(7)] then
       return { "npm install --prefix " .. shell_quote(dir) .. " emoji-datasource-" .. name:sub(7) }
    end
-   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji-<vendor>)"):format(tostring(name)), 2)
+   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji-<vendor>)"):format(tostring(name)), 0)
 end
 
 --- Installs a dataset's packages; returns where they went.
@@ -61,12 +61,12 @@ function D.fetch(name)
       if cmd:match("^apt%-get") then
          local id = io.popen("id -u"):read("l")
          if id ~= "0" then
-            error("data fetch: installing a Debian package needs root; run: sudo " .. cmd, 2)
+            error("data fetch: installing a Debian package needs root; run: sudo " .. cmd, 0)
          end
       end
       io.stderr:write("gan data fetch: " .. cmd .. "\n")
       local ok = os.execute(cmd)
-      if not ok then error("data fetch: command failed: " .. cmd, 2) end
+      if not ok then error("data fetch: command failed: " .. cmd, 0) end
    end
    return name == "fashion_mnist" and FASHION_DIR or D.data_dir() .. "/node_modules"
 end
@@ -262,6 +262,7 @@ local function list_dir(dir)
    local out = {}
    for line in p:lines() do out[#out + 1] = line end
    p:close()
+   table.sort(out)   -- byte order: class labels must not depend on the locale's collation
    return out
 end
 
@@ -426,6 +427,49 @@ function D.paired(a, b)
       error(("paired: datasets have %d and %d samples"):format(D.len(a), D.len(b)), 2)
    end
    return setmetatable({ a = a, b = b }, Paired)
+end
+
+-- Wraps a dataset so that its images are resized (or MNIST-padded) to `size`.
+local Sized = {}
+Sized.__index = Sized
+function Sized:len() return D.len(self.inner) end
+Sized.__len = Sized.len
+function Sized:get_batch(idx, g)
+   local b = self.inner:get_batch(idx, g)
+   local out = {}
+   for k, v in pairs(b) do out[k] = v end
+   out.image = self.fix(b.image)
+   return out
+end
+function Sized:get(i, g)
+   local s = self.inner:get(i, g)
+   s.image = self.fix(s.image:unsqueeze(1))[1]
+   return s
+end
+
+--- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor) or a
+-- directory (image_folder); images in [-1, 1] at opts.image_size (28-pixel digits are
+-- padded with the background value to 32 and resized otherwise). opts: split, flip.
+function D.for_gan(name, opts)
+   opts = opts or {}
+   local size = opts.image_size or 32
+   if name == "mnist" or name == "fashion_mnist" then
+      local ds = D[name] { split = opts.split or (name == "mnist" and "all" or "train"), signed = true }
+      local fix
+      if size == 28 then return ds end
+      if size == 32 then
+         fix = function(x) return require("gan.nn.functional").pad(x, { 2, 2, 2, 2 }, "constant", -1) end
+      else
+         fix = function(x) return image.resize(x, { size, size }) end
+      end
+      -- In memory: resize once.
+      ds.images = fix(ds.images)
+      return ds
+   elseif name == "emoji" then
+      return D.emoji { vendor = opts.vendor or "google", split = opts.split or "train", size = size,
+         flip = opts.flip, signed = true, require_vendors = opts.require_vendors }
+   end
+   return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
 
 function D.len(ds)

@@ -49,7 +49,7 @@ end
 
 function TensorDataset:len() return self.n end
 
-function TensorDataset:get(i)
+function TensorDataset:get(i, g)
    if math.type(i) ~= "integer" or i < 1 or i > self.n then
       error(("dataset: index %s out of range 1..%d"):format(tostring(i), self.n), 2)
    end
@@ -58,7 +58,7 @@ function TensorDataset:get(i)
       local v = t[i]
       if is_tensor(v) or type(v) == "number" then s[k] = v end
    end
-   if self.transform then s = self.transform(s) end
+   if self.transform then s = self.transform(s, g) end
    return s
 end
 

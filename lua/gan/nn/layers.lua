@@ -262,7 +262,14 @@ function L.Upsample:__init(opts) Module.__init(self); self.opts = opts or {} end
 function L.Upsample:forward(x) return F.interpolate(x, self.opts) end
 function L.Upsample:extra_repr()
    local o = self.opts
-   return ("scale_factor=%s, mode=%s"):format(tostring(o.scale_factor or "nil"), o.mode or "nearest")
+   local what
+   if o.size ~= nil then
+      what = "size=" .. (type(o.size) == "table" and "{" .. table.concat(o.size, ", ") .. "}" or tostring(o.size))
+   else
+      local f = o.scale_factor
+      what = "scale_factor=" .. (type(f) == "table" and "{" .. table.concat(f, ", ") .. "}" or tostring(f))
+   end
+   return ("%s, mode=%s"):format(what, o.mode or "nearest")
 end
 
 L.PixelShuffle = activation("PixelShuffle", F.pixel_shuffle, function(r) return "upscale_factor=" .. r end)

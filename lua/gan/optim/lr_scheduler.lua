@@ -26,9 +26,12 @@ local function make(optimizer, factor, name, params)
    return self
 end
 
+-- The factor may depend on the group's base lr (CosineAnnealingLR's eta_min is absolute),
+-- so it is evaluated per group, with the restored base lrs after load_state_dict.
 function Scheduler:_apply()
-   local f = self.factor(self.last_epoch)
-   for i, g in ipairs(self.optimizer.param_groups) do g.lr = self.base_lrs[i] * f end
+   for i, g in ipairs(self.optimizer.param_groups) do
+      g.lr = self.base_lrs[i] * self.factor(self.last_epoch, self.base_lrs[i])
+   end
 end
 
 --- Advances one epoch (or to `epoch` if given) and sets the groups' lr.
@@ -95,9 +98,9 @@ end
 -- eta_min).
 function S.CosineAnnealingLR(opt, opts)
    local T, eta_min = need(opts, "T_max", "CosineAnnealingLR"), opts.eta_min or 0
-   local base = opt.param_groups[1].initial_lr or opt.param_groups[1].lr
-   return make(opt, function(e)
+   return make(opt, function(e, base)
       local c = (1 + math.cos(math.pi * math.min(e, T) / T)) / 2
+      if base == 0 then return 0 end
       return (eta_min + (base - eta_min) * c) / base
    end, "CosineAnnealingLR", opts)
 end
@@ -123,7 +126,7 @@ end
 
 --- Any factor function of the epoch.
 function S.LambdaLR(opt, fn)
-   return make(opt, fn, "LambdaLR")
+   return make(opt, function(e) return fn(e) end, "LambdaLR")
 end
 
 return S

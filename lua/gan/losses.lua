@@ -1,0 +1,155 @@
+--- gan.losses: the adversarial losses and penalties of the GAN literature, each a plain
+-- function of tensors (D outputs are raw scores / logits unless noted). Discriminator
+-- losses take (d_real, d_fake, opts); generator losses take (d_fake, opts) — both are
+-- minimised.
+-- @module gan.losses
+local core = require("gan.core")
+local F = require("gan.nn.functional")
+
+local losses = {}
+
+local function full_like(x, v) return core.full(x:size(), v, { dtype = x.dtype }) end
+
+-- Real-label targets: 1, or 1 - smoothing (one-sided label smoothing, Salimans et al.
+-- 2016), with each label flipped with probability opts.flip (noisy labels).
+local function real_target(x, opts)
+   local t = full_like(x, 1 - ((opts and opts.smoothing) or 0))
+   if opts and opts.flip and opts.flip > 0 then
+      local m = core.empty(x:size(), { dtype = x.dtype }):bernoulli_(opts.flip, opts.generator and { generator = opts.generator })
+      t = t * (1 - m)
+   end
+   return t
+end
+
+local function fake_target(x, opts)
+   local t = full_like(x, 0)
+   if opts and opts.flip and opts.flip > 0 then
+      t = core.empty(x:size(), { dtype = x.dtype }):bernoulli_(opts.flip, opts.generator and { generator = opts.generator })
+   end
+   return t
+end
+
+local bce = F.binary_cross_entropy_with_logits
+
+--- Goodfellow et al. 2014: D maximises log D(x) + log(1 - D(G(z))).
+-- opts: smoothing (one-sided: real target 1 - s), flip (noisy labels probability).
+function losses.minimax_d(d_real, d_fake, opts)
+   return bce(d_real, real_target(d_real, opts)) + bce(d_fake, fake_target(d_fake, opts))
+end
+
+--- The original (saturating) generator loss: minimise log(1 - D(G(z))).
+function losses.minimax_g(d_fake)
+   return -bce(d_fake, full_like(d_fake, 0))
+end
+
+--- The non-saturating generator loss: minimise -log D(G(z)).
+function losses.nonsaturating_g(d_fake)
+   return bce(d_fake, full_like(d_fake, 1))
+end
+losses.nonsaturating_d = losses.minimax_d
+
+--- Least squares GAN (Mao et al. 2017) with targets a = 0 (fake), b = 1 (real), c = 1.
+function losses.lsgan_d(d_real, d_fake, opts)
+   local t = real_target(d_real, opts)
+   return (((d_real - t) ^ 2):mean() + (d_fake ^ 2):mean()) * 0.5
+end
+
+function losses.lsgan_g(d_fake)
+   return ((d_fake - 1) ^ 2):mean() * 0.5
+end
+
+--- Wasserstein critic (Arjovsky et al. 2017): minimise E[D(G(z))] - E[D(x)].
+function losses.wasserstein_d(d_real, d_fake)
+   return d_fake:mean() - d_real:mean()
+end
+
+function losses.wasserstein_g(d_fake)
+   return -d_fake:mean()
+end
+
+--- Hinge loss (Lim & Ye 2017; SAGAN, BigGAN).
+function losses.hinge_d(d_real, d_fake)
+   return (1 - d_real):relu():mean() + (1 + d_fake):relu():mean()
+end
+
+function losses.hinge_g(d_fake)
+   return -d_fake:mean()
+end
+
+-- Per-sample squared gradient norms of d(x) with respect to x, kept differentiable.
+local function grad_norms(D, x)
+   local out = D(x)
+   local g = core.grad(out:sum(), x, { create_graph = true })[1]
+   return g:reshape(g:size(1), -1):norm(2, 2), out
+end
+
+--- WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2] at
+-- x_hat = a x + (1 - a) G(z) with a ~ U(0, 1) per sample. opts: weight (10), generator,
+-- target (1). Returns the penalty (and the mean gradient norm, as a number).
+function losses.gradient_penalty(D, real, fake, opts)
+   opts = opts or {}
+   local n = real:size(1)
+   local shape = { n }
+   for _ = 2, real:dim() do shape[#shape + 1] = 1 end
+   local a = core.rand(shape, { dtype = real.dtype, generator = opts.generator })
+   local xh = (a * real:detach() + (1 - a) * fake:detach()):detach():requires_grad_()
+   local norms = grad_norms(D, xh)
+   local gp = ((norms - (opts.target or 1)) ^ 2):mean() * (opts.weight or 10)
+   return gp, norms:detach():mean():item()
+end
+
+--- R1 (Mescheder et al. 2018): weight / 2 * E[||grad D(x)||^2] on real data.
+-- opts.weight (10).
+function losses.r1_penalty(D, real, opts)
+   opts = opts or {}
+   local x = real:detach():requires_grad_()
+   local out = D(x)
+   local g = core.grad(out:sum(), x, { create_graph = true })[1]
+   local sq = (g * g):reshape(g:size(1), -1):sum(2)
+   return sq:mean() * ((opts.weight or 10) * 0.5)
+end
+
+--- EBGAN (Zhao et al. 2017) with D an autoencoder whose energy is the reconstruction
+-- error: D minimises E(x) + max(0, margin - E(G(z))), G minimises E(G(z)). Pass the
+-- per-sample energies.
+function losses.ebgan_d(e_real, e_fake, opts)
+   local m = (opts and opts.margin) or 1
+   return e_real:mean() + (m - e_fake):relu():mean()
+end
+
+function losses.ebgan_g(e_fake) return e_fake:mean() end
+
+--- BEGAN (Berthelot et al. 2017): D(x) = |x - AE(x)|; D minimises L(x) - k L(G(z)), G
+-- minimises L(G(z)); k moves toward the balance gamma after every step. `state` holds k
+-- (start 0), gamma (0.5) and lambda_k (0.001). Returns d_loss, g_loss and the
+-- convergence measure M = L(x) + |gamma L(x) - L(G(z))|; call began_update(state, l_real,
+-- l_fake) after the optimizer steps.
+function losses.began(l_real, l_fake, state)
+   local k = state.k or 0
+   local d = l_real - l_fake * k
+   local g = l_fake
+   local lr, lf = l_real:item(), l_fake:item()
+   local m = lr + math.abs((state.gamma or 0.5) * lr - lf)
+   return d, g, m
+end
+
+function losses.began_update(state, l_real, l_fake)
+   local lr = type(l_real) == "number" and l_real or l_real:item()
+   local lf = type(l_fake) == "number" and l_fake or l_fake:item()
+   local k = (state.k or 0) + (state.lambda_k or 0.001) * ((state.gamma or 0.5) * lr - lf)
+   state.k = math.min(math.max(k, 0), 1)
+   return state.k
+end
+
+--- Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1)
+-- added to both real and fake inputs of D, with sigma decaying linearly from sigma0 to 0
+-- over `steps` (or as opts.schedule(step) returns).
+function losses.instance_noise(x, step, opts)
+   local sigma
+   if opts.schedule then sigma = opts.schedule(step)
+   else sigma = (opts.sigma or 0.1) * math.max(0, 1 - step / (opts.steps or 1)) end
+   if sigma <= 0 then return x end
+   return x + core.randn(x:size(), { dtype = x.dtype, generator = opts.generator }) * sigma
+end
+
+return losses

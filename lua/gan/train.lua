@@ -1,0 +1,358 @@
+--- gan.train: the adversarial training loop that experiments configure rather than
+-- rewrite, an image history pool, and exact resume.
+--
+--     local t = gan.train.Trainer {
+--        G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, latent = function(n, g)
+--           return gan.randn({ n, 100, 1, 1 }, { generator = g }) end,
+--        loss = "nonsaturating", run = run, steps = 5000, sample_every = 500 }
+--     t:fit()
+--
+-- Every random draw comes from generators whose state is checkpointed (the trainer's, the
+-- data loader's, the pool's and the default one), so a run resumed from a checkpoint
+-- logs exactly the same metrics.jsonl as an uninterrupted one (with the same thread
+-- count). Wall-clock measurements go to timing.jsonl, not metrics.jsonl.
+-- @module gan.train
+local core = require("gan.core")
+local losses = require("gan.losses")
+local serialize = require("gan.serialize")
+local nn_utils = require("gan.nn.utils")
+local image = require("gan.image")
+local no_grad = require("gan.autograd").no_grad
+local stack = require("gan.tensor").stack
+
+local train = {}
+
+-- ---------------------------------------------------------------- image pool
+
+local Pool = {}
+Pool.__index = Pool
+
+--- Shrivastava et al. 2017 / CycleGAN's image history: until `size` images are stored each
+-- new one is stored and returned; after that each new image is, with probability p,
+-- swapped with a random stored one (the stored one is returned), else returned as is.
+function train.ImagePool(size, opts)
+   opts = opts or {}
+   return setmetatable({ size = size or 50, p = opts.p or 0.5, images = {},
+      generator = core.Generator(opts.seed or 0) }, Pool)
+end
+
+function Pool:query(batch)
+   if self.size <= 0 then return batch end
+   local out = {}
+   local b = batch:detach()
+   for i = 1, b:size(1) do
+      local img = b[i]:clone()
+      if #self.images < self.size then
+         self.images[#self.images + 1] = img
+         out[i] = img
+      else
+         local u = core.rand({ 1 }, { dtype = "float64", generator = self.generator })[1]
+         if u < self.p then
+            local j = core.randint(0, self.size, { 1 }, { generator = self.generator })[1] + 1
+            out[i] = self.images[j]
+            self.images[j] = img
+         else
+            out[i] = img
+         end
+      end
+   end
+   return stack(out, 1)
+end
+
+function Pool:state_dict()
+   return { images = #self.images > 0 and stack(self.images, 1) or nil, size = self.size,
+      p = self.p, rng = self.generator:get_state() }
+end
+
+function Pool:load_state_dict(sd)
+   self.images = {}
+   if sd.images then for i = 1, sd.images:size(1) do self.images[i] = sd.images[i]:clone() end end
+   self.size, self.p = sd.size, sd.p
+   self.generator:set_state(sd.rng)
+end
+
+-- ---------------------------------------------------------------- helpers
+
+local function grad_norm(params)
+   local s = 0
+   for _, p in ipairs(params) do
+      if p.grad ~= nil then s = s + p.grad:double():pow(2):sum():item() end
+   end
+   return math.sqrt(s)
+end
+
+local function mean_of(t) return t:detach():double():mean():item() end
+
+-- A generator as a checkpointable object.
+local function gen_state(g)
+   return { state_dict = function() return g:get_state() end,
+      load_state_dict = function(_, s) g:set_state(s) end }
+end
+
+local LOSSES = {
+   nonsaturating = { d = losses.minimax_d, g = losses.nonsaturating_g },
+   minimax = { d = losses.minimax_d, g = losses.minimax_g },
+   lsgan = { d = losses.lsgan_d, g = losses.lsgan_g },
+   wgan = { d = losses.wasserstein_d, g = losses.wasserstein_g },
+   hinge = { d = losses.hinge_d, g = losses.hinge_g },
+}
+
+-- ---------------------------------------------------------------- Trainer
+
+local Trainer = {}
+Trainer.__index = Trainer
+
+local KNOWN = {
+   G = 1, D = 1, opt_g = 1, opt_d = 1, sched_g = 1, sched_d = 1, schedule_per = 1, data = 1,
+   real_key = 1, latent = 1, loss = 1, n_critic = 1, gp = 1, r1 = 1, clip = 1, pool = 1, ema = 1,
+   label_smoothing = 1, label_flip = 1, instance_noise = 1, seed = 1, steps = 1, run = 1,
+   progress = 1, log_every = 1, sample_every = 1, n_samples = 1, sample_nrow = 1,
+   eval_every = 1, eval_fn = 1, checkpoint_every = 1, keep_checkpoints = 1, hooks = 1,
+   best_metric = 1, best_mode = 1, extra = 1,
+}
+
+--- Options: G, D, opt_g, opt_d (required); data (a DataLoader of batches with field
+-- real_key, default "image"); latent(n, generator) -> z; loss (a name: nonsaturating,
+-- minimax, lsgan, wgan, hinge; or { d = fn(d_real, d_fake, opts), g = fn(d_fake) });
+-- n_critic (1); gp = { weight = 10, every = 1 } (WGAN-GP, lazy when every > 1); r1 =
+-- { weight, every }; clip (WGAN weight clipping); pool (image history size, 0 = none);
+-- ema = { decay, start }; label_smoothing, label_flip; instance_noise = { sigma, steps };
+-- sched_g, sched_d with schedule_per ("epoch" or "step"); seed; steps; run (gan.run);
+-- progress (true); log_every (10), sample_every, n_samples (64), sample_nrow (8),
+-- eval_every with eval_fn(trainer, step) -> scalars, checkpoint_every, keep_checkpoints
+-- (3), best_metric / best_mode; hooks = { on_step, on_sample, on_eval }; extra
+-- (checkpointable objects by name).
+function train.Trainer(opts)
+   for k in pairs(opts) do
+      if not KNOWN[k] then error(("Trainer: unknown option '%s'"):format(tostring(k)), 2) end
+   end
+   for _, k in ipairs { "G", "D", "opt_g", "opt_d", "data", "latent" } do
+      if opts[k] == nil then error(("Trainer: option '%s' is required"):format(k), 2) end
+   end
+   local self = setmetatable({}, Trainer)
+   for k, v in pairs(opts) do self[k] = v end
+   local loss = opts.loss or "nonsaturating"
+   if type(loss) == "string" then
+      self.loss_fns = LOSSES[loss]
+      if not self.loss_fns then error(("Trainer: unknown loss '%s'"):format(loss), 2) end
+   else
+      self.loss_fns = loss
+   end
+   self.real_key = opts.real_key or "image"
+   self.n_critic = opts.n_critic or 1
+   self.steps = opts.steps or 1000
+   self.log_every = opts.log_every or 10
+   self.seed = opts.seed or 0
+   self.generator = core.Generator(self.seed)
+   self.pool = opts.pool and opts.pool > 0 and train.ImagePool(opts.pool, { seed = self.seed + 1 }) or nil
+   if opts.ema then
+      self.ema = nn_utils.EMA(opts.G, { decay = opts.ema.decay, start_step = opts.ema.start })
+   end
+   self.step = 0
+   self.hooks = opts.hooks or {}
+   self.keep_checkpoints = opts.keep_checkpoints or 3
+   self.progress = opts.progress ~= false
+   -- Fixed latents for sample sheets: a function of the seed only.
+   self.fixed_z = opts.latent(opts.n_samples or 64, core.Generator(self.seed + 1000))
+   return self
+end
+
+--- The objects a checkpoint holds, by name.
+function Trainer:checkpoint_objects()
+   local o = { G = self.G, D = self.D, opt_g = self.opt_g, opt_d = self.opt_d, data = self.data,
+      trainer_rng = gen_state(self.generator) }
+   if self.sched_g then o.sched_g = self.sched_g end
+   if self.sched_d then o.sched_d = self.sched_d end
+   if self.ema then o.ema = self.ema end
+   if self.pool then o.pool = self.pool end
+   for k, v in pairs(self.extra or {}) do o[k] = v end
+   return o
+end
+
+function Trainer:save_checkpoint(path)
+   serialize.save_checkpoint(path, self:checkpoint_objects(), { step = self.step })
+end
+
+function Trainer:load_checkpoint(path)
+   local extra = serialize.load_checkpoint(path, self:checkpoint_objects())
+   self.step = extra.step
+end
+
+-- Keeps the lines of metrics.jsonl up to `step` (a resumed run rewrites what followed).
+local function truncate_metrics(dir, step)
+   for _, name in ipairs { "metrics.jsonl", "timing.jsonl" } do
+      local path = dir .. "/" .. name
+      local f = io.open(path, "rb")
+      if f then
+         local keep = {}
+         for line in f:lines() do
+            local s = tonumber(line:match('^{"step": (%-?%d+)'))
+            if s and s <= step then keep[#keep + 1] = line end
+         end
+         f:close()
+         local tmp = path .. ".tmp"
+         local out = assert(io.open(tmp, "wb"))
+         if #keep > 0 then out:write(table.concat(keep, "\n"), "\n") end
+         out:close()
+         assert(os.rename(tmp, path))
+      end
+   end
+end
+
+--- Continues from the run's latest checkpoint (metrics after it are dropped first).
+function Trainer:resume()
+   local path = self.run and self.run:latest_checkpoint()
+   if not path then error("Trainer:resume: the run has no checkpoint to resume from", 2) end
+   self:load_checkpoint(path)
+   if self.run.metrics_file then self.run.metrics_file:close(); self.run.metrics_file = nil end
+   truncate_metrics(self.run.dir, self.step)
+   return self.step
+end
+
+function Trainer:_next_real()
+   local b = self.data:next()
+   if b == nil then
+      self.epoch_done = true
+      b = self.data:next()
+   end
+   return b[self.real_key]
+end
+
+function Trainer:_d_input(x, step)
+   if self.instance_noise then
+      return losses.instance_noise(x, step, { sigma = self.instance_noise.sigma, steps = self.instance_noise.steps,
+         generator = self.generator })
+   end
+   return x
+end
+
+--- One training step (n_critic discriminator updates, then one generator update);
+-- returns the scalars to log.
+function Trainer:train_step(step)
+   local G, D, logs = self.G, self.D, {}
+   local d_params = D:parameters()
+   local fake
+   for c = 1, self.n_critic do
+      local real = self:_next_real()
+      local n = real:size(1)
+      self.last_batch = n
+      local z = self.latent(n, self.generator)
+      local f = no_grad(function() return G(z) end)
+      if c == self.n_critic then fake = { z = z } end
+      local f_d = self.pool and self.pool:query(f) or f
+      self.opt_d:zero_grad()
+      local d_real = D(self:_d_input(real, step))
+      local d_fake = D(self:_d_input(f_d, step))
+      local loss_d = self.loss_fns.d(d_real, d_fake, { smoothing = self.label_smoothing, flip = self.label_flip,
+         generator = self.generator })
+      if self.gp and step % (self.gp.every or 1) == 0 then
+         local gp, norm = losses.gradient_penalty(D, real, f, { weight = (self.gp.weight or 10) * (self.gp.every or 1),
+            generator = self.generator })
+         loss_d = loss_d + gp
+         logs.gp, logs.grad_norm_xhat = gp:item(), norm
+      end
+      if self.r1 and step % (self.r1.every or 1) == 0 then
+         local r1 = losses.r1_penalty(D, real, { weight = (self.r1.weight or 10) * (self.r1.every or 1) })
+         loss_d = loss_d + r1
+         logs.r1 = r1:item()
+      end
+      loss_d:backward()
+      logs.grad_norm_d = grad_norm(d_params)
+      self.opt_d:step()
+      if self.clip then nn_utils.clip_weights_(d_params, self.clip) end
+      logs.loss_d, logs.d_real, logs.d_fake = loss_d:item(), mean_of(d_real), mean_of(d_fake)
+   end
+   -- Generator update with the last critic step's latents.
+   local g_params = G:parameters()
+   self.opt_g:zero_grad()
+   D:requires_grad_(false)
+   local out = G(fake.z)
+   local loss_g = self.loss_fns.g(D(self:_d_input(out, step)))
+   loss_g:backward()
+   D:requires_grad_(true)
+   logs.grad_norm_g = grad_norm(g_params)
+   self.opt_g:step()
+   logs.loss_g = loss_g:item()
+   if self.ema then self.ema:update(step) end
+   logs.lr_g = self.opt_g.param_groups[1].lr
+   logs.lr_d = self.opt_d.param_groups[1].lr
+   return logs
+end
+
+function Trainer:_step_schedulers(boundary)
+   local per = self.schedule_per or "epoch"
+   if (per == "step") or (per == "epoch" and boundary) then
+      if self.sched_g then self.sched_g:step() end
+      if self.sched_d then self.sched_d:step() end
+   end
+end
+
+--- Writes a sheet of samples from the fixed latents (EMA generator when there is one).
+function Trainer:sample(path)
+   local G = self.ema and self.ema.model or self.G
+   local was = G.training
+   G:eval()
+   local imgs = no_grad(function() return G(self.fixed_z) end)
+   G:train(was)
+   if path then image.save_grid(path, imgs, { nrow = self.sample_nrow or 8, range = { -1, 1 } }) end
+   if self.hooks.on_sample then self.hooks.on_sample(self, self.step, imgs) end
+   return imgs
+end
+
+local function append_timing(dir, step, ips, secs)
+   local f = io.open(dir .. "/timing.jsonl", "ab")
+   if f then
+      f:write(('{"step": %d, "images_per_s": %.1f, "seconds": %.3f}\n'):format(step, ips, secs))
+      f:close()
+   end
+end
+
+--- Trains until `steps` (or self.steps) total steps.
+function Trainer:fit(steps)
+   steps = steps or self.steps
+   local run = self.run
+   local progress = self.progress and run and require("gan.run").Progress { total = steps, every = self.log_every } or nil
+   local t_last, imgs_since = core.clock(), 0
+   local t_start = t_last
+   while self.step < steps do
+      local step = self.step + 1
+      self.epoch_done = false
+      local logs = self:train_step(step)
+      self.step = step
+      imgs_since = imgs_since + (self.last_batch or 0) * self.n_critic
+      self:_step_schedulers(self.epoch_done)
+      if self.hooks.on_step then self.hooks.on_step(self, step, logs) end
+      if step % self.log_every == 0 or step == steps then
+         local now = core.clock()
+         local ips = imgs_since / math.max(now - t_last, 1e-9)
+         if run then
+            run:log(step, logs)
+            append_timing(run.dir, step, ips, now - t_start)
+         end
+         if progress then
+            progress:update(step, { loss_d = logs.loss_d, loss_g = logs.loss_g, imgs_per_s = ips })
+         end
+         t_last, imgs_since = now, 0
+      end
+      if self.sample_every and (step % self.sample_every == 0 or step == steps) then
+         self:sample(run and run:sample_path(step))
+      end
+      if self.eval_every and self.eval_fn and (step % self.eval_every == 0 or step == steps) then
+         local m = self.eval_fn(self, step)
+         if run and m then run:log(step, m) end
+         if self.hooks.on_eval then self.hooks.on_eval(self, step, m) end
+         if run and m and self.best_metric and m[self.best_metric] then
+            run:save_best(step, m[self.best_metric], function(p) self:save_checkpoint(p) end,
+               { mode = self.best_mode or "min" })
+         end
+      end
+      if run and self.checkpoint_every and (step % self.checkpoint_every == 0 or step == steps) then
+         self:save_checkpoint(run:checkpoint_path(step))
+         run:keep_checkpoints(self.keep_checkpoints)
+      end
+   end
+   if progress then progress:close() end
+   return self
+end
+
+return train
