@@ -89,7 +89,16 @@ static int f_qr(lua_State *L) {
     return 2;
 }
 
+static int f_eigh(lua_State *L) {
+    gan_tensor *w, *v;
+    if (gan_eigh(&w, &v, gl_check_tensor(L, 1)) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, w);
+    gl_push_tensor(L, v);
+    return 2;
+}
+
 static const luaL_Reg functions[] = {
+    {"eigh", f_eigh},
     {"sgd_step", f_sgd_step}, {"adam_step", f_adam_step}, {"rmsprop_step", f_rmsprop_step},
     {"save_safetensors", f_save_safetensors}, {"read_safetensors_header", f_read_safetensors_header},
     {"read_tensor_bytes", f_read_tensor_bytes}, {"qr", f_qr}, {NULL, NULL}};

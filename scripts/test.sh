@@ -10,7 +10,7 @@ failed=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-section() { printf '\n==== %s\n' "$*"; }
+section() { printf '\n==== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 # check NAME CMD...: one test that passes when CMD exits 0.
 check() {

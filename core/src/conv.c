@@ -29,6 +29,16 @@ static void set_geom(geom *g, int64_t N, int64_t Ci, int64_t H, int64_t W, int64
     g->K = g->Cg * kh * kw; g->L = Ho * Wo;
 }
 
+// The output columns ow whose input column ow*stride + off lies inside [0, W): [lo, hi).
+static inline void ow_range(const geom *g, int64_t off, int64_t *lo, int64_t *hi) {
+    int64_t s = g->p->stride[1];
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;          // first ow with iw >= 0
+    int64_t b = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;   // past the last with iw < W
+    *lo = a < g->Wo ? a : g->Wo;
+    *hi = b < g->Wo ? b : g->Wo;
+    if (*hi < *lo) *hi = *lo;
+}
+
 // im2col of one sample (Ci, H, W): row (c, ki, kj) holds the Ho*Wo inputs that kernel tap
 // meets; rows are `ld` apart, so a chunk of samples sits side by side in one matrix.
 #define IM2COL(T)                                                                        \
@@ -39,23 +49,22 @@ static void set_geom(geom *g, int64_t N, int64_t Ci, int64_t H, int64_t W, int64
                 for (int kj = 0; kj < g->kw; kj++) {                                     \
                     T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;                \
                     const T *xc = x + c * g->H * g->W;                                   \
-                    int64_t off = kj * p->dilation[1] - p->pad[1];                       \
+                    int64_t off = kj * p->dilation[1] - p->pad[1], lo, hi;               \
+                    ow_range(g, off, &lo, &hi);                                          \
                     for (int64_t oh = 0; oh < g->Ho; oh++) {                             \
                         int64_t ih = oh * p->stride[0] - p->pad[0] + ki * p->dilation[0]; \
                         T *r = row + oh * g->Wo;                                         \
                         if (ih < 0 || ih >= g->H) { memset(r, 0, sizeof(T) * (size_t)g->Wo); continue; } \
                         const T *xr = xc + ih * g->W;                                    \
+                        for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0;                   \
                         if (p->stride[1] == 1) {                                         \
-                            for (int64_t ow = 0; ow < g->Wo; ow++) {                     \
-                                int64_t iw = ow + off;                                   \
-                                r[ow] = (iw >= 0 && iw < g->W) ? xr[iw] : 0;             \
-                            }                                                            \
+                            if (hi > lo) memcpy(r + lo, xr + lo + off, sizeof(T) * (size_t)(hi - lo)); \
                         } else {                                                         \
-                            for (int64_t ow = 0; ow < g->Wo; ow++) {                     \
-                                int64_t iw = ow * p->stride[1] + off;                    \
-                                r[ow] = (iw >= 0 && iw < g->W) ? xr[iw] : 0;             \
-                            }                                                            \
+                            const T *xs = xr + off;                                      \
+                            int64_t s1 = p->stride[1];                                   \
+                            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xs[ow * s1];    \
                         }                                                                \
+                        for (int64_t ow = hi > lo ? hi : lo; ow < g->Wo; ow++) r[ow] = 0; \
                     }                                                                    \
                 }                                                                        \
     }                                                                                    \
@@ -67,16 +76,15 @@ static void set_geom(geom *g, int64_t N, int64_t Ci, int64_t H, int64_t W, int64
                 for (int kj = 0; kj < g->kw; kj++) {                                     \
                     const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;          \
                     T *xc = x + c * g->H * g->W;                                         \
-                    int64_t off = kj * p->dilation[1] - p->pad[1];                       \
+                    int64_t off = kj * p->dilation[1] - p->pad[1], lo, hi;               \
+                    ow_range(g, off, &lo, &hi);                                          \
                     for (int64_t oh = 0; oh < g->Ho; oh++) {                             \
                         int64_t ih = oh * p->stride[0] - p->pad[0] + ki * p->dilation[0]; \
                         if (ih < 0 || ih >= g->H) continue;                              \
                         const T *r = row + oh * g->Wo;                                   \
-                        T *xr = xc + ih * g->W;                                          \
-                        for (int64_t ow = 0; ow < g->Wo; ow++) {                         \
-                            int64_t iw = ow * p->stride[1] + off;                        \
-                            if (iw >= 0 && iw < g->W) xr[iw] += r[ow];                   \
-                        }                                                                \
+                        T *xs = xc + ih * g->W + off;                                    \
+                        int64_t s1 = p->stride[1];                                       \
+                        for (int64_t ow = lo; ow < hi; ow++) xs[ow * s1] += r[ow];       \
                     }                                                                    \
                 }                                                                        \
     }

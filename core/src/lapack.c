@@ -59,3 +59,45 @@ done:
     gan_tensor_release(at); gan_tensor_release(ac); gan_tensor_release(q); gan_tensor_release(r);
     return rc;
 }
+
+void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+             double *w, double *work, const int *lwork, int *iwork, const int *liwork, int *info);
+
+int gan_eigh(gan_tensor **values, gan_tensor **vectors, const gan_tensor *a) {
+    char s[GAN_SHAPE_BUF];
+    if (a->ndim != 2 || a->size[0] != a->size[1] || !gan_dtype_is_float(a->dtype) || a->size[0] < 1)
+        return gan_error("eigh: expected a square float matrix, got %s %s", gan_dtype_name(a->dtype),
+                         gan_shape_str(s, sizeof s, a->ndim, a->size));
+    int n = (int)a->size[0];
+    gan_tensor *d = NULL, *v = NULL, *w = NULL;
+    int rc = GAN_ERR;
+    double *work = NULL;
+    int *iwork = NULL;
+    if (gan_to_dtype(&d, a, GAN_FLOAT64) != GAN_OK) return GAN_ERR;
+    if (gan_clone(&v, d) != GAN_OK) goto done;   // symmetric: row-major = column-major
+    int64_t nn = n;
+    if (gan_empty(&w, GAN_FLOAT64, 1, &nn) != GAN_OK) goto done;
+    int info, lwork = -1, liwork = -1, iq;
+    double wq;
+    dsyevd_("V", "L", &n, gan_data(v), &n, gan_data(w), &wq, &lwork, &iq, &liwork, &info);
+    lwork = (int)wq; liwork = iq;
+    work = malloc(sizeof(double) * (size_t)lwork);
+    iwork = malloc(sizeof(int) * (size_t)liwork);
+    if (!work || !iwork) { gan_error("eigh: out of memory"); goto done; }
+    dsyevd_("V", "L", &n, gan_data(v), &n, gan_data(w), work, &lwork, iwork, &liwork, &info);
+    if (info != 0) { gan_error("eigh: LAPACK dsyevd failed (info %d)", info); goto done; }
+    // LAPACK wrote eigenvectors as columns of a column-major matrix: rows here.
+    gan_tensor *vt;
+    if (gan_transpose(&vt, v, 0, 1) != GAN_OK) goto done;
+    gan_tensor *vc;
+    rc = gan_contiguous(&vc, vt);
+    gan_tensor_release(vt);
+    if (rc != GAN_OK) goto done;
+    *values = gan_tensor_retain(w);
+    *vectors = vc;
+    rc = GAN_OK;
+done:
+    free(work); free(iwork);
+    gan_tensor_release(d); gan_tensor_release(v); gan_tensor_release(w);
+    return rc;
+}

@@ -86,6 +86,9 @@ function C.tmux(command)
    local inner = ("cd %s && HOME=%s exec %s"):format(quote(C.root), quote(self.home), command)
    local r = C.sh(tmux_cmd(self, "new-session -d -x 200 -y 50 " .. quote(inner)))
    assert(r.code == 0, "tmux failed to start: " .. r.stderr)
+   -- The server leaves its socket file behind; remember it to remove it in kill().
+   self.socket_path = C.sh(tmux_cmd(self, "display-message -p '#{socket_path}'")).stdout
+      :match("[^\n]+")
    return self
 end
 
@@ -130,9 +133,10 @@ function Tmux:expect(text, timeout)
    return screen
 end
 
---- Stops the tmux server and removes the session's HOME.
+--- Stops the tmux server and removes its socket and the session's HOME.
 function Tmux:kill()
    C.sh(tmux_cmd(self, "kill-server"))
+   if self.socket_path then os.remove(self.socket_path) end
    os.execute("rm -rf " .. quote(self.home))
 end
 

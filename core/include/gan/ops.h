@@ -63,6 +63,9 @@ int gan_argmax(gan_tensor **out, const gan_tensor *a, int dim, bool all, bool ke
 int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b);
 // Reduced QR of a (m, n) matrix: q (m, k), r (k, n), k = min(m, n) (LAPACK, in double).
 int gan_qr(gan_tensor **q, gan_tensor **r, const gan_tensor *a);
+// Eigen-decomposition of a symmetric matrix (LAPACK dsyevd, in double): ascending
+// eigenvalues (n) and eigenvectors as the columns of vectors (n, n).
+int gan_eigh(gan_tensor **values, gan_tensor **vectors, const gan_tensor *a);
 
 // ---- joins and indexing
 int gan_cat(gan_tensor **out, int n, const gan_tensor *const *ts, int dim);

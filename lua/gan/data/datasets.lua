@@ -372,46 +372,53 @@ Unpaired.__index = Unpaired
 function Unpaired:len() return math.max(D.len(self.a), D.len(self.b)) end
 Unpaired.__len = Unpaired.len
 
--- b's index for a position: a permutation of b drawn per lap from (seed, lap).
-function Unpaired:_b_index(pos)
+-- b's index for a position in an epoch (the loader's; 0 outside a loader): a permutation
+-- of b drawn per (seed, epoch, lap), so that every epoch pairs a and b afresh while each
+-- lap over b still visits every b once.
+function Unpaired:_b_index(pos, epoch)
    local nb = D.len(self.b)
    local lap, at = pos // nb, pos % nb
-   if self.lap ~= lap then
-      self.lap = lap
-      self.perm = core.randperm(nb, { generator = core.Generator(self.seed * 7919 + lap) }):totable()
+   epoch = epoch or 0
+   if self.perm_epoch ~= epoch then self.perm_epoch, self.perms = epoch, {} end
+   local perm = self.perms[lap]
+   if not perm then
+      local seed = ((self.seed * 7919 + lap) * 1000003 + epoch) & 0x7fffffffffffffff
+      perm = core.randperm(nb, { generator = core.Generator(seed) }):totable()
+      self.perms[lap] = perm
    end
-   return self.perm[at + 1]
+   return perm[at + 1]
 end
 
-local function sub_batch(ds, idx, g)
-   if ds.get_batch_async then return ds:get_batch_async(idx, g) end
-   local b = ds.get_batch and ds:get_batch(idx, g)
+local function sub_batch(ds, idx, g, epoch)
+   if ds.get_batch_async then return ds:get_batch_async(idx, g, epoch) end
+   local b = ds.get_batch and ds:get_batch(idx, g, epoch)
    if not b then
       local samples = {}
-      for i = 1, idx:size(1) do samples[i] = ds:get(idx[i] + 1, g) end
+      for i = 1, idx:size(1) do samples[i] = ds:get(idx[i] + 1, g, epoch) end
       b = require("gan.data").collate(samples)
    end
    return { wait = function() return b end }
 end
 
 --- Two datasets sampled independently (CycleGAN's unpaired domains): position i gives
--- a[i mod #a] and b at an independent permutation, so the shuffle of a does not decide
--- b's order. opts.seed fixes b's permutations.
+-- a[i mod #a] and b at a permutation drawn per epoch, so the b that comes with an a
+-- changes from epoch to epoch and the shuffle of a does not decide b's order. opts.seed
+-- fixes b's permutations (with the loader's seed, the run is reproducible).
 function D.unpaired(a, b, opts)
    return setmetatable({ a = a, b = b, seed = opts and opts.seed or 0 }, Unpaired)
 end
 
-function Unpaired:get_batch_async(idx, g)
+function Unpaired:get_batch_async(idx, g, epoch)
    local na = D.len(self.a)
    local ia, ib = {}, {}
-   for i, p in ipairs(idx:totable()) do ia[i] = p % na; ib[i] = self:_b_index(p) end
-   local ja = sub_batch(self.a, core.tensor(ia, { dtype = "int64" }), g)
-   local jb = sub_batch(self.b, core.tensor(ib, { dtype = "int64" }), g)
+   for i, p in ipairs(idx:totable()) do ia[i] = p % na; ib[i] = self:_b_index(p, epoch) end
+   local ja = sub_batch(self.a, core.tensor(ia, { dtype = "int64" }), g, epoch)
+   local jb = sub_batch(self.b, core.tensor(ib, { dtype = "int64" }), g, epoch)
    return { wait = function() return { a = ja:wait(), b = jb:wait() } end }
 end
-function Unpaired:get_batch(idx, g) return self:get_batch_async(idx, g):wait() end
-function Unpaired:get(i, g)
-   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
+function Unpaired:get_batch(idx, g, epoch) return self:get_batch_async(idx, g, epoch):wait() end
+function Unpaired:get(i, g, epoch)
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g, epoch)
    return { a = b.a, b = b.b }
 end
 

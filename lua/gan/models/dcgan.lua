@@ -70,4 +70,11 @@ function M.Discriminator(opts)
    return D
 end
 
+--- The generator described by an experiment's resolved config (data.name, image_size,
+-- model.nz, model.ngf), for `gan eval`.
+function M.generator_from_config(cfg)
+   local nc = (cfg.data.name == "mnist" or cfg.data.name == "fashion_mnist") and 1 or 3
+   return M.Generator { nz = cfg.model.nz, ngf = cfg.model.ngf, nc = nc, image_size = cfg.data.image_size }
+end
+
 return M

@@ -1,0 +1,298 @@
+--- gan.metrics: sample-quality metrics without Inception weights.
+--
+-- Small reference classifiers are trained here (experiments/classifier.lua) on MNIST
+-- and Fashion-MNIST and their weights ship with gan (lua/gan/metrics/*.safetensors).
+-- Their penultimate features (128-d) stand in for Inception's pool features and their
+-- softmax for Inception's class posterior:
+--   FID (float64 statistics, matrix square root through a symmetric eigendecomposition),
+--   KID (unbiased MMD^2 with the cubic polynomial kernel, mean and standard error over
+--   subsets), precision and recall (k-NN manifolds, Kynkäänniemi et al. 2019), an
+--   Inception-Score analogue, the class histogram of samples (mode coverage) and, for
+--   conditional models, the accuracy of the requested class.
+-- Every result records the number of samples and the reference split it used.
+-- @module gan.metrics
+local core = require("gan.core")
+local nn = require("gan.nn")
+local F = require("gan.nn.functional")
+local no_grad = require("gan.autograd").no_grad
+local serialize = require("gan.serialize")
+
+local M = {}
+
+-- ---------------------------------------------------------------- reference classifiers
+
+--- The classifier architecture: (N, 1, 32, 32) images in [-1, 1] -> 10 logits; its
+-- `features(x)` gives the 128-d penultimate activations.
+function M.Classifier()
+   local C = nn.class("ReferenceClassifier", nn.Module)
+   function C:__init()
+      nn.Module.__init(self)
+      self.conv1 = nn.Conv2d(1, 32, 5, { padding = 2 })
+      self.conv2 = nn.Conv2d(32, 64, 5, { padding = 2 })
+      self.fc = nn.Linear(64 * 8 * 8, 128)
+      self.drop = nn.Dropout(0.3)
+      self.out = nn.Linear(128, 10)
+   end
+   function C:features(x)
+      local h = F.max_pool2d(self.conv1(x):relu(), 2)
+      h = F.max_pool2d(self.conv2(h):relu(), 2)
+      return self.fc(h:flatten(2)):relu()
+   end
+   function C:forward(x) return self.out(self.drop(self:features(x))) end
+   return C()
+end
+
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+
+--- Path of the shipped weights of a reference classifier ("mnist" or "fashion_mnist").
+function M.weights_path(name) return here .. "/" .. name .. "_classifier.safetensors" end
+
+local cache = {}
+--- The trained reference classifier for a dataset (in eval mode).
+function M.classifier(name)
+   if cache[name] then return cache[name] end
+   local path = M.weights_path(name)
+   local f = io.open(path, "rb")
+   if not f then
+      error(("metrics: no reference classifier for '%s' (%s); train it with "
+         .. "gan run experiments/classifier.lua --set data.name=%s"):format(tostring(name), path, tostring(name)), 2)
+   end
+   f:close()
+   local c = M.Classifier()
+   c:load_state_dict(serialize.load(path).model)
+   c:eval()
+   cache[name] = c
+   return c
+end
+
+--- Features (N, 128) float64 and class probabilities (N, 10) float64 of images
+-- (N, 1, 32, 32) in [-1, 1], in batches.
+function M.features(classifier, images, batch)
+   batch = batch or 500
+   local feats, probs = {}, {}
+   no_grad(function()
+      for s = 1, images:size(1), batch do
+         local x = images:narrow(1, s, math.min(batch, images:size(1) - s + 1))
+         local f = classifier:features(x)
+         feats[#feats + 1] = f:double()
+         probs[#probs + 1] = F.softmax(classifier.out(f), 2):double()
+      end
+   end)
+   return core.cat(feats, 1), core.cat(probs, 1)
+end
+
+-- ---------------------------------------------------------------- distances between feature sets
+
+local function mean_cov(x)
+   local n = x:size(1)
+   local mu = x:mean(1, true)
+   local c = x - mu
+   return mu:view(-1), core.matmul(c:t(), c) / (n - 1)
+end
+
+-- Symmetric positive semi-definite square root via eigh (negative rounding clipped).
+local function sqrtm_psd(a)
+   local w, v = core.eigh((a + a:t()) * 0.5)
+   return core.matmul(v * w:clamp(0):sqrt():view(1, -1), v:t())
+end
+
+--- Fréchet distance between Gaussians fitted to two feature sets (rows), in float64:
+-- ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
+function M.fid(a, b)
+   a, b = a:double(), b:double()
+   local m1, s1 = mean_cov(a)
+   local m2, s2 = mean_cov(b)
+   local r = sqrtm_psd(s1)
+   local mid = core.matmul(core.matmul(r, s2), r)
+   local w = core.eigh((mid + mid:t()) * 0.5)
+   local tr_sqrt = w:clamp(0):sqrt():sum():item()
+   local d = m1 - m2
+   local v = (d * d):sum():item()
+   local trace = 0
+   for i = 1, s1:size(1) do trace = trace + s1[i][i] + s2[i][i] end
+   return v + trace - 2 * tr_sqrt
+end
+
+--- Kernel Inception Distance analogue: unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3,
+-- averaged over `subsets` random subsets of `subset_size` rows from each set. Returns
+-- the mean and its standard error. opts: subsets (50), subset_size (1000), seed.
+function M.kid(a, b, opts)
+   opts = opts or {}
+   a, b = a:double(), b:double()
+   local d = a:size(2)
+   local m = math.min(opts.subset_size or 1000, a:size(1), b:size(1))
+   local g = core.Generator(opts.seed or 0)
+   local vals = {}
+   for _ = 1, opts.subsets or 50 do
+      local x = a:index_select(1, core.randperm(a:size(1), { generator = g }):narrow(1, 1, m))
+      local y = b:index_select(1, core.randperm(b:size(1), { generator = g }):narrow(1, 1, m))
+      local kxx = (core.matmul(x, x:t()) / d + 1) ^ 3
+      local kyy = (core.matmul(y, y:t()) / d + 1) ^ 3
+      local kxy = (core.matmul(x, y:t()) / d + 1) ^ 3
+      local diag_x, diag_y = 0, 0
+      for i = 1, m do diag_x = diag_x + kxx[i][i]; diag_y = diag_y + kyy[i][i] end
+      local mmd = (kxx:sum():item() - diag_x) / (m * (m - 1)) + (kyy:sum():item() - diag_y) / (m * (m - 1))
+         - 2 * kxy:sum():item() / (m * m)
+      vals[#vals + 1] = mmd
+   end
+   local mean = 0
+   for _, v in ipairs(vals) do mean = mean + v end
+   mean = mean / #vals
+   local var = 0
+   for _, v in ipairs(vals) do var = var + (v - mean) ^ 2 end
+   var = #vals > 1 and var / (#vals - 1) or 0
+   return mean, math.sqrt(var / #vals)
+end
+
+-- Squared distances between rows of x (n, d) and y (m, d).
+local function sqdist(x, y)
+   local xx = (x * x):sum(2, true)
+   local yy = (y * y):sum(2, true):t()
+   return (xx + yy - core.matmul(x, y:t()) * 2):clamp(0)
+end
+
+-- Radius of each row's k-NN ball within its own set (the k-th nearest other row).
+local function knn_radii(x, k, chunk)
+   local n, radii = x:size(1), {}
+   for s = 1, n, chunk do
+      local part = x:narrow(1, s, math.min(chunk, n - s + 1))
+      local d = sqdist(part, x)
+      -- k + 1 smallest: the row itself is at distance 0.
+      for i = 1, part:size(1) do
+         local row = d[i]:totable()
+         table.sort(row)
+         radii[#radii + 1] = row[k + 1]
+      end
+   end
+   return core.tensor(radii, { dtype = "float64" })
+end
+
+-- Fraction of rows of q inside some ball (centre row of p, squared radius r).
+local function coverage(q, p, r, chunk)
+   local inside, n = 0, q:size(1)
+   for s = 1, n, chunk do
+      local part = q:narrow(1, s, math.min(chunk, n - s + 1))
+      local d = sqdist(part, p)
+      local within = d:le(r:view(1, -1)):sum(2)
+      inside = inside + within:gt(0):sum():item()
+   end
+   return inside / n
+end
+
+--- Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of
+-- generated samples inside the union of the real samples' k-NN balls, recall the share of
+-- real samples inside the generated samples' balls. opts.k (3).
+function M.precision_recall(real, fake, opts)
+   local k = (opts and opts.k) or 3
+   real, fake = real:double(), fake:double()
+   local rr, rf = knn_radii(real, k, 500), knn_radii(fake, k, 500)
+   return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
+end
+
+--- Inception-Score analogue: exp(E_x KL(p(y|x) || p(y))) on the classifier's posteriors
+-- (N, C), over `splits` splits: mean and standard deviation.
+function M.inception_score(probs, splits)
+   splits = splits or 10
+   probs = probs:double()
+   local n = probs:size(1)
+   local scores = {}
+   for s = 0, splits - 1 do
+      local part = probs:narrow(1, s * (n // splits) + 1, n // splits)
+      local py = part:mean(1, true)
+      local kl = (part * ((part + 1e-12):log() - (py + 1e-12):log())):sum(2):mean():item()
+      scores[#scores + 1] = math.exp(kl)
+   end
+   local mean = 0
+   for _, v in ipairs(scores) do mean = mean + v end
+   mean = mean / #scores
+   local var = 0
+   for _, v in ipairs(scores) do var = var + (v - mean) ^ 2 end
+   return mean, math.sqrt(var / #scores)
+end
+
+--- Mode coverage from posteriors: the share of samples classified with confidence >=
+-- threshold (0.9), and the share of samples assigned to each class (argmax).
+function M.class_histogram(probs, threshold)
+   threshold = threshold or 0.9
+   local maxp, cls = probs:max(2)
+   local n, C = probs:size(1), probs:size(2)
+   local hist = {}
+   for c = 1, C do hist[c] = 0 end
+   for _, c in ipairs(cls:totable()) do hist[c + 1] = hist[c + 1] + 1 end
+   for c = 1, C do hist[c] = hist[c] / n end
+   return maxp:ge(threshold):double():mean():item(), hist
+end
+
+--- Accuracy of the requested classes (conditional models): labels int64 (N).
+function M.class_accuracy(probs, labels)
+   local _, cls = probs:max(2)
+   return cls:eq(labels):double():mean():item()
+end
+
+-- ---------------------------------------------------------------- evaluation of a generator
+
+local ref_cache = {}
+-- Reference features of the real test split of a dataset.
+local function reference(name)
+   if ref_cache[name] then return ref_cache[name] end
+   local data = require("gan.data")
+   local ds = data.for_gan(name, { split = "test", image_size = 32 })
+   local feats, probs = M.features(M.classifier(name), ds.images)
+   ref_cache[name] = { feats = feats, probs = probs, n = ds.images:size(1),
+      split = name == "mnist" and "mnist test (every 10th digit per class)" or name .. " test" }
+   return ref_cache[name]
+end
+
+--- Samples n images from G (in batches, from a fixed seed), and returns every metric
+-- against the real test split of `dataset` ("mnist" or "fashion_mnist").
+-- opts: n (2000), nz (100), seed (12345), batch (500), latent(n, generator), labels
+-- (int64 requested classes, for conditional generators called as G(z, labels)).
+function M.evaluate(G, dataset, opts)
+   opts = opts or {}
+   local n, batch = opts.n or 2000, opts.batch or 500
+   local g = core.Generator(opts.seed or 12345)
+   local latent = opts.latent or function(m, gen) return core.randn({ m, opts.nz or 100, 1, 1 }, { generator = gen }) end
+   local was = G.training
+   G:eval()
+   local imgs = {}
+   no_grad(function()
+      for s = 1, n, batch do
+         local m = math.min(batch, n - s + 1)
+         local z = latent(m, g)
+         imgs[#imgs + 1] = opts.labels and G(z, opts.labels:narrow(1, s, m)) or G(z)
+      end
+   end)
+   G:train(was)
+   local x = core.cat(imgs, 1)
+   local clf = M.classifier(dataset)
+   local feats, probs = M.features(clf, x)
+   local ref = reference(dataset)
+   local out = { n_samples = n, reference = ref.split, n_reference = ref.n }
+   out.fid = M.fid(feats, ref.feats)
+   out.kid, out.kid_std = M.kid(feats, ref.feats, { subset_size = math.min(1000, n, ref.n), subsets = 20 })
+   out.precision, out.recall = M.precision_recall(ref.feats, feats)
+   out.is, out.is_std = M.inception_score(probs, 10)
+   local conf, hist = M.class_histogram(probs, 0.9)
+   out.confident = conf
+   local lo, hi = 1, 0
+   for c, v in ipairs(hist) do
+      out["class_" .. (c - 1)] = v
+      lo, hi = math.min(lo, v), math.max(hi, v)
+   end
+   out.class_min, out.class_max = lo, hi
+   if opts.labels then out.class_accuracy = M.class_accuracy(probs, opts.labels:narrow(1, 1, n)) end
+   return out
+end
+
+--- For the trainer's eval_fn: evaluates the EMA generator if there is one.
+function M.evaluate_generator(trainer, dataset, opts)
+   local G = trainer.ema and trainer.ema.model or trainer.G
+   local o = { n = opts and opts.n or 2000, latent = trainer.latent }
+   local res = M.evaluate(G, dataset, o)
+   local logs = {}
+   for k, v in pairs(res) do if type(v) == "number" then logs["eval_" .. k] = v end end
+   logs.fid = res.fid
+   return logs
+end
+
+return M
