@@ -436,24 +436,6 @@ function D.paired(a, b)
    return setmetatable({ a = a, b = b }, Paired)
 end
 
--- Wraps a dataset so that its images are resized (or MNIST-padded) to `size`.
-local Sized = {}
-Sized.__index = Sized
-function Sized:len() return D.len(self.inner) end
-Sized.__len = Sized.len
-function Sized:get_batch(idx, g)
-   local b = self.inner:get_batch(idx, g)
-   local out = {}
-   for k, v in pairs(b) do out[k] = v end
-   out.image = self.fix(b.image)
-   return out
-end
-function Sized:get(i, g)
-   local s = self.inner:get(i, g)
-   s.image = self.fix(s.image:unsqueeze(1))[1]
-   return s
-end
-
 --- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor) or a
 -- directory (image_folder); images in [-1, 1] at opts.image_size (28-pixel digits are
 -- padded with the background value to 32 and resized otherwise). opts: split, flip.
