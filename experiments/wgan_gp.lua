@@ -24,6 +24,11 @@ local resume
 for i = #args, 1, -1 do
    if args[i] == "--resume" then resume = args[i + 1]; table.remove(args, i + 1); table.remove(args, i) end
 end
+if resume and #args > 0 then
+   -- a resumed run keeps its config.yaml, or it would not continue the same run
+   error(("wgan_gp: --resume continues a run with its own config.yaml; other arguments are not allowed (%s)")
+      :format(table.concat(args, " ")), 0)
+end
 
 local cfg, run
 if resume then

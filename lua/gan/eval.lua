@@ -12,7 +12,8 @@ local function fmt(v)
    return tostring(v)
 end
 
---- Evaluates a run directory; returns the metrics table.
+--- Evaluates a run directory; returns the metrics table. opts: n (10000), checkpoint,
+-- classifier (a weights file for gan.metrics.evaluate).
 function E.evaluate(dir, opts)
    opts = opts or {}
    local gan = require("gan")
@@ -36,7 +37,8 @@ function E.evaluate(dir, opts)
    local weights = ck.states.ema and ck.states.ema.model or ck.states.G
    G:load_state_dict(weights)
    local nz = cfg.model.nz or 100
-   local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = opts.n or 10000, nz = nz })
+   local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = opts.n or 10000, nz = nz,
+      classifier = opts.classifier })
    res.checkpoint, res.step, res.ema = path, ck.extra and ck.extra.step, ck.states.ema ~= nil
    local out = io.open(dir .. "/eval.json", "wb")
    if out then out:write(require("cjson").encode(res), "\n"); out:close() end
@@ -54,9 +56,11 @@ E.command = {
       cmd:argument("run_dir", "The run directory.")
       cmd:option("--n", "Number of samples.", "10000"):convert(tonumber)
       cmd:option("--checkpoint", "A checkpoint file to evaluate instead.")
+      cmd:option("--classifier", "Reference classifier weights to use instead of the shipped ones.")
    end,
    run = function(opts)
-      local ok, res = pcall(E.evaluate, opts.run_dir, { n = opts.n, checkpoint = opts.checkpoint })
+      local ok, res = pcall(E.evaluate, opts.run_dir, { n = opts.n, checkpoint = opts.checkpoint,
+         classifier = opts.classifier })
       if not ok then io.stderr:write("gan: ", tostring(res), "\n"); return 1 end
       local keys = {}
       for k in pairs(res) do keys[#keys + 1] = k end

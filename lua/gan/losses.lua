@@ -49,9 +49,11 @@ end
 losses.nonsaturating_d = losses.minimax_d
 
 --- Least squares GAN (Mao et al. 2017) with targets a = 0 (fake), b = 1 (real), c = 1.
+-- opts: smoothing, flip (as minimax_d: noisy labels flip fake targets too).
 function losses.lsgan_d(d_real, d_fake, opts)
    local t = real_target(d_real, opts)
-   return (((d_real - t) ^ 2):mean() + (d_fake ^ 2):mean()) * 0.5
+   local tf = fake_target(d_fake, opts)
+   return (((d_real - t) ^ 2):mean() + ((d_fake - tf) ^ 2):mean()) * 0.5
 end
 
 function losses.lsgan_g(d_fake)
@@ -145,6 +147,7 @@ end
 -- added to both real and fake inputs of D, with sigma decaying linearly from sigma0 to 0
 -- over `steps` (or as opts.schedule(step) returns).
 function losses.instance_noise(x, step, opts)
+   opts = opts or {}
    local sigma
    if opts.schedule then sigma = opts.schedule(step)
    else sigma = (opts.sigma or 0.1) * math.max(0, 1 - step / (opts.steps or 1)) end

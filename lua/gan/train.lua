@@ -148,7 +148,10 @@ function train.Trainer(opts)
    if opts.ema then
       self.ema = nn_utils.EMA(opts.G, { decay = opts.ema.decay, start_step = opts.ema.start })
    end
-   self.step = 0
+   if opts.schedule_per ~= nil and opts.schedule_per ~= "epoch" and opts.schedule_per ~= "step" then
+      error(("Trainer: schedule_per must be 'epoch' or 'step', got '%s'"):format(tostring(opts.schedule_per)), 2)
+   end
+   self.step, self.epochs_done = 0, 0
    self.hooks = opts.hooks or {}
    self.keep_checkpoints = opts.keep_checkpoints or 3
    self.progress = opts.progress ~= false
@@ -178,7 +181,8 @@ function Trainer:load_checkpoint(path)
    self.step = extra.step
 end
 
--- Keeps the lines of metrics.jsonl up to `step` (a resumed run rewrites what followed).
+-- Keeps the lines of metrics.jsonl up to `step` (a resumed run rewrites what followed); a
+-- line cut short by a crash (no closing brace) goes too.
 local function truncate_metrics(dir, step)
    for _, name in ipairs { "metrics.jsonl", "timing.jsonl" } do
       local path = dir .. "/" .. name
@@ -187,7 +191,7 @@ local function truncate_metrics(dir, step)
          local keep = {}
          for line in f:lines() do
             local s = tonumber(line:match('^{"step": (%-?%d+)'))
-            if s and s <= step then keep[#keep + 1] = line end
+            if s and s <= step and line:sub(-1) == "}" then keep[#keep + 1] = line end
          end
          f:close()
          local tmp = path .. ".tmp"
@@ -209,12 +213,18 @@ function Trainer:resume()
    return self.step
 end
 
+-- Counts in self.epochs_done the epochs that end with the batches of this step, so that
+-- per-epoch schedules change right after an epoch's last batch: a loader with position
+-- and len tells when it handed out its last batch; any other loader, by returning nil.
 function Trainer:_next_real()
-   local b = self.data:next()
+   local d = self.data
+   local knows_end = d.position ~= nil and d.len ~= nil
+   local b = d:next()
    if b == nil then
-      self.epoch_done = true
-      b = self.data:next()
+      if not knows_end then self.epochs_done = self.epochs_done + 1 end
+      b = d:next()
    end
+   if knows_end and d.position >= d:len() then self.epochs_done = self.epochs_done + 1 end
    return b[self.real_key]
 end
 
@@ -279,9 +289,9 @@ function Trainer:train_step(step)
    return logs
 end
 
-function Trainer:_step_schedulers(boundary)
+function Trainer:_step_schedulers(epochs)
    local per = self.schedule_per or "epoch"
-   if (per == "step") or (per == "epoch" and boundary) then
+   for _ = 1, per == "step" and 1 or epochs do
       if self.sched_g then self.sched_g:step() end
       if self.sched_d then self.sched_d:step() end
    end
@@ -316,11 +326,11 @@ function Trainer:fit(steps)
    local t_start = t_last
    while self.step < steps do
       local step = self.step + 1
-      self.epoch_done = false
+      self.epochs_done = 0
       local logs = self:train_step(step)
       self.step = step
       imgs_since = imgs_since + (self.last_batch or 0) * self.n_critic
-      self:_step_schedulers(self.epoch_done)
+      self:_step_schedulers(self.epochs_done)
       if self.hooks.on_step then self.hooks.on_step(self, step, logs) end
       if step % self.log_every == 0 or step == steps then
          local now = core.clock()

@@ -48,9 +48,22 @@ local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 function M.weights_path(name) return here .. "/" .. name .. "_classifier.safetensors" end
 
 local cache = {}
+--- A classifier (in eval mode) from a weights file written as
+-- gan.save(path, { model = classifier:state_dict() }); cached by path.
+function M.load_classifier(path)
+   if cache[path] then return cache[path] end
+   local f = io.open(path, "rb")
+   if not f then error(("metrics: no classifier weights at %s"):format(path), 2) end
+   f:close()
+   local c = M.Classifier()
+   c:load_state_dict(serialize.load(path).model)
+   c:eval()
+   cache[path] = c
+   return c
+end
+
 --- The trained reference classifier for a dataset (in eval mode).
 function M.classifier(name)
-   if cache[name] then return cache[name] end
    local path = M.weights_path(name)
    local f = io.open(path, "rb")
    if not f then
@@ -58,11 +71,7 @@ function M.classifier(name)
          .. "gan run experiments/classifier.lua --set data.name=%s"):format(tostring(name), path, tostring(name)), 2)
    end
    f:close()
-   local c = M.Classifier()
-   c:load_state_dict(serialize.load(path).model)
-   c:eval()
-   cache[name] = c
-   return c
+   return M.load_classifier(path)
 end
 
 --- Features (N, 128) float64 and class probabilities (N, 10) float64 of images
@@ -121,6 +130,7 @@ function M.kid(a, b, opts)
    a, b = a:double(), b:double()
    local d = a:size(2)
    local m = math.min(opts.subset_size or 1000, a:size(1), b:size(1))
+   if m < 2 then error(("kid: needs subsets of at least 2 rows (sets of %d and %d rows)"):format(a:size(1), b:size(1)), 2) end
    local g = core.Generator(opts.seed or 0)
    local vals = {}
    for _ = 1, opts.subsets or 50 do
@@ -184,17 +194,22 @@ end
 -- real samples inside the generated samples' balls. opts.k (3).
 function M.precision_recall(real, fake, opts)
    local k = (opts and opts.k) or 3
+   if real:size(1) <= k or fake:size(1) <= k then
+      error(("precision_recall: k = %d needs more than %d rows in each set (got %d and %d)"):format(k, k,
+         real:size(1), fake:size(1)), 2)
+   end
    real, fake = real:double(), fake:double()
    local rr, rf = knn_radii(real, k, 500), knn_radii(fake, k, 500)
    return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
 end
 
 --- Inception-Score analogue: exp(E_x KL(p(y|x) || p(y))) on the classifier's posteriors
--- (N, C), over `splits` splits: mean and standard deviation.
+-- (N, C), over `splits` splits (at most N): mean and standard deviation.
 function M.inception_score(probs, splits)
-   splits = splits or 10
    probs = probs:double()
    local n = probs:size(1)
+   if n < 1 then error("inception_score: no posteriors", 2) end
+   splits = math.min(splits or 10, n)
    local scores = {}
    for s = 0, splits - 1 do
       local part = probs:narrow(1, s * (n // splits) + 1, n // splits)
@@ -232,21 +247,26 @@ end
 -- ---------------------------------------------------------------- evaluation of a generator
 
 local ref_cache = {}
--- Reference features of the real test split of a dataset.
-local function reference(name)
-   if ref_cache[name] then return ref_cache[name] end
+-- Reference features of the real test split of a dataset, cached by weights file (a
+-- classifier passed as a module may still be training: not cached).
+local function reference(name, clf, weights)
+   local key = weights and weights .. "\0" .. name
+   if key and ref_cache[key] then return ref_cache[key] end
    local data = require("gan.data")
    local ds = data.for_gan(name, { split = "test", image_size = 32 })
-   local feats, probs = M.features(M.classifier(name), ds.images)
-   ref_cache[name] = { feats = feats, probs = probs, n = ds.images:size(1),
+   local feats, probs = M.features(clf, ds.images)
+   local ref = { feats = feats, probs = probs, n = ds.images:size(1),
       split = name == "mnist" and "mnist test (every 10th digit per class)" or name .. " test" }
-   return ref_cache[name]
+   if key then ref_cache[key] = ref end
+   return ref
 end
 
 --- Samples n images from G (in batches, from a fixed seed), and returns every metric
 -- against the real test split of `dataset` ("mnist" or "fashion_mnist").
 -- opts: n (2000), nz (100), seed (12345), batch (500), latent(n, generator), labels
--- (int64 requested classes, for conditional generators called as G(z, labels)).
+-- (int64 requested classes, for conditional generators called as G(z, labels)),
+-- classifier (a weights file or a classifier module instead of the shipped weights).
+-- Images of another size than 32x32 are resized for the classifier.
 function M.evaluate(G, dataset, opts)
    opts = opts or {}
    local n, batch = opts.n or 2000, opts.batch or 500
@@ -264,10 +284,14 @@ function M.evaluate(G, dataset, opts)
    end)
    G:train(was)
    local x = core.cat(imgs, 1)
-   local clf = M.classifier(dataset)
+   if x:size(3) ~= 32 or x:size(4) ~= 32 then x = require("gan.image").resize(x, { 32, 32 }) end
+   local clf, clf_name = opts.classifier, nil
+   if clf == nil then clf, clf_name = M.classifier(dataset), M.weights_path(dataset)
+   elseif type(clf) == "string" then clf, clf_name = M.load_classifier(clf), clf
+   else clf_name = "custom" end
    local feats, probs = M.features(clf, x)
-   local ref = reference(dataset)
-   local out = { n_samples = n, reference = ref.split, n_reference = ref.n }
+   local ref = reference(dataset, clf, clf_name ~= "custom" and clf_name or nil)
+   local out = { n_samples = n, reference = ref.split, n_reference = ref.n, classifier = clf_name }
    out.fid = M.fid(feats, ref.feats)
    out.kid, out.kid_std = M.kid(feats, ref.feats, { subset_size = math.min(1000, n, ref.n), subsets = 20 })
    out.precision, out.recall = M.precision_recall(ref.feats, feats)
@@ -287,7 +311,7 @@ end
 --- For the trainer's eval_fn: evaluates the EMA generator if there is one.
 function M.evaluate_generator(trainer, dataset, opts)
    local G = trainer.ema and trainer.ema.model or trainer.G
-   local o = { n = opts and opts.n or 2000, latent = trainer.latent }
+   local o = { n = opts and opts.n or 2000, latent = trainer.latent, classifier = opts and opts.classifier }
    local res = M.evaluate(G, dataset, o)
    local logs = {}
    for k, v in pairs(res) do if type(v) == "number" then logs["eval_" .. k] = v end end

@@ -1,0 +1,437 @@
+-- gan.metrics against independent references: FID against closed forms (diagonal
+-- covariances, 2-d covariances, rotation invariance, large Gaussian samples), KID against a
+-- direct O(n^2) unbiased MMD^2 and its behaviour on equal and shifted distributions,
+-- precision/recall against a brute-force k-NN implementation on 2-d clouds, the
+-- Inception-Score analogue, class histograms and accuracy on hand-made posteriors, and
+-- metrics.evaluate end to end with a tiny generator and a tiny (untrained) classifier.
+local gan = require("gan")
+local lfs = require("lfs")
+local M = require("gan.metrics")
+
+local F64 = { dtype = "float64" }
+
+local function close(got, want, tol, what)
+   local ok = math.abs(got - want) <= tol * math.max(1, math.abs(want))
+   assert(ok, ("%s: got %.15g, want %.15g"):format(what or "value", got, want))
+end
+
+local threads
+setup(function()
+   threads = gan.get_num_threads()
+   gan.set_num_threads(1)
+end)
+teardown(function() gan.set_num_threads(threads) end)
+
+-- Sample mean and (n - 1)-normalised covariance of the rows of a Lua matrix.
+local function stats(rows)
+   local n, d = #rows, #rows[1]
+   local mu = {}
+   for j = 1, d do
+      local s = 0
+      for i = 1, n do s = s + rows[i][j] end
+      mu[j] = s / n
+   end
+   local cov = {}
+   for a = 1, d do
+      cov[a] = {}
+      for b = 1, d do
+         local s = 0
+         for i = 1, n do s = s + (rows[i][a] - mu[a]) * (rows[i][b] - mu[b]) end
+         cov[a][b] = s / (n - 1)
+      end
+   end
+   return mu, cov
+end
+
+-- ---------------------------------------------------------------- FID
+
+describe("metrics.fid", function()
+   -- Sylvester's 16 x 16 Hadamard matrix: its columns 2.. have zero sum and are orthogonal.
+   local function hadamard16()
+      local H = { { 1 } }
+      while #H < 16 do
+         local n, G = #H, {}
+         for i = 1, n do
+            G[i], G[i + n] = {}, {}
+            for j = 1, n do
+               G[i][j], G[i][j + n] = H[i][j], H[i][j]
+               G[i + n][j], G[i + n][j + n] = H[i][j], -H[i][j]
+            end
+         end
+         H = G
+      end
+      return H
+   end
+
+   -- 16 rows mu + s * h_i whose sample mean is mu and sample covariance diag(s^2 16/15).
+   local function design(mu, s)
+      local H, rows = hadamard16(), {}
+      for i = 1, 16 do
+         rows[i] = {}
+         for j = 1, #mu do rows[i][j] = mu[j] + s[j] * H[i][j + 1] end
+      end
+      return rows
+   end
+
+   it("matches the closed form for diagonal covariances (elementwise square roots)", function()
+      local mu1, s1 = { 0.5, -1, 2, 0, 3 }, { 1, 0.5, 2, 3, 0.1 }
+      local mu2, s2 = { 1, 1, -1, 0.5, 3 }, { 2, 0.5, 1, 0.2, 4 }
+      local a, b = design(mu1, s1), design(mu2, s2)
+      local want = 0
+      for j = 1, 5 do
+         local c1, c2 = s1[j] ^ 2 * 16 / 15, s2[j] ^ 2 * 16 / 15
+         want = want + (mu1[j] - mu2[j]) ^ 2 + c1 + c2 - 2 * math.sqrt(c1 * c2)
+      end
+      close(M.fid(gan.tensor(a, F64), gan.tensor(b, F64)), want, 1e-9, "fid")
+      -- float32 features are promoted to float64
+      close(M.fid(gan.tensor(a), gan.tensor(b)), want, 1e-6, "fid of float32 features")
+   end)
+
+   it("matches the closed form for general 2-d covariances", function()
+      -- Tr (S1^1/2 S2 S1^1/2)^1/2 = sqrt(tr(S1 S2) + 2 sqrt(det S1 det S2)) in 2-d
+      local g = gan.Generator(31)
+      local A = gan.randn({ 50, 2 }, { dtype = "float64", generator = g }):matmul(gan.tensor({ { 1, 0.8 }, { 0, 0.6 } }, F64))
+      local B = gan.randn({ 70, 2 }, { dtype = "float64", generator = g }):matmul(gan.tensor({ { 2, -0.5 }, { 0.3, 0.4 } }, F64)) + 1
+      local m1, S1 = stats(A:totable())
+      local m2, S2 = stats(B:totable())
+      local tr12 = 0
+      for i = 1, 2 do for k = 1, 2 do tr12 = tr12 + S1[i][k] * S2[k][i] end end
+      local det1 = S1[1][1] * S1[2][2] - S1[1][2] * S1[2][1]
+      local det2 = S2[1][1] * S2[2][2] - S2[1][2] * S2[2][1]
+      local want = (m1[1] - m2[1]) ^ 2 + (m1[2] - m2[2]) ^ 2 + S1[1][1] + S1[2][2] + S2[1][1] + S2[2][2]
+         - 2 * math.sqrt(tr12 + 2 * math.sqrt(det1 * det2))
+      close(M.fid(A, B), want, 1e-9, "2-d fid")
+   end)
+
+   it("is ~0 for a set with itself, symmetric, and invariant under a rotation of both sets", function()
+      local g = gan.Generator(32)
+      local a = gan.randn({ 200, 6 }, { dtype = "float64", generator = g }) * gan.tensor({ 1, 2, 0.5, 1, 3, 0.2 }, F64)
+      local b = gan.randn({ 150, 6 }, { dtype = "float64", generator = g }):matmul(gan.randn({ 6, 6 }, { dtype = "float64", generator = g })) + 0.3
+      local self = M.fid(a, a)
+      assert(math.abs(self) < 1e-9, ("fid(a, a) = %g"):format(self))
+      local ab, ba = M.fid(a, b), M.fid(b, a)
+      assert(ab > 1)
+      close(ab, ba, 1e-9, "symmetry")
+      local q = gan.qr(gan.randn({ 6, 6 }, { dtype = "float64", generator = g }))
+      close(M.fid(a:matmul(q), b:matmul(q)), ab, 1e-9, "rotation invariance")
+      -- a shift of both sets changes nothing, a shift of one adds ||shift||^2
+      close(M.fid(a + 5, b + 5), ab, 1e-9, "common shift")
+      local s = gan.tensor({ 1, 0, -2, 0, 0, 0.5 }, F64)
+      close(M.fid(a + s, a), 1 + 4 + 0.25, 1e-9, "mean shift")
+   end)
+
+   it("approaches the population value for large samples of known Gaussians", function()
+      local g = gan.Generator(33)
+      local n = 20000
+      local mu1, sd1 = { 0, 0, 0, 0 }, { 1, 2, 0.5, 1 }
+      local mu2, sd2 = { 1, -0.5, 0, 2 }, { 1.5, 1, 0.5, 3 }
+      local a = gan.randn({ n, 4 }, { dtype = "float64", generator = g }) * gan.tensor(sd1, F64) + gan.tensor(mu1, F64)
+      local b = gan.randn({ n, 4 }, { dtype = "float64", generator = g }) * gan.tensor(sd2, F64) + gan.tensor(mu2, F64)
+      local want = 0
+      for j = 1, 4 do want = want + (mu1[j] - mu2[j]) ^ 2 + (sd1[j] - sd2[j]) ^ 2 end
+      assert.are.equal(10.5, want)
+      local got = M.fid(a, b)
+      assert(math.abs(got - want) < 0.5, ("fid %g, population %g"):format(got, want))
+   end)
+end)
+
+-- ---------------------------------------------------------------- KID
+
+describe("metrics.kid", function()
+   -- Unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, by plain loops.
+   local function mmd2(X, Y)
+      local m, d = #X, #X[1]
+      local function k(x, y)
+         local s = 0
+         for i = 1, d do s = s + x[i] * y[i] end
+         return (s / d + 1) ^ 3
+      end
+      local sxx, syy, sxy = 0, 0, 0
+      for i = 1, m do
+         for j = 1, m do
+            if i ~= j then sxx = sxx + k(X[i], X[j]); syy = syy + k(Y[i], Y[j]) end
+            sxy = sxy + k(X[i], Y[j])
+         end
+      end
+      return sxx / (m * (m - 1)) + syy / (m * (m - 1)) - 2 * sxy / (m * m)
+   end
+
+   it("equals the direct unbiased MMD^2 when a subset is the whole (small) set", function()
+      local g = gan.Generator(41)
+      local a = gan.randn({ 30, 5 }, { dtype = "float64", generator = g })
+      local b = gan.randn({ 30, 5 }, { dtype = "float64", generator = g }) * 1.3 + 0.4
+      local want = mmd2(a:totable(), b:totable())
+      local mean, se = M.kid(a, b, { subset_size = 30, subsets = 3 })
+      close(mean, want, 1e-10, "kid")
+      assert(se < 1e-10, "every subset is the whole set: no spread")
+      -- subsets of 12 rows: each is the MMD^2 of some 12 rows of each set
+      local m12 = M.kid(a, b, { subset_size = 12, subsets = 1, seed = 3 })
+      local gsub = gan.Generator(3)
+      local ia = gan.randperm(30, { generator = gsub }):narrow(1, 1, 12)
+      local ib = gan.randperm(30, { generator = gsub }):narrow(1, 1, 12)
+      close(m12, mmd2(a:index_select(1, ia):totable(), b:index_select(1, ib):totable()), 1e-10, "subset kid")
+      -- float32 input gives the same (promoted) result
+      close(M.kid(a:float(), b:float(), { subset_size = 30, subsets = 1 }), mmd2(a:float():double():totable(),
+         b:float():double():totable()), 1e-9, "float32 kid")
+   end)
+
+   it("is ~0 (within a few standard errors) for two samples of one distribution, > 0 for shifted ones", function()
+      local g = gan.Generator(42)
+      local a = gan.randn({ 2000, 8 }, { dtype = "float64", generator = g })
+      local b = gan.randn({ 2000, 8 }, { dtype = "float64", generator = g })
+      local mean, se = M.kid(a, b, { subset_size = 200, subsets = 50, seed = 1 })
+      assert(se > 0)
+      assert(math.abs(mean) < 4 * se, ("kid %g, standard error %g"):format(mean, se))
+      local ms, ses = M.kid(a, b + 0.5, { subset_size = 200, subsets = 50, seed = 1 })
+      assert(ms > 20 * ses and ms > 0.5, ("shifted: kid %g, standard error %g"):format(ms, ses))
+      -- too few rows is an error, not NaN
+      assert.has_error(function() M.kid(a:narrow(1, 1, 1), b) end,
+         "kid: needs subsets of at least 2 rows (sets of 1 and 2000 rows)")
+      -- a bigger shift is further
+      assert(M.kid(a, b + 1, { subset_size = 200, subsets = 10 }) > ms)
+      -- the seed picks the subsets: same seed, same value
+      assert.are.equal(ms, (M.kid(a, b + 0.5, { subset_size = 200, subsets = 50, seed = 1 })))
+   end)
+end)
+
+-- ---------------------------------------------------------------- precision / recall
+
+describe("metrics.precision_recall", function()
+   -- Brute force: radius of each point = distance to its k-th nearest other point of its set.
+   local function radii(P, k)
+      local r = {}
+      for i, p in ipairs(P) do
+         local d = {}
+         for j, q in ipairs(P) do
+            if j ~= i then d[#d + 1] = (p[1] - q[1]) ^ 2 + (p[2] - q[2]) ^ 2 end
+         end
+         table.sort(d)
+         r[i] = d[k]
+      end
+      return r
+   end
+   local function cover(Q, P, r)
+      local inside = 0
+      for _, q in ipairs(Q) do
+         for j, p in ipairs(P) do
+            if (p[1] - q[1]) ^ 2 + (p[2] - q[2]) ^ 2 <= r[j] then inside = inside + 1; break end
+         end
+      end
+      return inside / #Q
+   end
+   local function brute(real, fake, k)
+      local R, Fk = real:totable(), fake:totable()
+      return cover(Fk, R, radii(R, k)), cover(R, Fk, radii(Fk, k))
+   end
+
+   local function uniform(n, lo, hi, seed)
+      return gan.rand({ n, 2 }, { dtype = "float64", generator = gan.Generator(seed) }) * (hi - lo) + lo
+   end
+
+   it("identical clouds: precision = recall = 1", function()
+      local x = uniform(300, 0, 1, 1)
+      local p, r = M.precision_recall(x, x:clone())
+      assert.are.equal(1, p)
+      assert.are.equal(1, r)
+   end)
+
+   it("disjoint clouds: precision = recall = 0", function()
+      local p, r = M.precision_recall(uniform(200, 0, 1, 2), uniform(200, 10, 11, 3))
+      assert.are.equal(0, p)
+      assert.are.equal(0, r)
+   end)
+
+   it("a fake cloud inside a sub-region of the real one: precision ~1, recall < 1 (as brute force)", function()
+      local real, fake = uniform(400, 0, 1, 4), uniform(400, 0.3, 0.7, 5)
+      for _, k in ipairs { 1, 3, 5 } do
+         local p, r = M.precision_recall(real, fake, { k = k })
+         local bp, br = brute(real, fake, k)
+         assert.are.equal(bp, p, "precision, k = " .. k)
+         assert.are.equal(br, r, "recall, k = " .. k)
+         if k >= 3 then assert(p > 0.97, ("precision %g"):format(p)) end
+         assert(r < 0.5, ("recall %g"):format(r))
+      end
+      -- the default k is 3
+      local p3, r3 = M.precision_recall(real, fake)
+      local bp3, br3 = brute(real, fake, 3)
+      assert.are.equal(bp3, p3)
+      assert.are.equal(br3, r3)
+   end)
+
+   it("needs more than k points in each cloud", function()
+      assert.has_error(function() M.precision_recall(uniform(3, 0, 1, 1), uniform(10, 0, 1, 2)) end,
+         "precision_recall: k = 3 needs more than 3 rows in each set (got 3 and 10)")
+      local p, r = M.precision_recall(uniform(2, 0, 1, 1), uniform(2, 0, 1, 1), { k = 1 })
+      assert.are.equal(1, p)
+      assert.are.equal(1, r)
+   end)
+
+   it("partly overlapping clouds of different sizes agree with brute force", function()
+      local real, fake = uniform(250, 0, 1, 6), uniform(180, 0.5, 1.5, 7)
+      local p, r = M.precision_recall(real, fake)
+      local bp, br = brute(real, fake, 3)
+      assert.are.equal(bp, p)
+      assert.are.equal(br, r)
+      assert(p > 0.1 and p < 0.6 and r > 0.1 and r < 0.6)
+   end)
+end)
+
+-- ---------------------------------------------------------------- posteriors
+
+describe("inception score, class histogram and class accuracy", function()
+   local function onehots(n, C)
+      local t = {}
+      for i = 1, n do
+         t[i] = {}
+         for c = 1, C do t[i][c] = ((i - 1) % C == c - 1) and 1 or 0 end
+      end
+      return gan.tensor(t, F64)
+   end
+
+   it("is the number of classes for uniformly spread one-hot posteriors and 1 for constant ones", function()
+      local mean, sd = M.inception_score(onehots(100, 10), 10)
+      close(mean, 10, 1e-9, "IS of one-hots")
+      assert(sd < 1e-9)
+      close((M.inception_score(onehots(60, 4), 1)), 4, 1e-9, "IS, 4 classes, one split")
+      local const = gan.tensor({ 0.5, 0.3, 0.2 }, F64):view(1, 3):expand(50, 3):contiguous()
+      local m1, s1 = M.inception_score(const, 5)
+      close(m1, 1, 1e-9, "IS of constant posteriors")
+      assert(s1 < 1e-9)
+   end)
+
+   it("matches exp(E KL(p(y|x) || p(y))) by hand, with mean and std over splits", function()
+      local P = { { 0.7, 0.2, 0.1 }, { 0.1, 0.8, 0.1 }, { 0.3, 0.3, 0.4 }, { 0.6, 0.3, 0.1 } }
+      local function is_of(rows)
+         local py = { 0, 0, 0 }
+         for _, p in ipairs(rows) do for c = 1, 3 do py[c] = py[c] + p[c] / #rows end end
+         local kl = 0
+         for _, p in ipairs(rows) do
+            for c = 1, 3 do kl = kl + p[c] * (math.log(p[c]) - math.log(py[c])) / #rows end
+         end
+         return math.exp(kl)
+      end
+      local m, s = M.inception_score(gan.tensor(P, F64), 1)
+      close(m, is_of(P), 1e-9, "IS, one split")
+      assert.are.equal(0, s)
+      local a, b = is_of { P[1], P[2] }, is_of { P[3], P[4] }
+      local m2, s2 = M.inception_score(gan.tensor(P, F64), 2)
+      close(m2, (a + b) / 2, 1e-9, "IS, two splits")
+      close(s2, math.abs(a - b) / 2, 1e-9, "IS std (population) over two splits")
+      -- at most one split per sample; no samples is an error
+      local m4, s4 = M.inception_score(gan.tensor(P, F64), 10)
+      local each = 0
+      for _, p in ipairs(P) do each = each + is_of { p } end
+      close(m4, each / 4, 1e-9, "IS with more splits than samples")
+      close(m4, 1, 1e-9, "IS of a single posterior")
+      assert(s4 < 1e-9)
+      assert.has_error(function() M.inception_score(gan.zeros({ 0, 3 }, F64)) end, "inception_score: no posteriors")
+      -- float32 posteriors are fine too
+      close((M.inception_score(gan.tensor(P), 1)), is_of(P), 1e-6, "float32")
+   end)
+
+   it("class_histogram: share of confident samples and of argmax classes", function()
+      local probs = gan.tensor({
+         { 0.95, 0.05, 0.00 },
+         { 0.20, 0.70, 0.10 },
+         { 0.05, 0.05, 0.90 },
+         { 0.02, 0.97, 0.01 },
+         { 0.40, 0.35, 0.25 },
+      }, F64)
+      local conf, hist = M.class_histogram(probs)
+      close(conf, 3 / 5, 1e-12, "confident at 0.9")   -- 0.95, 0.90, 0.97
+      assert.are.same({ 2 / 5, 2 / 5, 1 / 5 }, hist)
+      local conf5 = M.class_histogram(probs, 0.5)
+      close(conf5, 4 / 5, 1e-12, "confident at 0.5")
+      assert.are.equal(0, (M.class_histogram(probs, 0.99)))
+      -- a mode-collapsed generator: everything in one class
+      local _, h = M.class_histogram(gan.tensor({ { 0.1, 0.9 }, { 0.2, 0.8 }, { 0.3, 0.7 } }, F64))
+      assert.are.same({ 0, 1 }, h)
+   end)
+
+   it("class_accuracy: share of samples whose argmax is the requested (0-based) class", function()
+      local probs = gan.tensor({ { 0.9, 0.1, 0 }, { 0.2, 0.7, 0.1 }, { 0.1, 0.1, 0.8 }, { 0.6, 0.3, 0.1 } }, F64)
+      local labels = gan.tensor({ 0, 1, 1, 2 }, { dtype = "int64" })
+      close(M.class_accuracy(probs, labels), 0.5, 1e-12, "accuracy")
+      close(M.class_accuracy(probs, gan.tensor({ 0, 1, 2, 0 }, { dtype = "int64" })), 1, 0, "all right")
+   end)
+end)
+
+-- ---------------------------------------------------------------- evaluate
+
+describe("metrics.evaluate with a tiny generator and classifier", function()
+   local dir, clf_path, G
+   setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(lfs.mkdir(dir))
+      gan.manual_seed(7)
+      clf_path = dir .. "/classifier.safetensors"
+      gan.save(clf_path, { model = M.Classifier():state_dict() })
+      -- 16 x 16 outputs: evaluate resizes them to the classifier's 32 x 32
+      G = gan.models.dcgan.Generator { nz = 8, ngf = 4, nc = 1, image_size = 16 }
+   end)
+   teardown(function() if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end end)
+
+   local KEYS = { "fid", "kid", "kid_std", "precision", "recall", "is", "is_std", "confident", "class_min",
+      "class_max", "n_samples", "n_reference", "reference", "classifier" }
+
+   it("returns every metric with the number of samples and the reference split", function()
+      G:train()
+      local res = M.evaluate(G, "mnist", { n = 120, batch = 50, nz = 8, classifier = clf_path })
+      for _, k in ipairs(KEYS) do assert.is_not_nil(res[k], k) end
+      for c = 0, 9 do assert.is_number(res["class_" .. c]) end
+      assert.are.equal(120, res.n_samples)
+      assert.are.equal("mnist test (every 10th digit per class)", res.reference)
+      assert(res.n_reference > 900 and res.n_reference <= 1000, res.n_reference)
+      assert.are.equal(clf_path, res.classifier)
+      assert.is_true(G.training, "G's mode is restored")
+      assert(res.fid == res.fid and res.fid > -1e-6)
+      assert(res.precision >= 0 and res.precision <= 1 and res.recall >= 0 and res.recall <= 1)
+      assert(res.is >= 1 - 1e-9 and res.is <= 10 + 1e-9)
+      local s = 0
+      for c = 0, 9 do s = s + res["class_" .. c] end
+      close(s, 1, 1e-9, "class shares")
+      assert.is_nil(res.class_accuracy)
+      -- the same seed gives the same numbers (the reference features are cached per classifier)
+      local again = M.evaluate(G, "mnist", { n = 120, batch = 50, nz = 8, classifier = clf_path })
+      for _, k in ipairs(KEYS) do assert.are.equal(res[k], again[k], k) end
+      -- a classifier module works as well
+      local c = M.load_classifier(clf_path)
+      local mod = M.evaluate(G, "mnist", { n = 120, batch = 50, nz = 8, classifier = c })
+      assert.are.equal("custom", mod.classifier)
+      assert.are.equal(res.fid, mod.fid)
+   end)
+
+   it("conditional generators get the requested labels and a class accuracy", function()
+      local seen = {}
+      local cond = setmetatable({ training = false }, { __call = function(_, z, labels)
+         seen[#seen + 1] = labels:size(1)
+         return G(z)
+      end })
+      function cond:eval() self.training = false; return self end
+      function cond:train(on) self.training = on ~= false; return self end
+      local lab = {}
+      for i = 1, 60 do lab[i] = (i - 1) % 10 end
+      local labels = gan.tensor(lab, { dtype = "int64" })
+      local res = M.evaluate(cond, "mnist", { n = 60, batch = 25, nz = 8, labels = labels, classifier = clf_path })
+      assert.are.same({ 25, 25, 10 }, seen)
+      assert.is_number(res.class_accuracy)
+      assert(res.class_accuracy >= 0 and res.class_accuracy <= 1)
+   end)
+
+   it("evaluate_generator prefixes the scalars with eval_ for the trainer and keeps fid", function()
+      local trainer = { G = G, latent = function(n, g) return gan.randn({ n, 8, 1, 1 }, { generator = g }) end }
+      local logs = M.evaluate_generator(trainer, "mnist", { n = 100, classifier = clf_path })
+      assert.is_number(logs.fid)
+      assert.are.equal(logs.fid, logs.eval_fid)
+      assert.are.equal(100, logs.eval_n_samples)
+      assert.is_nil(logs.eval_reference)
+      assert.is_nil(logs.eval_classifier)
+      for k, v in pairs(logs) do assert.is_number(v, k) end
+   end)
+
+   it("names a missing weights file", function()
+      assert.has_error(function() M.load_classifier(dir .. "/none.safetensors") end,
+         "metrics: no classifier weights at " .. dir .. "/none.safetensors")
+   end)
+end)

@@ -1,0 +1,313 @@
+-- Exact resume: a run stopped (cleanly, by an error, or by kill -9) and resumed from its
+-- latest checkpoint writes the same metrics.jsonl, byte for byte, as an uninterrupted run
+-- (same thread count). In process with the Trainer on tiny models using every random
+-- stream (data order, latents, dropout, image pool, noisy labels, instance noise, the
+-- gradient penalty's mixing), and end to end with experiments/dcgan.lua and
+-- experiments/wgan_gp.lua run by bin/gan in a child process that is killed; then
+-- `gan eval` on the finished run, with a tiny untrained classifier.
+local gan = require("gan")
+local lfs = require("lfs")
+local cjson = require("cjson")
+local nn, optim = gan.nn, gan.optim
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function read_all(path)
+   local f = assert(io.open(path, "rb"))
+   local s = f:read("a")
+   f:close()
+   return s
+end
+
+local function exists(p) return lfs.attributes(p, "mode") ~= nil end
+
+local function tmpdir()
+   local d = os.tmpname()
+   os.remove(d)
+   assert(lfs.mkdir(d))
+   return d
+end
+
+local function rm_rf(d) if d and d:match("^/tmp/") then os.execute("rm -rf " .. quote(d)) end end
+
+local ROOT
+do
+   local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+   local p = assert(io.popen("cd " .. quote(here .. "../..") .. " && pwd"))
+   ROOT = p:read("l")
+   p:close()
+end
+local GAN = ROOT .. "/bin/gan"
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+-- Runs bin/gan synchronously; returns its exit code and output.
+local function gan_cmd(args, log)
+   local words = { quote(GAN) }
+   for _, a in ipairs(args) do words[#words + 1] = quote(a) end
+   local ok, _, code = os.execute(("cd %s && %s > %s 2>&1"):format(quote(ROOT), table.concat(words, " "), quote(log)))
+   return ok and 0 or code, read_all(log)
+end
+
+-- Starts bin/gan in the background; returns its pid.
+local function gan_spawn(args, log)
+   local words = { quote(GAN) }
+   for _, a in ipairs(args) do words[#words + 1] = quote(a) end
+   local p = assert(io.popen(("cd %s && { exec %s > %s 2>&1 < /dev/null & echo $!; }"):format(quote(ROOT),
+      table.concat(words, " "), quote(log))))
+   local pid = tonumber(p:read("l"))
+   p:close()
+   assert(pid, "could not start bin/gan")
+   return pid
+end
+
+-- Running (a zombie left for a parent that does not reap counts as gone).
+local function alive(pid)
+   local p = io.popen(("ps -o stat= -p %d 2>/dev/null"):format(pid))
+   local stat = p:read("l")
+   p:close()
+   return stat ~= nil and stat:match("^%s*Z") == nil
+end
+
+-- Waits for `path` to appear while the process lives; then kill -9 it.
+local function kill_after(pid, path, timeout)
+   local t0 = gan.clock()
+   while not exists(path) do
+      if not alive(pid) then error("the run ended before writing " .. path) end
+      if gan.clock() - t0 > (timeout or 60) then
+         os.execute(("kill -9 %d"):format(pid))
+         error("timed out waiting for " .. path)
+      end
+      sleep(0.02)
+   end
+   os.execute(("kill -9 %d 2>/dev/null"):format(pid))
+   while alive(pid) do sleep(0.02) end
+end
+
+local function checkpoints(dir)
+   local list = {}
+   for f in lfs.dir(dir .. "/checkpoints") do
+      if f:match("^step_%d+%.safetensors$") then list[#list + 1] = f end
+   end
+   table.sort(list)
+   return list
+end
+
+local threads
+setup(function()
+   threads = gan.get_num_threads()
+   gan.set_num_threads(1)
+end)
+teardown(function() gan.set_num_threads(threads) end)
+
+-- ---------------------------------------------------------------- in process
+
+describe("Trainer resume (in process)", function()
+   local dir
+   setup(function() dir = tmpdir() end)
+   teardown(function() rm_rf(dir) end)
+
+   -- Everything random at once: dropout in D (default generator), the pool's generator,
+   -- noisy labels, instance noise and gp mixing (trainer generator), the loader's order.
+   local function build(run, extra)
+      gan.manual_seed(0)
+      local G = nn.Sequential { nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2) }
+      local D = nn.Sequential { nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Dropout(0.2), nn.Linear(16, 1) }
+      local ds = gan.data.TensorDataset { image = gan.randn({ 40, 2 }, { generator = gan.Generator(1) }) * 0.5 + 1 }
+      local opt_g = optim.Adam(G:parameters(), { lr = 1e-2, betas = { 0.5, 0.9 } })
+      local opt_d = optim.Adam(D:parameters(), { lr = 1e-2, betas = { 0.5, 0.9 } })
+      local o = {
+         G = G, D = D, opt_g = opt_g, opt_d = opt_d, run = run, progress = false, seed = 3,
+         data = gan.data.DataLoader(ds, { batch_size = 8, generator = gan.Generator(2) }),
+         latent = function(n, g) return gan.randn({ n, 2 }, { generator = g }) end,
+         loss = "lsgan", n_critic = 2, gp = { weight = 1, every = 2 }, pool = 6, ema = { decay = 0.9 },
+         label_flip = 0.1, label_smoothing = 0.1, instance_noise = { sigma = 0.2, steps = 25 },
+         sched_g = optim.lr_scheduler.ExponentialLR(opt_g, { gamma = 0.9 }),
+         sched_d = optim.lr_scheduler.ExponentialLR(opt_d, { gamma = 0.9 }),
+         steps = 30, log_every = 5, checkpoint_every = 10, keep_checkpoints = 5,
+      }
+      for k, v in pairs(extra or {}) do o[k] = v end
+      return gan.train.Trainer(o)
+   end
+
+   local function final_state(t)
+      local s = {}
+      for k, v in pairs(t.G:state_dict()) do s["G." .. k] = v:double():clone() end
+      for k, v in pairs(t.ema.model:state_dict()) do s["ema." .. k] = v:double():clone() end
+      return s
+   end
+
+   local function same_state(a, b)
+      for k, v in pairs(a) do
+         assert.are.equal(0, (v - b[k]):abs():max():item(), k)
+      end
+   end
+
+   local ref_metrics, ref_state
+   setup(function()
+      local run = gan.run.new { experiment = "toy", name = "full", root = dir, config = {} }
+      local t = build(run)
+      t:fit()
+      run:close()
+      ref_metrics = read_all(run.dir .. "/metrics.jsonl")
+      ref_state = final_state(t)
+   end)
+
+   it("the reference run logged every 5 steps", function()
+      local n = 0
+      for _ in ref_metrics:gmatch("\n") do n = n + 1 end
+      assert.are.equal(6, n)
+   end)
+
+   it("after a clean stop at step 20, resuming to 30 gives the same metrics.jsonl and weights", function()
+      local run = gan.run.new { experiment = "toy", name = "stop", root = dir, config = {} }
+      local t = build(run)
+      t:fit(20)
+      run:close()
+      assert.are.equal(20, t.step)
+      local run2 = gan.run.open(run.dir)
+      local t2 = build(run2)
+      assert.are.equal(20, t2:resume())
+      t2:fit()
+      run2:close()
+      assert.are.equal(ref_metrics, read_all(run.dir .. "/metrics.jsonl"))
+      same_state(ref_state, final_state(t2))
+   end)
+
+   it("after a crash at step 27 (checkpoint at 20, metrics logged to 25), resuming drops the extra lines", function()
+      local run = gan.run.new { experiment = "toy", name = "crash", root = dir, config = {} }
+      local t = build(run, { hooks = { on_step = function(_, step) if step == 27 then error("boom") end end } })
+      local ok, err = pcall(t.fit, t)
+      run:close()
+      assert.is_false(ok)
+      assert.truthy(tostring(err):match("boom"))
+      local partial = read_all(run.dir .. "/metrics.jsonl")
+      assert.truthy(partial:match('{"step": 25,'))
+      -- and a last line cut short while being written (its step read as 2)
+      local f = assert(io.open(run.dir .. "/metrics.jsonl", "ab"))
+      f:write('{"step": 2')
+      f:close()
+      assert.are.same({ "step_000010.safetensors", "step_000020.safetensors" }, checkpoints(run.dir))
+      local run2 = gan.run.open(run.dir)
+      local t2 = build(run2)
+      assert.are.equal(20, t2:resume())
+      -- the lines after the checkpoint are gone before training continues
+      assert.falsy(read_all(run.dir .. "/metrics.jsonl"):match('{"step": 25,'))
+      t2:fit()
+      run2:close()
+      assert.are.equal(ref_metrics, read_all(run.dir .. "/metrics.jsonl"))
+      same_state(ref_state, final_state(t2))
+   end)
+
+   it("resume without a checkpoint is an error", function()
+      local run = gan.run.new { experiment = "toy", name = "empty", root = dir, config = {} }
+      local t = build(run)
+      assert.has_error(function() t:resume() end, "Trainer:resume: the run has no checkpoint to resume from")
+   end)
+end)
+
+-- ---------------------------------------------------------------- experiments in a child process
+
+describe("experiment resume after kill -9", function()
+   local dir
+   setup(function() dir = tmpdir() end)
+   teardown(function() rm_rf(dir) end)
+
+   local DCGAN = { "--set", "data.batch_size=16", "--set", "model.ngf=8", "--set", "model.ndf=8",
+      "--set", "train.steps=40", "--set", "train.log_every=5", "--set", "train.checkpoint_every=10",
+      "--set", "train.sample_every=20", "--set", "train.threads=1", "--set", "train.ema=0.9",
+      "--set", "train.label_smoothing=0.1" }
+
+   local function args(script, base, name)
+      local a = { "run", "experiments/" .. script .. ".lua" }
+      for _, w in ipairs(base) do a[#a + 1] = w end
+      for _, w in ipairs { "--set", "run.root=" .. dir, "--set", "run.name=" .. name } do a[#a + 1] = w end
+      return a
+   end
+
+   it("dcgan: killed after its step-20 checkpoint, resumed, logs the same metrics.jsonl", function()
+      local code, out = gan_cmd(args("dcgan", DCGAN, "full"), dir .. "/full.log")
+      assert.are.equal(0, code, out)
+      local full = dir .. "/dcgan/full"
+      local ref = read_all(full .. "/metrics.jsonl")
+      local n = 0
+      for _ in ref:gmatch("\n") do n = n + 1 end
+      assert.are.equal(8, n)
+
+      local part = dir .. "/dcgan/part"
+      local pid = gan_spawn(args("dcgan", DCGAN, "part"), dir .. "/part.log")
+      kill_after(pid, part .. "/checkpoints/step_000020.safetensors")
+      assert.is_false(exists(part .. "/checkpoints/step_000040.safetensors"), "the run finished before the kill")
+      code, out = gan_cmd({ "run", "experiments/dcgan.lua", "--resume", part }, dir .. "/resume.log")
+      assert.are.equal(0, code, out)
+      assert.truthy(out:match("resumed from step [23]0"), out)
+      assert.are.equal(ref, read_all(part .. "/metrics.jsonl"))
+      -- the last sample sheet too
+      assert.are.equal(read_all(full .. "/samples/step_000040.png"), read_all(part .. "/samples/step_000040.png"))
+      -- and the final weights (G and its EMA)
+      local a = gan.load(full .. "/checkpoints/step_000040.safetensors").states
+      local b = gan.load(part .. "/checkpoints/step_000040.safetensors").states
+      assert.is_not_nil(a.ema)
+      for _, key in ipairs { "G", "D" } do
+         for k, v in pairs(a[key]) do assert.are.equal(0, (v - b[key][k]):abs():max():item(), key .. "." .. k) end
+      end
+      for k, v in pairs(a.ema.model) do assert.are.equal(0, (v - b.ema.model[k]):abs():max():item(), "ema." .. k) end
+      -- a resumed run keeps its config: overrides are refused, not silently ignored
+      code, out = gan_cmd({ "run", "experiments/dcgan.lua", "--resume", part, "--set", "train.steps=80" },
+         dir .. "/resume2.log")
+      assert.are_not.equal(0, code)
+      assert.truthy(out:match("other arguments are not allowed %(%-%-set train%.steps=80%)"), out)
+      assert.are.equal(ref, read_all(part .. "/metrics.jsonl"))
+   end)
+
+   it("wgan_gp: killed twice (after steps 8 and 16), resumed twice, logs the same metrics.jsonl", function()
+      local W = { "--set", "data.batch_size=16", "--set", "model.ngf=8", "--set", "model.ndf=8",
+         "--set", "train.steps=24", "--set", "train.log_every=2", "--set", "train.checkpoint_every=4",
+         "--set", "train.sample_every=12", "--set", "train.threads=1" }
+      local code, out = gan_cmd(args("wgan_gp", W, "full"), dir .. "/wfull.log")
+      assert.are.equal(0, code, out)
+      local ref = read_all(dir .. "/wgan_gp/full/metrics.jsonl")
+      assert.truthy(ref:match('"gp": '))
+      local part = dir .. "/wgan_gp/part"
+      local pid = gan_spawn(args("wgan_gp", W, "part"), dir .. "/wpart.log")
+      kill_after(pid, part .. "/checkpoints/step_000008.safetensors")
+      assert.is_false(exists(part .. "/checkpoints/step_000024.safetensors"), "the run finished before the kill")
+      pid = gan_spawn({ "run", "experiments/wgan_gp.lua", "--resume", part }, dir .. "/wres1.log")
+      kill_after(pid, part .. "/checkpoints/step_000016.safetensors")
+      assert.is_false(exists(part .. "/checkpoints/step_000024.safetensors"), "the run finished before the kill")
+      code, out = gan_cmd({ "run", "experiments/wgan_gp.lua", "--resume", part }, dir .. "/wres2.log")
+      assert.are.equal(0, code, out)
+      assert.are.equal(ref, read_all(part .. "/metrics.jsonl"))
+   end)
+
+   it("gan eval on the finished dcgan run prints the metrics and writes eval.json", function()
+      local full = dir .. "/dcgan/full"
+      assert.is_true(exists(full .. "/checkpoints/step_000040.safetensors"), "needs the dcgan run above")
+      gan.manual_seed(5)
+      local clf = dir .. "/tiny_classifier.safetensors"
+      gan.save(clf, { model = require("gan.metrics").Classifier():state_dict() })
+      local code, out = gan_cmd({ "eval", full, "--n", "100", "--classifier", clf }, dir .. "/eval.log")
+      assert.are.equal(0, code, out)
+      for _, key in ipairs { "fid", "kid", "kid_std", "precision", "recall", "is", "is_std", "confident",
+         "class_0", "class_9", "class_min", "class_max", "n_samples", "n_reference", "reference", "step", "ema" } do
+         assert.truthy(out:match("\n" .. key .. " +%S") or out:match("^" .. key .. " +%S"), key .. " in\n" .. out)
+      end
+      local res = cjson.decode(read_all(full .. "/eval.json"))
+      assert.are.equal(100, res.n_samples)
+      assert.are.equal(40, res.step)
+      assert.is_true(res.ema)
+      assert.are.equal(clf, res.classifier)
+      assert.are.equal(full .. "/checkpoints/step_000040.safetensors", res.checkpoint)
+      assert.are.equal("mnist test (every 10th digit per class)", res.reference)
+      assert(res.n_reference > 900 and res.n_reference <= 1000)
+      assert(res.fid >= -1e-6 and res.fid == res.fid)
+      local s = 0
+      for c = 0, 9 do s = s + res["class_" .. c] end
+      assert(math.abs(s - 1) < 1e-9)
+      assert.truthy(out:match("fid +" .. ("%.6g"):format(res.fid):gsub("%.", "%%."):gsub("%-", "%%-")), out)
+      -- a missing classifier file is a clean error
+      code, out = gan_cmd({ "eval", full, "--n", "10", "--classifier", dir .. "/nope.safetensors" }, dir .. "/eval2.log")
+      assert.are_not.equal(0, code)
+      assert.truthy(out:match("no classifier weights"), out)
+   end)
+end)
