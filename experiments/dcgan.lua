@@ -11,8 +11,8 @@ local defaults = {
    data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google" },
    model = { nz = 100, ngf = 32, ndf = 32 },
    train = {
-      steps = 1500, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
-      seed = 0, threads = 2, log_every = 10, sample_every = 250, checkpoint_every = 500,
+      steps = 600, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+      seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 300,
       eval_every = 0, eval_samples = 2000, label_smoothing = 0.0, ema = 0.0,
    },
    run = { root = "runs", name = gan.config.optional("string") },
