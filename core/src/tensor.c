@@ -69,6 +69,7 @@ void gan_contiguous_strides(int64_t *stride, int ndim, const int64_t *size) {
 }
 
 bool gan_is_contiguous(const gan_tensor *t) {
+    if (gan_numel(t) == 0) return true;   // no element to misplace (as PyTorch)
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->size[i] != 1 && t->stride[i] != s) return false;

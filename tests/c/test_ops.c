@@ -291,6 +291,87 @@ static void test_binary_all(void) {
     }
 }
 
+// A tensor of shape `size` whose strides are scrambled: made by permuting a base of the
+// permuted shape back, narrowing a larger base, or expanding size-1 dims.
+static gan_tensor *scrambled(gan_dtype dt, int nd, const int64_t *size, uint64_t *s) {
+    gan_tensor *t = NULL, *base = NULL;
+    double u = tu_rand01(s);
+    if (nd >= 2 && u < 0.35) {   // permuted
+        int perm[GAN_MAX_DIMS], inv[GAN_MAX_DIMS];
+        int64_t bsize[GAN_MAX_DIMS];
+        for (int i = 0; i < nd; i++) perm[i] = i;
+        for (int i = nd - 1; i > 0; i--) {
+            int j = (int)(tu_rand01(s) * (i + 1));
+            int x = perm[i]; perm[i] = perm[j]; perm[j] = x;
+        }
+        for (int i = 0; i < nd; i++) { bsize[i] = size[perm[i]]; inv[perm[i]] = i; }
+        base = tu_rand(dt, nd, bsize, *s += 7, -4, 4);
+        if (gan_permute(&t, base, nd, inv) != GAN_OK) abort();
+    } else if (nd >= 1 && u < 0.7) {   // narrowed in every dim
+        int64_t bsize[GAN_MAX_DIMS];
+        for (int i = 0; i < nd; i++) bsize[i] = size[i] + (int64_t)(tu_rand01(s) * 3);
+        base = tu_rand(dt, nd, bsize, *s += 7, -4, 4);
+        gan_tensor *v = gan_tensor_retain(base);
+        for (int i = 0; i < nd; i++) {
+            gan_tensor *w;
+            if (gan_narrow(&w, v, i, bsize[i] - size[i], size[i]) != GAN_OK) abort();
+            gan_tensor_release(v);
+            v = w;
+        }
+        t = v;
+    } else if (nd >= 1 && u < 0.85) {   // expanded from size 1 where possible
+        int64_t bsize[GAN_MAX_DIMS];
+        for (int i = 0; i < nd; i++) bsize[i] = tu_rand01(s) < 0.5 ? 1 : size[i];
+        base = tu_rand(dt, nd, bsize, *s += 7, -4, 4);
+        if (gan_expand(&t, base, nd, size) != GAN_OK) abort();
+    } else {
+        return tu_rand(dt, nd, size, *s += 7, -4, 4);
+    }
+    gan_tensor_release(base);
+    return t;
+}
+
+static bool has_stride0(const gan_tensor *t) {
+    for (int d = 0; d < t->ndim; d++) if (t->stride[d] == 0 && t->size[d] > 1) return true;
+    return false;
+}
+
+// Random broadcasting shapes and strides through the iterator (dim merging, parallel
+// split), for add/mul/maximum and the in-place form.
+static void test_elementwise_fuzz(void) {
+    uint64_t s = 77;
+    static const gan_binop ops[] = {GAN_ADD, GAN_MUL, GAN_MAXIMUM, GAN_GE};
+    for (int it = 0; it < 300; it++) {
+        gan_dtype dt = (gan_dtype)(it % 3);
+        int nd = (int)(tu_rand01(&s) * 5);   // 0..4
+        int64_t out[GAN_MAX_DIMS], sa[GAN_MAX_DIMS], sb[GAN_MAX_DIMS];
+        bool big = it % 25 == 0;
+        for (int i = 0; i < nd; i++) out[i] = 1 + (int64_t)(tu_rand01(&s) * (big ? 60 : 5));
+        int na = nd - (int)(tu_rand01(&s) * (nd + 1) * 0.5), nb = nd - (int)(tu_rand01(&s) * (nd + 1) * 0.5);
+        for (int i = 0; i < na; i++) sa[i] = tu_rand01(&s) < 0.25 ? 1 : out[nd - na + i];
+        for (int i = 0; i < nb; i++) sb[i] = tu_rand01(&s) < 0.25 ? 1 : out[nd - nb + i];
+        gan_tensor *a = scrambled(dt, na, sa, &s), *b = scrambled(dt, nb, sb, &s);
+        gan_binop op = ops[it % 4];
+        gan_tensor *o = NULL;
+        CHECK_OK(gan_binary(&o, op, a, b));
+        if (o) {
+            char what[64];
+            snprintf(what, sizeof what, "fuzz %d", it);
+            CHECK_MSG(binary_mismatches(o, op, a, b, dt, what) == 0, "fuzz case %d (%s, %s)", it,
+                      gan_binop_name(op), gan_dtype_name(dt));
+            if (gan_same_shape(o, a) && !has_stride0(a)) {
+                CHECK_OK(gan_binary_(a, op, b));
+                double *want = tu_values(o);
+                CHECK_VALUES(a, want, 0, 0, "fuzz in place");
+                free(want);
+            }
+            gan_tensor_release(o);
+        }
+        gan_tensor_release(a);
+        gan_tensor_release(b);
+    }
+}
+
 static void test_binary_scalar(void) {
     gan_tensor *x, *o, *t;
     CHECK_OK(gan_from_doubles(&x, GAN_FLOAT32, 2, I64(2, 3), (double[]){1, 2, 3, 4, 5, 6}));
@@ -1329,6 +1410,7 @@ static void test_scatter_add(void) {
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_unary_all),        CHECK_TEST(test_binary_all),
+        CHECK_TEST(test_elementwise_fuzz),
         CHECK_TEST(test_binary_scalar),    CHECK_TEST(test_binary_errors),
         CHECK_TEST(test_minmax_nan),       CHECK_TEST(test_inplace_aliasing),
         CHECK_TEST(test_clamp),            CHECK_TEST(test_where_masked_fill),

@@ -71,6 +71,11 @@ static void test_empty_zeros_full(void) {
     // Empty tensors (a zero-size dim) are fine.
     CHECK_OK(gan_zeros(&t, GAN_FLOAT32, 3, I64(2, 0, 3)));
     CHECK(gan_numel(t) == 0);
+    CHECK(gan_is_contiguous(t));   // empty tensors count as contiguous, as in PyTorch
+    gan_tensor *same;
+    CHECK_OK(gan_contiguous(&same, t));
+    CHECK(same == t);
+    gan_tensor_release(same);
     CHECK_ERR(gan_item(&v, t), "item: tensor of shape (2, 0, 3) has 0 elements");
     gan_tensor_release(t);
 }
@@ -747,6 +752,241 @@ static void test_broadcast_shape(void) {
     gan_tensor_release(a);
 }
 
+// ---- random chains of views against an index-mapping reference
+//
+// The base holds 0, 1, 2, ... so every element's value is its storage offset. The
+// reference keeps the expected offsets in row-major order; each view op is applied to both
+// and every element compared. view() may refuse (strides); then reshape() must work.
+
+typedef struct {
+    int nd;
+    int64_t size[GAN_MAX_DIMS];
+    int64_t n;
+    double *v;   // expected values, row-major
+} refarr;
+
+enum { F_TRANSPOSE, F_PERMUTE, F_NARROW, F_SELECT, F_UNSQUEEZE, F_SQUEEZE, F_EXPAND, F_VIEW,
+       F_FLATTEN, F_NUM };
+
+static int64_t fz_rand(uint64_t *s, int64_t n) { return n > 0 ? (int64_t)(tu_rand01(s) * (double)n) : 0; }
+
+// Random shape with n elements and at most `maxd` dims (some of size 1).
+static int fz_shape(uint64_t *s, int64_t n, int64_t *size, int maxd) {
+    int nd = 0;
+    int64_t rest = n;
+    while (nd < maxd - 1 && rest > 1 && tu_rand01(s) < 0.7) {
+        int64_t d = 2 + fz_rand(s, 4);
+        if (rest % d) { if (tu_rand01(s) < 0.3) size[nd++] = 1; continue; }
+        size[nd++] = d;
+        rest /= d;
+    }
+    size[nd++] = rest;
+    for (int i = nd - 1; i > 0; i--) {   // shuffle
+        int j = (int)fz_rand(s, i + 1);
+        int64_t t = size[i]; size[i] = size[j]; size[j] = t;
+    }
+    return nd;
+}
+
+// new[i] = old[map(i)] where map works on multi-indices; mapfn fills old from new.
+typedef void (*fz_map)(int64_t *oldi, const int64_t *newi, const int64_t *p);
+
+static void fz_apply(refarr *r, int nd, const int64_t *size, fz_map map, const int64_t *p) {
+    int64_t n = 1;
+    for (int d = 0; d < nd; d++) n *= size[d];
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    int64_t newi[GAN_MAX_DIMS] = {0}, oldi[GAN_MAX_DIMS];
+    for (int64_t k = 0; k < n; k++) {
+        map(oldi, newi, p);
+        int64_t o = 0;
+        for (int d = 0; d < r->nd; d++) o = o * r->size[d] + oldi[d];
+        v[k] = r->v[o];
+        tu_next(newi, nd, size);
+    }
+    free(r->v);
+    r->v = v;
+    r->n = n;
+    r->nd = nd;
+    memcpy(r->size, size, sizeof(int64_t) * (size_t)nd);
+}
+
+// p[0] = old ndim, then op parameters.
+static void map_permute(int64_t *o, const int64_t *n, const int64_t *p) {
+    for (int i = 0; i < p[0]; i++) o[p[1 + i]] = n[i];
+}
+static void map_narrow(int64_t *o, const int64_t *n, const int64_t *p) {
+    for (int i = 0; i < p[0]; i++) o[i] = n[i];
+    o[p[1]] += p[2];
+}
+static void map_select(int64_t *o, const int64_t *n, const int64_t *p) {
+    for (int i = 0, j = 0; i < p[0]; i++) o[i] = i == p[1] ? p[2] : n[j++];
+}
+static void map_unsqueeze(int64_t *o, const int64_t *n, const int64_t *p) {
+    for (int i = 0, j = 0; i < p[0] + 1; i++) { if (i != p[1]) o[j++] = n[i]; }
+}
+static void map_squeeze(int64_t *o, const int64_t *n, const int64_t *p) {   // p[1..]: old sizes
+    for (int i = 0, j = 0; i < p[0]; i++) o[i] = p[1 + i] == 1 ? 0 : n[j++];
+}
+static void map_expand(int64_t *o, const int64_t *n, const int64_t *p) {
+    for (int i = 0; i < p[0]; i++) o[i] = i == p[1] ? 0 : n[i];
+}
+
+static int64_t fz_mismatch(const gan_tensor *t, const refarr *r) {
+    if (!tu_shape_is(t, r->nd, r->size)) return -1;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < r->n; i++) bad += tu_flat(t, i) != r->v[i];
+    return bad;
+}
+
+static void test_view_fuzz(void) {
+    uint64_t s = 2024;
+    int64_t views_ok = 0, views_refused = 0;
+    for (int chain = 0; chain < 400; chain++) {
+        int64_t n = (int64_t[]){24, 36, 60, 64, 30, 1, 0, 48}[chain % 8];
+        gan_tensor *base, *t;
+        CHECK_OK(gan_arange(&base, GAN_FLOAT64, 0, n > 0 ? (double)n : 0, 1));
+        int64_t size[GAN_MAX_DIMS];
+        int nd = fz_shape(&s, n, size, 5);
+        CHECK_OK(gan_view(&t, base, nd, size));
+        gan_tensor_release(base);
+        refarr r = {0};
+        r.v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+        for (int64_t i = 0; i < n; i++) r.v[i] = (double)i;
+        r.n = n;
+        r.nd = nd;
+        memcpy(r.size, size, sizeof size);
+        char trace[512] = "";
+        for (int step = 0; step < 7; step++) {
+            int op = (int)fz_rand(&s, F_NUM);
+            gan_tensor *u = NULL;
+            int64_t p[GAN_MAX_DIMS + 4] = {t->ndim};
+            int64_t ns[GAN_MAX_DIMS];
+            char what[64];
+            int rc = GAN_ERR;
+            if (t->ndim == 0 && op != F_UNSQUEEZE && op != F_VIEW) op = F_UNSQUEEZE;
+            switch (op) {
+            case F_TRANSPOSE: case F_PERMUTE: {
+                for (int i = 0; i < t->ndim; i++) p[1 + i] = i;
+                for (int i = t->ndim - 1; i > 0; i--) {
+                    int j = (int)fz_rand(&s, i + 1);
+                    int64_t x = p[1 + i]; p[1 + i] = p[1 + j]; p[1 + j] = x;
+                }
+                int perm[GAN_MAX_DIMS];
+                for (int i = 0; i < t->ndim; i++) { perm[i] = (int)p[1 + i]; ns[i] = t->size[perm[i]]; }
+                rc = gan_permute(&u, t, t->ndim, perm);
+                if (rc == GAN_OK) fz_apply(&r, t->ndim, ns, map_permute, p);
+                snprintf(what, sizeof what, "permute ");
+                break;
+            }
+            case F_NARROW: {
+                int d = (int)fz_rand(&s, t->ndim);
+                int64_t len = fz_rand(&s, t->size[d] + 1), st = fz_rand(&s, t->size[d] - len + 1);
+                if (len == 0 && tu_rand01(&s) < 0.8) len = t->size[d] - st;   // empties are rare
+                p[1] = d; p[2] = st;
+                memcpy(ns, t->size, sizeof ns);
+                ns[d] = len;
+                rc = gan_narrow(&u, t, d, st, len);
+                if (rc == GAN_OK) fz_apply(&r, t->ndim, ns, map_narrow, p);
+                snprintf(what, sizeof what, "narrow(%d,%lld,%lld) ", d, (long long)st, (long long)len);
+                break;
+            }
+            case F_SELECT: {
+                int d = (int)fz_rand(&s, t->ndim);
+                if (t->size[d] == 0) { op = -1; break; }
+                int64_t i = fz_rand(&s, t->size[d]);
+                p[1] = d; p[2] = i;
+                for (int a = 0, b = 0; a < t->ndim; a++) if (a != d) ns[b++] = t->size[a];
+                rc = gan_select(&u, t, d, i);
+                if (rc == GAN_OK) fz_apply(&r, t->ndim - 1, ns, map_select, p);
+                snprintf(what, sizeof what, "select(%d,%lld) ", d, (long long)i);
+                break;
+            }
+            case F_UNSQUEEZE: {
+                if (t->ndim >= 8) { op = -1; break; }
+                int d = (int)fz_rand(&s, t->ndim + 1);
+                p[1] = d;
+                for (int a = 0, b = 0; a <= t->ndim; a++) ns[a] = a == d ? 1 : t->size[b++];
+                rc = gan_unsqueeze(&u, t, d);
+                if (rc == GAN_OK) fz_apply(&r, t->ndim + 1, ns, map_unsqueeze, p);
+                snprintf(what, sizeof what, "unsqueeze(%d) ", d);
+                break;
+            }
+            case F_SQUEEZE: {
+                int k = 0;
+                for (int a = 0; a < t->ndim; a++) { p[1 + a] = t->size[a]; if (t->size[a] != 1) ns[k++] = t->size[a]; }
+                rc = gan_squeeze(&u, t, 0, true);
+                if (rc == GAN_OK) fz_apply(&r, k, ns, map_squeeze, p);
+                snprintf(what, sizeof what, "squeeze ");
+                break;
+            }
+            case F_EXPAND: {
+                int d = -1;
+                for (int a = 0; a < t->ndim; a++) if (t->size[a] == 1 && tu_rand01(&s) < 0.7) d = a;
+                if (d < 0) { op = -1; break; }
+                memcpy(ns, t->size, sizeof ns);
+                ns[d] = 2 + fz_rand(&s, 3);
+                p[1] = d;
+                rc = gan_expand(&u, t, t->ndim, ns);
+                if (rc == GAN_OK) fz_apply(&r, t->ndim, ns, map_expand, p);
+                snprintf(what, sizeof what, "expand(%d->%lld) ", d, (long long)ns[d]);
+                break;
+            }
+            case F_VIEW: case F_FLATTEN: {
+                int k;
+                if (op == F_FLATTEN && t->ndim > 0) {
+                    int a = (int)fz_rand(&s, t->ndim), b = a + (int)fz_rand(&s, t->ndim - a);
+                    k = 0;
+                    for (int i = 0; i < a; i++) ns[k++] = t->size[i];
+                    int64_t prod = 1;
+                    for (int i = a; i <= b; i++) prod *= t->size[i];
+                    ns[k++] = prod;
+                    for (int i = b + 1; i < t->ndim; i++) ns[k++] = t->size[i];
+                    rc = gan_flatten(&u, t, a, b);
+                    snprintf(what, sizeof what, "flatten(%d,%d) ", a, b);
+                } else {
+                    k = gan_numel(t) == 0 ? 2 : fz_shape(&s, gan_numel(t), ns, 5);
+                    if (gan_numel(t) == 0) { ns[0] = 0; ns[1] = 3; }
+                    int64_t req[GAN_MAX_DIMS];
+                    memcpy(req, ns, sizeof req);
+                    if (gan_numel(t) > 0 && tu_rand01(&s) < 0.3) req[fz_rand(&s, k)] = -1;
+                    rc = gan_view(&u, t, k, req);
+                    if (rc == GAN_OK) {
+                        views_ok++;
+                        CHECK(u->storage == t->storage);
+                    } else {
+                        views_refused++;
+                        CHECK(strstr(gan_last_error(), "cannot be viewed") != NULL);
+                        CHECK_OK(rc = gan_reshape(&u, t, k, req));
+                    }
+                    snprintf(what, sizeof what, "view(k=%d)%s ", k, rc == GAN_OK ? "" : "!");
+                }
+                if (rc == GAN_OK) {   // same row-major sequence, new shape
+                    r.nd = k;
+                    memcpy(r.size, ns, sizeof(int64_t) * (size_t)k);
+                }
+                break;
+            }
+            }
+            if (op < 0) continue;
+            strncat(trace, what, sizeof trace - strlen(trace) - 1);
+            CHECK_MSG(rc == GAN_OK, "chain %d: %s failed: %s", chain, trace, gan_last_error());
+            if (rc != GAN_OK) break;
+            gan_tensor_release(t);
+            t = u;
+            int64_t bad = fz_mismatch(t, &r);
+            CHECK_MSG(bad == 0, "chain %d: %s: %lld wrong elements", chain, trace, (long long)bad);
+            if (bad) break;
+            gan_tensor *c;   // contiguous copies agree too
+            CHECK_OK(gan_contiguous(&c, t));
+            CHECK(fz_mismatch(c, &r) == 0 && gan_is_contiguous(c));
+            gan_tensor_release(c);
+        }
+        gan_tensor_release(t);
+        free(r.v);
+    }
+    CHECK(views_ok > 50 && views_refused > 20);   // both paths were exercised
+}
+
 static void test_misc_errors(void) {
     gan_tensor *x, *y;
     CHECK_OK(gan_zeros(&x, GAN_FLOAT32, 2, I64(2, 3)));
@@ -787,7 +1027,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_flatten),         CHECK_TEST(test_as_strided),
         CHECK_TEST(test_contiguous_clone), CHECK_TEST(test_copy_fill),
         CHECK_TEST(test_to_dtype),        CHECK_TEST(test_broadcast_shape),
-        CHECK_TEST(test_misc_errors),
+        CHECK_TEST(test_view_fuzz),       CHECK_TEST(test_misc_errors),
     };
     return check_main(argc, argv, tests, CHECK_COUNT(tests));
 }
