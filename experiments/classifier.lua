@@ -8,7 +8,7 @@ local F, metrics = gan.F, require("gan.metrics")
 
 local cfg = gan.config.from_args({
    data = { name = "mnist", batch_size = 128 },
-   train = { epochs = 20, lr = 1e-3, seed = 1, threads = 2, shift = 2 },
+   train = { epochs = 30, lr = 1e-3, seed = 1, threads = 2, shift = 2 },
    out = gan.config.optional("string"),
 }, arg or {})
 gan.set_num_threads(cfg.train.threads)
@@ -23,13 +23,16 @@ local opt = gan.optim.Adam(model:parameters(), { lr = cfg.train.lr })
 local sched = gan.optim.lr_scheduler.CosineAnnealingLR(opt, { T_max = cfg.train.epochs })
 local aug = gan.Generator(cfg.train.seed + 1)
 
--- Random translation by up to `shift` pixels (the same for a whole batch).
+-- Random translation of each image by up to `shift` pixels in each direction.
 local function shift(x)
    local s = cfg.train.shift
    if s == 0 then return x end
-   local dy = gan.randint(0, 2 * s + 1, { 1 }, { generator = aug })[1]
-   local dx = gan.randint(0, 2 * s + 1, { 1 }, { generator = aug })[1]
-   return F.pad(x, { s, s, s, s }, "constant", -1):narrow(3, dy + 1, 32):narrow(4, dx + 1, 32)
+   local n = x:size(1)
+   local padded = F.pad(x, { s, s, s, s }, "constant", -1)
+   local d = gan.randint(0, 2 * s + 1, { n, 2 }, { generator = aug }):totable()
+   local out = {}
+   for i = 1, n do out[i] = padded[i]:narrow(2, d[i][1] + 1, 32):narrow(3, d[i][2] + 1, 32) end
+   return gan.stack(out, 1)
 end
 
 local function accuracy(ds)
