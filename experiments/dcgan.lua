@@ -13,7 +13,7 @@ local defaults = {
    train = {
       steps = 600, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
       seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 300,
-      eval_every = 0, eval_samples = 2000, label_smoothing = 0.0, ema = 0.0,
+      eval_every = 0, eval_samples = 2000, label_smoothing = 0.0, ema = 0.0, ema_start = 0,
    },
    run = { root = "runs", name = gan.config.optional("string") },
 }
@@ -63,7 +63,7 @@ local trainer = gan.train.Trainer {
    G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, seed = t.seed, steps = t.steps,
    latent = function(n, g) return gan.randn({ n, cfg.model.nz, 1, 1 }, { generator = g }) end,
    loss = t.loss, label_smoothing = t.label_smoothing > 0 and t.label_smoothing or nil,
-   ema = t.ema > 0 and { decay = t.ema, start = 0 } or nil,
+   ema = t.ema > 0 and { decay = t.ema, start = t.ema_start } or nil,
    run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
    eval_every = t.eval_every > 0 and t.eval_every or nil, eval_fn = eval_fn, best_metric = "fid",
 }

@@ -37,6 +37,11 @@ function E.evaluate(dir, opts)
    local weights = ck.states.ema and ck.states.ema.model or ck.states.G
    G:load_state_dict(weights)
    local nz = cfg.model.nz or 100
+   if ck.states.ema then
+      -- The averaged weights need batch-norm statistics of their own.
+      local g = gan.Generator(2000)
+      gan.nn.utils.standing_stats(G, function() return gan.randn({ 64, nz, 1, 1 }, { generator = g }) end, 16)
+   end
    local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = opts.n or 10000, nz = nz,
       classifier = opts.classifier })
    res.checkpoint, res.step, res.ema = path, ck.extra and ck.extra.step, ck.states.ema ~= nil

@@ -297,10 +297,20 @@ function Trainer:_step_schedulers(epochs)
    end
 end
 
+--- Gives the EMA generator batch-norm statistics of its own (nn.utils.standing_stats over
+-- 16 batches of latents from a fixed generator).
+function Trainer:standing_stats()
+   if not self.ema then return end
+   local g = core.Generator(self.seed + 2000)
+   local n = self.fixed_z:size(1)
+   nn_utils.standing_stats(self.ema.model, function() return self.latent(n, g) end, 16)
+end
+
 --- Writes a sheet of samples from the fixed latents (EMA generator when there is one).
 function Trainer:sample(path)
    local G = self.ema and self.ema.model or self.G
    local was = G.training
+   if self.ema then self:standing_stats() end
    G:eval()
    local imgs = no_grad(function() return G(self.fixed_z) end)
    G:train(was)

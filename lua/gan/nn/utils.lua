@@ -146,6 +146,35 @@ function U.orthogonal_regularization(weights, beta)
    return (total or core.zeros({}, {})) * beta
 end
 
+-- ---------------------------------------------------------------- standing statistics
+
+--- Recomputes the running statistics of every batch-norm layer of `model` as the plain
+-- average over `n` forward passes in training mode (BigGAN's "standing statistics"):
+-- an averaged (EMA) model's weights do not match the running statistics it copied.
+-- `input(i)` gives the i-th batch. Leaves the model in eval mode.
+function U.standing_stats(model, input, n)
+   n = n or 16
+   local bns = {}
+   for _, m in model:named_modules() do
+      if m.running_mean ~= nil and m.running_var ~= nil then bns[#bns + 1] = m end
+   end
+   if #bns == 0 then model:eval(); return model end
+   no_grad(function()
+      for _, m in ipairs(bns) do
+         m.running_mean:zero_(); m.running_var:zero_()
+         m._saved_momentum = m.momentum
+      end
+      model:train()
+      for i = 1, n do
+         for _, m in ipairs(bns) do m.momentum = 1 / i end   -- cumulative average
+         model(input(i))
+      end
+      for _, m in ipairs(bns) do m.momentum, m._saved_momentum = m._saved_momentum, nil end
+      model:eval()
+   end)
+   return model
+end
+
 -- ---------------------------------------------------------------- EMA
 
 local EMA = {}
