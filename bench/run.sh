@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# gan vs PyTorch CPU: conv2d, conv_transpose2d and linear, timed in the same run.
+#
+#   bash bench/run.sh            # from anywhere in the repo; ~1.5 minutes on an idle 2-vCPU VM
+#
+# Other processes competing for the CPUs make the numbers meaningless; the script names the
+# busy ones at the start and says at the end how much CPU others took during the run. Run
+# it on an otherwise idle machine (or, as root, under `nice -n -15` so that it wins the
+# CPUs; docs/performance.md has the numbers and what they mean).
+#
+# What it does:
+#   1. builds gan if needed (Release, in $GAN_BUILD_DIR, default ./build);
+#   2. runs bench/conv_bench.lua (gan, lua5.4) and bench/conv_bench.py (Debian's torch,
+#      /usr/bin/python3) on the same cases: 2 threads, float32, warm-up iterations first,
+#      each iteration timed on its own with a monotonic wall clock; the two alternate in
+#      $BENCH_ROUNDS rounds (gan first in odd rounds, torch first in even ones) so that
+#      a change in machine speed hits both alike;
+#   3. prints, per case, the median and min-max of all timed iterations, the per-round
+#      medians, and the ratio torch ms / gan ms (> 1: gan is faster);
+#   4. does all of that twice: with the environment as given, then with OPENBLAS_CORETYPE
+#      unset (OpenBLAS picks its kernel from the CPU). If OPENBLAS_CORETYPE is not set to
+#      begin with, the second table forces OPENBLAS_CORETYPE=Haswell instead, to show what
+#      a machine that forces it gets. The setting applies to both frameworks (torch's
+#      linear and conv_transpose2d go through the same system OpenBLAS).
+#
+# Knobs (environment):
+#   BENCH_ITERS     timed iterations per round (4)       BENCH_WARMUP  per round (2)
+#   BENCH_ROUNDS    rounds (4: 16 timed iterations per case in all)
+#   BENCH_CASES     subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd linear_fwd_bwd, or
+#                   the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd (run only if named)
+#   BENCH_VARIANTS  "given other" (default); "given" alone; add "passive" for a third
+#                   table with OMP_WAIT_POLICY=passive in both frameworks
+#   BENCH_THREADS   2 (both frameworks)                  GAN_BUILD_DIR build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export BENCH_THREADS=${BENCH_THREADS:-2}
+ITERS=${BENCH_ITERS:-4}
+WARMUP=${BENCH_WARMUP:-2}
+ROUNDS=${BENCH_ROUNDS:-4}
+CASES=${BENCH_CASES:-}
+VARIANTS=${BENCH_VARIANTS:-given other}
+BUILD=${GAN_BUILD_DIR:-build}
+PY=/usr/bin/python3          # Debian's python3-torch; the python3 on PATH has no torch
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$tmp/build.log" 2>&1 ||
+        { cat "$tmp/build.log"; exit 1; }
+fi
+cmake --build "$BUILD" -j2 --target gan_core_lua >>"$tmp/build.log" 2>&1 ||
+    { cat "$tmp/build.log"; exit 1; }
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+if [ "$btype" != "Release" ]; then
+    echo "warning: $BUILD is a '$btype' build, not Release; gan timings will be pessimistic" >&2
+fi
+
+export LUA_PATH="./lua/?.lua;./lua/?/init.lua;;"
+case $BUILD in /*) export LUA_CPATH="$BUILD/?.so;;" ;; *) export LUA_CPATH="./$BUILD/?.so;;" ;; esac
+
+show() { if [ -n "${!1+x}" ]; then echo "${!1}"; else echo "(unset)"; fi; }
+
+echo "== gan vs PyTorch CPU benchmark  ($(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- core bindings lua 2>/dev/null || echo ' + uncommitted changes'))"
+echo "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $(nproc) cpus;" \
+     "avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
+echo "threads: gan.set_num_threads($BENCH_THREADS), torch.set_num_threads($BENCH_THREADS) (+ openblas_set_num_threads($BENCH_THREADS) for torch's OpenBLAS)"
+echo "env as given: OMP_NUM_THREADS=$(show OMP_NUM_THREADS) OPENBLAS_NUM_THREADS=$(show OPENBLAS_NUM_THREADS)" \
+     "OPENBLAS_CORETYPE=$(show OPENBLAS_CORETYPE) OMP_WAIT_POLICY=$(show OMP_WAIT_POLICY)" \
+     "GOMP_SPINCOUNT=$(show GOMP_SPINCOUNT)"
+echo "iterations: $WARMUP warm-up + $ITERS timed per round, $ROUNDS rounds (gan and torch alternate)"
+
+# Other processes eating CPU make a 2-thread benchmark meaningless: say so. At the start,
+# a half-second top sample names busy processes; at the end, /proc/stat minus our own CPU
+# time says how much CPU others took during the run.
+busy_now() {
+    top -bn2 -d 0.5 -w 200 |
+        awk '/^top -/ { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 > 20 { printf "  pid %s %s%% cpu %s\n", $1, $9, $12 }'
+}
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 + $9 }' /proc/stat; }   # busy idle
+hz=$(getconf CLK_TCK)
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+b=$(busy_now); [ -n "$b" ] && { echo "warning: other processes are using CPU now, timings will be inflated/noisy:"; echo "$b"; }
+read -r busy0 idle0 < <(cpu_ticks)
+
+run_variant() {   # $1 = label, rest = env command prefix
+    local label=$1; shift
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2 == 1)); then
+            "$@" lua5.4 bench/conv_bench.lua "$ITERS" "$WARMUP" $CASES >"$tmp/$label.gan.$r"
+            "$@" "$PY" bench/conv_bench.py "$ITERS" "$WARMUP" $CASES >"$tmp/$label.torch.$r"
+        else
+            "$@" "$PY" bench/conv_bench.py "$ITERS" "$WARMUP" $CASES >"$tmp/$label.torch.$r"
+            "$@" lua5.4 bench/conv_bench.lua "$ITERS" "$WARMUP" $CASES >"$tmp/$label.gan.$r"
+        fi
+    done
+    lua5.4 - "$tmp" "$label" "$ROUNDS" <<'EOF'
+local dir, label, rounds = arg[1], arg[2], tonumber(arg[3])
+local order, data, info = {}, { gan = {}, torch = {} }, {}
+for _, fw in ipairs({ "gan", "torch" }) do
+   for r = 1, rounds do
+      for line in io.lines(("%s/%s.%s.%d"):format(dir, label, fw, r)) do
+         local key, rest = line:match("^info (%S+) (.*)$")
+         if key and r == 1 then info[#info + 1] = ("  %s: %s"):format(key, rest) end
+         local name, med, samples = line:match("^case (%S+) median_ms (%S+) .* samples (%S+)$")
+         if name then
+            if not data.gan[name] and not data.torch[name] then order[#order + 1] = name end
+            local d = data[fw][name] or { all = {}, rounds = {} }
+            data[fw][name] = d
+            for v in samples:gmatch("[^,]+") do d.all[#d.all + 1] = tonumber(v) end
+            d.rounds[#d.rounds + 1] = ("%.0f"):format(tonumber(med))
+         end
+      end
+   end
+end
+local function median(t)
+   local s = { table.unpack(t) }; table.sort(s)
+   local n = #s
+   return n % 2 == 1 and s[(n + 1) // 2] or 0.5 * (s[n // 2] + s[n // 2 + 1])
+end
+local function cell(d)
+   if not d then return "-", "-", "-" end
+   local lo, hi = math.huge, -math.huge
+   for _, v in ipairs(d.all) do lo = math.min(lo, v); hi = math.max(hi, v) end
+   return median(d.all), ("%.0f-%.0f"):format(lo, hi), table.concat(d.rounds, "/")
+end
+for _, l in ipairs(info) do print(l) end
+print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %s"):format("case", "gan ms", "(min-max)",
+   "round meds", "torch ms", "(min-max)", "round meds", "torch/gan"))
+print(("-"):rep(16) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(9))
+for _, name in ipairs(order) do
+   local gm, gs, gr = cell(data.gan[name])
+   local tm, ts, tr = cell(data.torch[name])
+   local ratio = (type(gm) == "number" and type(tm) == "number") and ("%.2f"):format(tm / gm) or "-"
+   print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %s"):format(name,
+      type(gm) == "number" and ("%.1f"):format(gm) or gm, gs, gr,
+      type(tm) == "number" and ("%.1f"):format(tm) or tm, ts, tr, ratio))
+end
+EOF
+}
+
+for v in $VARIANTS; do
+    echo
+    if [ "$v" = given ]; then
+        echo "== table 1: environment as given (OPENBLAS_CORETYPE=$(show OPENBLAS_CORETYPE))"
+        run_variant given env
+    elif [ "$v" = passive ]; then
+        echo "== table 3: OMP_WAIT_POLICY=passive (idle OpenMP threads sleep instead of spinning)"
+        run_variant passive env OMP_WAIT_POLICY=passive
+    elif [ -n "${OPENBLAS_CORETYPE+x}" ]; then
+        echo "== table 2: OPENBLAS_CORETYPE unset (OpenBLAS detects the CPU)"
+        run_variant other env -u OPENBLAS_CORETYPE
+    else
+        echo "== table 2: OPENBLAS_CORETYPE=Haswell forced (it was unset; shows the cost of forcing it)"
+        run_variant other env OPENBLAS_CORETYPE=Haswell
+    fi
+done
+
+echo
+read -r busy1 idle1 < <(cpu_ticks)
+times >"$tmp/times"   # in this shell: a pipeline's subshell would not see our children
+ours=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/); print u[1] * 60 + u[2] + k[1] * 60 + k[2] }' "$tmp/times")
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v b="$((busy1 - busy0))" -v i="$((idle1 - idle0))" -v hz="$hz" -v n="$(nproc)" -v ours="$ours" 'BEGIN {
+    wall = (b + i) / hz / n; other = b / hz - ours; if (other < 0) other = 0
+    printf "CPU used by other processes during the run: %.0f s = %.0f%% of one CPU (of %.0f s wall)\n", other, 100 * other / wall, wall
+    if (other / wall > 0.1) print "warning: that is enough to distort the numbers; rerun on an idle machine"
+}'
+echo "medians over all timed iterations of all rounds; round meds = per-round medians (gan/torch runs)"
