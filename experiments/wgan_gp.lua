@@ -19,27 +19,8 @@ local defaults = {
    run = { root = "runs", name = gan.config.optional("string") },
 }
 
-local args = arg or {}
-local resume
-for i = #args, 1, -1 do
-   if args[i] == "--resume" then resume = args[i + 1]; table.remove(args, i + 1); table.remove(args, i) end
-end
-if resume and #args > 0 then
-   -- a resumed run keeps its config.yaml, or it would not continue the same run
-   error(("wgan_gp: --resume continues a run with its own config.yaml; other arguments are not allowed (%s)")
-      :format(table.concat(args, " ")), 0)
-end
-
-local cfg, run
-if resume then
-   run = gan.run.open(resume, defaults)
-   cfg = run.config
-else
-   cfg = gan.config.from_args(defaults, args)
-end
+local cfg, run, resumed = gan.run.from_args("wgan_gp", defaults, arg)
 local t = cfg.train
-gan.set_num_threads(t.threads)
-gan.manual_seed(t.seed)
 
 local nc = (cfg.data.name == "mnist" or cfg.data.name == "fashion_mnist") and 1 or 3
 local ds = gan.data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
@@ -50,7 +31,6 @@ local D = dcgan.Discriminator { ndf = cfg.model.ndf, nc = nc, image_size = cfg.d
 local opt_g = optim.Adam(G:parameters(), { lr = t.lr, betas = { t.beta1, t.beta2 } })
 local opt_d = optim.Adam(D:parameters(), { lr = t.lr, betas = { t.beta1, t.beta2 } })
 
-run = run or gan.run.new { experiment = "wgan_gp", name = cfg.run.name, root = cfg.run.root, config = cfg, argv = arg }
 print(("wgan_gp: %s, %d images; G %d and critic %d parameters; run %s"):format(cfg.data.name, #ds,
    G:num_parameters(), D:num_parameters(), run.dir))
 
@@ -67,6 +47,6 @@ local trainer = gan.train.Trainer {
    run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
    eval_every = t.eval_every > 0 and t.eval_every or nil, eval_fn = eval_fn, best_metric = "fid",
 }
-if resume then print(("wgan_gp: resumed from step %d"):format(trainer:resume())) end
+if resumed then print(("wgan_gp: resumed from step %d"):format(trainer:resume())) end
 trainer:fit()
 print(("wgan_gp: done; samples in %s/samples"):format(run.dir))

@@ -468,4 +468,44 @@ function Progress:close()
    self.step = nil
 end
 
+--- The start of an experiment script: `--resume RUN_DIR` reopens that run with its own
+-- config.yaml (other arguments are then an error: they would not continue the same run);
+-- otherwise `--config FILE` and `--set k=v` resolve the defaults and a new run directory
+-- `<cfg.run.root>/<experiment>/<cfg.run.name or a timestamp>` is created. Sets the thread
+-- count and the default generator's seed from cfg.train.threads / cfg.train.seed.
+-- @treturn table cfg
+-- @treturn Run run
+-- @treturn boolean whether the run is being resumed
+function run.from_args(experiment, defaults, argv)
+   local args = table.move(argv or {}, 1, #(argv or {}), 1, {})
+   local resume
+   for i = #args, 1, -1 do
+      if args[i] == "--resume" then
+         resume = args[i + 1]
+         if not resume then error(experiment .. ": --resume needs a run directory", 0) end
+         table.remove(args, i + 1)
+         table.remove(args, i)
+      end
+   end
+   local cfg, r
+   if resume then
+      if #args > 0 then
+         error(("%s: --resume continues a run with its own config.yaml; other arguments are not "
+            .. "allowed (%s)"):format(experiment, table.concat(args, " ")), 0)
+      end
+      r = run.open(resume, defaults)
+      cfg = r.config
+   else
+      cfg = config.from_args(defaults, args)
+   end
+   local core = require("gan.core")
+   if cfg.train and cfg.train.threads then core.set_num_threads(cfg.train.threads) end
+   if cfg.train and cfg.train.seed then core.manual_seed(cfg.train.seed) end
+   if not r then
+      r = run.new { experiment = experiment, name = cfg.run and cfg.run.name, root = cfg.run and cfg.run.root,
+         config = cfg, argv = argv }
+   end
+   return cfg, r, resume ~= nil
+end
+
 return run
