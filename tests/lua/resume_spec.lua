@@ -61,12 +61,16 @@ local function gan_spawn(args, log)
    return pid
 end
 
--- Running (a zombie left for a parent that does not reap counts as gone).
+-- Running (a zombie left for a parent that does not reap counts as gone). Read from /proc
+-- rather than by running ps: under the sanitizer run every subprocess inherits
+-- LD_PRELOAD=libasan, and ps deadlocks at start-up with it.
 local function alive(pid)
-   local p = io.popen(("ps -o stat= -p %d 2>/dev/null"):format(pid))
-   local stat = p:read("l")
-   p:close()
-   return stat ~= nil and stat:match("^%s*Z") == nil
+   local f = io.open(("/proc/%d/stat"):format(pid), "r")
+   if not f then return false end
+   local stat = f:read("l")
+   f:close()
+   local state = stat and stat:match("^%d+ %b() (%a)")
+   return state ~= nil and state ~= "Z"
 end
 
 -- Waits for `path` to appear while the process lives; then kill -9 it.
