@@ -86,21 +86,6 @@ static bool opt_bool(lua_State *L, int idx, const char *key, bool def) {
     return v;
 }
 
-static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn) {
-    if (lua_type(L, idx) != LUA_TTABLE || gl_test_tensor(L, idx)) {
-        if (!lua_isnoneornil(L, idx))
-            luaL_error(L, "%s: expected an options table, got %s", fn, luaL_typename(L, idx));
-        return;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-        bool ok = false;
-        for (int i = 0; known[i]; i++) ok = ok || strcmp(k, known[i]) == 0;
-        if (!ok) luaL_error(L, "%s: unknown option '%s'", fn, k);
-    }
-}
 
 // Runs a backward pass to its end, calling Lua hooks as the engine asks for them.
 // On a Lua error inside a hook the run is freed and the error re-raised.
@@ -134,7 +119,7 @@ static int m_backward(lua_State *L) {
     if (!g && !lua_isnoneornil(L, 2) && !lua_istable(L, 2))
         return luaL_error(L, "backward: expected a gradient tensor or an options table, got %s", luaL_typename(L, 2));
     static const char *const known[] = {"retain_graph", "create_graph", NULL};
-    check_keys(L, o, known, "backward");
+    gl_check_opts(L, o, known, "backward");
     bool create = opt_bool(L, o, "create_graph", false);
     bool retain = opt_bool(L, o, "retain_graph", create);
     gan_backward_run *run;
@@ -177,7 +162,7 @@ static int tensor_list(lua_State *L, int idx, gan_tensor **out, int max, const c
 // gan.grad(outputs, inputs, {grad_outputs =, create_graph =, retain_graph =, allow_unused =})
 static int f_grad(lua_State *L) {
     static const char *const known[] = {"grad_outputs", "create_graph", "retain_graph", "allow_unused", NULL};
-    check_keys(L, 3, known, "grad");
+    gl_check_opts(L, 3, known, "grad");
     gan_tensor **outs = lua_newuserdatauv(L, sizeof(gan_tensor *) * MAX_GRAD_ARGS * 3, 0);
     gan_tensor **ins = outs + MAX_GRAD_ARGS, **gos = outs + 2 * MAX_GRAD_ARGS;
     int no = tensor_list(L, 1, outs, MAX_GRAD_ARGS, "outputs");
@@ -243,7 +228,7 @@ static void pair_opt(lua_State *L, int idx, const char *key, int def, int *out) 
 static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
     static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
     static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
-    check_keys(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
+    gl_check_opts(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
     gan_conv_params p;
     pair_opt(L, idx, "stride", 1, p.stride);
     pair_opt(L, idx, "padding", 0, p.pad);

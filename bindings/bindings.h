@@ -20,6 +20,9 @@ int gl_dim(lua_State *L, int idx);
 gan_dtype gl_dtype(lua_State *L, int idx, gan_dtype def);
 int gl_shape(lua_State *L, int idx, int *ndim, int64_t *size);
 int gl_opt(lua_State *L, int idx, const char *key);
+// Raises an error for any key of the options table at idx not in `known` (NULL-ended):
+// a typo is an error, not a silent default. Absent (none/nil) options are fine.
+void gl_check_opts(lua_State *L, int idx, const char *const *known, const char *fn);
 
 // A tensor about to be written in place: refuses one that autograd tracks and bumps
 // its storage version so saved tensors notice the change.

@@ -156,7 +156,7 @@ static gan_dtype opt_dtype(lua_State *L, int idx, gan_dtype def) {
 }
 
 // Options tables may only hold known keys: a typo is an error, not a silent default.
-static void check_opts(lua_State *L, int idx, const char *const *known, const char *fn) {
+void gl_check_opts(lua_State *L, int idx, const char *const *known, const char *fn) {
     if (lua_type(L, idx) != LUA_TTABLE || luaL_testudata(L, idx, GL_TENSOR)) {
         if (!lua_isnoneornil(L, idx)) luaL_error(L, "%s: expected an options table, got %s", fn, luaL_typename(L, idx));
         return;
@@ -205,7 +205,7 @@ static void literal_fill(lua_State *L, int idx, int depth, int ndim, const int64
 
 static int f_tensor(lua_State *L) {
     static const char *const known[] = {"dtype", NULL};
-    check_opts(L, 2, known, "tensor");
+    gl_check_opts(L, 2, known, "tensor");
     int ndim = 0;
     int64_t size[GAN_MAX_DIMS];
     literal_shape(L, 1, 0, &ndim, size);
@@ -230,7 +230,7 @@ static int create(lua_State *L, double fill, bool zero, bool empty) {
     int ndim;
     int64_t size[GAN_MAX_DIMS];
     int o = gl_shape(L, 1, &ndim, size);
-    check_opts(L, o, create_opts, empty ? "empty" : zero ? "zeros" : "ones");
+    gl_check_opts(L, o, create_opts, empty ? "empty" : zero ? "zeros" : "ones");
     gan_dtype dt = opt_dtype(L, o, GAN_FLOAT32);
     gan_tensor *t;
     int rc = empty ? gan_empty(&t, dt, ndim, size)
@@ -266,7 +266,7 @@ static int f_full(lua_State *L) {
         o = gl_shape(L, 1, &ndim, size);
     }
     double v = luaL_checknumber(L, o);
-    check_opts(L, o + 1, create_opts, "full");
+    gl_check_opts(L, o + 1, create_opts, "full");
     gan_dtype dt = opt_dtype(L, o + 1, GAN_FLOAT32);
     gan_tensor *t;
     if (gan_full(&t, dt, ndim, size, v) != GAN_OK) return gl_fail(L);
@@ -282,7 +282,7 @@ static int f_like(lua_State *L) {
     double v = 0;
     if (kind[0] == 'f') { v = luaL_checknumber(L, 2); o = 3; }
     else if (kind[0] == 'o') v = 1;
-    check_opts(L, o, create_opts, kind);
+    gl_check_opts(L, o, create_opts, kind);
     gan_dtype dt = opt_dtype(L, o, x->dtype);
     gan_tensor *t;
     int rc = kind[0] == 'e' ? gan_empty(&t, dt, x->ndim, x->size) : gan_full(&t, dt, x->ndim, x->size, v);
@@ -303,7 +303,7 @@ static int f_arange(lua_State *L) {
     }
     if (n == 0) return luaL_error(L, "arange: expected (end) or (start, end, [step])");
     static const char *const known[] = {"dtype", NULL};
-    check_opts(L, n + 1, known, "arange");
+    gl_check_opts(L, n + 1, known, "arange");
     double start = n == 1 ? 0 : a[0], end = n == 1 ? a[0] : a[1], step = n == 3 ? a[2] : 1;
     gan_dtype dt = opt_dtype(L, n + 1, ints ? GAN_INT64 : GAN_FLOAT32);
     gan_tensor *t;
@@ -316,7 +316,7 @@ static int f_linspace(lua_State *L) {
     double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
     lua_Integer steps = luaL_checkinteger(L, 3);
     static const char *const known[] = {"dtype", NULL};
-    check_opts(L, 4, known, "linspace");
+    gl_check_opts(L, 4, known, "linspace");
     gan_tensor *t;
     if (gan_linspace(&t, opt_dtype(L, 4, GAN_FLOAT32), a, b, steps) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
@@ -329,7 +329,7 @@ static int f_eye(lua_State *L) {
     lua_Integer m = n;
     if (lua_type(L, 2) == LUA_TNUMBER) { m = luaL_checkinteger(L, 2); o = 3; }
     static const char *const known[] = {"dtype", NULL};
-    check_opts(L, o, known, "eye");
+    gl_check_opts(L, o, known, "eye");
     if (n < 0 || m < 0) return luaL_error(L, "eye: sizes must be >= 0, got %d x %d", (int)n, (int)m);
     gan_tensor *t;
     if (gan_eye(&t, opt_dtype(L, o, GAN_FLOAT32), n, m) != GAN_OK) return gl_fail(L);

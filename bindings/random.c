@@ -84,22 +84,6 @@ static int f_set_rng_state(lua_State *L) { read_state(L, 1, gan_default_generato
 
 // ---- sampling into new tensors: rand(size..., opts), randn, randint(low, high, size, opts)
 
-// Options tables may only hold known keys: a typo is an error, not a silent default.
-static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn) {
-    if (lua_type(L, idx) != LUA_TTABLE) {
-        if (!lua_isnoneornil(L, idx) && !luaL_testudata(L, idx, GL_TENSOR))
-            luaL_error(L, "%s: expected an options table, got %s", fn, luaL_typename(L, idx));
-        return;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        bool ok = false;
-        for (int i = 0; k && known[i]; i++) ok = ok || strcmp(k, known[i]) == 0;
-        if (!ok) luaL_error(L, "%s: unknown option '%s'", fn, k ? k : luaL_typename(L, -1));
-    }
-}
 static const char *const gen_opts[] = {"generator", NULL};
 static const char *const sample_opts[] = {"dtype", "generator", NULL};
 
@@ -108,7 +92,7 @@ static int fresh(lua_State *L, int first, gan_dtype def, gan_tensor **t, int *op
     int ndim;
     int64_t size[GAN_MAX_DIMS];
     *opts = gl_shape(L, first, &ndim, size);
-    check_keys(L, *opts, known, fn);
+    gl_check_opts(L, *opts, known, fn);
     (void)opt_gen(L, *opts);   // a bad generator fails before anything is allocated
     gl_opt(L, *opts, "dtype");
     gan_dtype dt = gl_dtype(L, -1, def);
@@ -179,7 +163,7 @@ static int f_randint(lua_State *L) {
 static int f_randperm(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     gan_tensor *t;
-    check_keys(L, 2, gen_opts, "randperm");
+    gl_check_opts(L, 2, gen_opts, "randperm");
     if (gan_randperm(&t, n, opt_gen(L, 2)) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
@@ -188,7 +172,7 @@ static int f_randperm(lua_State *L) {
 // bernoulli(probs, [opts]): 0/1 draws with the given probabilities.
 static int f_bernoulli(lua_State *L) {
     gan_tensor *p = gl_check_tensor(L, 1), *t;
-    check_keys(L, 2, gen_opts, "bernoulli");
+    gl_check_opts(L, 2, gen_opts, "bernoulli");
     (void)opt_gen(L, 2);
     if (gan_empty(&t, p->dtype, p->ndim, p->size) != GAN_OK) return gl_fail(L);
     return finish(L, t, gan_bernoulli_(t, opt_gen(L, 2), 0, p));
@@ -201,7 +185,7 @@ static int f_multinomial(lua_State *L) {
     int o = 3;
     bool repl = false;
     if (lua_type(L, 3) == LUA_TBOOLEAN) { repl = lua_toboolean(L, 3); o = 4; }
-    check_keys(L, o, gen_opts, "multinomial");
+    gl_check_opts(L, o, gen_opts, "multinomial");
     if (gan_multinomial(&t, p, n, repl, opt_gen(L, o)) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
