@@ -76,7 +76,7 @@ end
 local function grad_norm(params)
    local s = 0
    for _, p in ipairs(params) do
-      if p.grad ~= nil then s = s + p.grad:double():pow(2):sum():item() end
+      if p.grad ~= nil then s = s + p.grad:norm():item() ^ 2 end   -- norm sums in double
    end
    return math.sqrt(s)
 end
