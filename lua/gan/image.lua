@@ -8,7 +8,7 @@ local core = require("gan.core")
 local image = {}
 
 local function check_image(img, op)
-   if getmetatable(img) ~= getmetatable(core.empty(0)) then
+   if not require("gan.tensor").is_tensor(img) then
       error(("%s: expected an image tensor, got %s"):format(op, type(img)), 3)
    end
    if img:dim() ~= 3 and img:dim() ~= 4 then

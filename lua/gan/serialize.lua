@@ -13,8 +13,7 @@ local cjson = require("cjson")
 
 local M = {}
 
-local tensor_mt = getmetatable(core.empty(0))
-local function is_tensor(v) return getmetatable(v) == tensor_mt end
+local is_tensor = require("gan.tensor").is_tensor
 
 local DTYPES = { float32 = "F32", float64 = "F64", int64 = "I64" }
 local FROM_DTYPE = { F32 = "float32", F64 = "float64", I64 = "int64" }

@@ -7,6 +7,9 @@ local M = {}
 local methods = core.Tensor
 local mt = getmetatable(core.empty(0))
 
+--- True if v is a tensor.
+function M.is_tensor(v) return getmetatable(v) == mt end
+
 -- ---- printing, in the style of PyTorch, with size and dtype at the end
 
 local EDGE = 3            -- items shown at each end of a summarised dim
@@ -204,7 +207,7 @@ function M.install(gan)
    gan.stack = M.stack
    gan.rand_like = M.rand_like
    gan.randn_like = M.randn_like
-   gan.is_tensor = function(v) return getmetatable(v) == mt end
+   gan.is_tensor = M.is_tensor
    -- Function forms: gan.exp(x) == x:exp(), gan.add(x, y) == x:add(y), ...
    for _, name in ipairs { "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu",
       "sign", "neg", "square", "floor", "ceil", "round", "log1p", "expm1", "sin", "cos",

@@ -18,8 +18,7 @@ local core = require("gan.core")
 
 local data = {}
 
-local tensor_mt = getmetatable(core.empty(0))
-local function is_tensor(v) return getmetatable(v) == tensor_mt end
+local is_tensor = require("gan.tensor").is_tensor
 
 local function len(ds)
    if type(ds) == "table" and ds.len then return ds:len() end

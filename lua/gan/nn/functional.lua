@@ -9,11 +9,7 @@ local core = require("gan.core")
 
 local F = {}
 
-local is_tensor
-do
-   local mt = getmetatable(core.empty(0))
-   is_tensor = function(v) return getmetatable(v) == mt end
-end
+local is_tensor = require("gan.tensor").is_tensor
 
 local function shape_str(t)
    return "(" .. table.concat(t:size(), ", ") .. (t:dim() == 1 and ",)" or ")")

@@ -12,8 +12,7 @@ local core = require("gan.core")
 
 local M = {}
 
-local tensor_mt = getmetatable(core.empty(0))
-local function is_tensor(v) return getmetatable(v) == tensor_mt end
+local is_tensor = require("gan.tensor").is_tensor
 
 -- Metamethods are not inherited through __index, so subclasses copy them.
 local METAMETHODS = { "__call", "__tostring", "__newindex", "__len" }

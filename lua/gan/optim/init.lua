@@ -12,8 +12,7 @@ local core = require("gan.core")
 
 local optim = {}
 
-local tensor_mt = getmetatable(core.empty(0))
-local function is_tensor(v) return getmetatable(v) == tensor_mt end
+local is_tensor = require("gan.tensor").is_tensor
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
