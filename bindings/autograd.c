@@ -277,6 +277,37 @@ static int f_max_pool2d_indices(lua_State *L) {
     return 1;
 }
 
+// core.batch_norm(x, weight|nil, bias|nil, per_sample, eps) -> y, mean, var (batch stats)
+static int f_batch_norm(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1);
+    gan_tensor *w = lua_isnil(L, 2) ? NULL : gl_check_tensor(L, 2);
+    gan_tensor *b = lua_isnil(L, 3) ? NULL : gl_check_tensor(L, 3);
+    bool per_sample = lua_toboolean(L, 4);
+    double eps = luaL_checknumber(L, 5);
+    gan_tensor *y, *m, *v;
+    if (gan_ag_batch_norm(&y, &m, &v, x, w, b, per_sample, eps) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, y);
+    gl_push_tensor(L, m);
+    gl_push_tensor(L, v);
+    return 3;
+}
+
+// core.set_conv_backend("dnnl" | "gemm");
+// core.conv_backend() -> name, oneDNN's last implementation name, oneDNN kernel runs
+static int f_set_conv_backend(lua_State *L) {
+    static const char *const names[] = {"gemm", "dnnl", NULL};
+    if (gan_set_conv_backend((gan_conv_backend)luaL_checkoption(L, 1, NULL, names)) != GAN_OK)
+        return gl_fail(L);
+    return 0;
+}
+static int f_conv_backend(lua_State *L) {
+    lua_pushstring(L, gan_get_conv_backend() == GAN_CONV_DNNL ? "dnnl" : "gemm");
+    const char *impl = gan_conv_last_dnnl_impl();
+    if (impl) lua_pushstring(L, impl); else lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)gan_conv_dnnl_runs());
+    return 3;
+}
+
 static const luaL_Reg methods[] = {
     {"requires_grad_", m_requires_grad_}, {"detach", m_detach}, {"zero_grad", m_zero_grad},
     {"backward", m_backward}, {"register_hook", m_register_hook}, {NULL, NULL}};
@@ -285,7 +316,8 @@ static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
     {"set_grad_enabled", f_set_grad_enabled}, {"conv2d", f_conv2d},
     {"conv_transpose2d", f_conv_transpose2d}, {"max_pool2d_indices", f_max_pool2d_indices},
-    {NULL, NULL}};
+    {"batch_norm", f_batch_norm}, {"set_conv_backend", f_set_conv_backend},
+    {"conv_backend", f_conv_backend}, {NULL, NULL}};
 
 void gl_register_autograd_methods(lua_State *L) { luaL_setfuncs(L, methods, 0); }
 

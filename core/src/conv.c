@@ -1,14 +1,39 @@
-// Convolutions on GEMM. A chunk of samples is unrolled by im2col into one matrix
+// Convolutions. Two paths compute the same three kernels: oneDNN (conv_dnnl.c) for float32
+// when gan is built with it and the backend is "dnnl" (the default), and the portable
+// GEMM lowering below for float64, for shapes oneDNN declines, and when the backend is
+// set to "gemm" (gan_set_conv_backend). Both are tested against the same references.
+//
+// The GEMM lowering: a chunk of samples is unrolled by im2col into one matrix
 // (Ci*kh*kw, nb*Ho*Wo), samples side by side, so each direction is one large GEMM per
 // group: forward W @ cols, input gradient W^T @ gy then col2im, weight gradient
 // gy @ cols^T accumulated over chunks. BLAS runs the GEMMs on all threads; im2col and
 // col2im run in parallel over the chunk's samples.
 #include "gan/conv.h"
 #include "internal.h"
+#include "conv_dnnl.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+static _Atomic gan_conv_backend backend =
+#ifdef GAN_HAVE_DNNL
+    GAN_CONV_DNNL;
+#else
+    GAN_CONV_GEMM;
+#endif
+
+int gan_set_conv_backend(gan_conv_backend b) {
+    if (b == GAN_CONV_DNNL && !gan_dnnl_available())
+        return gan_error("conv backend: this build of gan has no oneDNN (libdnnl-dev was missing "
+                         "when it was configured); only \"gemm\" is available");
+    if (b != GAN_CONV_DNNL && b != GAN_CONV_GEMM) return gan_error("conv backend: unknown backend %d", (int)b);
+    backend = b;
+    return GAN_OK;
+}
+gan_conv_backend gan_get_conv_backend(void) { return backend; }
+const char *gan_conv_last_dnnl_impl(void) { return gan_dnnl_last_impl(); }
+uint64_t gan_conv_dnnl_runs(void) { return gan_dnnl_runs(); }
 
 int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil) {
     return (in + 2 * pad - (int64_t)dil * (k - 1) - 1) / stride + 1;
@@ -96,6 +121,18 @@ static void im2col(gan_dtype dt, const geom *g, const void *x, void *cols, int64
 }
 static void col2im(gan_dtype dt, const geom *g, const void *cols, void *x, int64_t ld) {
     if (dt == GAN_FLOAT32) col2im_float(g, cols, x, ld); else col2im_double(g, cols, x, ld);
+}
+
+// Runs a direction through oneDNN when the backend and dtype allow: GAN_OK (done),
+// GAN_ERR, or GAN_DNNL_UNSUPPORTED (take the GEMM path).
+static int try_dnnl(gan_dnnl_dir dir, gan_dtype dt, const geom *g, void *x, void *w, const void *b,
+                    void *y) {
+    if (dt != GAN_FLOAT32 || backend != GAN_CONV_DNNL || g->N == 0) return GAN_DNNL_UNSUPPORTED;
+    const gan_conv_params *p = g->p;
+    gan_dnnl_shape s = {dir, g->N, g->Ci, g->H, g->W, g->Co, g->Ho, g->Wo, g->kh, g->kw, g->groups,
+                        {p->stride[0], p->stride[1]}, {p->pad[0], p->pad[1]},
+                        {p->dilation[0], p->dilation[1]}, {0, 0}, b != NULL};
+    return gan_dnnl_conv(&s, x, w, b, y);
 }
 
 // C (m, n) = op(A) op(B) + beta C, row-major, contiguous operands.
@@ -199,6 +236,20 @@ int gan_conv2d(gan_tensor **out, const gan_tensor *x, const gan_tensor *w, const
         gan_tensor_release(xc); gan_tensor_release(wc);
         return GAN_ERR;
     }
+    gan_tensor *bc = NULL;
+    if (b && x->dtype == GAN_FLOAT32 && gan_contiguous(&bc, b) != GAN_OK) {
+        gan_tensor_release(xc); gan_tensor_release(wc); gan_tensor_release(y);
+        return GAN_ERR;
+    }
+    int rc = try_dnnl(GAN_DNNL_FWD, x->dtype, &g, gan_data(xc), gan_data(wc), bc ? gan_data(bc) : NULL,
+                      gan_data(y));
+    gan_tensor_release(bc);
+    if (rc != GAN_DNNL_UNSUPPORTED) {
+        gan_tensor_release(xc); gan_tensor_release(wc);
+        if (rc != GAN_OK) { gan_tensor_release(y); return GAN_ERR; }
+        *out = y;
+        return GAN_OK;
+    }
     size_t es = gan_dtype_size(x->dtype);
     int64_t nbmax = chunk_size(&g, es), Kt = Ci * kh * kw;
     scratch sc;
@@ -267,6 +318,13 @@ int gan_conv2d_input_grad(gan_tensor **out, const gan_tensor *gy, const gan_tens
         gan_tensor_release(gc); gan_tensor_release(wc);
         return GAN_ERR;
     }
+    int rc = try_dnnl(GAN_DNNL_BWD_DATA, gy->dtype, &g, gan_data(gx), gan_data(wc), NULL, gan_data(gc));
+    if (rc != GAN_DNNL_UNSUPPORTED) {
+        gan_tensor_release(gc); gan_tensor_release(wc);
+        if (rc != GAN_OK) { gan_tensor_release(gx); return GAN_ERR; }
+        *out = gx;
+        return GAN_OK;
+    }
     size_t es = gan_dtype_size(gy->dtype);
     int64_t nbmax = chunk_size(&g, es), Kt = Ci * kh * kw;
     scratch sc;
@@ -320,6 +378,13 @@ int gan_conv2d_weight_grad(gan_tensor **out, const gan_tensor *x, const gan_tens
         gan_zeros(&gw, x->dtype, 4, wsize) != GAN_OK) {
         gan_tensor_release(xc); gan_tensor_release(gc);
         return GAN_ERR;
+    }
+    int rc = try_dnnl(GAN_DNNL_BWD_WEIGHTS, x->dtype, &g, gan_data(xc), gan_data(gw), NULL, gan_data(gc));
+    if (rc != GAN_DNNL_UNSUPPORTED) {
+        gan_tensor_release(xc); gan_tensor_release(gc);
+        if (rc != GAN_OK) { gan_tensor_release(gw); return GAN_ERR; }
+        *out = gw;
+        return GAN_OK;
     }
     size_t es = gan_dtype_size(x->dtype);
     int64_t nbmax = chunk_size(&g, es), Kt = g.Ci * kh * kw;

@@ -317,3 +317,79 @@ describe("linear", function()
       A.raises(function() F.linear(A.randn { 2, 4 }, w, A.randn { 4 }) end, "(4,)")
    end)
 end)
+
+-- The float32 kernels run on oneDNN (when built in) or on the GEMM lowering; float64 always
+-- takes the GEMM path, which the tests above check against naive loops and gradcheck.
+-- Every float32 path must give the float64 results in all three directions.
+describe("float32 convolution backends", function()
+   local backends = { "gemm" }
+   if pcall(gan.set_conv_backend, "dnnl") then backends[#backends + 1] = "dnnl" end
+   local default = gan.conv_backend()
+   after_each(function() gan.set_conv_backend(default) end)
+
+   -- {transposed, input shape, weight shape, options}: DCGAN-like layers, groups, dilation,
+   -- strides whose last window stops short of the input's edge, 1x1, batches of one.
+   local cases = {
+      { false, { 4, 3, 16, 16 }, { 8, 3, 4, 4 }, { stride = 2, padding = 1 } },
+      { false, { 2, 16, 9, 9 }, { 32, 16, 3, 3 }, { padding = 1 } },
+      { false, { 2, 3, 8, 7 }, { 4, 3, 3, 3 }, { stride = 2 } },
+      { false, { 2, 4, 9, 8 }, { 6, 2, 3, 3 }, { groups = 2, dilation = { 2, 1 }, padding = 1 } },
+      { false, { 3, 5, 5, 4 }, { 7, 5, 1, 1 }, {} },
+      { false, { 1, 32, 4, 4 }, { 1, 32, 4, 4 }, {} },
+      { false, { 2, 3, 10, 10 }, { 4, 3, 7, 7 }, { padding = 3 } },
+      { true, { 4, 16, 1, 1 }, { 16, 8, 4, 4 }, {} },
+      { true, { 2, 8, 4, 4 }, { 8, 4, 4, 4 }, { stride = 2, padding = 1 } },
+      { true, { 2, 6, 3, 4 }, { 6, 2, 3, 3 }, { stride = 2, padding = 1, output_padding = 1, groups = 3 } },
+   }
+
+   local function run(c, dtype, r)
+      local x, w = c.x:to(dtype):detach():requires_grad_(), c.w:to(dtype):detach():requires_grad_()
+      local b = c.b:to(dtype):detach():requires_grad_()
+      local f = c[1] and F.conv_transpose2d or F.conv2d
+      local y = f(x, w, b, c[4])
+      ;(y * r:to(dtype)):sum():backward()
+      return y, x.grad, w.grad, b.grad
+   end
+
+   for _, name in ipairs(backends) do
+      it(name .. ": forward, input, weight and bias gradients agree with float64", function()
+         gan.set_conv_backend(name)
+         assert.are.equal(name, gan.conv_backend())
+         gan.manual_seed(40)
+         for _, c in ipairs(cases) do
+            c.x, c.w = gan.randn(c[2], { dtype = "float64" }), gan.randn(c[3], { dtype = "float64" })
+            local out_c = c[1] and c[3][2] * (c[4].groups or 1) or c[3][1]
+            c.b = gan.randn({ out_c }, { dtype = "float64" })
+            local y64 = (c[1] and F.conv_transpose2d or F.conv2d)(c.x, c.w, c.b, c[4])
+            local r = gan.randn(y64:size(), { dtype = "float64" })
+            local want = { run(c, "float64", r) }
+            local runs0 = select(3, gan.conv_backend())
+            local got = { run(c, "float32", r) }
+            -- forward, input gradient, weight gradient: all on the chosen backend
+            assert.are.equal(name == "dnnl" and 3 or 0, select(3, gan.conv_backend()) - runs0,
+               "oneDNN kernel runs for " .. opts_str(c[4]))
+            local what = { "output", "input grad", "weight grad", "bias grad" }
+            for k = 1, 4 do
+               assert.are.equal("float32", got[k].dtype)
+               local err = (got[k]:double() - want[k]):abs():max():item()
+               local scale = want[k]:abs():max():item()
+               assert(err <= 1e-4 * math.max(1, scale), ("%s, case %s %s: %s differs by %g (scale %g)"):format(
+                  name, c[1] and "conv_transpose2d" or "conv2d", opts_str(c[4]), what[k], err, scale))
+            end
+         end
+      end)
+   end
+
+   it("the backend is chosen by name; unknown names are an error", function()
+      gan.set_conv_backend("gemm")
+      assert.are.equal("gemm", (gan.conv_backend()))
+      A.raises(function() gan.set_conv_backend("cudnn") end, "cudnn")
+      if #backends == 2 then
+         gan.set_conv_backend("dnnl")
+         F.conv2d(gan.randn { 2, 16, 8, 8 }, gan.randn { 16, 16, 3, 3 }, nil, { padding = 1 })
+         local name, impl = gan.conv_backend()
+         assert.are.equal("dnnl", name)
+         assert.is_string(impl)   -- oneDNN's implementation name, e.g. "jit:avx512_core"
+      end
+   end)
+end)

@@ -95,6 +95,14 @@ describe("gradgradcheck", function()
       check(function(t) return F.softplus(t, 2) end, { x }, "softplus beta")
    end)
 
+   it("batch_norm in training (the fused op's backward built from differentiable ops)", function()
+      local x = A.leaf(A.randn { 3, 2, 2, 2 })
+      local w, b = A.leaf(A.randn { 2 }), A.leaf(A.randn { 2 })
+      check(function(t, ww, bb) return F.batch_norm(t, nil, nil, ww, bb, true) end, { x, w, b }, "batch_norm")
+      check(function(t) return F.batch_norm(t, nil, nil, nil, nil, true):tanh() end, { A.leaf(A.randn { 4, 3 }) },
+         "batch_norm 2-d, no affine")
+   end)
+
    it("layer_norm and instance_norm", function()
       local x = A.leaf(A.randn { 2, 4 })
       local w, b = A.leaf(A.randn { 4 }), A.leaf(A.randn { 4 })

@@ -148,6 +148,13 @@ int gan_ag_index_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index
 int gan_ag_gather(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index);
 int gan_ag_scatter_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index,
                        gan_tensor *src);
+// Normalisation of x (N, C, *) with its own statistics (biased variance), then the optional
+// affine weight and bias (C): batch norm (per_sample false: one statistic per channel over
+// N and the spatial dims) or instance norm (per_sample true: one per sample and channel).
+// mean_out / var_out (either may be NULL) receive the statistics, (C) or (N, C), untracked,
+// for running averages. One fused kernel each way; double backward supported.
+int gan_ag_batch_norm(gan_tensor **y, gan_tensor **mean_out, gan_tensor **var_out, gan_tensor *x,
+                      gan_tensor *w, gan_tensor *b, bool per_sample, double eps);
 // Sums g down to `size` (undoes broadcasting).
 int gan_ag_sum_to(gan_tensor **out, gan_tensor *g, int ndim, const int64_t *size);
 

@@ -16,6 +16,17 @@ typedef struct gan_conv_params {
     int output_padding[2];   // conv_transpose2d only
 } gan_conv_params;
 
+// Which implementation runs the float32 kernels: oneDNN (default when gan is built with
+// it; shapes it declines and float64 always take the GEMM path) or the portable GEMM
+// lowering. Process-wide.
+typedef enum { GAN_CONV_GEMM = 0, GAN_CONV_DNNL = 1 } gan_conv_backend;
+int gan_set_conv_backend(gan_conv_backend b);   // error if oneDNN is not built in
+gan_conv_backend gan_get_conv_backend(void);
+// oneDNN's implementation name for the last convolution it ran (NULL if none).
+const char *gan_conv_last_dnnl_impl(void);
+// How many convolution kernels oneDNN has run (the rest took the GEMM path).
+uint64_t gan_conv_dnnl_runs(void);
+
 // Output size of one spatial dim of conv2d.
 int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil);
 

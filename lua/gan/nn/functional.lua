@@ -285,6 +285,14 @@ local function update_running(running, stat, momentum)
    core.set_grad_enabled(prev)
 end
 
+-- Normalisation by given (running) statistics, then the affine transform.
+local function with_running_stats(x, running_mean, running_var, weight, bias, eps)
+   local y = (x - per_channel(running_mean, x)) * (per_channel(running_var, x) + eps):rsqrt()
+   if weight ~= nil then y = y * per_channel(weight, x) end
+   if bias ~= nil then y = y + per_channel(bias, x) end
+   return y
+end
+
 --- Batch normalisation over (N, ...) per channel (dim 2). In training, batch statistics
 -- normalise and the running stats (if given) move by momentum with the unbiased
 -- variance; in eval the running stats normalise.
@@ -299,26 +307,19 @@ function F.batch_norm(x, running_mean, running_var, weight, bias, training, mome
             shape_str(v), C, shape_str(x)), 2)
       end
    end
-   local y
    if training or running_mean == nil then
-      local dims = { 1 }
-      for i = 3, x:dim() do dims[#dims + 1] = i end
       local n = x:numel() // C
       if training and n <= 1 then
          error(("batch_norm: need more than 1 value per channel in training, got input %s"):format(shape_str(x)), 2)
       end
-      local mean, var
-      y, mean, var = normalize(x, dims, eps)
+      local y, mean, var = core.batch_norm(x, weight, bias, false, eps)
       if training and running_mean ~= nil then
          update_running(running_mean, mean, momentum)
          update_running(running_var, var * (n / math.max(n - 1, 1)), momentum)
       end
-   else
-      y = (x - per_channel(running_mean, x)) * (per_channel(running_var, x) + eps):rsqrt()
+      return y
    end
-   if weight ~= nil then y = y * per_channel(weight, x) end
-   if bias ~= nil then y = y + per_channel(bias, x) end
-   return y
+   return with_running_stats(x, running_mean, running_var, weight, bias, eps)
 end
 
 --- Instance normalisation: per sample and channel over the spatial dims. With running
@@ -328,23 +329,16 @@ function F.instance_norm(x, running_mean, running_var, weight, bias, use_input_s
    if x:dim() < 3 then error("instance_norm: expected (N, C, ...) with spatial dims, got " .. shape_str(x), 2) end
    momentum, eps = momentum or 0.1, eps or 1e-5
    if use_input_stats == nil then use_input_stats = true end
-   local y
    if use_input_stats then
-      local dims = {}
-      for i = 3, x:dim() do dims[#dims + 1] = i end
-      local mean, var
-      y, mean, var = normalize(x, dims, eps)
+      local y, mean, var = core.batch_norm(x, weight, bias, true, eps)
       if running_mean ~= nil then
          local n = x:numel() // (x:size(1) * x:size(2))
          update_running(running_mean, mean:mean(1), momentum)
          update_running(running_var, (var * (n / math.max(n - 1, 1))):mean(1), momentum)
       end
-   else
-      y = (x - per_channel(running_mean, x)) * (per_channel(running_var, x) + eps):rsqrt()
+      return y
    end
-   if weight ~= nil then y = y * per_channel(weight, x) end
-   if bias ~= nil then y = y + per_channel(bias, x) end
-   return y
+   return with_running_stats(x, running_mean, running_var, weight, bias, eps)
 end
 
 --- Layer normalisation over the trailing dims given by normalized_shape (a number or a

@@ -1,0 +1,31 @@
+// Private to core/: the oneDNN path of the float32 convolution kernels (conv_dnnl.c).
+#ifndef GAN_CONV_DNNL_H
+#define GAN_CONV_DNNL_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GAN_DNNL_UNSUPPORTED 1   // not handled here: the caller takes the GEMM path
+
+typedef enum { GAN_DNNL_FWD, GAN_DNNL_BWD_DATA, GAN_DNNL_BWD_WEIGHTS } gan_dnnl_dir;
+
+typedef struct {
+    gan_dnnl_dir dir;
+    int64_t N, Ci, H, W, Co, Ho, Wo;
+    int kh, kw, groups;
+    int stride[2], pad[2], dil[2];   // dil as in gan_conv_params (1: none)
+    int pad_r[2];                    // filled in by gan_dnnl_conv
+    bool bias;
+} gan_dnnl_shape;
+
+// Runs one direction on contiguous float32 data: x (N, Ci, H, W), w (Co, Ci/groups, kh, kw),
+// y (N, Co, Ho, Wo), b (Co) or NULL (forward only). Forward writes y, backward data
+// writes x from y, backward weights writes w (overwrites, no accumulation). Returns
+// GAN_OK, GAN_ERR (message set) or GAN_DNNL_UNSUPPORTED.
+int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void *y);
+// oneDNN's name for the implementation of the last primitive run (NULL: none yet).
+const char *gan_dnnl_last_impl(void);
+// How many convolutions oneDNN has run in this process.
+uint64_t gan_dnnl_runs(void);
+bool gan_dnnl_available(void);
+
+#endif
