@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
-# gan vs PyTorch CPU: conv2d, conv_transpose2d and linear, timed in the same run.
+# gan vs PyTorch CPU, timed in the same run: full GAN training steps and the convolution /
+# linear microbenchmarks, with each process's peak resident memory.
 #
-#   bash bench/run.sh            # from anywhere in the repo; ~1.5 minutes on an idle 2-vCPU VM
+#   bash bench/run.sh            # from anywhere in the repo; ~10 minutes on an idle 2-vCPU VM
 #
 # Other processes competing for the CPUs make the numbers meaningless; the script names the
 # busy ones at the start and says at the end how much CPU others took during the run. Run
-# it on an otherwise idle machine (or, as root, under `nice -n -15` so that it wins the
-# CPUs; docs/performance.md has the numbers and what they mean).
+# it on an otherwise idle machine (docs/performance.md has the numbers and what they mean).
 #
 # What it does:
 #   1. builds gan if needed (Release, in $GAN_BUILD_DIR, default ./build);
-#   2. runs bench/conv_bench.lua (gan, lua5.4) and bench/conv_bench.py (Debian's torch,
-#      /usr/bin/python3) on the same cases: 2 threads, float32, warm-up iterations first,
-#      each iteration timed on its own with a monotonic wall clock; the two alternate in
-#      $BENCH_ROUNDS rounds (gan first in odd rounds, torch first in even ones) so that
-#      a change in machine speed hits both alike;
+#   2. runs the same work in gan (lua5.4) and in Debian's torch (/usr/bin/python3):
+#      bench/steps.lua / steps.py, one process per training-step case (dcgan32, dcgan64,
+#      cyclegan64, wgan_gp32; the header of steps.lua says what each does), and
+#      bench/conv_bench.lua / .py (conv2d, conv_transpose2d, linear); 2 threads, float32,
+#      warm-up iterations first, each iteration timed on its own with a monotonic wall
+#      clock; the two frameworks alternate in $BENCH_ROUNDS rounds (gan first in odd
+#      rounds, torch first in even ones) so that a change in machine speed hits both alike;
 #   3. prints, per case, the median and min-max of all timed iterations, the per-round
-#      medians, and the ratio torch ms / gan ms (> 1: gan is faster);
+#      medians, the ratio torch ms / gan ms (> 1: gan is faster), and for the step cases
+#      the peak resident memory of each process (largest over the rounds) and the ratio
+#      gan MB / torch MB (< 1: gan uses less);
 #   4. does all of that twice: with the environment as given, then with OPENBLAS_CORETYPE
 #      unset (OpenBLAS picks its kernel from the CPU). If OPENBLAS_CORETYPE is not set to
 #      begin with, the second table forces OPENBLAS_CORETYPE=Haswell instead, to show what
-#      a machine that forces it gets. The setting applies to both frameworks (torch's
-#      linear and conv_transpose2d go through the same system OpenBLAS).
+#      a machine that forces it gets. The setting applies to both frameworks.
 #
 # Knobs (environment):
 #   BENCH_ITERS     timed iterations per round (4)       BENCH_WARMUP  per round (2)
 #   BENCH_ROUNDS    rounds (4: 16 timed iterations per case in all)
-#   BENCH_CASES     subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd linear_fwd_bwd, or
-#                   the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd (run only if named)
+#   BENCH_STEPS     step cases (dcgan32 dcgan64 cyclegan64 wgan_gp32; "none" for none)
+#   BENCH_CASES     conv cases: subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd
+#                   linear_fwd_bwd, or the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd
+#                   (run only if named); "none" for none
 #   BENCH_VARIANTS  "given other" (default); "given" alone; add "passive" for a third
 #                   table with OMP_WAIT_POLICY=passive in both frameworks
 #   BENCH_THREADS   2 (both frameworks)                  GAN_BUILD_DIR build
@@ -39,6 +44,8 @@ ITERS=${BENCH_ITERS:-4}
 WARMUP=${BENCH_WARMUP:-2}
 ROUNDS=${BENCH_ROUNDS:-4}
 CASES=${BENCH_CASES:-}
+STEPS=${BENCH_STEPS:-dcgan32 dcgan64 cyclegan64 wgan_gp32}
+[ "$STEPS" = none ] && STEPS=
 VARIANTS=${BENCH_VARIANTS:-given other}
 BUILD=${GAN_BUILD_DIR:-build}
 PY=/usr/bin/python3          # Debian's python3-torch; the python3 on PATH has no torch
@@ -86,24 +93,38 @@ read -r busy0 idle0 < <(cpu_ticks)
 
 run_variant() {   # $1 = label, rest = env command prefix
     local label=$1; shift
-    local r
-    for ((r = 1; r <= ROUNDS; r++)); do
-        if ((r % 2 == 1)); then
-            "$@" lua5.4 bench/conv_bench.lua "$ITERS" "$WARMUP" $CASES >"$tmp/$label.gan.$r"
-            "$@" "$PY" bench/conv_bench.py "$ITERS" "$WARMUP" $CASES >"$tmp/$label.torch.$r"
-        else
-            "$@" "$PY" bench/conv_bench.py "$ITERS" "$WARMUP" $CASES >"$tmp/$label.torch.$r"
-            "$@" lua5.4 bench/conv_bench.lua "$ITERS" "$WARMUP" $CASES >"$tmp/$label.gan.$r"
+    local r c
+    one() {   # framework round: every case, appending to one output file
+        local fw=$1 r=$2; shift 2
+        local out="$tmp/$label.$fw.$r"
+        : >"$out"
+        for c in $STEPS; do
+            if [ "$fw" = gan ]; then "$@" lua5.4 bench/steps.lua "$c" "$ITERS" "$WARMUP" >>"$out"
+            else "$@" "$PY" bench/steps.py "$c" "$ITERS" "$WARMUP" >>"$out"; fi
+        done
+        if [ "$CASES" != none ]; then
+            if [ "$fw" = gan ]; then "$@" lua5.4 bench/conv_bench.lua "$ITERS" "$WARMUP" $CASES >>"$out"
+            else "$@" "$PY" bench/conv_bench.py "$ITERS" "$WARMUP" $CASES >>"$out"; fi
         fi
+    }
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2 == 1)); then one gan "$r" "$@"; one torch "$r" "$@"
+        else one torch "$r" "$@"; one gan "$r" "$@"; fi
     done
     lua5.4 - "$tmp" "$label" "$ROUNDS" <<'EOF'
 local dir, label, rounds = arg[1], arg[2], tonumber(arg[3])
-local order, data, info = {}, { gan = {}, torch = {} }, {}
+local order, data, info, seen_info = {}, { gan = {}, torch = {} }, {}, {}
+local mem = { gan = {}, torch = {} }
 for _, fw in ipairs({ "gan", "torch" }) do
    for r = 1, rounds do
       for line in io.lines(("%s/%s.%s.%d"):format(dir, label, fw, r)) do
          local key, rest = line:match("^info (%S+) (.*)$")
-         if key and r == 1 then info[#info + 1] = ("  %s: %s"):format(key, rest) end
+         if key and r == 1 and not seen_info[key] then
+            seen_info[key] = true
+            info[#info + 1] = ("  %s: %s"):format(key, rest)
+         end
+         local mname, mb = line:match("^mem (%S+) peak_rss_mb (%S+)$")
+         if mname then mem[fw][mname] = math.max(mem[fw][mname] or 0, tonumber(mb)) end
          local name, med, samples = line:match("^case (%S+) median_ms (%S+) .* samples (%S+)$")
          if name then
             if not data.gan[name] and not data.torch[name] then order[#order + 1] = name end
@@ -127,16 +148,19 @@ local function cell(d)
    return median(d.all), ("%.0f-%.0f"):format(lo, hi), table.concat(d.rounds, "/")
 end
 for _, l in ipairs(info) do print(l) end
-print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %s"):format("case", "gan ms", "(min-max)",
-   "round meds", "torch ms", "(min-max)", "round meds", "torch/gan"))
-print(("-"):rep(16) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(9))
+print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s"):format("case", "gan ms", "(min-max)",
+   "round meds", "torch ms", "(min-max)", "round meds", "torch/gan", "gan MB", "torch MB", "gan/tor"))
+print(("-"):rep(16) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(9) .. "-+-" .. ("-"):rep(24))
 for _, name in ipairs(order) do
    local gm, gs, gr = cell(data.gan[name])
    local tm, ts, tr = cell(data.torch[name])
    local ratio = (type(gm) == "number" and type(tm) == "number") and ("%.2f"):format(tm / gm) or "-"
-   print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %s"):format(name,
+   local mg, mt = mem.gan[name], mem.torch[name]
+   print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s"):format(name,
       type(gm) == "number" and ("%.1f"):format(gm) or gm, gs, gr,
-      type(tm) == "number" and ("%.1f"):format(tm) or tm, ts, tr, ratio))
+      type(tm) == "number" and ("%.1f"):format(tm) or tm, ts, tr, ratio,
+      mg and ("%.0f"):format(mg) or "-", mt and ("%.0f"):format(mt) or "-",
+      (mg and mt) and ("%.2f"):format(mg / mt) or "-"))
 end
 EOF
 }
