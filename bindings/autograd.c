@@ -292,6 +292,14 @@ static int f_batch_norm(lua_State *L) {
     return 3;
 }
 
+// core.leaky_relu(x, slope)
+static int f_leaky_relu(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1), *r;
+    if (gan_ag_leaky_relu(&r, x, luaL_checknumber(L, 2)) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+
 // core.set_conv_backend("dnnl" | "gemm");
 // core.conv_backend() -> name, oneDNN's last implementation name, oneDNN kernel runs
 static int f_set_conv_backend(lua_State *L) {
@@ -316,7 +324,7 @@ static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
     {"set_grad_enabled", f_set_grad_enabled}, {"conv2d", f_conv2d},
     {"conv_transpose2d", f_conv_transpose2d}, {"max_pool2d_indices", f_max_pool2d_indices},
-    {"batch_norm", f_batch_norm}, {"set_conv_backend", f_set_conv_backend},
+    {"batch_norm", f_batch_norm}, {"leaky_relu", f_leaky_relu}, {"set_conv_backend", f_set_conv_backend},
     {"conv_backend", f_conv_backend}, {NULL, NULL}};
 
 void gl_register_autograd_methods(lua_State *L) { luaL_setfuncs(L, methods, 0); }

@@ -267,6 +267,28 @@ fail:
     return done(rc, x, m, k, NULL);
 }
 
+// g times the derivative (a constant mask of x: the second derivative is zero a.e.).
+static int leaky_relu_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    gan_tensor *x = NULL, *d = NULL;
+    int rc = GAN_ERR;
+    TRY(gan_node_unpack(n, 0, &x));
+    TRY(gan_leaky_relu(&d, x, n->f[0], true));
+    rc = gan_ag_binary(&gin[0], GAN_MUL, g, d);
+fail:
+    return done(rc, x, d, NULL, NULL);
+}
+
+int gan_ag_leaky_relu(gan_tensor **out, gan_tensor *a, double slope) {
+    if (gan_leaky_relu(out, a, slope, false) != GAN_OK) return GAN_ERR;
+    gan_node *n;
+    const gan_tensor *ins[1] = {a};
+    record(*out, "leaky_relu", leaky_relu_backward, 1, ins, &n);
+    if (!n) return GAN_OK;
+    n->f[0] = slope;
+    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
+    return GAN_OK;
+}
+
 int gan_ag_clamp(gan_tensor **out, gan_tensor *a, double lo, double hi) {
     if (gan_clamp(out, a, lo, hi) != GAN_OK) return GAN_ERR;
     gan_node *n;

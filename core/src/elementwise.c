@@ -259,6 +259,41 @@ int gan_binary_scalar_(gan_tensor *a, gan_binop op, double s) {
     return rc;
 }
 
+// ---- leaky_relu: x > 0 ? x : slope x, and its derivative x > 0 ? 1 : slope
+
+typedef struct { double slope; bool deriv; } leaky;
+
+#define LEAKY_LOOP(T)                                                                   \
+    static void leaky_##T(void **p, const int64_t *s, int64_t n, const void *ctx) {     \
+        const leaky *c = ctx;                                                           \
+        T *o = p[0];                                                                    \
+        const T *a = p[1];                                                              \
+        T slope = (T)c->slope;                                                          \
+        if (c->deriv)                                                                   \
+            for (int64_t i = 0; i < n; i++) o[i * s[0]] = a[i * s[1]] > 0 ? (T)1 : slope; \
+        else                                                                            \
+            for (int64_t i = 0; i < n; i++) {                                           \
+                T x = a[i * s[1]];                                                      \
+                o[i * s[0]] = x > 0 ? x : x * slope;                                    \
+            }                                                                           \
+    }
+LEAKY_LOOP(float)
+LEAKY_LOOP(double)
+
+int gan_leaky_relu(gan_tensor **out, const gan_tensor *a, double slope, bool derivative) {
+    if (!gan_dtype_is_float(a->dtype))
+        return gan_error("leaky_relu: input must be float32 or float64, got %s", gan_dtype_name(a->dtype));
+    gan_tensor *o;
+    if (gan_empty(&o, a->dtype, a->ndim, a->size) != GAN_OK) return GAN_ERR;
+    leaky c = {slope, derivative};
+    gan_iter it;
+    const gan_tensor *ts[2] = {o, a};
+    gan_iter_init(&it, 2, ts, a->ndim, a->size);
+    gan_iter_run(&it, a->dtype == GAN_FLOAT32 ? leaky_float : leaky_double, &c);
+    *out = o;
+    return GAN_OK;
+}
+
 // ---- clamp, where, masked_fill
 
 typedef struct { double lo, hi; } bounds;

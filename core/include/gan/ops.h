@@ -28,6 +28,8 @@ int gan_binary_scalar(gan_tensor **out, gan_binop op, const gan_tensor *a, doubl
                       bool reversed);
 int gan_binary_scalar_(gan_tensor *a, gan_binop op, double s);
 // Bounds may be NaN for "none".
+// x > 0 ? x : slope x (derivative false), or its derivative x > 0 ? 1 : slope (true).
+int gan_leaky_relu(gan_tensor **out, const gan_tensor *a, double slope, bool derivative);
 int gan_clamp(gan_tensor **out, const gan_tensor *a, double lo, double hi);
 int gan_clamp_(gan_tensor *a, double lo, double hi);
 // out = cond != 0 ? a : b, all three broadcast; a and b share a dtype.

@@ -404,9 +404,8 @@ function F.sigmoid(x) return x:sigmoid() end
 
 --- max(x, 0) + slope * min(x, 0).
 function F.leaky_relu(x, slope)
-   slope = slope or 0.01
-   -- written so that the gradient at exactly 0 is slope (as PyTorch), not 0
-   return x * slope + x:relu() * (1 - slope)
+   check_tensor(x, "leaky_relu", "input")
+   return core.leaky_relu(x, slope or 0.01)   -- the gradient at exactly 0 is slope (as PyTorch)
 end
 
 --- x for x > 0, alpha (exp(x) - 1) otherwise.
