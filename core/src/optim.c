@@ -49,35 +49,61 @@ int gan_sgd_step(gan_tensor *p, const gan_tensor *g, gan_tensor *buf, const gan_
     return GAN_OK;
 }
 
+// The Adam update of n contiguous elements, arithmetic in double. The flags are
+// compile-time constants at each call site, so every combination is its own branch-free
+// (vectorisable) loop.
+#define ADAM_LOOP(T)                                                                     \
+    static inline __attribute__((always_inline)) void adam_##T(                          \
+        int64_t n, T *restrict P, const T *restrict G, T *restrict M, T *restrict V,     \
+        T *restrict X, const gan_adam_opts *o,                                          \
+        double step_size, double sqrt_bc2, bool decoupled, bool amsgrad) {              \
+        const double b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;  \
+        const double shrink = 1 - o->lr * o->weight_decay;                              \
+        _Pragma("omp parallel for schedule(static) if (n > GAN_PARALLEL_GRAIN)")        \
+        for (int64_t i = 0; i < n; i++) {                                               \
+            double pi = P[i], gi = G[i];                                                \
+            if (decoupled) pi *= shrink;                                                \
+            else gi += wd * pi;                                                         \
+            double mi = b1 * M[i] + (1 - b1) * gi;                                      \
+            double vi = b2 * V[i] + (1 - b2) * gi * gi;                                 \
+            M[i] = (T)mi;                                                               \
+            V[i] = (T)vi;                                                               \
+            double dv = vi;                                                             \
+            if (amsgrad) {                                                              \
+                double x = X[i] > vi ? X[i] : vi;                                       \
+                X[i] = (T)x;                                                            \
+                dv = x;                                                                 \
+            }                                                                           \
+            P[i] = (T)(pi - step_size * mi / (sqrt(dv) / sqrt_bc2 + eps));              \
+        }                                                                               \
+    }                                                                                   \
+    static void adam_dispatch_##T(int64_t n, T *P, const T *G, T *M, T *V, T *X,        \
+                                  const gan_adam_opts *o, double ss, double sb) {       \
+        if (o->decoupled) {                                                             \
+            if (X) adam_##T(n, P, G, M, V, X, o, ss, sb, true, true);                   \
+            else adam_##T(n, P, G, M, V, X, o, ss, sb, true, false);                    \
+        } else {                                                                        \
+            if (X) adam_##T(n, P, G, M, V, X, o, ss, sb, false, true);                  \
+            else adam_##T(n, P, G, M, V, X, o, ss, sb, false, false);                   \
+        }                                                                               \
+    }
+ADAM_LOOP(float)
+ADAM_LOOP(double)
+
 int gan_adam_step(gan_tensor *p, const gan_tensor *g, gan_tensor *m, gan_tensor *v,
                   gan_tensor *vmax, const gan_adam_opts *o, int64_t step) {
     const gan_tensor *ts[4] = {g, m, v, vmax};
     if (check(o->decoupled ? "adamw" : "adam", p, ts, 4) != GAN_OK) return GAN_ERR;
     if (step < 1) return gan_error("adam: step must be >= 1, got %lld", (long long)step);
-    gan_dtype dt = p->dtype;
     int64_t n = gan_numel(p);
-    void *P = gan_data(p), *M = gan_data(m), *V = gan_data(v), *X = vmax ? gan_data(vmax) : NULL;
-    const void *G = gan_data(g);
     double bc1 = 1 - pow(o->beta1, (double)step), bc2 = 1 - pow(o->beta2, (double)step);
     double step_size = o->lr / bc1, sqrt_bc2 = sqrt(bc2);
-    #pragma omp parallel for schedule(static) if (n > GAN_PARALLEL_GRAIN)
-    for (int64_t i = 0; i < n; i++) {
-        double pi = GET(dt, P, i), gi = GET(dt, G, i);
-        if (o->decoupled) pi *= 1 - o->lr * o->weight_decay;
-        else gi += o->weight_decay * pi;
-        double mi = o->beta1 * GET(dt, M, i) + (1 - o->beta1) * gi;
-        double vi = o->beta2 * GET(dt, V, i) + (1 - o->beta2) * gi * gi;
-        PUT(dt, M, i, mi);
-        PUT(dt, V, i, vi);
-        double denom_v = vi;
-        if (X) {
-            double x = GET(dt, X, i);
-            if (vi > x) x = vi;
-            PUT(dt, X, i, x);
-            denom_v = x;
-        }
-        PUT(dt, P, i, pi - step_size * mi / (sqrt(denom_v) / sqrt_bc2 + o->eps));
-    }
+    if (p->dtype == GAN_FLOAT32)
+        adam_dispatch_float(n, gan_data(p), gan_data(g), gan_data(m), gan_data(v),
+                            vmax ? gan_data(vmax) : NULL, o, step_size, sqrt_bc2);
+    else
+        adam_dispatch_double(n, gan_data(p), gan_data(g), gan_data(m), gan_data(v),
+                             vmax ? gan_data(vmax) : NULL, o, step_size, sqrt_bc2);
     gan_bump_version(p);
     return GAN_OK;
 }
