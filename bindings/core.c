@@ -34,6 +34,22 @@ void gl_push_tensor(lua_State *L, gan_tensor *t) {
 
 int gl_fail(lua_State *L) { return luaL_error(L, "%s", gan_last_error()); }
 
+// core.collect_garbage(min_bytes): a full collection if more than min_bytes of tensor
+// storage were created since the last one; true if it ran. Called at iteration
+// boundaries (Optimizer:zero_grad) so that the last iteration's intermediates go back to
+// the allocator's cache before the next one allocates the same sizes again.
+static int f_collect_garbage(lua_State *L) {
+    lua_Integer min = luaL_optinteger(L, 1, 0);
+    bool run = bytes_since_gc > min;
+    if (run) {
+        bytes_since_gc = 0;
+        lua_gc(L, LUA_GCCOLLECT);
+        live_after_gc = gan_alloc_get_stats().live_bytes;
+    }
+    lua_pushboolean(L, run);
+    return 1;
+}
+
 gan_tensor *gl_check_tensor(lua_State *L, int idx) {
     gan_tensor **box = luaL_testudata(L, idx, GL_TENSOR);
     if (!box) luaL_typeerror(L, idx, "tensor");
@@ -865,6 +881,7 @@ static const luaL_Reg functions[] = {
     {"where", f_where}, {"matmul", f_matmul}, {"cat", f_cat},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
     {"blas_core", f_blas_core}, {"memory_stats", f_memory_stats}, {"empty_cache", f_empty_cache},
+    {"collect_garbage", f_collect_garbage},
     {"clock", f_clock},
     {NULL, NULL}};
 

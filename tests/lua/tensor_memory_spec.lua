@@ -90,6 +90,35 @@ end]])
    end)
 end)
 
+describe("a steady training loop", function()
+   it("stops allocating from the system once warm (zero_grad collects the last iteration)", function()
+      gan.manual_seed(3)
+      local dc = gan.models.dcgan
+      local G = dc.Generator { nz = 16, ngf = 8, nc = 1, image_size = 16 }
+      local D = dc.Discriminator { ndf = 8, nc = 1, image_size = 16 }
+      local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local real = gan.rand { 16, 1, 16, 16 }
+      local function step()
+         local fake = G(gan.randn { 16, 16, 1, 1 })
+         oD:zero_grad()
+         gan.losses.minimax_d(D(real), D(fake:detach())):backward()
+         oD:step()
+         oG:zero_grad()
+         gan.losses.nonsaturating_g(D(fake)):backward()
+         oG:step()
+      end
+      for _ = 1, 6 do step() end
+      local before = gan.memory_stats()
+      for _ = 1, 10 do step() end
+      local after = gan.memory_stats()
+      assert.are.equal(before.system_allocs, after.system_allocs)
+      assert(after.cache_hits > before.cache_hits)
+      -- the live set does not grow either: one iteration's garbage at most
+      assert(after.live_bytes <= before.live_bytes * 1.5 + (1 << 20), after.live_bytes .. " vs " .. before.live_bytes)
+   end)
+end)
+
 describe("<close>", function()
    it("frees the storage at the end of the scope, without the GC", function()
       collectgarbage("collect")
