@@ -19,10 +19,16 @@ describe("gan.models.cyclegan", function()
 
    it("generator keeps the image size and ends in tanh; blocks are residual", function()
       local G = cg.ResnetGenerator { ngf = 8, n_blocks = 2 }
-      local x = gan.rand { 2, 3, 32, 32 }:mul(2):sub(1)
-      local y = G(x)
-      assert.are.same({ 2, 3, 32, 32 }, y:size())
-      assert(y:abs():max():item() <= 1)
+      for _, s in ipairs { { 2, 32, 32 }, { 1, 64, 64 }, { 1, 24, 40 } } do
+         local x = gan.rand { s[1], 3, s[2], s[3] }:mul(2):sub(1)
+         local y = G(x)
+         assert.are.same({ s[1], 3, s[2], s[3] }, y:size())
+         assert(y:abs():max():item() <= 1)
+      end
+      -- reflection padding inside the blocks: each 3x3 convolution sees a 1-pixel mirrored border
+      local blk = cg.ResnetBlock(4)
+      assert.are.equal("ReflectionPad2d", getmetatable(blk.body[1]).__name)
+      assert.are.equal("ReflectionPad2d", getmetatable(blk.body[5]).__name)
       local block = cg.ResnetBlock(4)
       for _, p in ipairs(block:parameters()) do gan.no_grad(function() p:zero_() end) end
       local h = gan.randn { 1, 4, 6, 6 }
@@ -34,6 +40,24 @@ describe("gan.models.cyclegan", function()
       local D = cg.PatchDiscriminator { ndf = 4 }
       assert.are.same({ 1, 1, 30, 30 }, D(gan.zeros { 1, 3, 256, 256 }):size())
       assert.are.same({ 2, 1, 6, 6 }, D(gan.zeros { 2, 3, 64, 64 }):size())
+      assert.are.same({ 1, 1, 2, 2 }, D(gan.zeros { 1, 3, 32, 32 }):size())
+      -- two layers (34x34 patches): 6x6 logits on 32 pixels
+      assert.are.same({ 1, 1, 6, 6 }, cg.PatchDiscriminator { ndf = 4, n_layers = 2 }(gan.zeros { 1, 3, 32, 32 }):size())
+   end)
+
+   it("U-Net generator: skip connections at every level, sizes 2^n_downs and larger", function()
+      -- parameter counts of the same recipe built in PyTorch (pix2pix's UnetGenerator with
+      -- instance norm, hence biased convolutions)
+      assert.are.equal(458291, n_params(cg.UnetGenerator { ngf = 8, n_downs = 6 }))
+      local U = cg.UnetGenerator { ngf = 4, n_downs = 7 }
+      assert.are.equal(164187, n_params(U))
+      U:eval()
+      for _, s in ipairs { 128, 256 } do
+         local y = U(gan.rand { 1, 3, s, s }:mul(2):sub(1))
+         assert.are.same({ 1, 3, s, s }, y:size())
+         assert(y:abs():max():item() <= 1)
+      end
+      assert.has_error(function() cg.UnetGenerator { n_downs = 4 } end, "UnetGenerator: n_downs must be >= 5, got 4")
    end)
 
    it("initialises convolution weights N(0, 0.02) and biases 0", function()

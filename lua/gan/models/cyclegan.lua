@@ -2,6 +2,7 @@
 -- the PatchGAN discriminator (Isola et al. 2017), with instance normalisation and
 -- reflection padding as in the paper; weights initialised N(0, 0.02).
 -- @module gan.models.cyclegan
+local core = require("gan.core")
 local nn = require("gan.nn")
 
 local M = {}
@@ -50,6 +51,57 @@ function M.ResnetGenerator(opts)
    layers[#layers + 1] = nn.Conv2d(ch, out_nc, 7)
    layers[#layers + 1] = nn.Tanh()
    local G = nn.Sequential(layers)
+   G:apply(M.init_weights)
+   return G
+end
+
+-- One level of the U-Net: down-convolution, the inner levels, up-convolution, and the
+-- skip connection that concatenates the level's input with its output (all but the
+-- outermost level).
+local UnetBlock = nn.class("UnetBlock", nn.Module)
+function UnetBlock:__init(outer_nc, inner_nc, opts)
+   nn.Module.__init(self)
+   local in_nc = opts.in_nc or outer_nc
+   self.outermost = opts.outermost or false
+   local down = { nn.Conv2d(in_nc, inner_nc, 4, { stride = 2, padding = 1 }) }
+   local up
+   if opts.outermost then
+      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, { stride = 2, padding = 1 }), nn.Tanh() }
+   elseif opts.innermost then
+      table.insert(down, 1, nn.LeakyReLU(0.2))
+      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc, outer_nc, 4, { stride = 2, padding = 1 }), nn.InstanceNorm2d(outer_nc) }
+   else
+      table.insert(down, 1, nn.LeakyReLU(0.2))
+      down[#down + 1] = nn.InstanceNorm2d(inner_nc)
+      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, { stride = 2, padding = 1 }), nn.InstanceNorm2d(outer_nc) }
+      if opts.dropout then up[#up + 1] = nn.Dropout(0.5) end
+   end
+   self.down = nn.Sequential(down)
+   self.sub = opts.sub   -- the inner levels (nil at the innermost)
+   self.up = nn.Sequential(up)
+end
+function UnetBlock:forward(x)
+   local h = self.down(x)
+   if self.sub then h = self.sub(h) end
+   local y = self.up(h)
+   if self.outermost then return y end
+   return core.cat({ x, y }, 2)
+end
+
+--- pix2pix's U-Net generator: image (N, in_nc, S, S) -> (N, out_nc, S, S), S a power of
+-- two >= 2^n_downs; n_downs stride-2 levels (the bottleneck is 1x1 when S = 2^n_downs)
+-- with skip connections between mirrored levels. opts: in_nc (3), out_nc (3), ngf (64),
+-- n_downs (6 for 64-pixel images, 8 for 256), dropout (false).
+function M.UnetGenerator(opts)
+   opts = opts or {}
+   local in_nc, out_nc, ngf, n = opts.in_nc or 3, opts.out_nc or 3, opts.ngf or 64, opts.n_downs or 6
+   if n < 5 then error("UnetGenerator: n_downs must be >= 5, got " .. tostring(n), 2) end
+   local blk = UnetBlock(ngf * 8, ngf * 8, { innermost = true })
+   for _ = 1, n - 5 do blk = UnetBlock(ngf * 8, ngf * 8, { sub = blk, dropout = opts.dropout }) end
+   blk = UnetBlock(ngf * 4, ngf * 8, { sub = blk })
+   blk = UnetBlock(ngf * 2, ngf * 4, { sub = blk })
+   blk = UnetBlock(ngf, ngf * 2, { sub = blk })
+   local G = UnetBlock(out_nc, ngf, { in_nc = in_nc, sub = blk, outermost = true })
    G:apply(M.init_weights)
    return G
 end
