@@ -19,6 +19,7 @@ local nn_utils = require("gan.nn.utils")
 local image = require("gan.image")
 local no_grad = require("gan.autograd").no_grad
 local stack = require("gan.tensor").stack
+local is_tensor = require("gan.tensor").is_tensor
 
 local train = {}
 
@@ -225,7 +226,8 @@ function Trainer:_next_real()
       b = d:next()
    end
    if knows_end and d.position >= d:len() then self.epochs_done = self.epochs_done + 1 end
-   return b[self.real_key]
+   if self.real_key then return b[self.real_key] end
+   return b
 end
 
 function Trainer:_d_input(x, step)
@@ -373,6 +375,150 @@ function Trainer:fit(steps)
    end
    if progress then progress:close() end
    return self
+end
+
+-- ---------------------------------------------------------------- CycleGAN
+
+local CycleGAN = setmetatable({}, { __index = Trainer })
+CycleGAN.__index = CycleGAN
+train.CycleGANTrainer = CycleGAN
+
+local CYCLE_KNOWN = {
+   G_AB = 1, G_BA = 1, D_A = 1, D_B = 1, opt_g = 1, opt_d = 1, sched_g = 1, sched_d = 1, data = 1,
+   lambda_cycle = 1, lambda_identity = 1, pool = 1, seed = 1, steps = 1, run = 1, progress = 1,
+   log_every = 1, sample_every = 1, samples = 1, eval_every = 1, eval_fn = 1, checkpoint_every = 1,
+   keep_checkpoints = 1, hooks = 1, best_metric = 1, best_mode = 1, extra = 1,
+}
+
+--- CycleGAN training (Zhu et al. 2017) on the same loop, logging, checkpoints and exact
+-- resume as Trainer. Each step: both generators against LSGAN discriminators (the
+-- adversarial term E[(D(G(x)) - 1)^2]) plus lambda_cycle times the L1 cycle losses in
+-- both directions plus lambda_identity * lambda_cycle times the L1 identity losses, one
+-- opt_g step; then each discriminator on real images and on fakes from its image pool,
+-- 0.5 (E[(D(y) - 1)^2] + E[D(fake)^2]), one opt_d step.
+-- opts: G_AB, G_BA, D_A (judges domain A), D_B, opt_g (over both generators), opt_d (over
+-- both discriminators), data (a loader of batches { a =, b = }, each a tensor or a batch
+-- of samples with field image), lambda_cycle (10),
+-- lambda_identity (0.5; 0 = none), pool (50 per domain; 0 = none), sched_g / sched_d
+-- (stepped every step), seed, steps, run, progress, log_every (10), sample_every with
+-- samples = { a =, b = } (paired images of the two domains: the sheet's rows are
+-- input | translation | reconstruction | the other domain's drawing, A to B then B to A),
+-- eval_every with eval_fn(trainer, step), checkpoint_every, keep_checkpoints, hooks,
+-- best_metric / best_mode, extra.
+function train.CycleGAN(opts)
+   for k in pairs(opts) do
+      if not CYCLE_KNOWN[k] then error(("CycleGAN: unknown option '%s'"):format(tostring(k)), 2) end
+   end
+   for _, k in ipairs { "G_AB", "G_BA", "D_A", "D_B", "opt_g", "opt_d", "data" } do
+      if opts[k] == nil then error(("CycleGAN: option '%s' is required"):format(k), 2) end
+   end
+   local self = setmetatable({}, CycleGAN)
+   for k, v in pairs(opts) do self[k] = v end
+   self.lambda_cycle = opts.lambda_cycle or 10
+   self.lambda_identity = opts.lambda_identity or 0.5
+   self.steps, self.log_every, self.seed = opts.steps or 1000, opts.log_every or 10, opts.seed or 0
+   self.n_critic, self.schedule_per, self.real_key = 1, "step", false
+   self.generator = core.Generator(self.seed)
+   local pool = opts.pool or 50
+   if pool > 0 then
+      self.pool_a = train.ImagePool(pool, { seed = self.seed + 1 })
+      self.pool_b = train.ImagePool(pool, { seed = self.seed + 2 })
+   end
+   self.step, self.epochs_done = 0, 0
+   self.hooks = opts.hooks or {}
+   self.keep_checkpoints = opts.keep_checkpoints or 3
+   self.progress = opts.progress ~= false
+   return self
+end
+
+function CycleGAN:checkpoint_objects()
+   local o = { G_AB = self.G_AB, G_BA = self.G_BA, D_A = self.D_A, D_B = self.D_B, opt_g = self.opt_g,
+      opt_d = self.opt_d, data = self.data, trainer_rng = gen_state(self.generator) }
+   if self.sched_g then o.sched_g = self.sched_g end
+   if self.sched_d then o.sched_d = self.sched_d end
+   if self.pool_a then o.pool_a, o.pool_b = self.pool_a, self.pool_b end
+   for k, v in pairs(self.extra or {}) do o[k] = v end
+   return o
+end
+
+local function l1(x, y) return (x - y):abs():mean() end
+local function params_of(opt)
+   local ps = {}
+   for _, g in ipairs(opt.param_groups) do for _, p in ipairs(g.params) do ps[#ps + 1] = p end end
+   return ps
+end
+local function lsq(d, target) return ((d - target) ^ 2):mean() end
+
+function CycleGAN:train_step(step)
+   local batch = self:_next_real()
+   local A, B = batch.a, batch.b
+   if not is_tensor(A) then A, B = A.image, B.image end   -- batches of samples { image = }
+   self.last_batch = A:size(1)
+   local D_A, D_B, lc, li = self.D_A, self.D_B, self.lambda_cycle, self.lambda_identity
+   -- generators
+   self.opt_g:zero_grad()
+   D_A:requires_grad_(false)
+   D_B:requires_grad_(false)
+   local fake_B, fake_A = self.G_AB(A), self.G_BA(B)
+   local rec_A, rec_B = self.G_BA(fake_B), self.G_AB(fake_A)
+   local gan_ab, gan_ba = lsq(D_B(fake_B), 1), lsq(D_A(fake_A), 1)
+   local cyc_a, cyc_b = l1(rec_A, A), l1(rec_B, B)
+   local loss_g = gan_ab + gan_ba + (cyc_a + cyc_b) * lc
+   local logs = {}
+   if li > 0 then
+      local idt_b, idt_a = l1(self.G_AB(B), B), l1(self.G_BA(A), A)
+      loss_g = loss_g + (idt_a + idt_b) * (lc * li)
+      logs.idt_a, logs.idt_b = idt_a:item(), idt_b:item()
+   end
+   loss_g:backward()
+   D_A:requires_grad_(true)
+   D_B:requires_grad_(true)
+   logs.grad_norm_g = grad_norm(params_of(self.opt_g))
+   self.opt_g:step()
+   -- discriminators, on pooled fakes
+   self.opt_d:zero_grad()
+   local fB = self.pool_b and self.pool_b:query(fake_B) or fake_B:detach()
+   local fA = self.pool_a and self.pool_a:query(fake_A) or fake_A:detach()
+   local dB_real, dA_real = D_B(B), D_A(A)
+   local loss_d_b = (lsq(dB_real, 1) + lsq(D_B(fB), 0)) * 0.5
+   local loss_d_a = (lsq(dA_real, 1) + lsq(D_A(fA), 0)) * 0.5
+   ;(loss_d_a + loss_d_b):backward()
+   logs.grad_norm_d = grad_norm(params_of(self.opt_d))
+   self.opt_d:step()
+   logs.loss_g, logs.loss_d = loss_g:item(), (loss_d_a + loss_d_b):item()
+   logs.gan_ab, logs.gan_ba, logs.cyc_a, logs.cyc_b = gan_ab:item(), gan_ba:item(), cyc_a:item(), cyc_b:item()
+   logs.loss_d_a, logs.loss_d_b = loss_d_a:item(), loss_d_b:item()
+   logs.d_real = 0.5 * (mean_of(dA_real) + mean_of(dB_real))
+   logs.lr_g = self.opt_g.param_groups[1].lr
+   logs.lr_d = self.opt_d.param_groups[1].lr
+   return logs
+end
+
+--- Translations of the paired sample images: rows input | translation | reconstruction |
+-- the other domain's drawing, A to B then B to A; written as an image grid when path is
+-- given. Returns the (4 n, C, H, W) tensor of the sheet.
+function CycleGAN:sample(path)
+   if not self.samples then return nil end
+   local nets = { self.G_AB, self.G_BA }
+   local was = { nets[1].training, nets[2].training }
+   nets[1]:eval(); nets[2]:eval()
+   local rows = no_grad(function()
+      local a, b = self.samples.a, self.samples.b
+      local ab, ba = self.G_AB(a), self.G_BA(b)
+      local aba, bab = self.G_BA(ab), self.G_AB(ba)
+      local r = {}
+      for i = 1, a:size(1) do
+         r[#r + 1] = a[i]; r[#r + 1] = ab[i]; r[#r + 1] = aba[i]; r[#r + 1] = b[i]
+      end
+      for i = 1, b:size(1) do
+         r[#r + 1] = b[i]; r[#r + 1] = ba[i]; r[#r + 1] = bab[i]; r[#r + 1] = a[i]
+      end
+      return stack(r, 1)
+   end)
+   nets[1]:train(was[1]); nets[2]:train(was[2])
+   if path then image.save_grid(path, rows, { nrow = 4, range = { -1, 1 } }) end
+   if self.hooks.on_sample then self.hooks.on_sample(self, self.step, rows) end
+   return rows
 end
 
 return train

@@ -284,6 +284,26 @@ describe("experiment resume after kill -9", function()
       assert.are.equal(ref, read_all(part .. "/metrics.jsonl"))
    end)
 
+   it("cyclegan: killed after its step-6 checkpoint, resumed, logs the same metrics.jsonl and sheet", function()
+      local C = { "--set", "data.image_size=32", "--set", "model.ngf=4", "--set", "model.ndf=4",
+         "--set", "model.n_blocks=1", "--set", "train.steps=12", "--set", "train.decay_start=6",
+         "--set", "train.log_every=2", "--set", "train.checkpoint_every=6", "--set", "train.sample_every=12",
+         "--set", "train.n_samples=2", "--set", "train.threads=1" }
+      local code, out = gan_cmd(args("cyclegan", C, "full"), dir .. "/cfull.log")
+      assert.are.equal(0, code, out)
+      local full = dir .. "/cyclegan/full"
+      local ref = read_all(full .. "/metrics.jsonl")
+      assert.truthy(ref:match('"cyc_a": '))
+      local part = dir .. "/cyclegan/part"
+      local pid = gan_spawn(args("cyclegan", C, "part"), dir .. "/cpart.log")
+      kill_after(pid, part .. "/checkpoints/step_000006.safetensors")
+      assert.is_false(exists(part .. "/checkpoints/step_000012.safetensors"), "the run finished before the kill")
+      code, out = gan_cmd({ "run", "experiments/cyclegan.lua", "--resume", part }, dir .. "/cres.log")
+      assert.are.equal(0, code, out)
+      assert.are.equal(ref, read_all(part .. "/metrics.jsonl"))
+      assert.are.equal(read_all(full .. "/samples/step_000012.png"), read_all(part .. "/samples/step_000012.png"))
+   end)
+
    it("gan eval on the finished dcgan run prints the metrics and writes eval.json", function()
       local full = dir .. "/dcgan/full"
       assert.is_true(exists(full .. "/checkpoints/step_000040.safetensors"), "needs the dcgan run above")
