@@ -44,22 +44,15 @@ end
 local train_a, train_b = domain(d.a, "train", d.flip), domain(d.b, "train", d.flip)
 local loader = gan.data.DataLoader(gan.data.unpaired(train_a, train_b, { seed = t.seed }),
    { batch_size = d.batch_size, generator = gan.Generator(t.seed + 7) })
-local test_a, test_b = domain(d.a, "test", false), domain(d.b, "test", false)
+local test_a, test_b = cg.test_pairs(cfg)
 -- n_samples held-out pairs spread over the (code point ordered) test split
-local n = math.min(t.n_samples, #test_a)
-local function spread(ds)
-   local imgs = {}
-   for i = 1, n do imgs[i] = ds:get((i - 1) * #ds // n + 1).image end
-   return gan.stack(imgs, 1)
-end
-local samples = { a = spread(test_a), b = spread(test_b) }
+local n = math.min(t.n_samples, test_a:size(1))
+local pick = {}
+for i = 1, n do pick[i] = (i - 1) * test_a:size(1) // n end
+pick = gan.tensor(pick, { dtype = "int64" })
+local samples = { a = test_a:index_select(1, pick), b = test_b:index_select(1, pick) }
 
-local function generator()
-   if m.generator == "resnet" then return cg.ResnetGenerator { ngf = m.ngf, n_blocks = m.n_blocks } end
-   if m.generator == "unet" then return cg.UnetGenerator { ngf = m.ngf, n_downs = m.n_downs } end
-   error(("cyclegan: model.generator must be 'resnet' or 'unet', got '%s'"):format(tostring(m.generator)), 0)
-end
-local G_AB, G_BA = generator(), generator()
+local G_AB, G_BA = cg.generator_from_config(cfg), cg.generator_from_config(cfg)
 local D_A = cg.PatchDiscriminator { ndf = m.ndf, n_layers = m.n_layers }
 local D_B = cg.PatchDiscriminator { ndf = m.ndf, n_layers = m.n_layers }
 local function both(x, y)
@@ -77,7 +70,7 @@ local sched_g, sched_d = LinearDecay(opt_g, decay), LinearDecay(opt_d, decay)
 
 print(("cyclegan: %s (%d) <-> %s (%d) emoji at %dx%d, %d held-out pairs; generators %d, "
    .. "discriminators %d parameters each; run %s"):format(d.a, #train_a, d.b, #train_b, d.image_size,
-   d.image_size, #test_a, G_AB:num_parameters(), D_A:num_parameters(), run.dir))
+   d.image_size, test_a:size(1), G_AB:num_parameters(), D_A:num_parameters(), run.dir))
 
 local trainer = gan.train.CycleGAN {
    G_AB = G_AB, G_BA = G_BA, D_A = D_A, D_B = D_B, opt_g = opt_g, opt_d = opt_d, data = loader,
@@ -89,3 +82,8 @@ if resumed then print(("cyclegan: resumed from step %d"):format(trainer:resume()
 trainer:fit()
 print(("cyclegan: done; sample sheets (rows: input | translation | reconstruction | real) in %s/samples")
    :format(run.dir))
+-- The held-out pairs, as `gan eval` measures them (eval.json, eval.png in the run).
+local res = require("gan.eval").evaluate(run.dir)
+print(("cyclegan: held-out %d pairs: L1 A->B %.4f (input %.4f), B->A %.4f; cycle L1 %.4f / %.4f%s")
+   :format(res.n, res.l1_ab, res.l1_ab_input, res.l1_ba, res.cycle_l1_a, res.cycle_l1_b,
+      res.style_ab and ("; in the target style %.1f%% / %.1f%%"):format(100 * res.style_ab, 100 * res.style_ba) or ""))

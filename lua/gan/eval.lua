@@ -5,11 +5,52 @@
 local E = {}
 
 -- Experiment name -> the model module that can rebuild its generator.
-E.builders = { dcgan = "gan.models.dcgan", wgan_gp = "gan.models.dcgan" }
+E.builders = { dcgan = "gan.models.dcgan", wgan_gp = "gan.models.dcgan", cyclegan = "gan.models.cyclegan" }
 
 local function fmt(v)
    if type(v) == "number" then return ("%.6g"):format(v) end
    return tostring(v)
+end
+
+local function write_json(dir, res)
+   local out = io.open(dir .. "/eval.json", "wb")
+   if out then out:write(require("cjson").encode(res), "\n"); out:close() end
+end
+
+--- A CycleGAN run: both generators of a checkpoint on the held-out emoji pairs
+-- (gan.metrics.evaluate_translation with the emoji-style classifier, or opts.classifier);
+-- also writes RUN_DIR/eval.png (rows: input | translation | reconstruction | real, A to B
+-- then B to A, up to opts.sheet (16) items each way).
+function E.evaluate_cyclegan(dir, cfg, ck, path, opts)
+   local gan = require("gan")
+   local cg = gan.models.cyclegan
+   local G_AB, G_BA = cg.generator_from_config(cfg), cg.generator_from_config(cfg)
+   G_AB:load_state_dict(ck.states.G_AB)
+   G_BA:load_state_dict(ck.states.G_BA)
+   local a, b = cg.test_pairs(cfg)
+   local metrics = require("gan.metrics")
+   local clf = opts.classifier
+   if not clf then
+      local w = metrics.weights_path("emoji_style")
+      local f = io.open(w, "rb")
+      if f then f:close(); clf = w end
+   end
+   local res, imgs = metrics.evaluate_translation(G_AB, G_BA, a, b, { classifier = clf })
+   res.checkpoint, res.step, res.classifier = path, ck.extra and ck.extra.step, clf or "none"
+   res.reference = ("emoji test code points, %s <-> %s"):format(cfg.data.a, cfg.data.b)
+   local k = math.min(opts.sheet or 16, res.n)
+   local rows = {}
+   for i = 1, k do
+      local j = (i - 1) * res.n // k + 1
+      for _, t in ipairs { a[j], imgs.ab[j], imgs.aba[j], b[j] } do rows[#rows + 1] = t end
+   end
+   for i = 1, k do
+      local j = (i - 1) * res.n // k + 1
+      for _, t in ipairs { b[j], imgs.ba[j], imgs.bab[j], a[j] } do rows[#rows + 1] = t end
+   end
+   gan.image.save_grid(dir .. "/eval.png", gan.stack(rows, 1), { nrow = 4, range = { -1, 1 } })
+   write_json(dir, res)
+   return res
 end
 
 --- Evaluates a run directory; returns the metrics table. opts: n (10000), checkpoint,
@@ -33,6 +74,7 @@ function E.evaluate(dir, opts)
    if not path then error(("gan eval: %s has no checkpoint"):format(dir), 0) end
    local ck = gan.load(path)
    if type(ck) ~= "table" or ck.format ~= "gan.checkpoint" then error(("gan eval: %s is not a checkpoint"):format(path), 0) end
+   if run.experiment == "cyclegan" then return E.evaluate_cyclegan(dir, cfg, ck, path, opts) end
    local G = require(builder).generator_from_config(cfg)
    local weights = ck.states.ema and ck.states.ema.model or ck.states.G
    G:load_state_dict(weights)
@@ -45,18 +87,18 @@ function E.evaluate(dir, opts)
    local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = opts.n or 10000, nz = nz,
       classifier = opts.classifier })
    res.checkpoint, res.step, res.ema = path, ck.extra and ck.extra.step, ck.states.ema ~= nil
-   local out = io.open(dir .. "/eval.json", "wb")
-   if out then out:write(require("cjson").encode(res), "\n"); out:close() end
+   write_json(dir, res)
    return res
 end
 
 --- The command spec for gan.cli.
 E.command = {
    name = "eval",
-   summary = "Compute the metrics of a run's generator (FID, KID, precision/recall, coverage).",
+   summary = "Compute the metrics of a run's generator (FID, KID, precision/recall, coverage; CycleGAN: paired L1/PSNR, cycle L1, style share).",
    description = "Rebuilds the generator of RUN_DIR from its config.yaml, loads its best checkpoint "
       .. "(else the latest; the EMA weights when present), samples --n images and compares them "
-      .. "with the real test split on the reference classifier's features. Writes RUN_DIR/eval.json.",
+      .. "with the real test split on the reference classifier's features. A CycleGAN run is measured "
+      .. "on the held-out emoji pairs instead (and eval.png shows them). Writes RUN_DIR/eval.json.",
    setup = function(cmd)
       cmd:argument("run_dir", "The run directory.")
       cmd:option("--n", "Number of samples.", "10000"):convert(tonumber)

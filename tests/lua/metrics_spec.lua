@@ -435,3 +435,68 @@ describe("metrics.evaluate with a tiny generator and classifier", function()
          "metrics: no classifier weights at " .. dir .. "/none.safetensors")
    end)
 end)
+
+-- The shipped reference classifiers, on the held-out images they were not trained on.
+describe("shipped reference classifiers", function()
+   local targets = { mnist = 0.99, fashion_mnist = 0.90 }
+   for _, name in ipairs { "mnist", "fashion_mnist" } do
+      it(name .. ": test accuracy >= " .. targets[name], function()
+         local ds = gan.data.for_gan(name, { split = "test", image_size = 32 })
+         local _, probs = M.features(M.classifier(name), ds.images)
+         local acc = M.class_accuracy(probs, ds.labels)
+         assert(acc >= targets[name], ("%s classifier: %.4f on %d test images"):format(name, acc, #ds))
+      end)
+   end
+end)
+
+describe("metrics.evaluate_translation", function()
+   local nn = gan.nn
+   local Neg = nn.class("Neg", nn.Module)
+   function Neg:forward(x) return -x end
+   -- A domain classifier by hand: features = the image mean; class 1 (B) when positive.
+   local clf = { features = function(_, x) return x:flatten(2):mean(2, true) end,
+      out = function(f) return gan.cat({ -f * 50, f * 50 }, 2) end }
+
+   local function pair(n)
+      gan.manual_seed(8)
+      local a = gan.rand { n, 3, 4, 4 }:mul(0.5):sub(0.75)   -- in [-0.75, -0.25]: domain A
+      return a, -a                                          -- B: the same items, negated
+   end
+
+   it("identity translators score exactly the untranslated baseline, with zero cycle error", function()
+      local a, b = pair(6)
+      local r = M.evaluate_translation(nn.Identity(), nn.Identity(), a, b, { classifier = clf, batch = 4 })
+      assert.are.equal(6, r.n)
+      assert.are.equal(r.l1_ab_input, r.l1_ab)
+      assert.are.equal(r.psnr_ab_input, r.psnr_ab)
+      assert.are.equal(0, r.cycle_l1_a)
+      assert.are.equal(0, r.cycle_l1_b)
+      assert.are.equal(0, r.style_ab)       -- nothing moved to the other domain
+      assert.are.equal(0, r.style_ba)
+      assert.are.equal(1, r.style_real)
+      assert(math.abs(r.fid_ab - r.fid_ab_input) < 1e-9)
+   end)
+
+   it("perfect translators: zero L1, every translation in the target domain", function()
+      local a, b = pair(5)
+      local r = M.evaluate_translation(Neg(), Neg(), a, b, { classifier = clf })
+      assert.are.equal(0, r.l1_ab)
+      assert.are.equal(0, r.l1_ba)
+      assert(r.psnr_ab >= 99, r.psnr_ab)    -- MSE floored at 1e-10: 100 dB
+      assert.are.equal(1, r.style_ab)
+      assert.are.equal(1, r.style_ba)
+      assert(r.fid_ab < 1e-6 and r.fid_ab_input > 0.1, r.fid_ab .. " " .. r.fid_ab_input)
+   end)
+
+   it("L1 and PSNR on the [0, 1] scale, by hand", function()
+      local a = gan.full({ 2, 1, 2, 2 }, -1)             -- black
+      local r1 = M.evaluate_translation(nn.Identity(), nn.Identity(), a, gan.full({ 2, 1, 2, 2 }, 1))
+      assert.are.equal(1, r1.l1_ab_input)                 -- black against white: error 1, PSNR 0 dB
+      assert.are.equal(0, r1.psnr_ab_input)
+      local r2 = M.evaluate_translation(nn.Identity(), nn.Identity(), a, gan.zeros { 2, 1, 2, 2 })
+      assert.are.equal(0.5, r2.l1_ab_input)               -- against mid-grey: 0.5, 10 log10(4) dB
+      assert(math.abs(r2.psnr_ab_input - 10 * math.log(4, 10)) < 1e-12)
+      assert.has_error(function() M.evaluate_translation(nn.Identity(), nn.Identity(), a, gan.zeros { 3, 1, 2, 2 }) end,
+         "evaluate_translation: 2 images of A but 3 of B; the sets must be paired")
+   end)
+end)

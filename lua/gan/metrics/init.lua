@@ -21,25 +21,32 @@ local M = {}
 
 -- ---------------------------------------------------------------- reference classifiers
 
---- The classifier architecture: (N, 1, 32, 32) images in [-1, 1] -> 10 logits; its
--- `features(x)` gives the 128-d penultimate activations.
-function M.Classifier()
+--- The classifier architecture: (N, in_nc, S, S) images in [-1, 1] -> n_classes logits;
+-- its `features(x)` gives the 128-d penultimate activations. opts: in_nc (1), n_classes
+-- (10), image_size S (32, a multiple of 8). The instance remembers them in `arch`, which
+-- experiments/classifier.lua saves with the weights.
+function M.Classifier(opts)
+   opts = opts or {}
+   local in_nc, n_classes, size = opts.in_nc or 1, opts.n_classes or 10, opts.image_size or 32
+   if size % 8 ~= 0 then error(("Classifier: image_size must be a multiple of 8, got %s"):format(tostring(size)), 2) end
    local C = nn.class("ReferenceClassifier", nn.Module)
+   local function block(cin, cout)
+      return nn.Sequential { nn.Conv2d(cin, cout, 3, { padding = 1, bias = false }), nn.BatchNorm2d(cout), nn.ReLU() }
+   end
    function C:__init()
       nn.Module.__init(self)
-      self.conv1 = nn.Conv2d(1, 32, 5, { padding = 2 })
-      self.conv2 = nn.Conv2d(32, 64, 5, { padding = 2 })
-      self.fc = nn.Linear(64 * 8 * 8, 128)
+      -- three 2x poolings (32x32 -> 4x4), then a 128-d feature layer.
+      self.body = nn.Sequential { block(in_nc, 32), block(32, 32), nn.MaxPool2d(2),
+         block(32, 64), block(64, 64), nn.MaxPool2d(2), block(64, 128), nn.MaxPool2d(2) }
+      self.fc = nn.Linear(128 * (size // 8) * (size // 8), 128)
       self.drop = nn.Dropout(0.3)
-      self.out = nn.Linear(128, 10)
+      self.out = nn.Linear(128, n_classes)
    end
-   function C:features(x)
-      local h = F.max_pool2d(self.conv1(x):relu(), 2)
-      h = F.max_pool2d(self.conv2(h):relu(), 2)
-      return self.fc(h:flatten(2)):relu()
-   end
+   function C:features(x) return self.fc(self.body(x):flatten(2)):relu() end
    function C:forward(x) return self.out(self.drop(self:features(x))) end
-   return C()
+   local c = C()
+   c.arch = { in_nc = in_nc, n_classes = n_classes, image_size = size }
+   return c
 end
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
@@ -55,8 +62,9 @@ function M.load_classifier(path)
    local f = io.open(path, "rb")
    if not f then error(("metrics: no classifier weights at %s"):format(path), 2) end
    f:close()
-   local c = M.Classifier()
-   c:load_state_dict(serialize.load(path).model)
+   local saved = serialize.load(path)
+   local c = M.Classifier(saved.arch)
+   c:load_state_dict(saved.model)
    c:eval()
    cache[path] = c
    return c
@@ -306,6 +314,70 @@ function M.evaluate(G, dataset, opts)
    out.class_min, out.class_max = lo, hi
    if opts.labels then out.class_accuracy = M.class_accuracy(probs, opts.labels:narrow(1, 1, n)) end
    return out
+end
+
+-- ---------------------------------------------------------------- image-to-image translation
+
+-- Per-image mean absolute error and PSNR of x against y, both in [-1, 1], measured on the
+-- [0, 1] scale: L1 = mean |x - y| / 2, PSNR = 10 log10(1 / MSE) averaged over images.
+local function l1_psnr(x, y)
+   local d = (x:double() - y:double()) * 0.5
+   local mse = (d * d):flatten(2):mean(2)
+   local psnr = (mse:clamp(1e-10, math.huge):log() * (-10 / math.log(10))):mean():item()
+   return d:abs():mean():item(), psnr
+end
+
+--- Evaluates a pair of translators on paired held-out images: `a` (N, C, H, W) in domain
+-- A and `b` the same items drawn in domain B, both in [-1, 1]. Returns, for A -> B (ab)
+-- and B -> A (ba): the L1 and PSNR of the translation against the real drawing, next to
+-- the same for the untranslated input (the baseline: l1_ab_input, psnr_ab_input), and the
+-- cycle reconstruction L1 (cycle_l1_a = |G_BA(G_AB(a)) - a|). With opts.classifier (a
+-- domain classifier: class 0 = A, 1 = B; a module or a weights file): the share of
+-- translations assigned to the target domain (style_ab, style_ba), the classifier's
+-- accuracy on the real images (style_real), and the FID between translations and the
+-- real target images on its features (fid_ab, fid_ba, with fid_ab_input = FID(a, b)).
+-- opts: batch (50). Records n.
+function M.evaluate_translation(G_AB, G_BA, a, b, opts)
+   opts = opts or {}
+   if a:size(1) ~= b:size(1) then
+      error(("evaluate_translation: %d images of A but %d of B; the sets must be paired"):format(a:size(1), b:size(1)), 2)
+   end
+   local batch, n = opts.batch or 50, a:size(1)
+   local was = { G_AB.training, G_BA.training }
+   G_AB:eval(); G_BA:eval()
+   local ab, ba, aba, bab = {}, {}, {}, {}
+   no_grad(function()
+      for s = 1, n, batch do
+         local m = math.min(batch, n - s + 1)
+         local xa, xb = a:narrow(1, s, m), b:narrow(1, s, m)
+         local t1, t2 = G_AB(xa), G_BA(xb)
+         ab[#ab + 1], ba[#ba + 1] = t1, t2
+         aba[#aba + 1], bab[#bab + 1] = G_BA(t1), G_AB(t2)
+      end
+   end)
+   G_AB:train(was[1]); G_BA:train(was[2])
+   ab, ba, aba, bab = core.cat(ab, 1), core.cat(ba, 1), core.cat(aba, 1), core.cat(bab, 1)
+   local r = { n = n }
+   r.l1_ab, r.psnr_ab = l1_psnr(ab, b)
+   r.l1_ab_input, r.psnr_ab_input = l1_psnr(a, b)
+   r.l1_ba, r.psnr_ba = l1_psnr(ba, a)
+   r.l1_ba_input, r.psnr_ba_input = r.l1_ab_input, r.psnr_ab_input
+   r.cycle_l1_a = l1_psnr(aba, a)
+   r.cycle_l1_b = l1_psnr(bab, b)
+   local clf = opts.classifier
+   if clf then
+      if type(clf) == "string" then clf = M.load_classifier(clf) end
+      local fa, pa = M.features(clf, a, batch)
+      local fb, pb = M.features(clf, b, batch)
+      local fab, pab = M.features(clf, ab, batch)
+      local fba, pba = M.features(clf, ba, batch)
+      local zeros, ones = core.zeros({ n }, { dtype = "int64" }), core.ones({ n }, { dtype = "int64" })
+      r.style_ab = M.class_accuracy(pab, ones)
+      r.style_ba = M.class_accuracy(pba, zeros)
+      r.style_real = 0.5 * (M.class_accuracy(pa, zeros) + M.class_accuracy(pb, ones))
+      r.fid_ab, r.fid_ba, r.fid_ab_input = M.fid(fab, fb), M.fid(fba, fa), M.fid(fa, fb)
+   end
+   return r, { ab = ab, ba = ba, aba = aba, bab = bab }
 end
 
 --- For the trainer's eval_fn: evaluates the EMA generator if there is one.

@@ -127,4 +127,29 @@ function M.PatchDiscriminator(opts)
    return D
 end
 
+--- The generator described by an experiment's resolved config (model.generator "resnet"
+-- or "unet", ngf, n_blocks, n_downs), for experiments/cyclegan.lua and `gan eval`.
+function M.generator_from_config(cfg)
+   local m = cfg.model
+   if m.generator == "resnet" then return M.ResnetGenerator { ngf = m.ngf, n_blocks = m.n_blocks } end
+   if m.generator == "unet" then return M.UnetGenerator { ngf = m.ngf, n_downs = m.n_downs } end
+   error(("cyclegan: model.generator must be 'resnet' or 'unet', got '%s'"):format(tostring(m.generator)), 0)
+end
+
+--- The held-out emoji of both domains of a config (data.a, data.b, image_size) as two
+-- paired (N, 3, S, S) tensors in [-1, 1]: the same code points, drawn in each style.
+function M.test_pairs(cfg)
+   local data = require("gan.data")
+   local vendors = { cfg.data.a, cfg.data.b }
+   local out = {}
+   for k, v in ipairs(vendors) do
+      local ds = data.for_gan("emoji", { vendor = v, split = "test", image_size = cfg.data.image_size,
+         require_vendors = vendors })
+      local imgs = {}
+      for i = 1, #ds do imgs[i] = ds:get(i).image end
+      out[k] = require("gan.tensor").stack(imgs, 1)
+   end
+   return out[1], out[2]
+end
+
 return M
