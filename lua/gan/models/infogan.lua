@@ -1,0 +1,91 @@
+--- InfoGAN (Chen et al. 2016) for MNIST-sized images: the latent is n_noise noise
+-- dimensions, one categorical code of n_cat values and n_cont continuous codes
+-- ~ Uniform(-1, 1); the discriminator's trunk also feeds Q, which predicts the codes
+-- (categorical logits and the means of unit-variance Gaussians for the continuous ones).
+-- The networks are DCGAN's convolutional stacks (the paper's MNIST networks are the same
+-- shape: two stride-2 (de)convolutions around fully connected layers).
+-- @module gan.models.infogan
+local core = require("gan.core")
+local nn = require("gan.nn")
+local F = require("gan.nn.functional")
+local dcgan = require("gan.models.dcgan")
+
+local M = {}
+
+local function sizes(opts)
+   return opts.n_noise or 62, opts.n_cat or 10, opts.n_cont or 2
+end
+
+--- The generator: latent (N, n_noise + n_cat + n_cont[, 1, 1]) -> image. opts: n_noise
+-- (62), n_cat (10), n_cont (2), ngf (64), nc (1), image_size (32).
+function M.Generator(opts)
+   opts = opts or {}
+   local a, b, c = sizes(opts)
+   return dcgan.Generator { nz = a + b + c, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
+end
+
+local Discriminator = nn.class("InfoGANDiscriminator", nn.Module)
+function Discriminator:__init(opts)
+   nn.Module.__init(self)
+   local _, n_cat, n_cont = sizes(opts)
+   local ndf, size = opts.ndf or 64, opts.image_size or 32
+   local trunk = dcgan.Discriminator { ndf = ndf, nc = opts.nc, image_size = size }
+   local layers = {}
+   for i = 1, #trunk - 2 do layers[i] = trunk[i] end   -- down to 4x4, without the last conv
+   self.trunk = nn.Sequential(layers)
+   local feat = ndf * (size // 8) * 16
+   self.d = nn.Linear(feat, 1)
+   self.q = nn.Sequential { nn.Linear(feat, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.2),
+      nn.Linear(128, n_cat + n_cont) }
+   self.n_cat, self.n_cont = n_cat, n_cont
+   for _, l in ipairs { self.d, self.q[1], self.q[4] } do
+      nn.init.normal_(l.weight, 0, 0.02)
+      nn.init.zeros_(l.bias)
+   end
+end
+--- x -> D's logit (N), Q's categorical logits (N, n_cat), Q's continuous means (N, n_cont).
+function Discriminator:forward(x)
+   local h = self.trunk(x):flatten(2)
+   local q = self.q(h)
+   return self.d(h):reshape(x:size(1)), q:narrow(2, 1, self.n_cat), q:narrow(2, self.n_cat + 1, self.n_cont)
+end
+
+--- opts: ndf (64), nc (1), image_size (32), n_cat (10), n_cont (2).
+function M.Discriminator(opts) return Discriminator(opts or {}) end
+
+--- The generator's input from its parts: noise (N, n_noise), cat int64 (N) 0-based, cont
+-- (N, n_cont) -> (N, n_noise + n_cat + n_cont, 1, 1).
+function M.latent(noise, cat, cont, n_cat)
+   local oh = F.one_hot(cat, n_cat or 10, noise.dtype)
+   local z = core.cat({ noise, oh, cont }, 2)
+   return z:reshape(z:size(1), z:size(2), 1, 1)
+end
+
+--- A random latent: noise ~ N(0, 1), cat uniform, cont ~ U(-1, 1). Returns z, cat, cont.
+-- opts: n_noise, n_cat, n_cont, generator.
+function M.sample_latent(n, opts)
+   opts = opts or {}
+   local a, b, c = sizes(opts)
+   local g = opts.generator
+   local noise = core.randn({ n, a }, { generator = g })
+   local cat = core.randint(0, b, { n }, { generator = g })
+   local cont = core.rand({ n, c }, { generator = g }) * 2 - 1
+   return M.latent(noise, cat, cont, b), cat, cont
+end
+
+--- The mutual-information term (a loss to minimise, weight lambda applied by the
+-- caller): cross-entropy of the categorical code plus the negative log-likelihood of the
+-- continuous codes under unit-variance Gaussians centred on Q's means, without the
+-- constant 0.5 log(2 pi) per code. Returns the total, the categorical part, the
+-- continuous part.
+function M.info_loss(cat_logits, cat, cont_mean, cont, cont_weight)
+   local l_cat = F.cross_entropy(cat_logits, cat)
+   local l_cont = ((cont - cont_mean) ^ 2):sum(2):mean() * 0.5
+   return l_cat + l_cont * (cont_weight or 1), l_cat, l_cont
+end
+
+--- The variational lower bound of I(c; G(z, c)) for the categorical code, in nats:
+-- H(c) - CE = ln(n_cat) - cross-entropy (at most ln 10 = 2.303 for 10 values).
+function M.mi_estimate(cat_ce, n_cat) return math.log(n_cat or 10) - cat_ce end
+
+return M

@@ -1,0 +1,153 @@
+-- gan.models.acgan and gan.models.infogan: shapes, losses against hand computation, and
+-- one training step that moves every network.
+local gan = require("gan")
+local ac, info = gan.models.acgan, gan.models.infogan
+
+local function bce(x, t) return t == 1 and math.log(1 + math.exp(-x)) or math.log(1 + math.exp(x)) end
+local function ce(logits, y)   -- logits: Lua list, y 0-based
+   local m = -math.huge
+   for _, v in ipairs(logits) do m = math.max(m, v) end
+   local s = 0
+   for _, v in ipairs(logits) do s = s + math.exp(v - m) end
+   return m + math.log(s) - logits[y + 1]
+end
+local function close(a, b, tol) assert(math.abs(a - b) <= (tol or 1e-5) * math.max(1, math.abs(b)), a .. " vs " .. b) end
+
+local function snapshot(m)
+   local s = {}
+   for i, p in ipairs(m:parameters()) do s[i] = p:detach():clone() end
+   return s
+end
+local function all_changed(m, s, what)
+   for i, p in ipairs(m:parameters()) do
+      assert((p - s[i]):abs():max():item() > 0, what .. ": parameter " .. i .. " did not change")
+   end
+end
+
+describe("gan.models.acgan", function()
+   before_each(function() gan.manual_seed(21) end)
+
+   it("G(z, y) -> images of the size asked; D -> a source logit and class logits", function()
+      for _, s in ipairs { 16, 32, 64 } do
+         local G = ac.Generator { nz = 12, ngf = 4, image_size = s, nc = s == 64 and 3 or 1 }
+         local D = ac.Discriminator { ndf = 4, image_size = s, nc = s == 64 and 3 or 1 }
+         local y = gan.tensor({ 0, 3, 9 }, { dtype = "int64" })
+         local x = G(gan.randn { 3, 12 }, y)
+         assert.are.same({ 3, s == 64 and 3 or 1, s, s }, x:size())
+         local src, cls = D(x)
+         assert.are.same({ 3 }, src:size())
+         assert.are.same({ 3, 10 }, cls:size())
+      end
+      assert.has_error(function() ac.Generator { nz = 4, ngf = 4, image_size = 16 }(gan.randn { 1, 4 }) end,
+         "ACGAN generator: class labels are required, G(z, y)")
+   end)
+
+   it("the class embedding conditions G: other labels, other images from the same z", function()
+      local G = ac.Generator { nz = 8, ngf = 4, image_size = 16 }
+      G:eval()
+      local z = gan.randn { 1, 8 }
+      local a = G(z, gan.tensor({ 1 }, { dtype = "int64" }))
+      local b = G(z, gan.tensor({ 2 }, { dtype = "int64" }))
+      assert((a - b):abs():max():item() > 1e-4)
+   end)
+
+   it("d_loss = L_S + L_C and g_loss = -log D_S(fake) + L_C(fake), by hand", function()
+      local sr, sf = gan.tensor { 2.0, -0.5 }, gan.tensor { -1.0, 0.3 }
+      local cr = gan.tensor { { 1.0, 0.0, -1.0 }, { 0.5, 0.5, 2.0 } }
+      local cf = gan.tensor { { 0.2, 0.1, 0.0 }, { -1.0, 3.0, 0.0 } }
+      local yr, yf = gan.tensor({ 0, 2 }, { dtype = "int64" }), gan.tensor({ 1, 1 }, { dtype = "int64" })
+      local l, ls, lc = ac.d_loss(sr, cr, yr, sf, cf, yf)
+      local want_s = (bce(2, 1) + bce(-0.5, 1)) / 2 + (bce(-1, 0) + bce(0.3, 0)) / 2
+      local want_c = (ce({ 1, 0, -1 }, 0) + ce({ 0.5, 0.5, 2 }, 2)) / 2 + (ce({ 0.2, 0.1, 0 }, 1) + ce({ -1, 3, 0 }, 1)) / 2
+      close(ls:item(), want_s)
+      close(lc:item(), want_c)
+      close(l:item(), want_s + want_c)
+      local g, gs, gc = ac.g_loss(sf, cf, yf)
+      close(gs:item(), (bce(-1, 1) + bce(0.3, 1)) / 2)
+      close(gc:item(), (ce({ 0.2, 0.1, 0 }, 1) + ce({ -1, 3, 0 }, 1)) / 2)
+      close(g:item(), gs:item() + gc:item())
+   end)
+
+   it("one training step (D then G, Adam) changes every parameter of both networks", function()
+      local G, D = ac.Generator { nz = 8, ngf = 4, image_size = 16 }, ac.Discriminator { ndf = 4, image_size = 16 }
+      local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local sG, sD = snapshot(G), snapshot(D)
+      local real, yr = gan.rand { 6, 1, 16, 16 }:mul(2):sub(1), gan.randint(0, 10, { 6 })
+      local z, yf = gan.randn { 6, 8 }, gan.randint(0, 10, { 6 })
+      local fake = G(z, yf)
+      oD:zero_grad()
+      local s_r, c_r = D(real)
+      local s_f, c_f = D(fake:detach())
+      ac.d_loss(s_r, c_r, yr, s_f, c_f, yf):backward()
+      oD:step()
+      oG:zero_grad()
+      local s_g, c_g = D(fake)
+      ac.g_loss(s_g, c_g, yf):backward()
+      oG:step()
+      all_changed(D, sD, "D")
+      all_changed(G, sG, "G")
+   end)
+end)
+
+describe("gan.models.infogan", function()
+   before_each(function() gan.manual_seed(22) end)
+
+   it("latent = noise | one-hot code | continuous codes; G and D shapes", function()
+      local noise, cont = gan.randn { 2, 62 }, gan.tensor { { 0.5, -0.25 }, { 1, 0 } }
+      local z = info.latent(noise, gan.tensor({ 3, 7 }, { dtype = "int64" }), cont)
+      assert.are.same({ 2, 74, 1, 1 }, z:size())
+      local flat = z:reshape(2, 74)
+      assert.are.equal(1, flat[1][62 + 4])
+      assert.are.equal(1, flat[2][62 + 8])
+      assert.are.equal(1, flat:narrow(2, 63, 10):sum():item() / 2)
+      assert.are.equal(-0.25, flat[1][74])
+      local g = gan.Generator(1)
+      local z2, cat, c2 = info.sample_latent(500, { generator = g })
+      assert.are.same({ 500, 74, 1, 1 }, z2:size())
+      assert(cat:min():item() >= 0 and cat:max():item() <= 9)
+      assert(c2:min():item() >= -1 and c2:max():item() <= 1)
+      local G, D = info.Generator { ngf = 4 }, info.Discriminator { ndf = 4 }
+      local x = G(z2:narrow(1, 1, 3))
+      assert.are.same({ 3, 1, 32, 32 }, x:size())
+      local d, ql, qm = D(x)
+      assert.are.same({ 3 }, d:size())
+      assert.are.same({ 3, 10 }, ql:size())
+      assert.are.same({ 3, 2 }, qm:size())
+   end)
+
+   it("info_loss: categorical cross-entropy + unit-Gaussian NLL of the continuous codes, by hand", function()
+      local logits = gan.tensor { { 2.0, 0.0, -1.0 }, { 0.0, 1.0, 0.0 } }
+      local cat = gan.tensor({ 0, 2 }, { dtype = "int64" })
+      local mean, cont = gan.tensor { { 0.5, -0.5 }, { 0.0, 1.0 } }, gan.tensor { { 1.0, -1.0 }, { 0.5, 0.0 } }
+      local total, l_cat, l_cont = info.info_loss(logits, cat, mean, cont, 1)
+      local want_cat = (ce({ 2, 0, -1 }, 0) + ce({ 0, 1, 0 }, 2)) / 2
+      local want_cont = 0.5 * ((0.25 + 0.25) + (0.25 + 1)) / 2
+      close(l_cat:item(), want_cat)
+      close(l_cont:item(), want_cont)
+      close(total:item(), want_cat + want_cont)
+      close(info.mi_estimate(want_cat, 3), math.log(3) - want_cat)
+      close(info.mi_estimate(0), math.log(10))   -- a perfect Q: I = H(c) = ln 10 nats
+   end)
+
+   it("one training step moves G, D and Q (the info term reaches both)", function()
+      local G, D = info.Generator { ngf = 4, image_size = 16 }, info.Discriminator { ndf = 4, image_size = 16 }
+      local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+      local sG, sD = snapshot(G), snapshot(D)
+      local real = gan.rand { 6, 1, 16, 16 }:mul(2):sub(1)
+      local z, cat, cont = info.sample_latent(6)
+      local fake = G(z)
+      oD:zero_grad()
+      local dr = D(real)
+      local df, ql, qm = D(fake:detach())
+      ;(gan.losses.minimax_d(dr, df) + info.info_loss(ql, cat, qm, cont)):backward()
+      oD:step()
+      oG:zero_grad()
+      local dg, ql2, qm2 = D(fake)
+      ;(gan.losses.nonsaturating_g(dg) + info.info_loss(ql2, cat, qm2, cont)):backward()
+      oG:step()
+      all_changed(D, sD, "D and Q")
+      all_changed(G, sG, "G")
+   end)
+end)
