@@ -500,3 +500,41 @@ describe("metrics.evaluate_translation", function()
          "evaluate_translation: 2 images of A but 3 of B; the sets must be paired")
    end)
 end)
+
+describe("metrics.hungarian and matched_accuracy", function()
+   -- brute force over all permutations of a small matrix
+   local function best(cost)
+      local n, bestv = #cost, math.huge
+      local perm, used = {}, {}
+      local function rec(i, acc)
+         if i > n then bestv = math.min(bestv, acc); return end
+         for j = 1, n do
+            if not used[j] then used[j] = true; perm[i] = j; rec(i + 1, acc + cost[i][j]); used[j] = false end
+         end
+      end
+      rec(1, 0)
+      return bestv
+   end
+
+   it("finds the least-cost assignment (against brute force on random 6x6 matrices)", function()
+      local g = gan.Generator(4)
+      for _ = 1, 20 do
+         local m = gan.randint(0, 50, { 6, 6 }, { generator = g }):totable()
+         local assign, total = M.hungarian(m)
+         local seen = {}
+         for i = 1, 6 do assert.is_nil(seen[assign[i]]); seen[assign[i]] = true end
+         assert.are.equal(best(m), total)
+      end
+   end)
+
+   it("matched accuracy: a relabelled copy scores 1, the matching undoes the relabelling", function()
+      local labels = gan.tensor({ 0, 1, 2, 2, 1, 0, 2 }, { dtype = "int64" })
+      local codes = gan.tensor({ 2, 0, 1, 1, 0, 2, 1 }, { dtype = "int64" })   -- 0->2, 1->0, 2->1
+      local acc, match = M.matched_accuracy(codes, labels, 3)
+      assert.are.equal(1, acc)
+      assert.are.same({ 1, 2, 0 }, match)   -- code 0 is label 1, code 1 is label 2, code 2 is label 0
+      -- one sample off: 6 of 7
+      local acc2 = M.matched_accuracy(gan.tensor({ 2, 0, 1, 1, 0, 2, 0 }, { dtype = "int64" }), labels, 3)
+      assert(math.abs(acc2 - 6 / 7) < 1e-12)
+   end)
+end)

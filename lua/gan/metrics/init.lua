@@ -252,6 +252,64 @@ function M.class_accuracy(probs, labels)
    return cls:eq(labels):double():mean():item()
 end
 
+--- The assignment of rows to columns of an n x n cost matrix (a Lua table of rows) with
+-- the least total cost (the Hungarian method, O(n^3)): returns assign (assign[i] = the
+-- column of row i) and the total cost.
+function M.hungarian(cost)
+   local n = #cost
+   local INF = math.huge
+   local u, v, p, way = {}, {}, {}, {}
+   for j = 0, n do u[j], v[j], p[j], way[j] = 0, 0, 0, 0 end
+   for i = 1, n do
+      p[0] = i
+      local j0 = 0
+      local minv, used = {}, {}
+      for j = 0, n do minv[j], used[j] = INF, false end
+      repeat
+         used[j0] = true
+         local i0, delta, j1 = p[j0], INF, 0
+         for j = 1, n do
+            if not used[j] then
+               local cur = cost[i0][j] - u[i0] - v[j]
+               if cur < minv[j] then minv[j], way[j] = cur, j0 end
+               if minv[j] < delta then delta, j1 = minv[j], j end
+            end
+         end
+         for j = 0, n do
+            if used[j] then u[p[j]] = u[p[j]] + delta; v[j] = v[j] - delta
+            else minv[j] = minv[j] - delta end
+         end
+         j0 = j1
+      until p[j0] == 0
+      repeat
+         local j1 = way[j0]
+         p[j0] = p[j1]
+         j0 = j1
+      until j0 == 0
+   end
+   local assign, total = {}, 0
+   for j = 1, n do assign[p[j]] = j end
+   for i = 1, n do total = total + cost[i][assign[i]] end
+   return assign, total
+end
+
+--- Accuracy of unsupervised codes against labels after the best one-to-one matching of
+-- code values to labels (InfoGAN's categorical code against the classifier's classes):
+-- codes and labels int64 (N) with values in 0..k-1. Returns the accuracy and the
+-- matching (match[code + 1] = label).
+function M.matched_accuracy(codes, labels, k)
+   local c, l = codes:totable(), labels:totable()
+   local counts = {}
+   for i = 1, k do counts[i] = {} for j = 1, k do counts[i][j] = 0 end end
+   for i = 1, #c do counts[c[i] + 1][l[i] + 1] = counts[c[i] + 1][l[i] + 1] + 1 end
+   local cost = {}
+   for i = 1, k do cost[i] = {} for j = 1, k do cost[i][j] = -counts[i][j] end end
+   local assign, total = M.hungarian(cost)
+   local match = {}
+   for i = 1, k do match[i] = assign[i] - 1 end
+   return -total / math.max(#c, 1), match
+end
+
 -- ---------------------------------------------------------------- evaluation of a generator
 
 local ref_cache = {}
