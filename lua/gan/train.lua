@@ -377,6 +377,94 @@ function Trainer:fit(steps)
    return self
 end
 
+-- ---------------------------------------------------------------- ACGAN
+
+local ACGAN = setmetatable({}, { __index = Trainer })
+ACGAN.__index = ACGAN
+train.ACGANTrainer = ACGAN
+
+--- ACGAN training (Odena et al. 2017) on the Trainer's loop: G(z, y) and D(x) -> (source
+-- logit, class logits), losses gan.models.acgan.d_loss / g_loss. Options as Trainer (data
+-- batches carry `image` and int64 `label`; loss, n_critic, gp, r1, clip, pool and
+-- instance noise do not apply) plus n_classes (10). Fake labels are drawn uniformly from
+-- the trainer's generator; sample sheets have one row per class (n_samples = n_classes^2
+-- unless given). Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's
+-- class accuracy), d_real, d_fake.
+function train.ACGAN(opts)
+   local o = {}
+   for k, v in pairs(opts) do o[k] = v end
+   local k = o.n_classes or 10
+   o.n_classes = nil
+   o.n_samples = o.n_samples or k * k
+   o.sample_nrow = o.sample_nrow or k
+   local self = train.Trainer(o)
+   self.n_classes, self.real_key = k, false
+   local lab = {}
+   for i = 1, o.n_samples do lab[i] = ((i - 1) * k) // o.n_samples end
+   self.fixed_y = core.tensor(lab, { dtype = "int64" })
+   return setmetatable(self, ACGAN)
+end
+
+local function class_acc(logits, y)
+   local _, c = logits:detach():max(2)
+   return c:eq(y):double():mean():item()
+end
+
+function ACGAN:train_step(step)
+   local acgan = require("gan.models.acgan")
+   local G, D, logs = self.G, self.D, {}
+   local batch = self:_next_real()
+   local real, y_real = batch.image, batch.label
+   local n = real:size(1)
+   self.last_batch = n
+   local z = self.latent(n, self.generator)
+   local y_fake = core.randint(0, self.n_classes, { n }, { generator = self.generator })
+   local fake = G(z, y_fake)
+   self.opt_d:zero_grad()
+   local s_r, c_r = D(real)
+   local s_f, c_f = D(fake:detach())
+   local loss_d, l_s, l_c = acgan.d_loss(s_r, c_r, y_real, s_f, c_f, y_fake)
+   loss_d:backward()
+   logs.grad_norm_d = grad_norm(D:parameters())
+   self.opt_d:step()
+   self.opt_g:zero_grad()
+   D:requires_grad_(false)
+   local s_g, c_g = D(fake)
+   local loss_g = acgan.g_loss(s_g, c_g, y_fake)
+   loss_g:backward()
+   D:requires_grad_(true)
+   logs.grad_norm_g = grad_norm(G:parameters())
+   self.opt_g:step()
+   if self.ema then self.ema:update(step) end
+   logs.loss_d, logs.loss_g, logs.l_s, logs.l_c = loss_d:item(), loss_g:item(), l_s:item(), l_c:item()
+   logs.acc_real, logs.acc_fake = class_acc(c_r, y_real), class_acc(c_f, y_fake)
+   logs.d_real, logs.d_fake = mean_of(s_r), mean_of(s_f)
+   logs.lr_g, logs.lr_d = self.opt_g.param_groups[1].lr, self.opt_d.param_groups[1].lr
+   return logs
+end
+
+function ACGAN:standing_stats()
+   if not self.ema then return end
+   local g = core.Generator(self.seed + 2000)
+   local n = self.fixed_z:size(1)
+   nn_utils.standing_stats(self.ema.model, function()
+      return self.latent(n, g), core.randint(0, self.n_classes, { n }, { generator = g })
+   end, 16)
+end
+
+--- One row per class, from the fixed latents (the EMA generator when there is one).
+function ACGAN:sample(path)
+   local G = self.ema and self.ema.model or self.G
+   local was = G.training
+   if self.ema then self:standing_stats() end
+   G:eval()
+   local imgs = no_grad(function() return G(self.fixed_z, self.fixed_y) end)
+   G:train(was)
+   if path then image.save_grid(path, imgs, { nrow = self.sample_nrow, range = { -1, 1 } }) end
+   if self.hooks.on_sample then self.hooks.on_sample(self, self.step, imgs) end
+   return imgs
+end
+
 -- ---------------------------------------------------------------- CycleGAN
 
 local CycleGAN = setmetatable({}, { __index = Trainer })
