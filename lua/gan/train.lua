@@ -465,6 +465,91 @@ function ACGAN:sample(path)
    return imgs
 end
 
+-- ---------------------------------------------------------------- InfoGAN
+
+local InfoGAN = setmetatable({}, { __index = Trainer })
+InfoGAN.__index = InfoGAN
+train.InfoGANTrainer = InfoGAN
+
+--- InfoGAN training (Chen et al. 2016) on the Trainer's loop. D(x) -> (logit, categorical
+-- logits, continuous means) (gan.models.infogan). D and Q minimise the minimax D loss
+-- plus lambda times the information loss on the (detached) fakes; G minimises the
+-- non-saturating loss plus lambda times the information loss through the frozen D/Q.
+-- Options as Trainer (latent is built in: noise, categorical code, continuous codes)
+-- plus n_noise (62), n_cat (10), n_cont (2), lambda (1), lambda_cont (1: weight of the
+-- continuous part inside the information loss), traversal (2: continuous codes swept
+-- from -traversal to traversal in the sheets). Sample sheets: for each continuous code,
+-- n_cat rows (categorical value) x 10 columns (the code's sweep), noise fixed per row.
+-- Logs loss_d, loss_g, info_cat (cross-entropy), info_cont, mi (ln n_cat - info_cat,
+-- the lower bound on I(c; G(z, c)) in nats), d_real, d_fake.
+function train.InfoGAN(opts)
+   local info = require("gan.models.infogan")
+   local o = {}
+   for k, v in pairs(opts) do o[k] = v end
+   local sz = { n_noise = o.n_noise or 62, n_cat = o.n_cat or 10, n_cont = o.n_cont or 2 }
+   local lambda, lambda_cont, trav = o.lambda or 1, o.lambda_cont or 1, o.traversal or 2
+   for _, k in ipairs { "n_noise", "n_cat", "n_cont", "lambda", "lambda_cont", "traversal" } do o[k] = nil end
+   o.latent = function(n, g)
+      return (info.sample_latent(n, { n_noise = sz.n_noise, n_cat = sz.n_cat, n_cont = sz.n_cont, generator = g }))
+   end
+   o.n_samples = 1
+   local self = train.Trainer(o)
+   for k, v in pairs(sz) do self[k] = v end
+   self.lambda, self.lambda_cont, self.real_key = lambda, lambda_cont, "image"
+   -- traversal latents: for each continuous code j, rows = categorical values, columns =
+   -- 10 values of code j from -trav to trav, the other codes 0, one noise vector per row
+   local g = core.Generator(self.seed + 1000)
+   local noise = core.randn({ sz.n_cat, sz.n_noise }, { generator = g })
+   local zs = {}
+   for j = 1, sz.n_cont do
+      for r = 1, sz.n_cat do
+         for c = 1, 10 do
+            local cont = core.zeros({ 1, sz.n_cont })
+            cont[1][j] = -trav + (c - 1) * 2 * trav / 9
+            zs[#zs + 1] = info.latent(noise:narrow(1, r, 1), core.tensor({ r - 1 }, { dtype = "int64" }), cont, sz.n_cat)
+         end
+      end
+   end
+   self.fixed_z = core.cat(zs, 1)
+   self.sample_nrow = 10
+   return setmetatable(self, InfoGAN)
+end
+
+function InfoGAN:train_step(step)
+   local info = require("gan.models.infogan")
+   local G, D, logs = self.G, self.D, {}
+   local real = self:_next_real()
+   local n = real:size(1)
+   self.last_batch = n
+   local z, cat, cont = info.sample_latent(n, { n_noise = self.n_noise, n_cat = self.n_cat, n_cont = self.n_cont,
+      generator = self.generator })
+   local fake = G(z)
+   self.opt_d:zero_grad()
+   local d_r = D(real)
+   local d_f, ql, qm = D(fake:detach())
+   local l_info = info.info_loss(ql, cat, qm, cont, self.lambda_cont)
+   local loss_d = losses.minimax_d(d_r, d_f) + l_info * self.lambda
+   loss_d:backward()
+   logs.grad_norm_d = grad_norm(D:parameters())
+   self.opt_d:step()
+   self.opt_g:zero_grad()
+   D:requires_grad_(false)
+   local d_g, ql2, qm2 = D(fake)
+   local l_info_g, l_cat, l_cont = info.info_loss(ql2, cat, qm2, cont, self.lambda_cont)
+   local loss_g = losses.nonsaturating_g(d_g) + l_info_g * self.lambda
+   loss_g:backward()
+   D:requires_grad_(true)
+   logs.grad_norm_g = grad_norm(G:parameters())
+   self.opt_g:step()
+   if self.ema then self.ema:update(step) end
+   logs.loss_d, logs.loss_g = loss_d:item(), loss_g:item()
+   logs.info_cat, logs.info_cont = l_cat:item(), l_cont:item()
+   logs.mi = info.mi_estimate(logs.info_cat, self.n_cat)
+   logs.d_real, logs.d_fake = mean_of(d_r), mean_of(d_f)
+   logs.lr_g, logs.lr_d = self.opt_g.param_groups[1].lr, self.opt_d.param_groups[1].lr
+   return logs
+end
+
 -- ---------------------------------------------------------------- CycleGAN
 
 local CycleGAN = setmetatable({}, { __index = Trainer })
