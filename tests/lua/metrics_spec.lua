@@ -417,6 +417,9 @@ describe("metrics.evaluate with a tiny generator and classifier", function()
       assert.are.same({ 25, 25, 10 }, seen)
       assert.is_number(res.class_accuracy)
       assert(res.class_accuracy >= 0 and res.class_accuracy <= 1)
+      -- per-class FID for each of the 10 classes (6 samples each), their mean and worst
+      for c = 0, 9 do assert.is_number(res["fid_class_" .. c], "fid_class_" .. c) end
+      assert(res.fid_class_max >= res.fid_class_mean)
    end)
 
    it("evaluate_generator prefixes the scalars with eval_ for the trainer and keeps fid", function()
@@ -536,5 +539,27 @@ describe("metrics.hungarian and matched_accuracy", function()
       -- one sample off: 6 of 7
       local acc2 = M.matched_accuracy(gan.tensor({ 2, 0, 1, 1, 0, 2, 0 }, { dtype = "int64" }), labels, 3)
       assert(math.abs(acc2 - 6 / 7) < 1e-12)
+   end)
+end)
+
+describe("metrics.train_classifier and per-class FID", function()
+   it("learns two separable image classes (bright vs dark squares) and reaches 100% on new ones", function()
+      gan.manual_seed(12)
+      local function make(n, g)
+         local y = gan.randint(0, 2, { n }, { generator = g })
+         local x = gan.rand({ n, 1, 8, 8 }, { generator = g }):mul(0.4):sub(0.9)   -- dark: [-0.9, -0.5]
+         x = x + y:float():reshape(n, 1, 1, 1) * 1.4                                 -- bright: [0.5, 0.9]
+         return x, y
+      end
+      local g = gan.Generator(2)
+      local x, y = make(64, g)
+      local seen = 0
+      local clf = M.train_classifier(x, y, { epochs = 15, n_classes = 2, batch_size = 16, shift = 1,
+         on_epoch = function(e, loss) seen = e; assert(loss == loss) end })
+      assert.are.equal(15, seen)
+      assert.is_false(clf.training)
+      local xt, yt = make(40, g)
+      local _, probs = M.features(clf, xt)
+      assert.are.equal(1, M.class_accuracy(probs, yt))
    end)
 end)

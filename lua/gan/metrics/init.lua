@@ -49,6 +49,60 @@ function M.Classifier(opts)
    return c
 end
 
+--- Trains a Classifier on images (N, C, S, S) in [-1, 1] with int64 labels (N), the
+-- recipe of the reference classifiers: Adam with cosine decay, cross-entropy, random
+-- shifts of up to `shift` pixels per image (padded with `background`) and, with flip,
+-- random horizontal flips. opts: epochs (30), lr (1e-3), batch_size (128), seed (1),
+-- shift (2), background (-1), flip (false), n_classes (10), on_epoch(epoch, mean_loss,
+-- model). Returns the model in eval mode.
+function M.train_classifier(images, labels, opts)
+   opts = opts or {}
+   local data, optim = require("gan.data"), require("gan.optim")
+   local size, epochs, seed = images:size(3), opts.epochs or 30, opts.seed or 1
+   local model = M.Classifier { in_nc = images:size(2), n_classes = opts.n_classes or 10, image_size = size }
+   local loader = data.DataLoader(data.TensorDataset { image = images, label = labels },
+      { batch_size = opts.batch_size or 128, drop_last = false, generator = core.Generator(seed) })
+   local opt = optim.Adam(model:parameters(), { lr = opts.lr or 1e-3 })
+   local sched = optim.lr_scheduler.CosineAnnealingLR(opt, { T_max = epochs })
+   local aug = core.Generator(seed + 1)
+   local s, bg = opts.shift or 2, opts.background or -1
+   local rev = {}
+   for i = 1, size do rev[i] = size - i end
+   local reversed = core.tensor(rev, { dtype = "int64" })
+   local stack = require("gan.tensor").stack
+   local function augment(x)
+      if s == 0 and not opts.flip then return x end
+      local n = x:size(1)
+      local padded = F.pad(x, { s, s, s, s }, "constant", bg)
+      local d = core.randint(0, 2 * s + 1, { n, 3 }, { generator = aug }):totable()
+      local out = {}
+      for i = 1, n do
+         out[i] = padded[i]:narrow(2, d[i][1] + 1, size):narrow(3, d[i][2] + 1, size)
+         if opts.flip and d[i][3] % 2 == 1 then out[i] = out[i]:index_select(3, reversed) end
+      end
+      return stack(out, 1)
+   end
+   model:train()
+   for epoch = 1, epochs do
+      local total, nb = 0, 0
+      for batch in loader do
+         opt:zero_grad()
+         local loss = F.cross_entropy(model(augment(batch.image)), batch.label)
+         loss:backward()
+         opt:step()
+         total, nb = total + loss:item(), nb + 1
+      end
+      sched:step()
+      if opts.on_epoch then
+         model:eval()
+         opts.on_epoch(epoch, total / nb, model)
+         model:train()
+      end
+   end
+   model:eval()
+   return model
+end
+
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 
 --- Path of the shipped weights of a reference classifier ("mnist" or "fashion_mnist").
@@ -312,6 +366,13 @@ end
 
 -- ---------------------------------------------------------------- evaluation of a generator
 
+-- The rows of an int64 label vector equal to c (int64 indices), or nil if none.
+local function rows_of(labels, c)
+   local idx = {}
+   for i, v in ipairs(labels:totable()) do if v == c then idx[#idx + 1] = i - 1 end end
+   return #idx > 0 and core.tensor(idx, { dtype = "int64" }) or nil
+end
+
 local ref_cache = {}
 -- Reference features of the real test split of a dataset, cached by weights file (a
 -- classifier passed as a module may still be training: not cached).
@@ -321,7 +382,7 @@ local function reference(name, clf, weights)
    local data = require("gan.data")
    local ds = data.for_gan(name, { split = "test", image_size = 32 })
    local feats, probs = M.features(clf, ds.images)
-   local ref = { feats = feats, probs = probs, n = ds.images:size(1),
+   local ref = { feats = feats, probs = probs, n = ds.images:size(1), labels = ds.labels,
       split = name == "mnist" and "mnist test (every 10th digit per class)" or name .. " test" }
    if key then ref_cache[key] = ref end
    return ref
@@ -330,7 +391,9 @@ end
 --- Samples n images from G (in batches, from a fixed seed), and returns every metric
 -- against the real test split of `dataset` ("mnist" or "fashion_mnist").
 -- opts: n (2000), nz (100), seed (12345), batch (500), latent(n, generator), labels
--- (int64 requested classes, for conditional generators called as G(z, labels)),
+-- (int64 requested classes, for conditional generators called as G(z, labels): adds the
+-- class accuracy and the FID within each class), tstr (true or { epochs }: also the
+-- train-on-generated / test-on-real accuracy),
 -- classifier (a weights file or a classifier module instead of the shipped weights).
 -- Images of another size than 32x32 are resized for the classifier.
 function M.evaluate(G, dataset, opts)
@@ -370,8 +433,37 @@ function M.evaluate(G, dataset, opts)
       lo, hi = math.min(lo, v), math.max(hi, v)
    end
    out.class_min, out.class_max = lo, hi
-   if opts.labels then out.class_accuracy = M.class_accuracy(probs, opts.labels:narrow(1, 1, n)) end
+   if opts.labels then
+      local labels = opts.labels:narrow(1, 1, n)
+      out.class_accuracy = M.class_accuracy(probs, labels)
+      -- FID within each class: the samples asked for class c against the real test images of c
+      local worst, sum, k = 0, 0, 0
+      for c = 0, probs:size(2) - 1 do
+         local fi, ri = rows_of(labels, c), rows_of(ref.labels, c)
+         if fi and ri and fi:size(1) > 1 and ri:size(1) > 1 then
+            local f = M.fid(feats:index_select(1, fi), ref.feats:index_select(1, ri))
+            out["fid_class_" .. c] = f
+            worst, sum, k = math.max(worst, f), sum + f, k + 1
+         end
+      end
+      if k > 0 then out.fid_class_mean, out.fid_class_max = sum / k, worst end
+      if opts.tstr then
+         out.tstr_accuracy = M.tstr(x, labels, dataset, type(opts.tstr) == "table" and opts.tstr or nil)
+      end
+   end
    return out
+end
+
+--- Train on synthetic, test on real: a fresh classifier (the reference recipe) trained
+-- on generated images with the classes they were generated for, then its accuracy on
+-- the real test split of `dataset`. opts: epochs (10), seed (1).
+function M.tstr(images, labels, dataset, opts)
+   opts = opts or {}
+   local ds = require("gan.data").for_gan(dataset, { split = "test", image_size = images:size(3) })
+   local clf = M.train_classifier(images, labels, { epochs = opts.epochs or 10, seed = opts.seed or 1,
+      n_classes = opts.n_classes or 10 })
+   local _, probs = M.features(clf, ds.images)
+   return M.class_accuracy(probs, ds.labels)
 end
 
 -- ---------------------------------------------------------------- image-to-image translation
