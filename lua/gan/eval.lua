@@ -5,7 +5,8 @@
 local E = {}
 
 -- Experiment name -> the model module that can rebuild its generator.
-E.builders = { dcgan = "gan.models.dcgan", wgan_gp = "gan.models.dcgan", cyclegan = "gan.models.cyclegan" }
+E.builders = { dcgan = "gan.models.dcgan", wgan_gp = "gan.models.dcgan", cyclegan = "gan.models.cyclegan",
+   acgan = "gan.models.acgan", infogan = "gan.models.infogan" }
 
 local function fmt(v)
    if type(v) == "number" then return ("%.6g"):format(v) end
@@ -53,6 +54,46 @@ function E.evaluate_cyclegan(dir, cfg, ck, path, opts)
    return res
 end
 
+--- An InfoGAN run: n samples with uniformly drawn codes; the accuracy of the categorical
+-- code against the reference classifier's labels after the best one-to-one matching
+-- (cat_accuracy, with the matching), the mutual-information estimate ln(n_cat) - CE of
+-- Q on these samples (mi, nats), and the unconditional metrics of gan.metrics.evaluate.
+function E.evaluate_infogan(dir, cfg, ck, path, opts)
+   local gan = require("gan")
+   local info, metrics = gan.models.infogan, require("gan.metrics")
+   local G, D = info.generator_from_config(cfg), info.discriminator_from_config(cfg)
+   G:load_state_dict(ck.states.G)
+   D:load_state_dict(ck.states.D)
+   G:eval(); D:eval()
+   local m, n = cfg.model, opts.n or 10000
+   local sz = { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont }
+   local g = gan.Generator(12345)
+   local imgs, cats, ce = {}, {}, 0
+   gan.no_grad(function()
+      for s = 1, n, 500 do
+         local b = math.min(500, n - s + 1)
+         local z, cat = info.sample_latent(b, { n_noise = sz.n_noise, n_cat = sz.n_cat, n_cont = sz.n_cont, generator = g })
+         local x = G(z)
+         local _, ql = D(x)
+         ce = ce + gan.F.cross_entropy(ql, cat):item() * b
+         imgs[#imgs + 1], cats[#cats + 1] = x, cat
+      end
+   end)
+   local x, cat = gan.cat(imgs, 1), gan.cat(cats, 1)
+   local clf = opts.classifier and metrics.load_classifier(opts.classifier) or metrics.classifier(cfg.data.name)
+   local _, probs = metrics.features(clf, x)
+   local _, pred = probs:max(2)
+   local acc, match = metrics.matched_accuracy(cat, pred, m.n_cat)
+   local res = metrics.evaluate(G, cfg.data.name, { n = n, classifier = opts.classifier,
+      latent = function(b, gen) return (info.sample_latent(b, { n_noise = sz.n_noise, n_cat = sz.n_cat,
+         n_cont = sz.n_cont, generator = gen })) end })
+   res.cat_accuracy, res.cat_matching = acc, table.concat(match, ",")
+   res.mi = info.mi_estimate(ce / n, m.n_cat)
+   res.checkpoint, res.step = path, ck.extra and ck.extra.step
+   write_json(dir, res)
+   return res
+end
+
 --- Evaluates a run directory; returns the metrics table. opts: n (10000), checkpoint,
 -- classifier (a weights file for gan.metrics.evaluate).
 function E.evaluate(dir, opts)
@@ -75,6 +116,7 @@ function E.evaluate(dir, opts)
    local ck = gan.load(path)
    if type(ck) ~= "table" or ck.format ~= "gan.checkpoint" then error(("gan eval: %s is not a checkpoint"):format(path), 0) end
    if run.experiment == "cyclegan" then return E.evaluate_cyclegan(dir, cfg, ck, path, opts) end
+   if run.experiment == "infogan" then return E.evaluate_infogan(dir, cfg, ck, path, opts) end
    local G = require(builder).generator_from_config(cfg)
    local weights = ck.states.ema and ck.states.ema.model or ck.states.G
    G:load_state_dict(weights)
@@ -82,10 +124,21 @@ function E.evaluate(dir, opts)
    if ck.states.ema then
       -- The averaged weights need batch-norm statistics of their own.
       local g = gan.Generator(2000)
-      gan.nn.utils.standing_stats(G, function() return gan.randn({ 64, nz, 1, 1 }, { generator = g }) end, 16)
+      gan.nn.utils.standing_stats(G, function()
+         local z = gan.randn({ 64, nz, 1, 1 }, { generator = g })
+         if run.experiment == "acgan" then return z, gan.randint(0, 10, { 64 }, { generator = g }) end
+         return z
+      end, 16)
    end
-   local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = opts.n or 10000, nz = nz,
-      classifier = opts.classifier })
+   local n = opts.n or 10000
+   local labels
+   if run.experiment == "acgan" then   -- every class equally often, with train-on-generated / test-on-real
+      local l = {}
+      for i = 1, n do l[i] = (i - 1) % 10 end
+      labels = gan.tensor(l, { dtype = "int64" })
+   end
+   local res = require("gan.metrics").evaluate(G, cfg.data.name, { n = n, nz = nz,
+      classifier = opts.classifier, labels = labels, tstr = labels and { epochs = opts.tstr_epochs or 10 } })
    res.checkpoint, res.step, res.ema = path, ck.extra and ck.extra.step, ck.states.ema ~= nil
    write_json(dir, res)
    return res

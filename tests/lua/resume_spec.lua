@@ -304,6 +304,21 @@ describe("experiment resume after kill -9", function()
       assert.are.equal(read_all(full .. "/samples/step_000012.png"), read_all(part .. "/samples/step_000012.png"))
    end)
 
+   it("gan eval on acgan and infogan runs reports class accuracy, per-class FID, TSTR; code accuracy, MI", function()
+      local want = { acgan = { "class_accuracy", "fid_class_0", "fid_class_mean", "fid_class_max", "tstr_accuracy", "fid" },
+         infogan = { "cat_accuracy", "cat_matching", "mi", "fid", "confident" } }
+      for _, e in ipairs { "acgan", "infogan" } do
+         local code, out = gan_cmd(args(e, { "--set", "train.steps=4", "--set", "model.ngf=4", "--set", "model.ndf=4",
+            "--set", "data.batch_size=16", "--set", "train.threads=1" }, "e"), dir .. "/" .. e .. ".log")
+         assert.are.equal(0, code, out)
+         code, out = gan_cmd({ "eval", dir .. "/" .. e .. "/e", "--n", "100" }, dir .. "/" .. e .. "_eval.log")
+         assert.are.equal(0, code, out)
+         for _, key in ipairs(want[e]) do
+            assert.truthy(out:match("\n" .. key .. " +%S") or out:match("^" .. key .. " +%S"), e .. ": " .. key .. " in\n" .. out)
+         end
+      end
+   end)
+
    it("gan eval on the finished dcgan run prints the metrics and writes eval.json", function()
       local full = dir .. "/dcgan/full"
       assert.is_true(exists(full .. "/checkpoints/step_000040.safetensors"), "needs the dcgan run above")

@@ -75,4 +75,9 @@ function M.g_loss(src_fake, cls_fake, y_fake)
    return l_s + l_c, l_s, l_c
 end
 
+--- The generator described by an experiment's resolved config, for `gan eval`.
+function M.generator_from_config(cfg)
+   return M.Generator { nz = cfg.model.nz, ngf = cfg.model.ngf, nc = 1, image_size = cfg.data.image_size }
+end
+
 return M

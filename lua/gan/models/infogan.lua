@@ -88,4 +88,16 @@ end
 -- H(c) - CE = ln(n_cat) - cross-entropy (at most ln 10 = 2.303 for 10 values).
 function M.mi_estimate(cat_ce, n_cat) return math.log(n_cat or 10) - cat_ce end
 
+--- The generator and the discriminator/Q network described by an experiment's resolved
+-- config, for `gan eval`.
+function M.generator_from_config(cfg)
+   local m = cfg.model
+   return M.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
+      image_size = cfg.data.image_size }
+end
+function M.discriminator_from_config(cfg)
+   local m = cfg.model
+   return M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont, image_size = cfg.data.image_size }
+end
+
 return M
