@@ -377,10 +377,23 @@ function Trainer:fit(steps)
    return self
 end
 
+-- ---------------------------------------------------------------- Trainer variants
+
+-- A class whose methods fall back on Trainer's (fit, resume, checkpoints, ...).
+local function variant()
+   local c = setmetatable({}, { __index = Trainer })
+   c.__index = c
+   return c
+end
+local function copy(t)
+   local o = {}
+   for k, v in pairs(t) do o[k] = v end
+   return o
+end
+
 -- ---------------------------------------------------------------- ACGAN
 
-local ACGAN = setmetatable({}, { __index = Trainer })
-ACGAN.__index = ACGAN
+local ACGAN = variant()
 train.ACGANTrainer = ACGAN
 
 --- ACGAN training (Odena et al. 2017) on the Trainer's loop: G(z, y) and D(x) -> (source
@@ -391,8 +404,7 @@ train.ACGANTrainer = ACGAN
 -- unless given). Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's
 -- class accuracy), d_real, d_fake.
 function train.ACGAN(opts)
-   local o = {}
-   for k, v in pairs(opts) do o[k] = v end
+   local o = copy(opts)
    local k = o.n_classes or 10
    o.n_classes = nil
    o.n_samples = o.n_samples or k * k
@@ -467,8 +479,7 @@ end
 
 -- ---------------------------------------------------------------- InfoGAN
 
-local InfoGAN = setmetatable({}, { __index = Trainer })
-InfoGAN.__index = InfoGAN
+local InfoGAN = variant()
 train.InfoGANTrainer = InfoGAN
 
 --- InfoGAN training (Chen et al. 2016) on the Trainer's loop. D(x) -> (logit, categorical
@@ -484,8 +495,7 @@ train.InfoGANTrainer = InfoGAN
 -- the lower bound on I(c; G(z, c)) in nats), d_real, d_fake.
 function train.InfoGAN(opts)
    local info = require("gan.models.infogan")
-   local o = {}
-   for k, v in pairs(opts) do o[k] = v end
+   local o = copy(opts)
    local sz = { n_noise = o.n_noise or 62, n_cat = o.n_cat or 10, n_cont = o.n_cont or 2 }
    local lambda, lambda_cont, trav = o.lambda or 1, o.lambda_cont or 1, o.traversal or 2
    for _, k in ipairs { "n_noise", "n_cat", "n_cont", "lambda", "lambda_cont", "traversal" } do o[k] = nil end
@@ -552,8 +562,7 @@ end
 
 -- ---------------------------------------------------------------- CycleGAN
 
-local CycleGAN = setmetatable({}, { __index = Trainer })
-CycleGAN.__index = CycleGAN
+local CycleGAN = variant()
 train.CycleGANTrainer = CycleGAN
 
 local CYCLE_KNOWN = {

@@ -10,6 +10,25 @@ setup(function()
 end)
 teardown(function() gan.set_num_threads(threads) end)
 
+-- A 6-step run against one stopped after 4 steps (checkpoint at 3) and resumed: the
+-- same metrics.jsonl. build(seed, extra_opts) makes the trainer.
+local function resumes_exactly(build)
+   local dir = os.tmpname(); os.remove(dir); assert(lfs.mkdir(dir))
+   local function go(name, stop, from)
+      local run = from and gan.run.open(from) or gan.run.new { experiment = "x", name = name, root = dir, config = {} }
+      local t = build(6, { run = run, log_every = 1, checkpoint_every = 3 })
+      if from then t:resume() end
+      t:fit(stop)
+      run:close()
+      return run.dir
+   end
+   local full, part = go("full", 6), go("part", 4)
+   go(nil, 6, part)
+   local function read(d) local f = io.open(d .. "/metrics.jsonl"); local s = f:read("a"); f:close(); return s end
+   assert.are.equal(read(full), read(part))
+   os.execute("rm -rf '" .. dir .. "'")
+end
+
 local function build(seed, extra)
    gan.manual_seed(seed)
    local G, D = ac.Generator { nz = 8, ngf = 4, image_size = 16, n_classes = 3 },
@@ -48,22 +67,7 @@ describe("gan.train.ACGAN", function()
       end)
    end)
 
-   it("resumes exactly", function()
-      local dir = os.tmpname(); os.remove(dir); assert(lfs.mkdir(dir))
-      local function go(name, stop, from)
-         local run = from and gan.run.open(from) or gan.run.new { experiment = "ac", name = name, root = dir, config = {} }
-         local t = build(6, { run = run, log_every = 1, checkpoint_every = 3 })
-         if from then t:resume() end
-         t:fit(stop)
-         run:close()
-         return run.dir
-      end
-      local full, part = go("full", 6), go("part", 4)
-      go(nil, 6, part)
-      local function read(d) local f = io.open(d .. "/metrics.jsonl"); local s = f:read("a"); f:close(); return s end
-      assert.are.equal(read(full), read(part))
-      os.execute("rm -rf '" .. dir .. "'")
-   end)
+   it("resumes exactly", function() resumes_exactly(build) end)
 end)
 
 describe("gan.train.InfoGAN", function()
@@ -108,20 +112,5 @@ describe("gan.train.InfoGAN", function()
       assert.are.same({ 60, 1, 16, 16 }, t:sample():size())
    end)
 
-   it("resumes exactly", function()
-      local dir = os.tmpname(); os.remove(dir); assert(lfs.mkdir(dir))
-      local function go(name, stop, from)
-         local run = from and gan.run.open(from) or gan.run.new { experiment = "ig", name = name, root = dir, config = {} }
-         local t = build(6, { run = run, log_every = 1, checkpoint_every = 3 })
-         if from then t:resume() end
-         t:fit(stop)
-         run:close()
-         return run.dir
-      end
-      local full, part = go("full", 6), go("part", 4)
-      go(nil, 6, part)
-      local function read(d) local f = io.open(d .. "/metrics.jsonl"); local s = f:read("a"); f:close(); return s end
-      assert.are.equal(read(full), read(part))
-      os.execute("rm -rf '" .. dir .. "'")
-   end)
+   it("resumes exactly", function() resumes_exactly(build) end)
 end)
