@@ -450,6 +450,18 @@ describe("shipped reference classifiers", function()
          assert(acc >= targets[name], ("%s classifier: %.4f on %d test images"):format(name, acc, #ds))
       end)
    end
+
+   it("emoji_style (Google 0 / Twitter 1): >= 0.9 on the held-out code points of both styles", function()
+      local imgs, labels = {}, {}
+      for label, vendor in ipairs { "google", "twitter" } do
+         local ds = gan.data.for_gan("emoji", { vendor = vendor, split = "test", image_size = 64,
+            require_vendors = { "google", "twitter" } })
+         for i = 1, #ds do imgs[#imgs + 1] = ds:get(i).image; labels[#labels + 1] = label - 1 end
+      end
+      local _, probs = M.features(M.classifier("emoji_style"), gan.stack(imgs, 1))
+      local acc = M.class_accuracy(probs, gan.tensor(labels, { dtype = "int64" }))
+      assert(acc >= 0.9, ("emoji_style classifier: %.4f on %d images"):format(acc, #imgs))
+   end)
 end)
 
 describe("metrics.evaluate_translation", function()
