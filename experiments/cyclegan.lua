@@ -8,7 +8,7 @@
 -- the paired sample sheets (input | translation | reconstruction | the real drawing in
 -- the other style).
 --
---     gan run experiments/cyclegan.lua                                  # ~8 minutes on 2 cores
+--     gan run experiments/cyclegan.lua                                  # ~7 minutes on 2 cores
 --     gan run experiments/cyclegan.lua --config experiments/cyclegan_quick.yaml   # 32x32
 --     gan run experiments/cyclegan.lua --config experiments/cyclegan_full.yaml
 --     gan run experiments/cyclegan.lua --resume runs/cyclegan/<name>
@@ -19,7 +19,7 @@ local defaults = {
    data = { a = "google", b = "twitter", image_size = 64, batch_size = 1, flip = true },
    model = { generator = "resnet", ngf = 32, n_blocks = 6, n_downs = 6, ndf = 32, n_layers = 3 },
    train = {
-      steps = 1500, decay_start = 750, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda_cycle = 10.0,
+      steps = 1000, decay_start = 500, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda_cycle = 10.0,
       lambda_identity = 0.5, pool = 50, seed = 0, threads = 2, log_every = 10, sample_every = 250,
       checkpoint_every = 500, n_samples = 8,
    },

@@ -14,7 +14,7 @@ local defaults = {
    train = {
       steps = 500, n_critic = 5, gp_weight = 10.0, lr = 1e-4, beta1 = 0.0, beta2 = 0.9, seed = 0,
       threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 250, eval_every = 0,
-      eval_samples = 2000,
+      eval_samples = 2000, ema = 0.0, ema_start = 0,
    },
    run = { root = "runs", name = gan.config.optional("string") },
 }
@@ -44,6 +44,7 @@ local trainer = gan.train.Trainer {
    G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, seed = t.seed, steps = t.steps,
    latent = function(n, g) return gan.randn({ n, cfg.model.nz, 1, 1 }, { generator = g }) end,
    loss = "wgan", n_critic = t.n_critic, gp = { weight = t.gp_weight },
+   ema = t.ema > 0 and { decay = t.ema, start = t.ema_start } or nil,
    run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
    eval_every = t.eval_every > 0 and t.eval_every or nil, eval_fn = eval_fn, best_metric = "fid",
 }
