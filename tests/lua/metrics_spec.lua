@@ -462,6 +462,20 @@ describe("shipped reference classifiers", function()
       local acc = M.class_accuracy(probs, gan.tensor(labels, { dtype = "int64" }))
       assert(acc >= 0.9, ("emoji_style classifier: %.4f on %d images"):format(acc, #imgs))
    end)
+
+   it("measures images of another size by resizing them to its own; other channel counts are an error", function()
+      local clf = M.classifier("emoji_style")          -- trained on 64x64 RGB
+      gan.manual_seed(3)
+      local small = gan.rand { 5, 3, 32, 32 } * 2 - 1
+      local f, p = M.features(clf, small)
+      local f64, p64 = M.features(clf, gan.image.resize(small, 64, { filter = "bilinear" }))
+      assert.are.same({ 5, 128 }, f:size())
+      assert.are.same({ 5, 2 }, p:size())
+      assert.are.equal(0, (f - f64):abs():max():item())
+      assert.are.equal(0, (p - p64):abs():max():item())
+      assert.has_error(function() M.features(clf, gan.rand { 2, 1, 64, 64 }) end,
+         "metrics.features: the classifier takes (N, 3, 64, 64) images, got (2, 1, 64, 64)")
+   end)
 end)
 
 describe("metrics.evaluate_translation", function()

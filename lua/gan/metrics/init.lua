@@ -136,10 +136,25 @@ function M.classifier(name)
    return M.load_classifier(path)
 end
 
---- Features (N, 128) float64 and class probabilities (N, 10) float64 of images
--- (N, 1, 32, 32) in [-1, 1], in batches.
+--- Features (N, 128) float64 and class probabilities (N, n_classes) float64 of images
+-- (N, C, S, S) in [-1, 1], in batches. Images of another size than the classifier was
+-- trained on (classifier.arch.image_size) are resized to it first (area filter when
+-- shrinking, bilinear when enlarging), so a 32x32 run is measured by a 64x64 classifier;
+-- a channel count other than the classifier's is an error.
 function M.features(classifier, images, batch)
    batch = batch or 500
+   local arch = classifier.arch
+   if arch then
+      if images:dim() ~= 4 or images:size(2) ~= arch.in_nc then
+         error(("metrics.features: the classifier takes (N, %d, %d, %d) images, got %s"):format(arch.in_nc,
+            arch.image_size, arch.image_size, "(" .. table.concat(images:size(), ", ") .. ")"), 2)
+      end
+      local s = arch.image_size
+      if images:size(3) ~= s or images:size(4) ~= s then
+         -- gan.image works in [0, 1]; the resize is linear, so the range does not matter
+         images = require("gan.image").resize(images:float():contiguous(), s)
+      end
+   end
    local feats, probs = {}, {}
    no_grad(function()
       for s = 1, images:size(1), batch do
