@@ -36,6 +36,8 @@
 #   BENCH_VARIANTS  "given other" (default); "given" alone; add "passive" for a third
 #                   table with OMP_WAIT_POLICY=passive in both frameworks
 #   BENCH_THREADS   2 (both frameworks)                  GAN_BUILD_DIR build
+#   BENCH_TORCH_BLAS_THREADS  torch's OpenBLAS threads in the step cases (1: torch's
+#                   faster setting next to its OpenMP pool; see bench/steps.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,7 +74,8 @@ show() { if [ -n "${!1+x}" ]; then echo "${!1}"; else echo "(unset)"; fi; }
 echo "== gan vs PyTorch CPU benchmark  ($(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- core bindings lua 2>/dev/null || echo ' + uncommitted changes'))"
 echo "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $(nproc) cpus;" \
      "avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
-echo "threads: gan.set_num_threads($BENCH_THREADS), torch.set_num_threads($BENCH_THREADS) (+ openblas_set_num_threads($BENCH_THREADS) for torch's OpenBLAS)"
+echo "threads: gan.set_num_threads($BENCH_THREADS), torch.set_num_threads($BENCH_THREADS);" \
+     "torch's OpenBLAS: ${BENCH_TORCH_BLAS_THREADS:-1} thread(s) in the steps, $BENCH_THREADS in the conv cases"
 echo "env as given: OMP_NUM_THREADS=$(show OMP_NUM_THREADS) OPENBLAS_NUM_THREADS=$(show OPENBLAS_NUM_THREADS)" \
      "OPENBLAS_CORETYPE=$(show OPENBLAS_CORETYPE) OMP_WAIT_POLICY=$(show OMP_WAIT_POLICY)" \
      "GOMP_SPINCOUNT=$(show GOMP_SPINCOUNT)"

@@ -26,12 +26,16 @@ torch.set_num_threads(threads)
 torch.manual_seed(0)
 
 # torch's linear algebra and slow_conv_transpose2d go through the system OpenBLAS (pthread
-# build); torch.set_num_threads does not reach it, so set its thread count as well.
+# build), which torch.set_num_threads does not reach. With torch's OpenMP pool on every
+# core, OpenBLAS's own threads oversubscribe them: its training steps measured 1.2-2x
+# faster with OpenBLAS on one thread (docs/performance.md), so that is the default here.
+# BENCH_TORCH_BLAS_THREADS overrides it.
+blas_threads = int(os.environ.get("BENCH_TORCH_BLAS_THREADS", "1"))
 blas_core = "?"
 for lib in ("libopenblas.so.0", "libblas.so.3"):
     try:
         ob = ctypes.CDLL(lib)
-        ob.openblas_set_num_threads(threads)
+        ob.openblas_set_num_threads(blas_threads)
         ob.openblas_get_corename.restype = ctypes.c_char_p
         blas_core = ob.openblas_get_corename().decode()
         break
@@ -227,4 +231,4 @@ print("case %s median_ms %.3f min_ms %.3f max_ms %.3f iters %d samples %s" % (
     name, med, s[0], s[-1], n, ",".join("%.2f" % v for v in samples)))
 print("mem %s peak_rss_mb %.1f" % (name, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 print("info torch_version %s, mkldnn %s" % (torch.__version__, torch.backends.mkldnn.is_available()))
-print("info torch_blas OpenBLAS %s, threads %d" % (blas_core, threads))
+print("info torch_blas OpenBLAS %s, threads %d (torch %d)" % (blas_core, blas_threads, threads))
