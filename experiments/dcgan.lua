@@ -14,6 +14,10 @@ local defaults = {
       steps = 600, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
       seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 300,
       eval_every = 0, eval_samples = 2000, label_smoothing = 0.0, ema = 0.0, ema_start = 0,
+      -- tricks, off by default: linear lr decay to 0 from decay_start (0: constant lr); R1
+      -- penalty on real images (weight r1, every r1_every steps); DiffAugment (random
+      -- shifts of up to augment_shift pixels, cutout squares of side augment_cutout)
+      decay_start = 0, r1 = 0.0, r1_every = 1, augment_shift = 0, augment_cutout = 0,
    },
    run = { root = "runs", name = gan.config.optional("string") },
 }
@@ -39,11 +43,28 @@ if t.eval_every > 0 then
    eval_fn = function(trainer, step) return metrics.evaluate_generator(trainer, cfg.data.name, { n = t.eval_samples }) end
 end
 
+if t.decay_start < 0 or t.decay_start > t.steps then
+   error(("dcgan: train.decay_start must be between 0 and train.steps (%d), got %d"):format(t.steps, t.decay_start), 0)
+end
+local sched_g, sched_d
+if t.decay_start > 0 then
+   local decay = { n_constant = t.decay_start, n_decay = math.max(1, t.steps - t.decay_start) }
+   sched_g = optim.lr_scheduler.LinearDecay(opt_g, decay)
+   sched_d = optim.lr_scheduler.LinearDecay(opt_d, decay)
+end
+local augment
+if t.augment_shift > 0 or t.augment_cutout > 0 then
+   -- the border and the cut squares are filled with the background (-1: black)
+   augment = { shift = t.augment_shift, cutout = t.augment_cutout, fill = -1 }
+end
+
 local trainer = gan.train.Trainer {
    G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, seed = t.seed, steps = t.steps,
    latent = function(n, g) return gan.randn({ n, cfg.model.nz, 1, 1 }, { generator = g }) end,
    loss = t.loss, label_smoothing = t.label_smoothing > 0 and t.label_smoothing or nil,
    ema = t.ema > 0 and { decay = t.ema, start = t.ema_start } or nil,
+   sched_g = sched_g, sched_d = sched_d, schedule_per = "step", augment = augment,
+   r1 = t.r1 > 0 and { weight = t.r1, every = t.r1_every } or nil,
    run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
    eval_every = t.eval_every > 0 and t.eval_every or nil, eval_fn = eval_fn, best_metric = "fid",
 }

@@ -14,6 +14,7 @@
 -- @module gan.train
 local core = require("gan.core")
 local losses = require("gan.losses")
+local F = require("gan.nn.functional")
 local serialize = require("gan.serialize")
 local nn_utils = require("gan.nn.utils")
 local image = require("gan.image")
@@ -105,7 +106,7 @@ Trainer.__index = Trainer
 
 local KNOWN = {
    G = 1, D = 1, opt_g = 1, opt_d = 1, sched_g = 1, sched_d = 1, schedule_per = 1, data = 1,
-   real_key = 1, latent = 1, loss = 1, n_critic = 1, gp = 1, r1 = 1, clip = 1, pool = 1, ema = 1,
+   real_key = 1, latent = 1, loss = 1, n_critic = 1, gp = 1, r1 = 1, clip = 1, pool = 1, ema = 1, augment = 1,
    label_smoothing = 1, label_flip = 1, instance_noise = 1, seed = 1, steps = 1, run = 1,
    progress = 1, log_every = 1, sample_every = 1, n_samples = 1, sample_nrow = 1,
    eval_every = 1, eval_fn = 1, checkpoint_every = 1, keep_checkpoints = 1, hooks = 1,
@@ -118,6 +119,8 @@ local KNOWN = {
 -- n_critic (1); gp = { weight = 10, every = 1 } (WGAN-GP, lazy when every > 1); r1 =
 -- { weight, every }; clip (WGAN weight clipping); pool (image history size, 0 = none);
 -- ema = { decay, start }; label_smoothing, label_flip; instance_noise = { sigma, steps };
+-- augment = { shift = pixels, cutout = side, fill = 0 } (differentiable augmentation of
+-- every image D sees, real and fake, in D's and in G's update: DiffAugment);
 -- sched_g, sched_d with schedule_per ("epoch" or "step"); seed; steps; run (gan.run);
 -- progress (true); log_every (10), sample_every, n_samples (64), sample_nrow (8),
 -- eval_every with eval_fn(trainer, step) -> scalars, checkpoint_every, keep_checkpoints
@@ -148,6 +151,15 @@ function train.Trainer(opts)
    self.pool = opts.pool and opts.pool > 0 and train.ImagePool(opts.pool, { seed = self.seed + 1 }) or nil
    if opts.ema then
       self.ema = nn_utils.EMA(opts.G, { decay = opts.ema.decay, start_step = opts.ema.start })
+   end
+   if opts.augment ~= nil then
+      if type(opts.augment) ~= "table" then error("Trainer: augment must be a table { shift =, cutout =, fill = }", 2) end
+      for k, v in pairs(opts.augment) do
+         if k ~= "shift" and k ~= "cutout" and k ~= "fill" then
+            error(("Trainer: unknown augment option '%s' (shift, cutout, fill)"):format(tostring(k)), 2)
+         end
+         if type(v) ~= "number" then error(("Trainer: augment.%s must be a number, got %s"):format(k, type(v)), 2) end
+      end
    end
    if opts.schedule_per ~= nil and opts.schedule_per ~= "epoch" and opts.schedule_per ~= "step" then
       error(("Trainer: schedule_per must be 'epoch' or 'step', got '%s'"):format(tostring(opts.schedule_per)), 2)
@@ -232,8 +244,13 @@ end
 
 function Trainer:_d_input(x, step)
    if self.instance_noise then
-      return losses.instance_noise(x, step, { sigma = self.instance_noise.sigma, steps = self.instance_noise.steps,
+      x = losses.instance_noise(x, step, { sigma = self.instance_noise.sigma, steps = self.instance_noise.steps,
          generator = self.generator })
+   end
+   local a = self.augment
+   if a then
+      if a.shift and a.shift > 0 then x = F.random_shift(x, a.shift, { fill = a.fill, generator = self.generator }) end
+      if a.cutout and a.cutout > 0 then x = F.random_cutout(x, a.cutout, { fill = a.fill, generator = self.generator }) end
    end
    return x
 end

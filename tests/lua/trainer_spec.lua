@@ -379,6 +379,39 @@ describe("Trainer", function()
       assert.is_true(seen.g)
       assert.are.equal(0.2, seen.opts.smoothing)
    end)
+
+   it("augment: D sees shifted and cut images (real, fake, and in G's pass, with gradients through)", function()
+      gan.manual_seed(6)
+      -- 6x6 one-channel images that are all +1: any -1 pixel D sees is border fill or cutout
+      local ds = gan.data.TensorDataset { image = gan.ones { 16, 1, 6, 6 } }
+      local G = nn.Sequential { nn.Linear(2, 36), nn.Tanh(), nn.Unflatten(2, { 1, 6, 6 }) }
+      local D = nn.Sequential { nn.Flatten(), nn.Linear(36, 1) }
+      local seen = {}
+      local forward = D.forward
+      D.forward = function(self, x)
+         seen[#seen + 1] = { min = x:detach():min():item(), grad = x.requires_grad }
+         return forward(self, x)
+      end
+      local o = { G = G, D = D, progress = false, seed = 1, steps = 3,
+         data = gan.data.DataLoader(ds, { batch_size = 8, generator = gan.Generator(1) }),
+         opt_g = optim.Adam(G:parameters()), opt_d = optim.Adam(D:parameters()),
+         latent = function(n, g) return gan.randn({ n, 2 }, { generator = g }) end,
+         augment = { shift = 2, cutout = 2, fill = -1 } }
+      local before = G[1].weight:clone()
+      train.Trainer(o):fit()
+      assert.are.equal(9, #seen)                  -- per step: real, fake, then G's pass
+      for i = 1, 9, 3 do
+         assert.are.equal(-1, seen[i].min)        -- the real images were shifted / cut
+         assert.is_true(seen[i + 2].grad)         -- G's pass carries gradients through
+      end
+      assert(maxabs(G[1].weight - before) > 0, "G was not updated")
+      for _, bad in ipairs { { { size = 2 }, "Trainer: unknown augment option 'size' (shift, cutout, fill)" },
+         { { shift = "2" }, "Trainer: augment.shift must be a number, got string" },
+         { 3, "Trainer: augment must be a table { shift =, cutout =, fill = }" } } do
+         o.augment = bad[1]
+         assert.has_error(function() train.Trainer(o) end, bad[2])
+      end
+   end)
 end)
 
 -- ---------------------------------------------------------------- a tiny DCGAN with a run directory
