@@ -14,6 +14,7 @@ local defaults = {
    train = {
       steps = 600, lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, seed = 0, threads = 2,
       log_every = 10, sample_every = 100, checkpoint_every = 300, ema = 0.0, ema_start = 0,
+      fake_class_weight = 1.0,
    },
    run = { root = "runs", name = gan.config.optional("string") },
 }
@@ -38,6 +39,7 @@ print(("acgan: %s, %d labelled images; G %d and D %d parameters; run %s"):format
 local trainer = gan.train.ACGAN {
    G = G, D = D, opt_g = opt_g, opt_d = opt_d, data = loader, seed = t.seed, steps = t.steps,
    latent = function(n, g) return gan.randn({ n, m.nz }, { generator = g }) end,
+   fake_class_weight = t.fake_class_weight,
    ema = t.ema > 0 and { decay = t.ema, start = t.ema_start } or nil,
    run = run, log_every = t.log_every, sample_every = t.sample_every, checkpoint_every = t.checkpoint_every,
 }

@@ -416,18 +416,23 @@ train.ACGANTrainer = ACGAN
 --- ACGAN training (Odena et al. 2017) on the Trainer's loop: G(z, y) and D(x) -> (source
 -- logit, class logits), losses gan.models.acgan.d_loss / g_loss. Options as Trainer (data
 -- batches carry `image` and int64 `label`; loss, n_critic, gp, r1, clip, pool and
--- instance noise do not apply) plus n_classes (10). Fake labels are drawn uniformly from
+-- instance noise do not apply) plus n_classes (10) and fake_class_weight (1: the weight of
+-- the fakes' class term in D's loss; 0 trains D's class head on real images only). Fake labels are drawn uniformly from
 -- the trainer's generator; sample sheets have one row per class (n_samples = n_classes^2
 -- unless given). Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's
 -- class accuracy), d_real, d_fake.
 function train.ACGAN(opts)
    local o = copy(opts)
    local k = o.n_classes or 10
-   o.n_classes = nil
+   local w = o.fake_class_weight or 1
+   if type(w) ~= "number" or w ~= w or w < 0 then
+      error(("ACGAN: fake_class_weight must be a number >= 0, got %s"):format(tostring(w)), 2)
+   end
+   o.n_classes, o.fake_class_weight = nil, nil
    o.n_samples = o.n_samples or k * k
    o.sample_nrow = o.sample_nrow or k
    local self = train.Trainer(o)
-   self.n_classes, self.real_key = k, false
+   self.n_classes, self.real_key, self.fake_class_weight = k, false, w
    local lab = {}
    for i = 1, o.n_samples do lab[i] = ((i - 1) * k) // o.n_samples end
    self.fixed_y = core.tensor(lab, { dtype = "int64" })
@@ -452,7 +457,7 @@ function ACGAN:train_step(step)
    self.opt_d:zero_grad()
    local s_r, c_r = D(real)
    local s_f, c_f = D(fake:detach())
-   local loss_d, l_s, l_c = acgan.d_loss(s_r, c_r, y_real, s_f, c_f, y_fake)
+   local loss_d, l_s, l_c = acgan.d_loss(s_r, c_r, y_real, s_f, c_f, y_fake, self.fake_class_weight)
    loss_d:backward()
    logs.grad_norm_d = grad_norm(D:parameters())
    self.opt_d:step()

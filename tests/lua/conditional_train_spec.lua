@@ -54,6 +54,21 @@ describe("gan.train.ACGAN", function()
       assert(logs.loss_g > 0)
    end)
 
+   it("fake_class_weight = 0 leaves the fakes out of D's class loss; bad weights are refused", function()
+      -- same seed, same batch: D's loss with weight 0 is L_S + the real images' class loss
+      local t = build(1, { fake_class_weight = 0 })
+      local logs = t:train_step(1)
+      assert(math.abs(logs.loss_d - (logs.l_s + logs.l_c)) < 1e-5)
+      local t1 = build(1)
+      local l1 = t1:train_step(1)
+      assert.are.equal(l1.l_s, logs.l_s)
+      assert(l1.l_c > logs.l_c, "the fakes' class term is gone")
+      for _, bad in ipairs { -1, 0 / 0, "1" } do
+         assert.has_error(function() build(1, { fake_class_weight = bad }) end,
+            ("ACGAN: fake_class_weight must be a number >= 0, got %s"):format(tostring(bad)))
+      end
+   end)
+
    it("sample sheets have one row per class, from the EMA generator when kept", function()
       local t = build(2, { ema = { decay = 0.9, start = 0 } })
       t:fit(2)

@@ -59,11 +59,14 @@ function M.Discriminator(opts) return Discriminator(opts or {}) end
 
 --- The discriminator's loss L_S + L_C: binary cross-entropy of the source logits (real
 -- 1, fake 0) plus the cross-entropy of the class logits on real and on fake images, the
--- fakes judged against the classes they were asked for.
-function M.d_loss(src_real, cls_real, y_real, src_fake, cls_fake, y_fake)
+-- fakes judged against the classes they were asked for. fake_class_weight (1, the
+-- paper) scales the fakes' class term; 0 trains D's class head on real images only.
+function M.d_loss(src_real, cls_real, y_real, src_fake, cls_fake, y_fake, fake_class_weight)
+   local w = fake_class_weight or 1
    local l_s = F.binary_cross_entropy_with_logits(src_real, src_real:detach() * 0 + 1)
       + F.binary_cross_entropy_with_logits(src_fake, src_fake:detach() * 0)
-   local l_c = F.cross_entropy(cls_real, y_real) + F.cross_entropy(cls_fake, y_fake)
+   local l_c = F.cross_entropy(cls_real, y_real)
+   if w ~= 0 then l_c = l_c + F.cross_entropy(cls_fake, y_fake) * w end
    return l_s + l_c, l_s, l_c
 end
 
