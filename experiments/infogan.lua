@@ -12,7 +12,7 @@ local optim, info = gan.optim, gan.models.infogan
 
 local defaults = {
    data = { name = "mnist", image_size = 32, batch_size = 64 },
-   model = { n_noise = 62, n_cat = 10, n_cont = 2, ngf = 32, ndf = 32 },
+   model = { n_noise = 62, n_cat = 10, n_cont = 2, ngf = 32, ndf = 32, arch = "dcgan" },
    train = {
       steps = 600, lr_g = 1e-3, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda = 1.0, lambda_cont = 1.0,
       seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 300,
@@ -25,9 +25,7 @@ local t, m = cfg.train, cfg.model
 local ds = gan.data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
 local loader = gan.data.DataLoader(ds, { batch_size = cfg.data.batch_size, generator = gan.Generator(t.seed + 7) })
 local sizes = { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont }
-local G = info.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
-   image_size = cfg.data.image_size }
-local D = info.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont, image_size = cfg.data.image_size }
+local G, D = info.generator_from_config(cfg), info.discriminator_from_config(cfg)
 -- the paper: Adam, 1e-3 for G and 2e-4 for D
 local opt_g = optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } })
 local opt_d = optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } })

@@ -68,6 +68,26 @@ describe("gan.models.acgan", function()
       close(g:item(), gs:item() + gc:item())
    end)
 
+   it("d_loss's fake_class_weight scales the fakes' class term (0: real images only)", function()
+      local sr, sf = gan.tensor { 0.7, -1.5 }, gan.tensor { 0.2, -0.3 }
+      local cr = gan.tensor { { 2.0, -1.0, 0.0 }, { 0.0, 1.0, 1.5 } }
+      local cf = gan.tensor { { 0.0, 4.0, -2.0 }, { 1.0, 1.0, 1.0 } }
+      local yr, yf = gan.tensor({ 1, 2 }, { dtype = "int64" }), gan.tensor({ 0, 2 }, { dtype = "int64" })
+      local real_c = (ce({ 2, -1, 0 }, 1) + ce({ 0, 1, 1.5 }, 2)) / 2
+      local fake_c = (ce({ 0, 4, -2 }, 0) + ce({ 1, 1, 1 }, 2)) / 2
+      local want_s = (bce(0.7, 1) + bce(-1.5, 1)) / 2 + (bce(0.2, 0) + bce(-0.3, 0)) / 2
+      for _, w in ipairs { 0, 0.25, 1 } do
+         local l, ls, lc = ac.d_loss(sr, cr, yr, sf, cf, yf, w)
+         close(lc:item(), real_c + w * fake_c)
+         close(l:item(), want_s + real_c + w * fake_c)
+      end
+      -- with weight 0 the fakes' class logits get no gradient
+      local cr2, cf2 = cr:clone():requires_grad_(), cf:clone():requires_grad_()
+      ac.d_loss(sr, cr2, yr, sf, cf2, yf, 0):backward()
+      assert(cf2.grad == nil or cf2.grad:abs():max():item() == 0)
+      assert(cr2.grad:abs():max():item() > 0)
+   end)
+
    it("one training step (D then G, Adam) changes every parameter of both networks", function()
       local G, D = ac.Generator { nz = 8, ngf = 4, image_size = 16 }, ac.Discriminator { ndf = 4, image_size = 16 }
       local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
@@ -107,13 +127,25 @@ describe("gan.models.infogan", function()
       assert.are.same({ 500, 74, 1, 1 }, z2:size())
       assert(cat:min():item() >= 0 and cat:max():item() <= 9)
       assert(c2:min():item() >= -1 and c2:max():item() <= 1)
-      local G, D = info.Generator { ngf = 4 }, info.Discriminator { ndf = 4 }
-      local x = G(z2:narrow(1, 1, 3))
-      assert.are.same({ 3, 1, 32, 32 }, x:size())
-      local d, ql, qm = D(x)
-      assert.are.same({ 3 }, d:size())
-      assert.are.same({ 3, 10 }, ql:size())
-      assert.are.same({ 3, 2 }, qm:size())
+      for _, arch in ipairs { "dcgan", "paper" } do
+         for _, size in ipairs { 16, 32 } do
+            local G = info.Generator { ngf = 4, arch = arch, image_size = size }
+            local D = info.Discriminator { ndf = 4, arch = arch, image_size = size }
+            local x = G(z2:narrow(1, 1, 3))
+            assert.are.same({ 3, 1, size, size }, x:size())
+            local d, ql, qm = D(x)
+            assert.are.same({ 3 }, d:size())
+            assert.are.same({ 3, 10 }, ql:size())
+            assert.are.same({ 3, 2 }, qm:size())
+         end
+      end
+      -- the paper's widths: FC 1024 and 128 x 8 x 8 in G, FC 1024 in D at ngf = ndf = 64
+      local P = info.Generator { ngf = 64, arch = "paper" }
+      assert.are.same({ 1024, 74 }, P[2].weight:size())
+      assert.are.same({ 128 * 8 * 8, 1024 }, P[5].weight:size())
+      assert.are.same({ 1024, 128 * 8 * 8 }, info.Discriminator { ndf = 64, arch = "paper" }.trunk[7].weight:size())
+      assert.has_error(function() info.Generator { arch = "resnet" } end, "infogan: arch must be 'dcgan' or 'paper', got 'resnet'")
+      assert.has_error(function() info.Discriminator { arch = "x" } end, "infogan: arch must be 'dcgan' or 'paper', got 'x'")
    end)
 
    it("info_loss: categorical cross-entropy + unit-Gaussian NLL of the continuous codes, by hand", function()
@@ -130,24 +162,27 @@ describe("gan.models.infogan", function()
       close(info.mi_estimate(0), math.log(10))   -- a perfect Q: I = H(c) = ln 10 nats
    end)
 
-   it("one training step moves G, D and Q (the info term reaches both)", function()
-      local G, D = info.Generator { ngf = 4, image_size = 16 }, info.Discriminator { ndf = 4, image_size = 16 }
-      local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
-      local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
-      local sG, sD = snapshot(G), snapshot(D)
-      local real = gan.rand { 6, 1, 16, 16 }:mul(2):sub(1)
-      local z, cat, cont = info.sample_latent(6)
-      local fake = G(z)
-      oD:zero_grad()
-      local dr = D(real)
-      local df, ql, qm = D(fake:detach())
-      ;(gan.losses.minimax_d(dr, df) + info.info_loss(ql, cat, qm, cont)):backward()
-      oD:step()
-      oG:zero_grad()
-      local dg, ql2, qm2 = D(fake)
-      ;(gan.losses.nonsaturating_g(dg) + info.info_loss(ql2, cat, qm2, cont)):backward()
-      oG:step()
-      all_changed(D, sD, "D and Q")
-      all_changed(G, sG, "G")
+   it("one training step moves G, D and Q (the info term reaches both), either architecture", function()
+      for _, arch in ipairs { "dcgan", "paper" } do
+         local G = info.Generator { ngf = 4, image_size = 16, arch = arch }
+         local D = info.Discriminator { ndf = 4, image_size = 16, arch = arch }
+         local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+         local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
+         local sG, sD = snapshot(G), snapshot(D)
+         local real = gan.rand { 6, 1, 16, 16 }:mul(2):sub(1)
+         local z, cat, cont = info.sample_latent(6)
+         local fake = G(z)
+         oD:zero_grad()
+         local dr = D(real)
+         local df, ql, qm = D(fake:detach())
+         ;(gan.losses.minimax_d(dr, df) + info.info_loss(ql, cat, qm, cont)):backward()
+         oD:step()
+         oG:zero_grad()
+         local dg, ql2, qm2 = D(fake)
+         ;(gan.losses.nonsaturating_g(dg) + info.info_loss(ql2, cat, qm2, cont)):backward()
+         oG:step()
+         all_changed(D, sD, arch .. ": D and Q")
+         all_changed(G, sG, arch .. ": G")
+      end
    end)
 end)

@@ -16,11 +16,47 @@ local function sizes(opts)
    return opts.n_noise or 62, opts.n_cat or 10, opts.n_cont or 2
 end
 
+local function check_arch(arch)
+   if arch ~= "dcgan" and arch ~= "paper" then
+      error(("infogan: arch must be 'dcgan' or 'paper', got '%s'"):format(tostring(arch)), 3)
+   end
+end
+
+-- The paper's MNIST generator (Chen et al. 2016, table 1) at image_size: FC 1024, FC
+-- (2 ngf) x S/4 x S/4, both with batch norm and ReLU, then two stride-2 4x4 transposed
+-- convolutions (ngf, then nc with tanh). ngf 64 gives the paper's widths.
+local function paper_generator(nz, ngf, nc, size)
+   if size % 4 ~= 0 then error(("infogan: the paper's networks need image_size divisible by 4, got %d"):format(size), 3) end
+   local q = size // 4
+   local G = nn.Sequential { nn.Flatten(), nn.Linear(nz, 16 * ngf), nn.BatchNorm1d(16 * ngf), nn.ReLU(),
+      nn.Linear(16 * ngf, 2 * ngf * q * q), nn.BatchNorm1d(2 * ngf * q * q), nn.ReLU(), nn.Reshape(2 * ngf, q, q),
+      nn.ConvTranspose2d(2 * ngf, ngf, 4, { stride = 2, padding = 1 }), nn.BatchNorm2d(ngf), nn.ReLU(),
+      nn.ConvTranspose2d(ngf, nc, 4, { stride = 2, padding = 1 }), nn.Tanh() }
+   G:apply(dcgan.init_weights)
+   return G
+end
+
+-- The paper's MNIST discriminator trunk: 4x4 stride-2 convolutions to ndf and 2 ndf
+-- channels (batch norm on the second), FC 16 ndf with batch norm; LeakyReLU 0.1.
+local function paper_trunk(ndf, nc, size)
+   local q = size // 4
+   local T = nn.Sequential { nn.Conv2d(nc, ndf, 4, { stride = 2, padding = 1 }), nn.LeakyReLU(0.1),
+      nn.Conv2d(ndf, 2 * ndf, 4, { stride = 2, padding = 1 }), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.1),
+      nn.Flatten(), nn.Linear(2 * ndf * q * q, 16 * ndf), nn.BatchNorm1d(16 * ndf), nn.LeakyReLU(0.1) }
+   T:apply(dcgan.init_weights)
+   return T, 16 * ndf
+end
+
 --- The generator: latent (N, n_noise + n_cat + n_cont[, 1, 1]) -> image. opts: n_noise
--- (62), n_cat (10), n_cont (2), ngf (64), nc (1), image_size (32).
+-- (62), n_cat (10), n_cont (2), ngf (64), nc (1), image_size (32), arch ("dcgan": DCGAN's
+-- transposed-convolution stack; "paper": the paper's two fully connected layers before
+-- two transposed convolutions).
 function M.Generator(opts)
    opts = opts or {}
    local a, b, c = sizes(opts)
+   local arch = opts.arch or "dcgan"
+   check_arch(arch)
+   if arch == "paper" then return paper_generator(a + b + c, opts.ngf or 64, opts.nc or 1, opts.image_size or 32) end
    return dcgan.Generator { nz = a + b + c, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
 
@@ -28,12 +64,18 @@ local Discriminator = nn.class("InfoGANDiscriminator", nn.Module)
 function Discriminator:__init(opts)
    nn.Module.__init(self)
    local _, n_cat, n_cont = sizes(opts)
-   local ndf, size = opts.ndf or 64, opts.image_size or 32
-   local trunk = dcgan.Discriminator { ndf = ndf, nc = opts.nc, image_size = size }
-   local layers = {}
-   for i = 1, #trunk - 2 do layers[i] = trunk[i] end   -- down to 4x4, without the last conv
-   self.trunk = nn.Sequential(layers)
-   local feat = ndf * (size // 8) * 16
+   local ndf, size, arch = opts.ndf or 64, opts.image_size or 32, opts.arch or "dcgan"
+   check_arch(arch)
+   local feat
+   if arch == "paper" then
+      self.trunk, feat = paper_trunk(ndf, opts.nc or 1, size)
+   else
+      local trunk = dcgan.Discriminator { ndf = ndf, nc = opts.nc, image_size = size }
+      local layers = {}
+      for i = 1, #trunk - 2 do layers[i] = trunk[i] end   -- down to 4x4, without the last conv
+      self.trunk = nn.Sequential(layers)
+      feat = ndf * (size // 8) * 16
+   end
    self.d = nn.Linear(feat, 1)
    self.q = nn.Sequential { nn.Linear(feat, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.2),
       nn.Linear(128, n_cat + n_cont) }
@@ -50,7 +92,8 @@ function Discriminator:forward(x)
    return self.d(h):reshape(x:size(1)), q:narrow(2, 1, self.n_cat), q:narrow(2, self.n_cat + 1, self.n_cont)
 end
 
---- opts: ndf (64), nc (1), image_size (32), n_cat (10), n_cont (2).
+--- opts: ndf (64), nc (1), image_size (32), n_cat (10), n_cont (2), arch ("dcgan": DCGAN's
+-- convolutional trunk down to 4x4; "paper": two convolutions and FC 16 ndf).
 function M.Discriminator(opts) return Discriminator(opts or {}) end
 
 --- The generator's input from its parts: noise (N, n_noise), cat int64 (N) 0-based, cont
@@ -93,11 +136,12 @@ function M.mi_estimate(cat_ce, n_cat) return math.log(n_cat or 10) - cat_ce end
 function M.generator_from_config(cfg)
    local m = cfg.model
    return M.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
-      image_size = cfg.data.image_size }
+      image_size = cfg.data.image_size, arch = m.arch }
 end
 function M.discriminator_from_config(cfg)
    local m = cfg.model
-   return M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont, image_size = cfg.data.image_size }
+   return M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont, image_size = cfg.data.image_size,
+      arch = m.arch }
 end
 
 return M
