@@ -2,7 +2,8 @@
 -- code and 2 continuous codes ~ U(-1, 1); Q shares D's trunk; the information term
 -- (lambda 1) joins both objectives. Sheets: latent traversals (rows: categorical value;
 -- columns: one continuous code from -2 to 2; the first 10 rows sweep code 1, the next
--- 10 code 2). DCGAN-shaped networks at 32x32.
+-- 10 code 2). At 32x32, DCGAN-shaped networks by default, the paper's MNIST networks
+-- with --set model.arch=paper (experiments/infogan_full.yaml).
 --
 --     gan run experiments/infogan.lua
 --     gan run experiments/infogan.lua --set train.seed=1
