@@ -417,8 +417,8 @@ train.ACGANTrainer = ACGAN
 -- logit, class logits), losses gan.models.acgan.d_loss / g_loss. Options as Trainer (data
 -- batches carry `image` and int64 `label`; loss, n_critic, gp, r1, clip, pool and
 -- instance noise do not apply) plus n_classes (10) and fake_class_weight (1: the weight of
--- the fakes' class term in D's loss; 0 trains D's class head on real images only). Fake labels are drawn uniformly from
--- the trainer's generator; sample sheets have one row per class (n_samples = n_classes^2
+-- the fakes' class term in D's loss; 0 trains D's class head on real images only). Fake
+-- labels are drawn uniformly from the trainer's generator; sample sheets have one row per class (n_samples = n_classes^2
 -- unless given). Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's
 -- class accuracy), d_real, d_fake.
 function train.ACGAN(opts)

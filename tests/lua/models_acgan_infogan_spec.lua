@@ -146,6 +146,10 @@ describe("gan.models.infogan", function()
       assert.are.same({ 1024, 128 * 8 * 8 }, info.Discriminator { ndf = 64, arch = "paper" }.trunk[7].weight:size())
       assert.has_error(function() info.Generator { arch = "resnet" } end, "infogan: arch must be 'dcgan' or 'paper', got 'resnet'")
       assert.has_error(function() info.Discriminator { arch = "x" } end, "infogan: arch must be 'dcgan' or 'paper', got 'x'")
+      for _, mk in ipairs { info.Generator, info.Discriminator } do
+         assert.has_error(function() mk { arch = "paper", image_size = 30 } end,
+            "infogan: the paper's networks need image_size divisible by 4, got 30")
+      end
    end)
 
    it("info_loss: categorical cross-entropy + unit-Gaussian NLL of the continuous codes, by hand", function()

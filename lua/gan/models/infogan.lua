@@ -16,9 +16,12 @@ local function sizes(opts)
    return opts.n_noise or 62, opts.n_cat or 10, opts.n_cont or 2
 end
 
-local function check_arch(arch)
+local function check_arch(arch, size)
    if arch ~= "dcgan" and arch ~= "paper" then
       error(("infogan: arch must be 'dcgan' or 'paper', got '%s'"):format(tostring(arch)), 3)
+   end
+   if arch == "paper" and size % 4 ~= 0 then
+      error(("infogan: the paper's networks need image_size divisible by 4, got %d"):format(size), 3)
    end
 end
 
@@ -26,7 +29,6 @@ end
 -- (2 ngf) x S/4 x S/4, both with batch norm and ReLU, then two stride-2 4x4 transposed
 -- convolutions (ngf, then nc with tanh). ngf 64 gives the paper's widths.
 local function paper_generator(nz, ngf, nc, size)
-   if size % 4 ~= 0 then error(("infogan: the paper's networks need image_size divisible by 4, got %d"):format(size), 3) end
    local q = size // 4
    local G = nn.Sequential { nn.Flatten(), nn.Linear(nz, 16 * ngf), nn.BatchNorm1d(16 * ngf), nn.ReLU(),
       nn.Linear(16 * ngf, 2 * ngf * q * q), nn.BatchNorm1d(2 * ngf * q * q), nn.ReLU(), nn.Reshape(2 * ngf, q, q),
@@ -55,7 +57,7 @@ function M.Generator(opts)
    opts = opts or {}
    local a, b, c = sizes(opts)
    local arch = opts.arch or "dcgan"
-   check_arch(arch)
+   check_arch(arch, opts.image_size or 32)
    if arch == "paper" then return paper_generator(a + b + c, opts.ngf or 64, opts.nc or 1, opts.image_size or 32) end
    return dcgan.Generator { nz = a + b + c, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
@@ -65,7 +67,7 @@ function Discriminator:__init(opts)
    nn.Module.__init(self)
    local _, n_cat, n_cont = sizes(opts)
    local ndf, size, arch = opts.ndf or 64, opts.image_size or 32, opts.arch or "dcgan"
-   check_arch(arch)
+   check_arch(arch, size)
    local feat
    if arch == "paper" then
       self.trunk, feat = paper_trunk(ndf, opts.nc or 1, size)
