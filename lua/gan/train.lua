@@ -350,7 +350,7 @@ end
 function Trainer:fit(steps)
    steps = steps or self.steps
    local run = self.run
-   local progress = self.progress and run and require("gan.run").Progress { total = steps, every = self.log_every } or nil
+   local progress = self.progress and run and require("gan.run").Progress { total = steps, every = self.log_every, start = self.step } or nil
    local t_last, imgs_since = core.clock(), 0
    local t_start = t_last
    while self.step < steps do

@@ -203,6 +203,28 @@ describe("Trainer resume (in process)", function()
       same_state(ref_state, final_state(t2))
    end)
 
+   it("a resumed fit times its progress line (ETA) from the resume step", function()
+      local run = gan.run.new { experiment = "toy", name = "eta", root = dir, config = {} }
+      build(run):fit(10)
+      run:close()
+      local run2 = gan.run.open(run.dir)
+      local t2 = build(run2, { progress = true })
+      assert.are.equal(10, t2:resume())
+      local real, seen, out = gan.run.Progress, nil, nil
+      gan.run.Progress = function(opts)
+         seen, out = opts, assert(io.open(run.dir .. "/progress.txt", "wb"))
+         opts.out = out
+         return real(opts)
+      end
+      local ok, err = pcall(t2.fit, t2, 12)
+      gan.run.Progress = real
+      if out then out:close() end
+      run2:close()
+      assert(ok, err)
+      assert.are.equal(10, seen.start)
+      assert.are.equal(12, seen.total)
+   end)
+
    it("resume without a checkpoint is an error", function()
       local run = gan.run.new { experiment = "toy", name = "empty", root = dir, config = {} }
       local t = build(run)

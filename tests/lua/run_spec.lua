@@ -214,6 +214,22 @@ describe("gan.run.Progress", function()
       assert.matches("^step 7/100 +7%% .*ETA %d", ls[2])
    end)
 
+   it("bases the ETA of a resumed run on the steps done since it started", function()
+      local real_clock, now = core.clock, 100
+      core.clock = function() return now end
+      local ok, err = pcall(function()
+         local out = assert(io.open(path, "wb"))
+         local p = run.Progress{total = 1000, every = 10, out = out, start = 800}
+         now = 120 -- 20 s for the 10 steps 801..810: 2 s a step, 190 steps left
+         p:update(810, {})
+         p:close()
+         out:close()
+      end)
+      core.clock = real_clock
+      assert(ok, err)
+      assert.matches("^step 810/1000 +81%% 20s ETA 6m20s$", lines(read(path))[1])
+   end)
+
    it("redraws one line with \\r on a terminal", function()
       local out = assert(io.open(path, "wb"))
       local p = run.Progress{total = 3, out = out, tty = true}
