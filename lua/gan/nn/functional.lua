@@ -15,9 +15,9 @@ local function shape_str(t)
    return "(" .. table.concat(t:size(), ", ") .. (t:dim() == 1 and ",)" or ")")
 end
 
-local function check_tensor(v, op, what)
+local function check_tensor(v, op, what, level)
    if not is_tensor(v) then
-      error(("%s: %s must be a tensor, got %s"):format(op, what, type(v)), 3)
+      error(("%s: %s must be a tensor, got %s"):format(op, what, type(v)), level or 3)
    end
 end
 
@@ -34,13 +34,14 @@ local function pair(v, default, op, name)
    error(("%s: %s must be a number or a pair of numbers"):format(op, name), 3)
 end
 
-local function check_opts(opts, known, op)
+local function check_opts(opts, known, op, level)
+   level = level or 3
    if opts == nil then return {} end
    if type(opts) ~= "table" or is_tensor(opts) then
-      error(("%s: expected an options table, got %s"):format(op, type(opts)), 3)
+      error(("%s: expected an options table, got %s"):format(op, type(opts)), level)
    end
    for k in pairs(opts) do
-      if not known[k] then error(("%s: unknown option '%s'"):format(op, tostring(k)), 3) end
+      if not known[k] then error(("%s: unknown option '%s'"):format(op, tostring(k)), level) end
    end
    return opts
 end
@@ -398,18 +399,25 @@ end
 
 -- ---------------------------------------------------------------- differentiable augmentation
 
+-- The checks both augmentations share: a 4-d tensor, a whole amount >= 0, known options.
+-- Errors are raised at the level of the augmentation's caller.
+local function check_augment(x, amount, opts, fname, aname)
+   check_tensor(x, fname, "input", 4)
+   if x:dim() ~= 4 then error(fname .. ": expected a 4-d input (N, C, H, W), got " .. shape_str(x), 3) end
+   if type(amount) ~= "number" or amount < 0 or amount % 1 ~= 0 then
+      error(("%s: %s must be a whole number >= 0, got %s"):format(fname, aname, tostring(amount)), 3)
+   end
+   local checked = check_opts(opts, set("fill", "generator"), fname, 4)
+   return checked -- not a tail call: level 4 must still be the augmentation's caller
+end
+
 --- Shifts each image of x (N, C, H, W) by its own random offset of up to `max_shift`
 -- pixels in each direction, filling the uncovered border with `fill` (default 0).
 -- Differentiable in x (a pad, then a per-image window), so it can sit between a
 -- generator and a discriminator (DiffAugment's translation, Zhao et al. 2020).
 -- opts: fill, generator.
 function F.random_shift(x, max_shift, opts)
-   check_tensor(x, "random_shift", "input")
-   if x:dim() ~= 4 then error("random_shift: expected a 4-d input (N, C, H, W), got " .. shape_str(x), 2) end
-   if type(max_shift) ~= "number" or max_shift < 0 or max_shift % 1 ~= 0 then
-      error(("random_shift: max_shift must be a whole number >= 0, got %s"):format(tostring(max_shift)), 2)
-   end
-   opts = check_opts(opts, set("fill", "generator"), "random_shift")
+   opts = check_augment(x, max_shift, opts, "random_shift", "max_shift")
    local s = max_shift
    if s == 0 then return x end
    local n, H, W = x:size(1), x:size(3), x:size(4)
@@ -424,12 +432,7 @@ end
 -- per image, centred at a random position (clipped at the borders), to `fill` (default
 -- 0). Differentiable in x (a product with a 0/1 mask). opts: fill, generator.
 function F.random_cutout(x, size, opts)
-   check_tensor(x, "random_cutout", "input")
-   if x:dim() ~= 4 then error("random_cutout: expected a 4-d input (N, C, H, W), got " .. shape_str(x), 2) end
-   if type(size) ~= "number" or size < 0 or size % 1 ~= 0 then
-      error(("random_cutout: size must be a whole number >= 0, got %s"):format(tostring(size)), 2)
-   end
-   opts = check_opts(opts, set("fill", "generator"), "random_cutout")
+   opts = check_augment(x, size, opts, "random_cutout", "size")
    if size == 0 then return x end
    local n, H, W = x:size(1), x:size(3), x:size(4)
    local cy = core.randint(0, H, { n }, { generator = opts.generator }):totable()
