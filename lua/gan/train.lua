@@ -350,7 +350,8 @@ end
 function Trainer:fit(steps)
    steps = steps or self.steps
    local run = self.run
-   local progress = self.progress and run and require("gan.run").Progress { total = steps, every = self.log_every, start = self.step } or nil
+   local progress = self.progress and run
+      and require("gan.run").Progress { total = steps, every = self.log_every, start = self.step } or nil
    local t_last, imgs_since = core.clock(), 0
    local t_start = t_last
    while self.step < steps do
@@ -418,9 +419,9 @@ train.ACGANTrainer = ACGAN
 -- batches carry `image` and int64 `label`; loss, n_critic, gp, r1, clip, pool and
 -- instance noise do not apply) plus n_classes (10) and fake_class_weight (1: the weight of
 -- the fakes' class term in D's loss; 0 trains D's class head on real images only). Fake
--- labels are drawn uniformly from the trainer's generator; sample sheets have one row per class (n_samples = n_classes^2
--- unless given). Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's
--- class accuracy), d_real, d_fake.
+-- labels are drawn uniformly from the trainer's generator; sample sheets have one row per
+-- class (n_samples = n_classes^2 unless given). Logs loss_d, loss_g, l_s, l_c (D's
+-- parts), acc_real / acc_fake (D's class accuracy), d_real, d_fake.
 function train.ACGAN(opts)
    local o = copy(opts)
    local k = o.n_classes or 10
