@@ -4,6 +4,7 @@
 -- stb_image_resize (core/src/image.c).
 -- @module gan.image
 local core = require("gan.core")
+local no_grad = require("gan.autograd").no_grad
 
 local image = {}
 
@@ -112,12 +113,11 @@ function image.grid(batch, opts)
    if opts.range then lo, hi = opts.range[1], opts.range[2] end
    local src = batch:detach():float()
    if lo ~= 0 or hi ~= 1 then src = (src - lo) * (1 / (hi - lo)) end
-   local prev = core.set_grad_enabled(false)
+   local _ <close> = no_grad()
    for k = 1, N do
       local r, c = (k - 1) // xmaps, (k - 1) % xmaps
       out:narrow(2, r * (H + pad) + pad + 1, H):narrow(3, c * (W + pad) + pad + 1, W):copy_(src[k])
    end
-   core.set_grad_enabled(prev)
    return out
 end
 

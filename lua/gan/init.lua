@@ -1,26 +1,35 @@
 --- gan: tensors, ops, randomness and threads; the rest of the library hangs off this table.
+-- Only the public API is here; the raw bindings (optimizer kernels, image and file I/O,
+-- drawing, grad-mode switching) stay reachable as gan.core for the library itself.
 -- @module gan
 local core = require("gan.core")
 
 local gan = {}
-for k, v in pairs(core) do gan[k] = v end
+for _, k in ipairs {
+   -- tensors
+   "Tensor", "tensor", "empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like",
+   "arange", "linspace", "eye", "cat", "where", "matmul", "eigh", "qr",
+   -- randomness
+   "Generator", "manual_seed", "get_rng_state", "set_rng_state", "rand", "randn", "randint", "randperm",
+   "bernoulli", "multinomial", "trunc_normal",
+   -- autograd (grad mode changes only in scopes: gan.no_grad, gan.enable_grad)
+   "grad", "is_grad_enabled",
+   -- threads, memory, kernels
+   "get_num_threads", "set_num_threads", "clock", "memory_stats", "empty_cache", "conv_backend",
+   "set_conv_backend", "blas_core",
+} do
+   gan[k] = assert(core[k], k)
+end
 gan.core = core
 gan.version = require("gan.version")
 gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
 
 require("gan.tensor").install(gan)
 require("gan.autograd").install(gan)
-gan.nn = require("gan.nn")
+for _, m in ipairs { "nn", "testing", "optim", "image", "data", "losses", "config", "run", "train", "plot" } do
+   gan[m] = require("gan." .. m)
+end
 gan.F = gan.nn.functional
-gan.testing = require("gan.testing")
-gan.optim = require("gan.optim")
-gan.image = require("gan.image")
-gan.data = require("gan.data")
-gan.losses = require("gan.losses")
-gan.config = require("gan.config")
-gan.run = require("gan.run")
-gan.train = require("gan.train")
-gan.plot = require("gan.plot")
 gan.models = setmetatable({}, { __index = function(t, k)
    local m = require("gan.models." .. k)
    rawset(t, k, m)

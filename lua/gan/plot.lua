@@ -2,7 +2,7 @@
 -- against step, drawn into a PNG by gan's own drawing primitives (core/src/draw.c).
 --
 --     local img = plot.render(run:metrics(), {keys = {"loss_d", "loss_g"}, title = run.name})
---     gan.image_save_png("curves.png", img)
+--     gan.image.save("curves.png", img)
 --
 -- @module gan.plot
 
@@ -70,7 +70,7 @@ end
 --  `width` (800), `height` (500)
 -- @return a float32 (3, height, width) tensor in [0, 1]
 function plot.render(records, opts)
-   local gan = require("gan")
+   local core = require("gan.core")
    opts = opts or {}
    local W, H = opts.width or 800, opts.height or 500
    local keys = opts.keys or plot.numeric_keys(records)
@@ -112,7 +112,7 @@ function plot.render(records, opts)
       local s = yfmt:format(v)
       if s:match("^%-0%.?0*$") then s = s:sub(2) end   -- no "-0.00"
       ylabels[i] = {v, s}
-      label_w = math.max(label_w, (gan.text_size(s)))
+      label_w = math.max(label_w, (core.text_size(s)))
    end
    local left, right, top, bottom = label_w + 16, 20, 40, 40
    local pw, ph = W - left - right, H - top - bottom
@@ -120,9 +120,9 @@ function plot.render(records, opts)
    local function px(x) return left + (x - xlo) / (xhi - xlo) * (pw - 1) end
    local function py(y) return top + (yhi - y) / (yhi - ylo) * (ph - 1) end
 
-   local img = gan.ones{3, H, W}
+   local img = core.ones{3, H, W}
    local draw_line, draw_text, fill_rect, text_size =
-      gan.draw_line, gan.draw_text, gan.fill_rect, gan.text_size
+      core.draw_line, core.draw_text, core.fill_rect, core.text_size
 
    -- Title, grid, ticks and labels.
    local title = opts.title or ""

@@ -6,6 +6,7 @@
 -- projected on a few random output directions v (v^T J against finite differences of
 -- v^T fn), which checks every input element at a fraction of the cost.
 local core = require("gan.core")
+local no_grad = require("gan.autograd").no_grad
 
 local M = {}
 
@@ -119,9 +120,8 @@ function M.gradcheck(fn, inputs, opts)
    -- Numeric: perturb each element of each input (fn runs with grad on, since it may
    -- itself differentiate, as gradgradcheck's does; only the writes run without it).
    local function put(flat, j, v)
-      local prev = core.set_grad_enabled(false)
+      local _ <close> = no_grad()
       flat[j] = v
-      core.set_grad_enabled(prev)
    end
    for k, x in ipairs(xs) do
       local flat = flat_elements(x)

@@ -139,17 +139,14 @@ end
 
 local DataLoader = {}
 DataLoader.__index = DataLoader
+local LOADER_OPTS = require("gan.opts").set("batch_size", "shuffle", "drop_last", "generator", "prefetch")
+local opts_check = require("gan.opts").check
 
 --- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
 -- default a Generator seeded with 0), prefetch (true: prepare the next batch in the
 -- background when the dataset can).
 function data.DataLoader(ds, opts)
-   opts = opts or {}
-   for k in pairs(opts) do
-      if not ({ batch_size = 1, shuffle = 1, drop_last = 1, generator = 1, prefetch = 1 })[k] then
-         error(("DataLoader: unknown option '%s'"):format(tostring(k)), 2)
-      end
-   end
+   opts = opts_check(opts, LOADER_OPTS, "DataLoader")
    local self = setmetatable({}, DataLoader)
    self.dataset = ds
    self.batch_size = opts.batch_size or 64

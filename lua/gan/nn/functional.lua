@@ -10,6 +10,7 @@ local core = require("gan.core")
 local F = {}
 
 local is_tensor = require("gan.tensor").is_tensor
+local no_grad = require("gan.autograd").no_grad
 
 local function shape_str(t)
    return "(" .. table.concat(t:size(), ", ") .. (t:dim() == 1 and ",)" or ")")
@@ -34,23 +35,8 @@ local function pair(v, default, op, name)
    error(("%s: %s must be a number or a pair of numbers"):format(op, name), 3)
 end
 
-local function check_opts(opts, known, op, level)
-   level = level or 3
-   if opts == nil then return {} end
-   if type(opts) ~= "table" or is_tensor(opts) then
-      error(("%s: expected an options table, got %s"):format(op, type(opts)), level)
-   end
-   for k in pairs(opts) do
-      if not known[k] then error(("%s: unknown option '%s'"):format(op, tostring(k)), level) end
-   end
-   return opts
-end
-
-local function set(...)
-   local s = {}
-   for _, k in ipairs { ... } do s[k] = true end
-   return s
-end
+local set = require("gan.opts").set
+local check_opts = require("gan.opts").check   -- errors point at the caller of the F function
 
 -- ---------------------------------------------------------------- linear, convolution
 
@@ -281,9 +267,8 @@ local function normalize(x, dims, eps)
 end
 
 local function update_running(running, stat, momentum)
-   local prev = core.set_grad_enabled(false)
+   local _ <close> = no_grad()
    running:mul_(1 - momentum):add_(stat:detach():reshape(running:size()) * momentum)
-   core.set_grad_enabled(prev)
 end
 
 -- Normalisation by given (running) statistics, then the affine transform.
@@ -407,7 +392,7 @@ local function check_augment(x, amount, opts, fname, aname)
    if type(amount) ~= "number" or amount < 0 or amount % 1 ~= 0 then
       error(("%s: %s must be a whole number >= 0, got %s"):format(fname, aname, tostring(amount)), 3)
    end
-   local checked = check_opts(opts, set("fill", "generator"), fname, 4)
+   local checked = check_opts(opts, set("fill", "generator"), fname, 3)
    return checked -- not a tail call: level 4 must still be the augmentation's caller
 end
 

@@ -4,6 +4,7 @@
 -- injection, CycleGAN's residual block and BigGAN/SNGAN residual up/down blocks.
 -- @module gan.nn.gan_layers
 local core = require("gan.core")
+local no_grad = require("gan.autograd").no_grad
 local F = require("gan.nn.functional")
 local modmod = require("gan.nn.module")
 local L = require("gan.nn.layers")
@@ -135,10 +136,9 @@ function G.AdaIN:__init(channels, style_dim)
    Module.__init(self)
    self.channels = channels
    self.style = L.Linear(style_dim, 2 * channels)
-   local prev = core.set_grad_enabled(false)
+   local _ <close> = no_grad()
    self.style.bias:narrow(1, 1, channels):fill_(1)
    self.style.bias:narrow(1, channels + 1, channels):fill_(0)
-   core.set_grad_enabled(prev)
 end
 function G.AdaIN:forward(x, w)
    local N, C = x:size(1), self.channels

@@ -6,12 +6,7 @@ local core = require("gan.core")
 
 local I = {}
 
-local function no_grad(fn)
-   local prev = core.set_grad_enabled(false)
-   local ok, err = pcall(fn)
-   core.set_grad_enabled(prev)
-   if not ok then error(err, 3) end
-end
+local no_grad = require("gan.autograd").no_grad
 
 --- fan_in, fan_out of a weight tensor.
 function I.fans(t)

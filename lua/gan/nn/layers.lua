@@ -6,20 +6,15 @@ local core = require("gan.core")
 local F = require("gan.nn.functional")
 local modmod = require("gan.nn.module")
 local init = require("gan.nn.initializers")
+local no_grad = require("gan.autograd").no_grad
 
 local class, Module = modmod.class, modmod.Module
 local L = {}
 
 local function pair(v) if type(v) == "table" then return v end return { v, v } end
 
-local function opts_of(opts, known, name)
-   opts = opts or {}
-   for k in pairs(opts) do
-      if not known[k] then error(("%s: unknown option '%s'"):format(name, tostring(k)), 3) end
-   end
-   return opts
-end
-local function set(...) local s = {} for _, k in ipairs { ... } do s[k] = true end return s end
+local opts_of = require("gan.opts").check   -- errors point at the layer's caller
+local set = require("gan.opts").set
 
 local function param(size, dtype) return core.empty(size, { dtype = dtype or "float32" }):requires_grad_() end
 
@@ -138,9 +133,7 @@ local function batch_norm_class(name, dims)
          error(("%s: expected a %s input, got %d dims"):format(name, table.concat(dims, "-d or ") .. "-d", x:dim()), 2)
       end
       if self.training and self.num_batches_tracked ~= nil then
-         local prev = core.set_grad_enabled(false)
-         self.num_batches_tracked:add_(1)
-         core.set_grad_enabled(prev)
+         no_grad(function() self.num_batches_tracked:add_(1) end)
       end
       return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
          self.training or self.running_mean == nil, self.momentum, self.eps)

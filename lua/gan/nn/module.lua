@@ -9,6 +9,7 @@
 -- their 1-based position.
 -- @module gan.nn.module
 local core = require("gan.core")
+local no_grad = require("gan.autograd").no_grad
 
 local M = {}
 
@@ -285,12 +286,11 @@ function Module:load_state_dict(sd, opts)
    if #problems > 0 then
       error(("load_state_dict into %s: %s"):format(getmetatable(self).__name, table.concat(problems, " | ")), 2)
    end
-   local prev = core.set_grad_enabled(false)
+   local _ <close> = no_grad()
    for k, v in pairs(sd) do
       local slot = own[k]
       if slot then rawget(slot[1], slot[2]):copy_(v) end
    end
-   core.set_grad_enabled(prev)
    return { missing = missing, unexpected = unexpected }
 end
 
@@ -313,10 +313,8 @@ function Module:clone()
       end
       return v
    end
-   local prev = core.set_grad_enabled(false)
-   local c = copy(self)
-   core.set_grad_enabled(prev)
-   return c
+   local _ <close> = no_grad()
+   return copy(self)
 end
 
 --- The text after the class name in the printed structure (layers override it).

@@ -5,13 +5,7 @@ local core = require("gan.core")
 
 local U = {}
 
-local function no_grad(fn, ...)
-   local prev = core.set_grad_enabled(false)
-   local res = table.pack(pcall(fn, ...))
-   core.set_grad_enabled(prev)
-   if not res[1] then error(res[2], 3) end
-   return table.unpack(res, 2, res.n)
-end
+local no_grad = require("gan.autograd").no_grad
 
 local function params_of(x)
    if type(x) == "table" and x.parameters then return x:parameters() end

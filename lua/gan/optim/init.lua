@@ -9,10 +9,12 @@
 -- Parameters whose grad is nil are skipped.
 -- @module gan.optim
 local core = require("gan.core")
+local no_grad = require("gan.autograd").no_grad
 
 local optim = {}
 
 local is_tensor = require("gan.tensor").is_tensor
+local opts_check = require("gan.opts").check
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -30,13 +32,9 @@ local function make_groups(params, defaults, known, name)
       if type(g) ~= "table" or type(g.params) ~= "table" then
          error(("%s: group %d needs a 'params' list"):format(name, gi), 3)
       end
+      opts_check(g, known, name, 3)
       local group = { params = {} }
-      for k, v in pairs(g) do
-         if k ~= "params" then
-            if not known[k] then error(("%s: unknown option '%s'"):format(name, tostring(k)), 3) end
-            group[k] = v
-         end
-      end
+      for k, v in pairs(g) do if k ~= "params" then group[k] = v end end
       for k, v in pairs(defaults) do if group[k] == nil then group[k] = v end end
       for i, p in ipairs(g.params) do
          if not is_tensor(p) then error(("%s: group %d entry %d is not a tensor"):format(name, gi, i), 3) end
@@ -51,13 +49,9 @@ local function make_groups(params, defaults, known, name)
 end
 
 local function new(cls, name, params, opts, defaults)
-   opts = opts or {}
-   local known = {}
+   local known = { params = true }
    for k in pairs(defaults) do known[k] = true end
-   for k, v in pairs(opts) do
-      if not known[k] then error(("%s: unknown option '%s'"):format(name, tostring(k)), 3) end
-      defaults[k] = v
-   end
+   for k, v in pairs(opts_check(opts, defaults, name, 3)) do defaults[k] = v end
    local self = setmetatable({}, cls)
    self.name = name
    self.defaults = defaults
@@ -66,7 +60,6 @@ local function new(cls, name, params, opts, defaults)
    return self
 end
 
---- Drops every parameter's gradient (sets it to nil, PyTorch's set_to_none default).
 --- Sets every gradient to nil. As the start of an iteration, it also collects the
 -- previous iteration's garbage when more than 1 MiB of tensors were created since the
 -- last collection (a full collection of the small Lua heap costs about 0.3 ms): the
@@ -81,21 +74,17 @@ function Optimizer:zero_grad()
 end
 
 function Optimizer:step()
-   local prev = core.set_grad_enabled(false)
-   local ok, err = pcall(function()
-      for _, g in ipairs(self.param_groups) do
-         for _, p in ipairs(g.params) do
-            if p.grad ~= nil then
-               local grad = p.grad:contiguous()
-               local st = self.state[p]
-               if not st then st = {}; self.state[p] = st end
-               self:_update(p, grad, st, g)
-            end
+   local _ <close> = no_grad()
+   for _, g in ipairs(self.param_groups) do
+      for _, p in ipairs(g.params) do
+         if p.grad ~= nil then
+            local grad = p.grad:contiguous()
+            local st = self.state[p]
+            if not st then st = {}; self.state[p] = st end
+            self:_update(p, grad, st, g)
          end
       end
-   end)
-   core.set_grad_enabled(prev)
-   if not ok then error(err, 2) end
+   end
 end
 
 -- The parameters in a fixed order across groups, for state_dict indices.
