@@ -21,7 +21,7 @@
 --                real and G(z) (G under no_grad), gradient penalty (lambda 10) by double
 --                backward, critic backward + Adam (1e-4, betas 0, 0.9)
 local gan = require("gan")
-local F, L = gan.F, gan.losses
+local F, L, blocks = gan.F, gan.losses, gan.nn.blocks
 
 local name = arg[1] or error("usage: steps.lua CASE [iters] [warmup]")
 local iters = tonumber(arg[2]) or 10
@@ -35,9 +35,8 @@ local function adam(params, lr, b1, b2)
 end
 
 local function dcgan(size, nc, nf)
-   local dc = gan.models.dcgan
-   local G = dc.Generator { nz = 100, ngf = nf, nc = nc, image_size = size }
-   local D = dc.Discriminator { ndf = nf, nc = nc, image_size = size }
+   local G = blocks.DCGANGenerator { nz = 100, ngf = nf, nc = nc, image_size = size }
+   local D = blocks.DCGANDiscriminator { ndf = nf, nc = nc, image_size = size }
    local oG, oD = adam(G:parameters(), 2e-4, 0.5, 0.999), adam(D:parameters(), 2e-4, 0.5, 0.999)
    local real = gan.rand { 64, nc, size, size }:mul(2):sub(1)
    return function()
@@ -62,10 +61,9 @@ local cases = {
    dcgan32 = function() return dcgan(32, 1, 32) end,
    dcgan64 = function() return dcgan(64, 3, 64) end,
    cyclegan64 = function()
-      local cg = gan.models.cyclegan
-      local G_AB = cg.ResnetGenerator { ngf = 32, n_blocks = 6 }
-      local G_BA = cg.ResnetGenerator { ngf = 32, n_blocks = 6 }
-      local D_A, D_B = cg.PatchDiscriminator { ndf = 32 }, cg.PatchDiscriminator { ndf = 32 }
+      local G_AB = blocks.ResnetGenerator { ngf = 32, n_blocks = 6 }
+      local G_BA = blocks.ResnetGenerator { ngf = 32, n_blocks = 6 }
+      local D_A, D_B = blocks.PatchDiscriminator { ndf = 32 }, blocks.PatchDiscriminator { ndf = 32 }
       local oG = adam(cat_params(G_AB, G_BA), 2e-4, 0.5, 0.999)
       local oD = adam(cat_params(D_A, D_B), 2e-4, 0.5, 0.999)
       local pool_A, pool_B = gan.train.ImagePool(50, { seed = 1 }), gan.train.ImagePool(50, { seed = 2 })
@@ -90,15 +88,14 @@ local cases = {
       end
    end,
    wgan_gp32 = function()
-      local dc = gan.models.dcgan
-      local G = dc.Generator { nz = 100, ngf = 32, nc = 1, image_size = 32 }
-      local D = dc.Discriminator { ndf = 32, nc = 1, image_size = 32, norm = "none" }
+      local G = blocks.DCGANGenerator { nz = 100, ngf = 32, nc = 1, image_size = 32 }
+      local D = blocks.DCGANDiscriminator { ndf = 32, nc = 1, image_size = 32, norm = "none" }
       local oD = adam(D:parameters(), 1e-4, 0.0, 0.9)
       local real = gan.rand { 64, 1, 32, 32 }:mul(2):sub(1)
       return function()
          local fake = gan.no_grad(function() return G(gan.randn { 64, 100, 1, 1 }) end)
          oD:zero_grad()
-         local gp = L.gradient_penalty(D, real, fake, { weight = 10 })
+         local gp = gan.penalties.gradient_penalty(D, real, fake, { weight = 10 })
          local loss = L.wasserstein_d(D(real), D(fake)) + gp
          loss:backward()
          oD:step()

@@ -151,6 +151,24 @@ cli.add_command {
    end,
 }
 
+cli.add_command {
+   name = "models",
+   summary = "List the models: name, what it is, its paper.",
+   description = "Lists every model of gan.models (one file each in lua/gan/models/) with a "
+      .. "one-line description and its paper. Train one with its experiment script "
+      .. "(experiments/<name>.lua) and measure the run with 'gan eval RUN_DIR'.",
+   run = function()
+      local list = require("gan.models").list()
+      local width = 0
+      for _, m in ipairs(list) do width = math.max(width, #m.name) end
+      for _, m in ipairs(list) do
+         print(("%-" .. width .. "s  %s"):format(m.name, m.summary))
+         print(("%-" .. width .. "s  (%s)"):format("", m.paper))
+      end
+      return 0
+   end,
+}
+
 cli.add_command(require("gan.plot").command)
 cli.add_command(require("gan.eval").command)
 

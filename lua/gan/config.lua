@@ -358,9 +358,25 @@ local function unwrap(ok, err)
    error(err, 0)
 end
 
---- Resolves a config: a copy of the defaults, then the YAML file, then the overrides.
+-- A plain Lua value as a tree node, for config.resolve's opts.values (scalars are taken
+-- as they are, as a quoted YAML scalar would be).
+local function node_of(v)
+   if type(v) ~= "table" then return {kind = "scalar", value = v, quoted = true, line = 1} end
+   if next(v) ~= nil and is_list(v) then
+      local items = {}
+      for i, x in ipairs(v) do items[i] = node_of(x) end
+      return {kind = "seq", items = items, line = 1}
+   end
+   local node = {kind = "map", keys = sorted_keys(v), values = {}, key_lines = {}, line = 1}
+   for _, k in ipairs(node.keys) do node.values[k], node.key_lines[k] = node_of(v[k]), 1 end
+   return node
+end
+
+--- Resolves a config: a copy of the defaults, then the YAML file, then `values`, then the
+-- overrides.
 -- @tparam table defaults the experiment's defaults (not modified)
--- @tparam[opt] table opts `file` (a YAML path or nil), `overrides` ({"a.b=v", ...})
+-- @tparam[opt] table opts `file` (a YAML path or nil), `values` (a Lua table of settings,
+--  checked as a file's are: `{train = {steps = 10}}`), `overrides` ({"a.b=v", ...})
 -- @treturn table the resolved config
 -- @raise a message naming the file and line (or the override) and the key path
 function config.resolve(defaults, opts)
@@ -379,9 +395,35 @@ function config.resolve(defaults, opts)
             merge(cfg, defaults, root, "", where)
          end
       end
+      if opts.values ~= nil then
+         if type(opts.values) ~= "table" then fail("values", nil, "expected a table, got %s", type(opts.values)) end
+         merge(cfg, defaults, node_of(opts.values), "", function() return "values" end)
+      end
       for _, o in ipairs(opts.overrides or {}) do apply_override(cfg, defaults, o) end
    end))
    return cfg
+end
+
+--- A new table: `base` with `over` merged in, mappings key by key (recursively), every
+-- other value (lists, scalars, config.optional markers) taken whole from `over`; neither
+-- is modified (their values are shared, not copied). For layering defaults: a model's
+-- on the loop's, an experiment's on the model's.
+-- @tparam table base
+-- @tparam[opt] table over
+-- @treturn table
+function config.merge(base, over)
+   local out = {}
+   for k, v in pairs(base) do out[k] = v end
+   for k, v in pairs(over or {}) do
+      local b = out[k]
+      local mapping = type(v) == "table" and not is_optional(v) and not (next(v) ~= nil and is_list(v))
+      if mapping and type(b) == "table" and not is_optional(b) and not (next(b) ~= nil and is_list(b)) then
+         out[k] = config.merge(b, v)
+      else
+         out[k] = v
+      end
+   end
+   return out
 end
 
 --- Reads a YAML file as plain Lua values, without defaults or validation.

@@ -26,15 +26,11 @@ gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
 
 require("gan.tensor").install(gan)
 require("gan.autograd").install(gan)
-for _, m in ipairs { "nn", "testing", "optim", "image", "data", "losses", "config", "run", "train", "plot" } do
+for _, m in ipairs { "nn", "testing", "optim", "image", "data", "losses", "penalties", "augment", "config", "run",
+   "train", "plot", "eval", "models" } do
    gan[m] = require("gan." .. m)
 end
 gan.F = gan.nn.functional
-gan.models = setmetatable({}, { __index = function(t, k)
-   local m = require("gan.models." .. k)
-   rawset(t, k, m)
-   return m
-end })
 local serialize = require("gan.serialize")
 gan.save, gan.load = serialize.save, serialize.load
 gan.save_checkpoint, gan.load_checkpoint = serialize.save_checkpoint, serialize.load_checkpoint

@@ -1,7 +1,8 @@
 --- gan.losses: the adversarial losses and penalties of the GAN literature, each a plain
 -- function of tensors (D outputs are raw scores / logits unless noted). Discriminator
 -- losses take (d_real, d_fake, opts); generator losses take (d_fake, opts) — both are
--- minimised.
+-- minimised. Penalties on D's gradients are in gan.penalties, augmentations of D's
+-- inputs (instance noise included) in gan.augment.
 -- @module gan.losses
 local core = require("gan.core")
 local F = require("gan.nn.functional")
@@ -78,39 +79,6 @@ function losses.hinge_g(d_fake)
    return -d_fake:mean()
 end
 
--- Per-sample squared gradient norms of d(x) with respect to x, kept differentiable.
-local function grad_norms(D, x)
-   local out = D(x)
-   local g = core.grad(out:sum(), x, { create_graph = true })[1]
-   return g:reshape(g:size(1), -1):norm(2, 2), out
-end
-
---- WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2] at
--- x_hat = a x + (1 - a) G(z) with a ~ U(0, 1) per sample. opts: weight (10), generator,
--- target (1). Returns the penalty (and the mean gradient norm, as a number).
-function losses.gradient_penalty(D, real, fake, opts)
-   opts = opts or {}
-   local n = real:size(1)
-   local shape = { n }
-   for _ = 2, real:dim() do shape[#shape + 1] = 1 end
-   local a = core.rand(shape, { dtype = real.dtype, generator = opts.generator })
-   local xh = (a * real:detach() + (1 - a) * fake:detach()):detach():requires_grad_()
-   local norms = grad_norms(D, xh)
-   local gp = ((norms - (opts.target or 1)) ^ 2):mean() * (opts.weight or 10)
-   return gp, norms:detach():mean():item()
-end
-
---- R1 (Mescheder et al. 2018): weight / 2 * E[||grad D(x)||^2] on real data.
--- opts.weight (10).
-function losses.r1_penalty(D, real, opts)
-   opts = opts or {}
-   local x = real:detach():requires_grad_()
-   local out = D(x)
-   local g = core.grad(out:sum(), x, { create_graph = true })[1]
-   local sq = (g * g):reshape(g:size(1), -1):sum(2)
-   return sq:mean() * ((opts.weight or 10) * 0.5)
-end
-
 --- EBGAN (Zhao et al. 2017) with D an autoencoder whose energy is the reconstruction
 -- error: D minimises E(x) + max(0, margin - E(G(z))), G minimises E(G(z)). Pass the
 -- per-sample energies.
@@ -143,16 +111,26 @@ function losses.began_update(state, l_real, l_fake)
    return state.k
 end
 
---- Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1)
--- added to both real and fake inputs of D, with sigma decaying linearly from sigma0 to 0
--- over `steps` (or as opts.schedule(step) returns).
-function losses.instance_noise(x, step, opts)
-   opts = opts or {}
-   local sigma
-   if opts.schedule then sigma = opts.schedule(step)
-   else sigma = (opts.sigma or 0.1) * math.max(0, 1 - step / (opts.steps or 1)) end
-   if sigma <= 0 then return x end
-   return x + core.randn(x:size(), { dtype = x.dtype, generator = opts.generator }) * sigma
+--- The (D, G) loss pairs by name, each { d = fn(d_real, d_fake, opts), g = fn(d_fake) }:
+-- nonsaturating (Goodfellow et al.'s D loss with the non-saturating G loss), minimax,
+-- lsgan, wgan, hinge.
+losses.PAIRS = {
+   nonsaturating = { d = losses.minimax_d, g = losses.nonsaturating_g },
+   minimax = { d = losses.minimax_d, g = losses.minimax_g },
+   lsgan = { d = losses.lsgan_d, g = losses.lsgan_g },
+   wgan = { d = losses.wasserstein_d, g = losses.wasserstein_g },
+   hinge = { d = losses.hinge_d, g = losses.hinge_g },
+}
+
+--- The loss pair called `name` (see losses.PAIRS); an unknown name is an error listing
+-- the known ones.
+function losses.pair(name)
+   local p = losses.PAIRS[name]
+   if p then return p end
+   local names = {}
+   for k in pairs(losses.PAIRS) do names[#names + 1] = k end
+   table.sort(names)
+   error(("losses: unknown loss '%s' (%s)"):format(tostring(name), table.concat(names, ", ")), 2)
 end
 
 return losses

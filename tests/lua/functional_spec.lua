@@ -470,52 +470,6 @@ describe("dropout", function()
    end)
 end)
 
--- ---------------------------------------------------------------- differentiable augmentation
-
-describe("random_shift and random_cutout", function()
-   it("random_shift moves each image by its own offset, filling the border (plain-Lua reference)", function()
-      local x = A.randn { 3, 2, 5, 6 }
-      local s = 2
-      local y = F.random_shift(x, s, { fill = -1, generator = gan.Generator(9) })
-      local d = gan.randint(0, 2 * s + 1, { 3, 2 }, { generator = gan.Generator(9) }):totable()
-      local xv = A.arr(x)
-      A.close(y, A.build({ 3, 2, 5, 6 }, function(i)
-         -- output (r, c) reads padded (r + dy, c + dx) = input (r + dy - s, c + dx - s)
-         local r, c = i[3] + d[i[1]][1] - s, i[4] + d[i[1]][2] - s
-         if r < 1 or r > 5 or c < 1 or c > 6 then return -1 end
-         return A.get(xv, { i[1], i[2], r, c })
-      end), 0, 0)
-      A.close(F.random_shift(x, 0), xv, 0, 0)
-   end)
-
-   it("random_cutout blanks one clipped square per image (plain-Lua reference)", function()
-      local x = A.randn { 4, 2, 6, 5 }
-      local size = 3
-      local y = F.random_cutout(x, size, { fill = 0.5, generator = gan.Generator(4) })
-      local g = gan.Generator(4)
-      local cy = gan.randint(0, 6, { 4 }, { generator = g }):totable()
-      local cx = gan.randint(0, 5, { 4 }, { generator = g }):totable()
-      local xv = A.arr(x)
-      A.close(y, A.build({ 4, 2, 6, 5 }, function(i)
-         local r, c = i[3] - 1, i[4] - 1         -- 0-based pixel
-         local y0, x0 = cy[i[1]] - 1, cx[i[1]] - 1 -- the square: [centre - 1, centre - 1 + 3)
-         if r >= y0 and r < y0 + size and c >= x0 and c < x0 + size then return 0.5 end
-         return A.get(xv, i)
-      end), 1e-15, 0)
-      A.close(F.random_cutout(x, 0), xv, 0, 0)
-   end)
-
-   it("both are differentiable in x (gradcheck, fixed draws) and name bad arguments", function()
-      local x = A.leaf(A.randn { 2, 1, 4, 4 })
-      assert.is_true(gradcheck(function(t) return F.random_shift(t, 1, { fill = 0.3, generator = gan.Generator(2) }) end, { x }))
-      assert.is_true(gradcheck(function(t) return F.random_cutout(t, 2, { fill = -1, generator = gan.Generator(2) }) end, { x }))
-      assert.has_error(function() F.random_shift(x, 1.5) end, "random_shift: max_shift must be a whole number >= 0, got 1.5")
-      assert.has_error(function() F.random_cutout(x:view(2, 16), 2) end,
-         "random_cutout: expected a 4-d input (N, C, H, W), got (2, 16)")
-      assert.has_error(function() F.random_shift(x, 1, { pad = 0 }) end, "random_shift: unknown option 'pad'")
-   end)
-end)
-
 -- ---------------------------------------------------------------- activations
 
 describe("activations", function()

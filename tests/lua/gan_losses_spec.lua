@@ -1,7 +1,6 @@
 -- gan.losses: every adversarial loss against a hand computation on small float64 tensors,
 -- their gradients by finite differences, label smoothing and noisy labels (recovered
--- from the gradient at logit 0), instance noise's schedule, BEGAN's k update and the
--- gradient penalties (values against closed forms, gradients w.r.t. a critic's weights).
+-- from the gradient at logit 0), BEGAN's k update, and the loss pairs by name.
 local gan = require("gan")
 local losses = gan.losses
 local F = gan.F
@@ -206,32 +205,6 @@ describe("gan.losses label tricks", function()
       assert.are.equal(n, c9 + c0)
       assert(math.abs(c0 / n - 0.3) < 5 * math.sqrt(0.21 / n))
    end)
-
-   it("instance_noise adds sigma(step) N(0, 1) with sigma decaying linearly to 0 at `steps`", function()
-      local x = gan.rand({ 200, 50 }, F64)
-      local sigma0, steps = 0.3, 100
-      for _, step in ipairs { 0, 1, 25, 50, 99 } do
-         local out = losses.instance_noise(x, step, { sigma = sigma0, steps = steps, generator = gan.Generator(11) })
-         local sigma = sigma0 * (1 - step / steps)
-         -- exactly x + sigma * the generator's normal draws
-         local z = gan.randn({ 200, 50 }, { dtype = "float64", generator = gan.Generator(11) })
-         local err = (out - (x + z * sigma)):abs():max():item()
-         assert(err < 1e-12, ("step %d: off by %g"):format(step, err))
-         -- and the empirical std of the noise matches sigma
-         local sd = (out - x):std():item()
-         assert(math.abs(sd - sigma) < 0.05 * sigma, ("step %d: std %g, want %g"):format(step, sd, sigma))
-      end
-      for _, step in ipairs { 100, 101, 1000 } do
-         local out = losses.instance_noise(x, step, { sigma = sigma0, steps = steps, generator = gan.Generator(11) })
-         assert.are.equal(0, (out - x):abs():max():item(), "no noise at step " .. step)
-      end
-      -- a custom schedule
-      local out = losses.instance_noise(x, 7, { schedule = function(s) return s / 70 end, generator = gan.Generator(2) })
-      local z = gan.randn({ 200, 50 }, { dtype = "float64", generator = gan.Generator(2) })
-      assert((out - (x + z * 0.1)):abs():max():item() < 1e-12)
-      -- float32 inputs keep their dtype
-      assert.are.equal("float32", losses.instance_noise(gan.zeros { 3 }, 0, { sigma = 1, steps = 2 }).dtype)
-   end)
 end)
 
 describe("gan.losses gradients (float64 finite differences)", function()
@@ -274,99 +247,21 @@ describe("gan.losses gradients (float64 finite differences)", function()
    end)
 end)
 
-describe("gradient penalties", function()
-   -- A tiny float64 critic: x (N, 3) -> tanh(x W1^T + b1) w2^T + b2, (N, 1).
-   local function weights()
-      local g = gan.Generator(21)
-      local function rnd(shape, s)
-         return (gan.randn(shape, { dtype = "float64", generator = g }) * s):requires_grad_()
+describe("gan.losses.pair", function()
+   it("names every (D, G) pair; an unknown name lists the known ones", function()
+      local want = { nonsaturating = { losses.minimax_d, losses.nonsaturating_g },
+         minimax = { losses.minimax_d, losses.minimax_g }, lsgan = { losses.lsgan_d, losses.lsgan_g },
+         wgan = { losses.wasserstein_d, losses.wasserstein_g }, hinge = { losses.hinge_d, losses.hinge_g } }
+      local n = 0
+      for name, fns in pairs(want) do
+         local p = losses.pair(name)
+         assert.are.equal(fns[1], p.d, name)
+         assert.are.equal(fns[2], p.g, name)
+         n = n + 1
       end
-      return rnd({ 4, 3 }, 0.8), rnd({ 4 }, 0.2), rnd({ 1, 4 }, 0.8), rnd({ 1 }, 0.2)
-   end
-   local function critic(w1, b1, w2, b2)
-      return function(x) return F.linear(F.linear(x, w1, b1):tanh(), w2, b2) end
-   end
-   -- grad_x D at one sample x (a Lua list), by hand: W1^T (w2 * (1 - tanh^2(W1 x + b1)))
-   local function input_grad(x, w1, b1, w2)
-      local W1, B1, W2 = w1:detach():totable(), b1:detach():totable(), w2:detach():totable()[1]
-      local g = { 0, 0, 0 }
-      for j = 1, 4 do
-         local h = B1[j]
-         for i = 1, 3 do h = h + W1[j][i] * x[i] end
-         local s = W2[j] * (1 - math.tanh(h) ^ 2)
-         for i = 1, 3 do g[i] = g[i] + W1[j][i] * s end
-      end
-      return g
-   end
-   local function norm(v) local s = 0 for _, x in ipairs(v) do s = s + x * x end return math.sqrt(s) end
-
-   local real = t64 { { 0.5, -1, 0.2 }, { 1.5, 0.3, -0.7 }, { -0.2, 0.1, 0.9 } }
-   local fake = t64 { { -0.5, 0.4, 1.1 }, { 0.0, -1.3, 0.2 }, { 0.8, 0.8, -0.1 } }
-
-   it("gradient_penalty = weight E[(||grad D(a x + (1 - a) G(z))|| - 1)^2] with a ~ U(0, 1) per sample", function()
-      local w1, b1, w2, b2 = weights()
-      local gp, mean_norm = losses.gradient_penalty(critic(w1, b1, w2, b2), real, fake,
-         { weight = 7, generator = gan.Generator(4) })
-      -- the same a from the same seed
-      local a = gan.rand({ 3, 1 }, { dtype = "float64", generator = gan.Generator(4) }):totable()
-      local R3, G3 = real:totable(), fake:totable()
-      local pen, ns = 0, 0
-      for n = 1, 3 do
-         local xh = {}
-         for i = 1, 3 do xh[i] = a[n][1] * R3[n][i] + (1 - a[n][1]) * G3[n][i] end
-         local nn = norm(input_grad(xh, w1, b1, w2))
-         pen, ns = pen + (nn - 1) ^ 2, ns + nn
-      end
-      close(gp, 7 * pen / 3, 1e-12, "gp")
-      close(mean_norm, ns / 3, 1e-12, "mean gradient norm")
-      assert.is_true(gp.requires_grad)
-   end)
-
-   it("gradient_penalty of a linear critic is weight (||w|| - 1)^2 whatever the samples (default weight 10)", function()
-      local w, b = leaf { { 0.3, -1.2, 0.4 } }, leaf { 0.5 }
-      local gp, n = losses.gradient_penalty(function(x) return F.linear(x, w, b) end, real, fake)
-      local nw = math.sqrt(0.09 + 1.44 + 0.16)
-      close(gp, 10 * (nw - 1) ^ 2, 1e-12, "gp")
-      close(n, nw, 1e-12, "norm")
-      -- target (one-centred by default) can be changed
-      local gp0 = losses.gradient_penalty(function(x) return F.linear(x, w, b) end, real, fake, { target = 0, weight = 1 })
-      close(gp0, nw * nw, 1e-12, "zero-centred gp")
-      -- images: the norm is over all of C, H, W
-      local wi = gan.randn({ 1, 2 * 2 * 2 }, F64):requires_grad_()
-      local D = function(x) return F.linear(x:flatten(2), wi, nil) end
-      local gpi, ni = losses.gradient_penalty(D, gan.randn({ 5, 2, 2, 2 }, F64), gan.randn({ 5, 2, 2, 2 }, F64), { weight = 1 })
-      local nwi = wi:detach():norm():item()
-      close(ni, nwi, 1e-12, "image norm")
-      close(gpi, (nwi - 1) ^ 2, 1e-12, "image gp")
-   end)
-
-   it("gradient_penalty's gradient w.r.t. the critic's weights matches finite differences", function()
-      local w1, b1, w2, b2 = weights()
-      assert(gradcheck(function(a1, c1, a2, c2)
-         return (losses.gradient_penalty(critic(a1, c1, a2, c2), real, fake, { weight = 3, generator = gan.Generator(9) }))
-      end, { w1, b1, w2, b2 }))
-   end)
-
-   it("gradient_penalty does not leak gradients into real or fake", function()
-      local w1, b1, w2, b2 = weights()
-      local r, f = real:clone():requires_grad_(), fake:clone():requires_grad_()
-      local gp = losses.gradient_penalty(critic(w1, b1, w2, b2), r, f, { generator = gan.Generator(1) })
-      gp:backward()
-      assert.is_nil(r.grad)
-      assert.is_nil(f.grad)
-      assert.is_not_nil(w1.grad)
-   end)
-
-   it("r1_penalty = weight / 2 E[||grad D(x)||^2] on real data, with its weight gradient", function()
-      local w1, b1, w2, b2 = weights()
-      local r1 = losses.r1_penalty(critic(w1, b1, w2, b2), real, { weight = 4 })
-      local R3, s = real:totable(), 0
-      for n = 1, 3 do s = s + norm(input_grad(R3[n], w1, b1, w2)) ^ 2 end
-      close(r1, 4 / 2 * s / 3, 1e-12, "r1")
-      -- default weight 10
-      close(losses.r1_penalty(critic(w1, b1, w2, b2), real), 10 / 2 * s / 3, 1e-12, "r1 default weight")
-      assert(gradcheck(function(a1, c1, a2, c2)
-         return losses.r1_penalty(critic(a1, c1, a2, c2), real, { weight = 2 })
-      end, { w1, b1, w2, b2 }))
+      for _ in pairs(losses.PAIRS) do n = n - 1 end
+      assert.are.equal(0, n, "PAIRS has exactly these")
+      assert.has_error(function() losses.pair("bogus") end,
+         "losses: unknown loss 'bogus' (hinge, lsgan, minimax, nonsaturating, wgan)")
    end)
 end)

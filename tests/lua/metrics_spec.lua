@@ -15,12 +15,7 @@ local function close(got, want, tol, what)
    assert(ok, ("%s: got %.15g, want %.15g"):format(what or "value", got, want))
 end
 
-local threads
-setup(function()
-   threads = gan.get_num_threads()
-   gan.set_num_threads(1)
-end)
-teardown(function() gan.set_num_threads(threads) end)
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua").single_threaded(setup, teardown)
 
 -- Sample mean and (n - 1)-normalised covariance of the rows of a Lua matrix.
 local function stats(rows)
@@ -368,7 +363,7 @@ describe("metrics.evaluate with a tiny generator and classifier", function()
       clf_path = dir .. "/classifier.safetensors"
       gan.save(clf_path, { model = M.Classifier():state_dict() })
       -- 16 x 16 outputs: evaluate resizes them to the classifier's 32 x 32
-      G = gan.models.dcgan.Generator { nz = 8, ngf = 4, nc = 1, image_size = 16 }
+      G = gan.nn.blocks.DCGANGenerator { nz = 8, ngf = 4, nc = 1, image_size = 16 }
    end)
    teardown(function() if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end end)
 
@@ -420,17 +415,6 @@ describe("metrics.evaluate with a tiny generator and classifier", function()
       -- per-class FID for each of the 10 classes (6 samples each), their mean and worst
       for c = 0, 9 do assert.is_number(res["fid_class_" .. c], "fid_class_" .. c) end
       assert(res.fid_class_max >= res.fid_class_mean)
-   end)
-
-   it("evaluate_generator prefixes the scalars with eval_ for the trainer and keeps fid", function()
-      local trainer = { G = G, latent = function(n, g) return gan.randn({ n, 8, 1, 1 }, { generator = g }) end }
-      local logs = M.evaluate_generator(trainer, "mnist", { n = 100, classifier = clf_path })
-      assert.is_number(logs.fid)
-      assert.are.equal(logs.fid, logs.eval_fid)
-      assert.are.equal(100, logs.eval_n_samples)
-      assert.is_nil(logs.eval_reference)
-      assert.is_nil(logs.eval_classifier)
-      for k, v in pairs(logs) do assert.is_number(v, k) end
    end)
 
    it("names a missing weights file", function()

@@ -1,6 +1,8 @@
--- gan.models.acgan and gan.models.infogan: shapes, losses against hand computation, and
--- one training step that moves every network.
+-- gan.models.acgan and gan.models.infogan: shapes, losses against hand computation, one
+-- training step that moves every network; then each model on the training loop: the
+-- step's logs, sheets (class rows, latent traversals) and exact resume.
 local gan = require("gan")
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local ac, info = gan.models.acgan, gan.models.infogan
 
 local function bce(x, t) return t == 1 and math.log(1 + math.exp(-x)) or math.log(1 + math.exp(x)) end
@@ -115,7 +117,7 @@ describe("gan.models.infogan", function()
 
    it("latent = noise | one-hot code | continuous codes; G and D shapes", function()
       local noise, cont = gan.randn { 2, 62 }, gan.tensor { { 0.5, -0.25 }, { 1, 0 } }
-      local z = info.latent(noise, gan.tensor({ 3, 7 }, { dtype = "int64" }), cont)
+      local z = info.make_latent(noise, gan.tensor({ 3, 7 }, { dtype = "int64" }), cont)
       assert.are.same({ 2, 74, 1, 1 }, z:size())
       local flat = z:reshape(2, 74)
       assert.are.equal(1, flat[1][62 + 4])
@@ -188,5 +190,108 @@ describe("gan.models.infogan", function()
          all_changed(D, sD, arch .. ": D and Q")
          all_changed(G, sG, arch .. ": G")
       end
+   end)
+end)
+
+-- ---------------------------------------------------------------- on the training loop
+
+H.single_threaded(setup, teardown)
+
+-- 12 random 16x16 images (with 3 classes) in batches of 4.
+local function tiny(M, seed, values, labelled)
+   gan.manual_seed(seed)
+   local model = M.new(H.config(M, values))
+   local g = gan.Generator(3)
+   local fields = { image = gan.rand({ 12, 1, 16, 16 }, { generator = g }):mul(2):sub(1) }
+   if labelled then fields.label = gan.randint(0, 3, { 12 }, { generator = g }) end
+   return model, H.loader(fields, 4, 5)
+end
+
+describe("gan.models.acgan on the loop", function()
+   local function build(seed, train)
+      train = train or {}
+      train.seed = 4
+      return tiny(ac, seed, { model = { nz = 8, ngf = 4, ndf = 4, n_classes = 3 }, data = { image_size = 16 },
+         train = train }, true)
+   end
+
+   it("logs D's L_S and L_C, class accuracies, and loss_d = L_S + L_C", function()
+      local model, loader = build(1)
+      local logs = model:train_step(H.batches(loader), 1)
+      assert(math.abs(logs.loss_d - (logs.l_s + logs.l_c)) < 1e-5)
+      for _, k in ipairs { "acc_real", "acc_fake" } do assert(logs[k] >= 0 and logs[k] <= 1, k) end
+      assert(logs.loss_g > 0)
+      assert(model.step_logs.grad_norm_d > 0 and model.step_logs.grad_norm_g > 0)
+   end)
+
+   it("fake_class_weight = 0 leaves the fakes out of D's class loss; bad weights are refused", function()
+      local model, loader = build(1, { fake_class_weight = 0.0 })
+      local logs = model:train_step(H.batches(loader), 1)
+      local m1, l1 = build(1)
+      local ref = m1:train_step(H.batches(l1), 1)
+      assert.are.equal(ref.l_s, logs.l_s)
+      assert(ref.l_c > logs.l_c, "the fakes' class term is gone")
+      for _, bad in ipairs { -1.0, 0 / 0 } do
+         assert.has_error(function() build(1, { fake_class_weight = bad }) end,
+            ("acgan: train.fake_class_weight must be >= 0, got %s"):format(tostring(bad)))
+      end
+   end)
+
+   it("sample sheets have one row per class, from the EMA generator when kept", function()
+      local model, loader = build(2, { ema = 0.9, steps = 2 })
+      gan.train.fit(model, { data = loader })
+      local imgs, o = model:sample()
+      assert.are.same({ 9, 1, 16, 16 }, imgs:size())
+      assert.are.equal(3, o.nrow)
+      local z = model:fixed_latent(9)
+      local want = gan.no_grad(function()
+         return model.ema.G.model(z, gan.tensor({ 0, 0, 0, 1, 1, 1, 2, 2, 2 }, { dtype = "int64" }))
+      end)
+      assert((want - imgs):abs():max():item() < 1e-6)
+   end)
+
+   it("resumes exactly", function()
+      H.resumes_exactly(function() return build(3, { steps = 6, log_every = 1, checkpoint_every = 3 }) end, 6, 4)
+   end)
+end)
+
+describe("gan.models.infogan on the loop", function()
+   local function build(seed, train)
+      train = train or {}
+      train.seed = 4
+      return tiny(info, seed, { model = { n_noise = 5, n_cat = 3, n_cont = 2, ngf = 4, ndf = 4 },
+         data = { image_size = 16 }, train = train })
+   end
+
+   it("logs the information terms; mi = ln(n_cat) - cross-entropy", function()
+      local model, loader = build(1)
+      local logs = model:train_step(H.batches(loader), 1)
+      assert(math.abs(logs.mi - (math.log(3) - logs.info_cat)) < 1e-12)
+      assert(logs.info_cont > 0 and logs.info_cat > 0)
+   end)
+
+   it("traversal sheets: per continuous code, rows = categorical values, columns sweep -2..2", function()
+      local model = build(2)
+      local imgs, o = model:sample()
+      assert.are.same({ 60, 1, 16, 16 }, imgs:size())
+      assert.are.equal(10, o.nrow)
+      local z = model.traversal:reshape(model.traversal:size(1), 10)   -- 5 noise + 3 one-hot + 2 codes
+      assert.are.equal(2 * 3 * 10, z:size(1))
+      for j = 1, 2 do
+         for r = 1, 3 do
+            for c = 1, 10 do
+               local row = z[((j - 1) * 3 + (r - 1)) * 10 + c]
+               assert.are.equal(1, row[5 + r], "one-hot of row " .. r)
+               assert(math.abs(row[8 + j] - (-2 + (c - 1) * 4 / 9)) < 1e-6)
+               assert.are.equal(0, row[8 + 3 - j])
+               -- the noise is the row's: the same across a row's columns
+               assert.are.equal(z[((j - 1) * 3 + (r - 1)) * 10 + 1][1], row[1])
+            end
+         end
+      end
+   end)
+
+   it("resumes exactly", function()
+      H.resumes_exactly(function() return build(3, { steps = 6, log_every = 1, checkpoint_every = 3 }) end, 6, 4)
    end)
 end)

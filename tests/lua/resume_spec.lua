@@ -1,14 +1,12 @@
--- Exact resume: a run stopped (cleanly, by an error, or by kill -9) and resumed from its
--- latest checkpoint writes the same metrics.jsonl, byte for byte, as an uninterrupted run
--- (same thread count). In process with the Trainer on tiny models using every random
--- stream (data order, latents, dropout, image pool, noisy labels, instance noise, the
--- gradient penalty's mixing), and end to end with experiments/dcgan.lua and
--- experiments/wgan_gp.lua run by bin/gan in a child process that is killed; then
--- `gan eval` on the finished run, with a tiny untrained classifier.
+-- Exact resume end to end: experiments/dcgan.lua, wgan_gp.lua and cyclegan.lua run by
+-- bin/gan in a child process that is killed (kill -9) after a checkpoint and resumed
+-- write the same metrics.jsonl, byte for byte, as an uninterrupted run (same thread
+-- count), and the same last sheet and weights; then `gan eval` on finished runs of every
+-- model, with a tiny untrained classifier. (In process, exact resume is checked per model
+-- in the models_*_spec files and for the loop in train_loop_spec.)
 local gan = require("gan")
 local lfs = require("lfs")
 local cjson = require("cjson")
-local nn, optim = gan.nn, gan.optim
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -88,149 +86,7 @@ local function kill_after(pid, path, timeout)
    while alive(pid) do sleep(0.02) end
 end
 
-local function checkpoints(dir)
-   local list = {}
-   for f in lfs.dir(dir .. "/checkpoints") do
-      if f:match("^step_%d+%.safetensors$") then list[#list + 1] = f end
-   end
-   table.sort(list)
-   return list
-end
-
-local threads
-setup(function()
-   threads = gan.get_num_threads()
-   gan.set_num_threads(1)
-end)
-teardown(function() gan.set_num_threads(threads) end)
-
--- ---------------------------------------------------------------- in process
-
-describe("Trainer resume (in process)", function()
-   local dir
-   setup(function() dir = tmpdir() end)
-   teardown(function() rm_rf(dir) end)
-
-   -- Everything random at once: dropout in D (default generator), the pool's generator,
-   -- noisy labels, instance noise and gp mixing (trainer generator), the loader's order.
-   local function build(run, extra)
-      gan.manual_seed(0)
-      local G = nn.Sequential { nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2) }
-      local D = nn.Sequential { nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Dropout(0.2), nn.Linear(16, 1) }
-      local ds = gan.data.TensorDataset { image = gan.randn({ 40, 2 }, { generator = gan.Generator(1) }) * 0.5 + 1 }
-      local opt_g = optim.Adam(G:parameters(), { lr = 1e-2, betas = { 0.5, 0.9 } })
-      local opt_d = optim.Adam(D:parameters(), { lr = 1e-2, betas = { 0.5, 0.9 } })
-      local o = {
-         G = G, D = D, opt_g = opt_g, opt_d = opt_d, run = run, progress = false, seed = 3,
-         data = gan.data.DataLoader(ds, { batch_size = 8, generator = gan.Generator(2) }),
-         latent = function(n, g) return gan.randn({ n, 2 }, { generator = g }) end,
-         loss = "lsgan", n_critic = 2, gp = { weight = 1, every = 2 }, pool = 6, ema = { decay = 0.9 },
-         label_flip = 0.1, label_smoothing = 0.1, instance_noise = { sigma = 0.2, steps = 25 },
-         sched_g = optim.lr_scheduler.ExponentialLR(opt_g, { gamma = 0.9 }),
-         sched_d = optim.lr_scheduler.ExponentialLR(opt_d, { gamma = 0.9 }),
-         steps = 30, log_every = 5, checkpoint_every = 10, keep_checkpoints = 5,
-      }
-      for k, v in pairs(extra or {}) do o[k] = v end
-      return gan.train.Trainer(o)
-   end
-
-   local function final_state(t)
-      local s = {}
-      for k, v in pairs(t.G:state_dict()) do s["G." .. k] = v:double():clone() end
-      for k, v in pairs(t.ema.model:state_dict()) do s["ema." .. k] = v:double():clone() end
-      return s
-   end
-
-   local function same_state(a, b)
-      for k, v in pairs(a) do
-         assert.are.equal(0, (v - b[k]):abs():max():item(), k)
-      end
-   end
-
-   local ref_metrics, ref_state
-   setup(function()
-      local run = gan.run.new { experiment = "toy", name = "full", root = dir, config = {} }
-      local t = build(run)
-      t:fit()
-      run:close()
-      ref_metrics = read_all(run.dir .. "/metrics.jsonl")
-      ref_state = final_state(t)
-   end)
-
-   it("the reference run logged every 5 steps", function()
-      local n = 0
-      for _ in ref_metrics:gmatch("\n") do n = n + 1 end
-      assert.are.equal(6, n)
-   end)
-
-   it("after a clean stop at step 20, resuming to 30 gives the same metrics.jsonl and weights", function()
-      local run = gan.run.new { experiment = "toy", name = "stop", root = dir, config = {} }
-      local t = build(run)
-      t:fit(20)
-      run:close()
-      assert.are.equal(20, t.step)
-      local run2 = gan.run.open(run.dir)
-      local t2 = build(run2)
-      assert.are.equal(20, t2:resume())
-      t2:fit()
-      run2:close()
-      assert.are.equal(ref_metrics, read_all(run.dir .. "/metrics.jsonl"))
-      same_state(ref_state, final_state(t2))
-   end)
-
-   it("after a crash at step 27 (checkpoint at 20, metrics logged to 25), resuming drops the extra lines", function()
-      local run = gan.run.new { experiment = "toy", name = "crash", root = dir, config = {} }
-      local t = build(run, { hooks = { on_step = function(_, step) if step == 27 then error("boom") end end } })
-      local ok, err = pcall(t.fit, t)
-      run:close()
-      assert.is_false(ok)
-      assert.truthy(tostring(err):match("boom"))
-      local partial = read_all(run.dir .. "/metrics.jsonl")
-      assert.truthy(partial:match('{"step": 25,'))
-      -- and a last line cut short while being written (its step read as 2)
-      local f = assert(io.open(run.dir .. "/metrics.jsonl", "ab"))
-      f:write('{"step": 2')
-      f:close()
-      assert.are.same({ "step_000010.safetensors", "step_000020.safetensors" }, checkpoints(run.dir))
-      local run2 = gan.run.open(run.dir)
-      local t2 = build(run2)
-      assert.are.equal(20, t2:resume())
-      -- the lines after the checkpoint are gone before training continues
-      assert.falsy(read_all(run.dir .. "/metrics.jsonl"):match('{"step": 25,'))
-      t2:fit()
-      run2:close()
-      assert.are.equal(ref_metrics, read_all(run.dir .. "/metrics.jsonl"))
-      same_state(ref_state, final_state(t2))
-   end)
-
-   it("a resumed fit times its progress line (ETA) from the resume step", function()
-      local run = gan.run.new { experiment = "toy", name = "eta", root = dir, config = {} }
-      build(run):fit(10)
-      run:close()
-      local run2 = gan.run.open(run.dir)
-      local t2 = build(run2, { progress = true })
-      assert.are.equal(10, t2:resume())
-      local real, seen, out = gan.run.Progress, nil, nil
-      gan.run.Progress = function(opts)
-         seen, out = opts, assert(io.open(run.dir .. "/progress.txt", "wb"))
-         opts.out = out
-         return real(opts)
-      end
-      local ok, err = pcall(t2.fit, t2, 12)
-      gan.run.Progress = real
-      if out then out:close() end
-      run2:close()
-      assert(ok, err)
-      assert.are.equal(10, seen.start)
-      assert.are.equal(12, seen.total)
-   end)
-
-   it("resume without a checkpoint is an error", function()
-      local run = gan.run.new { experiment = "toy", name = "empty", root = dir, config = {} }
-      local t = build(run)
-      assert.has_error(function() t:resume() end, "Trainer:resume: the run has no checkpoint to resume from")
-   end)
-end)
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua").single_threaded(setup, teardown)
 
 -- ---------------------------------------------------------------- experiments in a child process
 
@@ -273,11 +129,11 @@ describe("experiment resume after kill -9", function()
       -- and the final weights (G and its EMA)
       local a = gan.load(full .. "/checkpoints/step_000040.safetensors").states
       local b = gan.load(part .. "/checkpoints/step_000040.safetensors").states
-      assert.is_not_nil(a.ema)
+      assert.is_not_nil(a.ema_G)
       for _, key in ipairs { "G", "D" } do
          for k, v in pairs(a[key]) do assert.are.equal(0, (v - b[key][k]):abs():max():item(), key .. "." .. k) end
       end
-      for k, v in pairs(a.ema.model) do assert.are.equal(0, (v - b.ema.model[k]):abs():max():item(), "ema." .. k) end
+      for k, v in pairs(a.ema_G.model) do assert.are.equal(0, (v - b.ema_G.model[k]):abs():max():item(), "ema." .. k) end
       -- a resumed run keeps its config: overrides are refused, not silently ignored
       code, out = gan_cmd({ "run", "experiments/dcgan.lua", "--resume", part, "--set", "train.steps=80" },
          dir .. "/resume2.log")

@@ -93,9 +93,8 @@ end)
 describe("a steady training loop", function()
    it("stops allocating from the system once warm (zero_grad collects the last iteration)", function()
       gan.manual_seed(3)
-      local dc = gan.models.dcgan
-      local G = dc.Generator { nz = 16, ngf = 8, nc = 1, image_size = 16 }
-      local D = dc.Discriminator { ndf = 8, nc = 1, image_size = 16 }
+      local G = gan.nn.blocks.DCGANGenerator { nz = 16, ngf = 8, nc = 1, image_size = 16 }
+      local D = gan.nn.blocks.DCGANDiscriminator { ndf = 8, nc = 1, image_size = 16 }
       local oG = gan.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
       local oD = gan.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
       local real = gan.rand { 16, 1, 16, 16 }

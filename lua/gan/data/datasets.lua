@@ -461,6 +461,12 @@ function D.for_gan(name, opts)
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
 
+--- The channel count of the images for_gan(name) gives: 1 for the digit sets, 3 for
+-- emoji and image folders.
+function D.channels(name)
+   return (name == "mnist" or name == "fashion_mnist") and 1 or 3
+end
+
 function D.len(ds)
    if type(ds) == "table" and ds.len then return ds:len() end
    return #ds

@@ -545,16 +545,4 @@ function M.evaluate_translation(G_AB, G_BA, a, b, opts)
    return r, { ab = ab, ba = ba, aba = aba, bab = bab }
 end
 
---- For the trainer's eval_fn: evaluates the EMA generator if there is one.
-function M.evaluate_generator(trainer, dataset, opts)
-   local G = trainer.ema and trainer.ema.model or trainer.G
-   if trainer.ema then trainer:standing_stats() end
-   local o = { n = opts and opts.n or 2000, latent = trainer.latent, classifier = opts and opts.classifier }
-   local res = M.evaluate(G, dataset, o)
-   local logs = {}
-   for k, v in pairs(res) do if type(v) == "number" then logs["eval_" .. k] = v end end
-   logs.fid = res.fid
-   return logs
-end
-
 return M

@@ -1,14 +1,35 @@
 --- ACGAN (Odena et al. 2017): a class-conditional generator and a discriminator that
--- also predicts the class, on DCGAN's convolutional stacks.
+-- also predicts the class, on DCGAN's convolutional stacks. D minimises L_S + L_C, G the
+-- non-saturating L_S plus L_C. Sample sheets: one row per class. Labelled MNIST (or
+-- Fashion-MNIST) at 32x32; the test split stays unseen for train-on-generated /
+-- test-on-real.
 --
 --     G(z, y): z (N, nz) or (N, nz, 1, 1), y int64 (N) 0-based -> image (N, nc, S, S)
 --     D(x)   : -> source logit (N), class logits (N, n_classes)
 -- @module gan.models.acgan
+local core = require("gan.core")
 local nn = require("gan.nn")
 local F = require("gan.nn.functional")
-local dcgan = require("gan.models.dcgan")
+local optim = require("gan.optim")
+local blocks = require("gan.nn.blocks")
+local metrics = require("gan.metrics")
 
-local M = {}
+local M = require("gan.train.model").define {
+   name = "acgan",
+   summary = "Auxiliary-classifier GAN: class-conditional G, D also predicts the class",
+   paper = "Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier GANs",
+   defaults = {
+      data = { name = "mnist", image_size = 32, batch_size = 64 },
+      model = { nz = 100, ngf = 32, ndf = 32, dropout = 0.0, n_classes = 10 },
+      train = {
+         steps = 600, sample_every = 100, checkpoint_every = 300,
+         lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, ema = 0.0, ema_start = 0,
+         -- the weight of the fakes' class term in D's loss (1: the paper; 0: D's class
+         -- head learns from real images only)
+         fake_class_weight = 1.0,
+      },
+   },
+}
 
 -- The generator: the class embedding (nz values per class) multiplies the noise, and the
 -- product drives DCGAN's generator.
@@ -17,7 +38,7 @@ function Generator:__init(opts)
    nn.Module.__init(self)
    self.nz, self.n_classes = opts.nz or 100, opts.n_classes or 10
    self.embed = nn.Embedding(self.n_classes, self.nz)
-   self.net = dcgan.Generator { nz = self.nz, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
+   self.net = blocks.DCGANGenerator { nz = self.nz, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
 function Generator:forward(z, y)
    if y == nil then error("ACGAN generator: class labels are required, G(z, y)", 2) end
@@ -34,7 +55,7 @@ local Discriminator = nn.class("ACGANDiscriminator", nn.Module)
 function Discriminator:__init(opts)
    nn.Module.__init(self)
    local ndf, size = opts.ndf or 64, opts.image_size or 32
-   local trunk = dcgan.Discriminator { ndf = ndf, nc = opts.nc, image_size = size, norm = opts.norm }
+   local trunk = blocks.DCGANDiscriminator { ndf = ndf, nc = opts.nc, image_size = size, norm = opts.norm }
    -- all of DCGAN's layers but the final 4x4 convolution and the flatten
    local layers = {}
    for i = 1, #trunk - 2 do layers[i] = trunk[i] end
@@ -78,9 +99,88 @@ function M.g_loss(src_fake, cls_fake, y_fake)
    return l_s + l_c, l_s, l_c
 end
 
---- The generator described by an experiment's resolved config, for `gan eval`.
-function M.generator_from_config(cfg)
-   return M.Generator { nz = cfg.model.nz, ngf = cfg.model.ngf, nc = 1, image_size = cfg.data.image_size }
+--- The labelled training split (the test split stays unseen).
+function M.dataset(cfg)
+   local name = cfg.data.name
+   if name ~= "mnist" and name ~= "fashion_mnist" then
+      error(("acgan: data.name must be mnist or fashion_mnist (labelled data), got '%s'"):format(name), 0)
+   end
+   return require("gan.data").for_gan(name, { split = "train", image_size = cfg.data.image_size })
+end
+
+function M:build(cfg)
+   local m, t, size = cfg.model, cfg.train, cfg.data.image_size
+   if t.fake_class_weight ~= t.fake_class_weight or t.fake_class_weight < 0 then
+      error(("acgan: train.fake_class_weight must be >= 0, got %s"):format(tostring(t.fake_class_weight)), 0)
+   end
+   local G = self:network("G", M.Generator { nz = m.nz, ngf = m.ngf, nc = 1, image_size = size, n_classes = m.n_classes })
+   local D = self:network("D", M.Discriminator { ndf = m.ndf, nc = 1, image_size = size, dropout = m.dropout,
+      n_classes = m.n_classes })
+   self:optimizer("g", optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } }))
+   self:optimizer("d", optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } }))
+   if t.ema > 0 then self:ema_of("G", { decay = t.ema, start = t.ema_start }) end
+end
+
+local function noise(self, n, generator) return core.randn({ n, self.cfg.model.nz }, { generator = generator }) end
+
+--- z ~ N(0, 1) (n, nz) and classes drawn uniformly: G's two inputs.
+function M:latent(n, generator)
+   return noise(self, n, generator), core.randint(0, self.cfg.model.n_classes, { n }, { generator = generator })
+end
+
+local function class_acc(logits, y)
+   local _, c = logits:detach():max(2)
+   return c:eq(y):double():mean():item()
+end
+local function mean_of(t) return t:detach():double():mean():item() end
+
+--- D on real images and (detached) fakes of random classes, then G through the frozen D.
+-- Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's class accuracy),
+-- d_real, d_fake.
+function M:train_step(data, _)
+   local G, D = self.G, self.D
+   local batch = data:next()
+   local real, y_real = batch.image, batch.label
+   local z, y_fake = self:latent(real:size(1), self.rng)
+   local fake = G(z, y_fake)
+   local loss_d, l_s, l_c, s_r, c_r, s_f, c_f = self:update("d", function()
+      local s_r, c_r = D(real)
+      local s_f, c_f = D(fake:detach())
+      local loss, l_s, l_c = M.d_loss(s_r, c_r, y_real, s_f, c_f, y_fake, self.cfg.train.fake_class_weight)
+      return loss, l_s, l_c, s_r, c_r, s_f, c_f
+   end)
+   local loss_g = self:update("g", function()
+      local s_g, c_g = D(fake)
+      return M.g_loss(s_g, c_g, y_fake)
+   end, { freeze = D })
+   return { loss_d = loss_d:item(), loss_g = loss_g:item(), l_s = l_s:item(), l_c = l_c:item(),
+      acc_real = class_acc(c_r, y_real), acc_fake = class_acc(c_f, y_fake), d_real = mean_of(s_r),
+      d_fake = mean_of(s_f) }
+end
+
+--- One row per class, from fixed latents (the EMA generator when there is one).
+function M:sample()
+   local k = self.cfg.model.n_classes
+   local z = self:fixed_latent(k * k)
+   local lab = {}
+   for i = 1, k * k do lab[i] = (i - 1) // k end
+   return M.run_eval(self:sampler("G"), z, core.tensor(lab, { dtype = "int64" })), { nrow = k }
+end
+
+--- The metrics of gan.metrics.evaluate on opts.n samples (10,000), every class equally
+-- often: FID and the rest, the accuracy of the requested class, the FID within each
+-- class, and train-on-generated / test-on-real (opts.tstr_epochs, 10).
+function M:evaluate(opts)
+   opts = opts or {}
+   local n = opts.n or 10000
+   local l = {}
+   for i = 1, n do l[i] = (i - 1) % self.cfg.model.n_classes end
+   local labels = core.tensor(l, { dtype = "int64" })
+   local res = metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = n, classifier = opts.classifier,
+      latent = function(b, g) return noise(self, b, g) end, labels = labels,
+      tstr = { epochs = opts.tstr_epochs or 10 } })
+   res.ema = self.ema.G ~= nil
+   return res
 end
 
 return M

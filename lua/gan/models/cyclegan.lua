@@ -1,155 +1,205 @@
---- CycleGAN's networks (Zhu et al. 2017): the ResNet generator (Johnson et al. 2016) and
--- the PatchGAN discriminator (Isola et al. 2017), with instance normalisation and
--- reflection padding as in the paper; weights initialised N(0, 0.02).
+--- CycleGAN (Zhu et al. 2017): two generators translating between unpaired domains A and
+-- B, each judged by a PatchGAN discriminator of its target domain, held to invert each
+-- other by the cycle loss. As in the paper: ResNet generators (or U-Net), 70x70 PatchGAN
+-- discriminators with instance norm, LSGAN losses, cycle L1 with lambda 10, identity L1
+-- with 0.5 lambda, image pools of 50, Adam 2e-4 (0.5, 0.999) with a constant rate for
+-- the first part of training and a linear decay to 0 over the rest, batch 1, N(0, 0.02)
+-- initialisation. Domains: two emoji vendors (Google <-> Twitter by default), composited
+-- on white and flipped at random; the test code points (about 10%) are never trained on
+-- and pair up across domains, so translations are measured against the real drawing.
 -- @module gan.models.cyclegan
 local core = require("gan.core")
-local nn = require("gan.nn")
+local data = require("gan.data")
+local optim = require("gan.optim")
+local blocks = require("gan.nn.blocks")
+local metrics = require("gan.metrics")
+local image = require("gan.image")
+local ImagePool = require("gan.train.pool")
+local stack = require("gan.tensor").stack
+local is_tensor = require("gan.tensor").is_tensor
 
-local M = {}
+local M = require("gan.train.model").define {
+   name = "cyclegan",
+   summary = "CycleGAN: unpaired image-to-image translation with cycle consistency",
+   paper = "Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using CycleGANs",
+   defaults = {
+      data = { a = "google", b = "twitter", image_size = 64, batch_size = 1, flip = true },
+      model = { generator = "resnet", ngf = 32, n_blocks = 6, n_downs = 6, ndf = 32, n_layers = 3 },
+      train = {
+         steps = 1000, sample_every = 250, checkpoint_every = 500,
+         -- the learning rate is constant until decay_start, then decays linearly to 0
+         decay_start = 500, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda_cycle = 10.0,
+         lambda_identity = 0.5, pool = 50,
+         n_samples = 8,   -- held-out pairs in the sample sheets
+      },
+   },
+}
 
---- Convolution weights N(0, 0.02), biases 0 (the paper's "normal" initialisation).
-function M.init_weights(m)
-   local name = getmetatable(m).__name
-   if name == "Conv2d" or name == "ConvTranspose2d" then
-      nn.init.normal_(m.weight, 0, 0.02)
-      if m.bias then nn.init.zeros_(m.bias) end
+-- The emoji of one domain, restricted to the code points both vendors draw (so that the
+-- test split pairs up by code point).
+local function domain(cfg, vendor, split, flip)
+   return data.for_gan("emoji", { vendor = vendor, split = split, image_size = cfg.data.image_size, flip = flip,
+      require_vendors = { cfg.data.a, cfg.data.b } })
+end
+
+--- The training emoji of both domains, sampled independently (unpaired).
+function M.dataset(cfg)
+   local d = cfg.data
+   return data.unpaired(domain(cfg, d.a, "train", d.flip), domain(cfg, d.b, "train", d.flip),
+      { seed = cfg.train.seed })
+end
+
+--- The held-out emoji of both domains as two paired (N, 3, S, S) tensors in [-1, 1]: the
+-- same code points, drawn in each style.
+function M.test_pairs(cfg)
+   local out = {}
+   for k, v in ipairs { cfg.data.a, cfg.data.b } do
+      local ds = domain(cfg, v, "test", false)
+      local imgs = {}
+      for i = 1, #ds do imgs[i] = ds:get(i).image end
+      out[k] = stack(imgs, 1)
    end
+   return out[1], out[2]
 end
 
-local ResnetBlock = nn.class("ResnetBlock", nn.Module)
-function ResnetBlock:__init(ch)
-   nn.Module.__init(self)
-   self.body = nn.Sequential {
-      nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.ReLU(),
-      nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch),
-   }
-end
-function ResnetBlock:forward(x) return x + self.body(x) end
-M.ResnetBlock = ResnetBlock
-
---- image (N, in_nc, H, W) -> image (N, out_nc, H, W) in [-1, 1]; H and W multiples of 4.
--- opts: in_nc (3), out_nc (3), ngf (64), n_blocks (9; the paper uses 6 below 256 pixels).
-function M.ResnetGenerator(opts)
-   opts = opts or {}
-   local in_nc, out_nc, ngf, n_blocks = opts.in_nc or 3, opts.out_nc or 3, opts.ngf or 64, opts.n_blocks or 9
-   local layers = { nn.ReflectionPad2d(3), nn.Conv2d(in_nc, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU() }
-   local ch = ngf
-   for _ = 1, 2 do   -- two stride-2 downsamplings
-      layers[#layers + 1] = nn.Conv2d(ch, ch * 2, 3, { stride = 2, padding = 1 })
-      layers[#layers + 1] = nn.InstanceNorm2d(ch * 2)
-      layers[#layers + 1] = nn.ReLU()
-      ch = ch * 2
-   end
-   for _ = 1, n_blocks do layers[#layers + 1] = ResnetBlock(ch) end
-   for _ = 1, 2 do
-      layers[#layers + 1] = nn.ConvTranspose2d(ch, ch // 2, 3, { stride = 2, padding = 1, output_padding = 1 })
-      layers[#layers + 1] = nn.InstanceNorm2d(ch // 2)
-      layers[#layers + 1] = nn.ReLU()
-      ch = ch // 2
-   end
-   layers[#layers + 1] = nn.ReflectionPad2d(3)
-   layers[#layers + 1] = nn.Conv2d(ch, out_nc, 7)
-   layers[#layers + 1] = nn.Tanh()
-   local G = nn.Sequential(layers)
-   G:apply(M.init_weights)
-   return G
-end
-
--- One level of the U-Net: down-convolution, the inner levels, up-convolution, and the
--- skip connection that concatenates the level's input with its output (all but the
--- outermost level).
-local UnetBlock = nn.class("UnetBlock", nn.Module)
-function UnetBlock:__init(outer_nc, inner_nc, opts)
-   nn.Module.__init(self)
-   local in_nc = opts.in_nc or outer_nc
-   self.outermost = opts.outermost or false
-   local down = { nn.Conv2d(in_nc, inner_nc, 4, { stride = 2, padding = 1 }) }
-   local up
-   if opts.outermost then
-      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, { stride = 2, padding = 1 }), nn.Tanh() }
-   elseif opts.innermost then
-      table.insert(down, 1, nn.LeakyReLU(0.2))
-      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc, outer_nc, 4, { stride = 2, padding = 1 }), nn.InstanceNorm2d(outer_nc) }
-   else
-      table.insert(down, 1, nn.LeakyReLU(0.2))
-      down[#down + 1] = nn.InstanceNorm2d(inner_nc)
-      up = { nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, { stride = 2, padding = 1 }), nn.InstanceNorm2d(outer_nc) }
-      if opts.dropout then up[#up + 1] = nn.Dropout(0.5) end
-   end
-   self.down = nn.Sequential(down)
-   self.sub = opts.sub   -- the inner levels (nil at the innermost)
-   self.up = nn.Sequential(up)
-end
-function UnetBlock:forward(x)
-   local h = self.down(x)
-   if self.sub then h = self.sub(h) end
-   local y = self.up(h)
-   if self.outermost then return y end
-   return core.cat({ x, y }, 2)
-end
-
---- pix2pix's U-Net generator: image (N, in_nc, S, S) -> (N, out_nc, S, S), S a power of
--- two >= 2^n_downs; n_downs stride-2 levels (the bottleneck is 1x1 when S = 2^n_downs)
--- with skip connections between mirrored levels. opts: in_nc (3), out_nc (3), ngf (64),
--- n_downs (6 for 64-pixel images, 8 for 256), dropout (false).
-function M.UnetGenerator(opts)
-   opts = opts or {}
-   local in_nc, out_nc, ngf, n = opts.in_nc or 3, opts.out_nc or 3, opts.ngf or 64, opts.n_downs or 6
-   if n < 5 then error("UnetGenerator: n_downs must be >= 5, got " .. tostring(n), 2) end
-   local blk = UnetBlock(ngf * 8, ngf * 8, { innermost = true })
-   for _ = 1, n - 5 do blk = UnetBlock(ngf * 8, ngf * 8, { sub = blk, dropout = opts.dropout }) end
-   blk = UnetBlock(ngf * 4, ngf * 8, { sub = blk })
-   blk = UnetBlock(ngf * 2, ngf * 4, { sub = blk })
-   blk = UnetBlock(ngf, ngf * 2, { sub = blk })
-   local G = UnetBlock(out_nc, ngf, { in_nc = in_nc, sub = blk, outermost = true })
-   G:apply(M.init_weights)
-   return G
-end
-
---- image (N, in_nc, H, W) -> (N, 1, H', W') logits, one per overlapping patch (70x70 for
--- n_layers 3). opts: in_nc (3), ndf (64), n_layers (3).
-function M.PatchDiscriminator(opts)
-   opts = opts or {}
-   local in_nc, ndf, n_layers = opts.in_nc or 3, opts.ndf or 64, opts.n_layers or 3
-   local layers = { nn.Conv2d(in_nc, ndf, 4, { stride = 2, padding = 1 }), nn.LeakyReLU(0.2) }
-   local ch = ndf
-   for n = 1, n_layers do
-      local out = ndf * math.min(1 << n, 8)
-      local stride = n < n_layers and 2 or 1
-      layers[#layers + 1] = nn.Conv2d(ch, out, 4, { stride = stride, padding = 1 })
-      layers[#layers + 1] = nn.InstanceNorm2d(out)
-      layers[#layers + 1] = nn.LeakyReLU(0.2)
-      ch = out
-   end
-   layers[#layers + 1] = nn.Conv2d(ch, 1, 4, { padding = 1 })
-   local D = nn.Sequential(layers)
-   D:apply(M.init_weights)
-   return D
-end
-
---- The generator described by an experiment's resolved config (model.generator "resnet"
--- or "unet", ngf, n_blocks, n_downs), for experiments/cyclegan.lua and `gan eval`.
-function M.generator_from_config(cfg)
-   local m = cfg.model
-   if m.generator == "resnet" then return M.ResnetGenerator { ngf = m.ngf, n_blocks = m.n_blocks } end
-   if m.generator == "unet" then return M.UnetGenerator { ngf = m.ngf, n_downs = m.n_downs } end
+local function generator(m)
+   if m.generator == "resnet" then return blocks.ResnetGenerator { ngf = m.ngf, n_blocks = m.n_blocks } end
+   if m.generator == "unet" then return blocks.UnetGenerator { ngf = m.ngf, n_downs = m.n_downs } end
    error(("cyclegan: model.generator must be 'resnet' or 'unet', got '%s'"):format(tostring(m.generator)), 0)
 end
 
---- The held-out emoji of both domains of a config (data.a, data.b, image_size) as two
--- paired (N, 3, S, S) tensors in [-1, 1]: the same code points, drawn in each style.
-function M.test_pairs(cfg)
-   local data = require("gan.data")
-   local vendors = { cfg.data.a, cfg.data.b }
-   local out = {}
-   for k, v in ipairs(vendors) do
-      local ds = data.for_gan("emoji", { vendor = v, split = "test", image_size = cfg.data.image_size,
-         require_vendors = vendors })
-      local imgs = {}
-      for i = 1, #ds do imgs[i] = ds:get(i).image end
-      out[k] = require("gan.tensor").stack(imgs, 1)
+local function params_of(...)
+   local ps = {}
+   for _, net in ipairs { ... } do
+      for _, p in ipairs(net:parameters()) do ps[#ps + 1] = p end
    end
-   return out[1], out[2]
+   return ps
+end
+
+function M:build(cfg)
+   local m, t = cfg.model, cfg.train
+   if t.decay_start < 0 or t.decay_start > t.steps then
+      error(("cyclegan: train.decay_start must be between 0 and train.steps (%d), got %d"):format(t.steps,
+         t.decay_start), 0)
+   end
+   local G_AB = self:network("G_AB", generator(m))
+   local G_BA = self:network("G_BA", generator(m))
+   local D_A = self:network("D_A", blocks.PatchDiscriminator { ndf = m.ndf, n_layers = m.n_layers })
+   local D_B = self:network("D_B", blocks.PatchDiscriminator { ndf = m.ndf, n_layers = m.n_layers })
+   local betas = { t.beta1, t.beta2 }
+   local opt_g = optim.Adam(params_of(G_AB, G_BA), { lr = t.lr, betas = betas })
+   local opt_d = optim.Adam(params_of(D_A, D_B), { lr = t.lr, betas = betas })
+   local decay = { n_constant = t.decay_start, n_decay = math.max(1, t.steps - t.decay_start) }
+   self:optimizer("g", opt_g, { scheduler = optim.lr_scheduler.LinearDecay(opt_g, decay) })
+   self:optimizer("d", opt_d, { scheduler = optim.lr_scheduler.LinearDecay(opt_d, decay) })
+   if t.pool > 0 then
+      self.pool_a = self:state("pool_a", ImagePool(t.pool, { seed = t.seed + 1 }))
+      self.pool_b = self:state("pool_b", ImagePool(t.pool, { seed = t.seed + 2 }))
+   end
+end
+
+local function l1(x, y) return (x - y):abs():mean() end
+local function lsq(d, target) return ((d - target) ^ 2):mean() end
+local function mean_of(t) return t:detach():double():mean():item() end
+
+--- Both generators against the frozen discriminators (LSGAN, cycle and identity L1),
+-- then both discriminators on real images and on pooled fakes, halved.
+function M:train_step(data_, _)
+   local batch = data_:next()
+   local A, B = batch.a, batch.b
+   if not is_tensor(A) then A, B = A.image, B.image end   -- batches of samples { image = }
+   local G_AB, G_BA, D_A, D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
+   local lc, li = self.cfg.train.lambda_cycle, self.cfg.train.lambda_identity
+   local logs = {}
+   local loss_g, fake_B, fake_A = self:update("g", function()
+      local fake_B, fake_A = G_AB(A), G_BA(B)
+      local rec_A, rec_B = G_BA(fake_B), G_AB(fake_A)
+      local gan_ab, gan_ba = lsq(D_B(fake_B), 1), lsq(D_A(fake_A), 1)
+      local cyc_a, cyc_b = l1(rec_A, A), l1(rec_B, B)
+      local loss = gan_ab + gan_ba + (cyc_a + cyc_b) * lc
+      if li > 0 then
+         local idt_b, idt_a = l1(G_AB(B), B), l1(G_BA(A), A)
+         loss = loss + (idt_a + idt_b) * (lc * li)
+         logs.idt_a, logs.idt_b = idt_a:item(), idt_b:item()
+      end
+      logs.gan_ab, logs.gan_ba, logs.cyc_a, logs.cyc_b = gan_ab:item(), gan_ba:item(), cyc_a:item(), cyc_b:item()
+      return loss, fake_B, fake_A
+   end, { freeze = { D_A, D_B } })
+   local loss_d = self:update("d", function()
+      local fB = self.pool_b and self.pool_b:query(fake_B) or fake_B:detach()
+      local fA = self.pool_a and self.pool_a:query(fake_A) or fake_A:detach()
+      local dB_real, dA_real = D_B(B), D_A(A)
+      local loss_d_b = (lsq(dB_real, 1) + lsq(D_B(fB), 0)) * 0.5
+      local loss_d_a = (lsq(dA_real, 1) + lsq(D_A(fA), 0)) * 0.5
+      logs.loss_d_a, logs.loss_d_b = loss_d_a:item(), loss_d_b:item()
+      logs.d_real = 0.5 * (mean_of(dA_real) + mean_of(dB_real))
+      return loss_d_a + loss_d_b
+   end)
+   logs.loss_g, logs.loss_d = loss_g:item(), loss_d:item()
+   return logs
+end
+
+-- The translations of paired images a and b: rows input | translation | reconstruction |
+-- the other domain's drawing, A to B then B to A, for the given indices (1-based).
+local function sheet_rows(a, b, t, idx)
+   local rows = {}
+   for _, j in ipairs(idx) do for _, x in ipairs { a[j], t.ab[j], t.aba[j], b[j] } do rows[#rows + 1] = x end end
+   for _, j in ipairs(idx) do for _, x in ipairs { b[j], t.ba[j], t.bab[j], a[j] } do rows[#rows + 1] = x end end
+   return stack(rows, 1)
+end
+
+-- k indices spread over n items (1-based).
+local function spread(n, k)
+   local idx = {}
+   for i = 1, k do idx[i] = (i - 1) * n // k + 1 end
+   return idx
+end
+
+local function translate(self, a, b)
+   local ab, ba = M.run_eval(self.G_AB, a), M.run_eval(self.G_BA, b)
+   return { ab = ab, ba = ba, aba = M.run_eval(self.G_BA, ab), bab = M.run_eval(self.G_AB, ba) }
+end
+
+--- The pairs in self.samples = { a =, b = } (by default train.n_samples held-out pairs
+-- spread over the test split), 4 images per row (input | translation | reconstruction |
+-- real drawing of the other style), A to B then B to A.
+function M:sample()
+   if not self.samples then
+      local a, b = M.test_pairs(self.cfg)
+      local n = math.min(self.cfg.train.n_samples, a:size(1))
+      local pick = {}
+      for i, j in ipairs(spread(a:size(1), n)) do pick[i] = j - 1 end
+      pick = core.tensor(pick, { dtype = "int64" })
+      self.samples = { a = a:index_select(1, pick), b = b:index_select(1, pick) }
+   end
+   local a, b = self.samples.a, self.samples.b
+   local idx = {}
+   for i = 1, a:size(1) do idx[i] = i end
+   return sheet_rows(a, b, translate(self, a, b), idx), { nrow = 4 }
+end
+
+--- Both generators on all held-out pairs (gan.metrics.evaluate_translation): paired L1
+-- and PSNR against the real drawing next to the untranslated baseline, cycle L1, and
+-- with the emoji-style classifier (shipped, or opts.classifier) the share of
+-- translations in the target style and FID on its features. With opts.dir, also writes
+-- dir/eval.png (rows as the sample sheets, up to opts.sheet (16) pairs each way).
+function M:evaluate(opts)
+   opts = opts or {}
+   local a, b = M.test_pairs(self.cfg)
+   local clf = opts.classifier
+   if not clf then
+      local w = metrics.weights_path("emoji_style")
+      local f = io.open(w, "rb")
+      if f then f:close(); clf = w end
+   end
+   local res, t = metrics.evaluate_translation(self.G_AB, self.G_BA, a, b, { classifier = clf })
+   res.classifier = clf or "none"
+   res.reference = ("emoji test code points, %s <-> %s"):format(self.cfg.data.a, self.cfg.data.b)
+   if opts.dir then
+      local rows = sheet_rows(a, b, t, spread(res.n, math.min(opts.sheet or 16, res.n)))
+      image.save_grid(opts.dir .. "/eval.png", rows, { nrow = 4, range = { -1, 1 } })
+   end
+   return res
 end
 
 return M

@@ -1,80 +1,140 @@
---- DCGAN (Radford et al. 2016): all-convolutional generator and discriminator for square
--- images of 32 or 64 pixels (and larger powers of two), with their initialisation.
+--- DCGAN (Radford et al. 2016): an all-convolutional generator and discriminator trained
+-- adversarially, with the tricks of the GAN literature as config switches: the loss by
+-- name (nonsaturating, minimax, lsgan, wgan, hinge), critic steps per generator step,
+-- WGAN-GP and R1 penalties (lazy when *_every > 1), WGAN weight clipping, an image history
+-- pool, one-sided label smoothing and noisy labels, instance noise, DiffAugment, an EMA
+-- generator and a linear learning-rate decay. MNIST at 32x32 by default.
+--
+--     gan run experiments/dcgan.lua --set train.loss=hinge --set train.r1=1.0
 -- @module gan.models.dcgan
-local nn = require("gan.nn")
+local core = require("gan.core")
+local optim = require("gan.optim")
+local losses = require("gan.losses")
+local penalties = require("gan.penalties")
+local augment = require("gan.augment")
+local blocks = require("gan.nn.blocks")
+local data = require("gan.data")
+local metrics = require("gan.metrics")
+local ImagePool = require("gan.train.pool")
+local no_grad = require("gan.autograd").no_grad
 
-local M = {}
+local M = require("gan.train.model").define {
+   name = "dcgan",
+   summary = "Deep convolutional GAN; losses, penalties, EMA and augmentation as switches",
+   paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with DCGANs",
+   best = { metric = "fid", mode = "min" },
+   defaults = {
+      data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google" },
+      model = { nz = 100, ngf = 32, ndf = 32, d_norm = "batch" },
+      train = {
+         steps = 600, sample_every = 100, checkpoint_every = 300,
+         loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+         -- critic steps per G step; WGAN-GP (weight gp, every gp_every steps), R1 on real
+         -- images (r1, r1_every), WGAN weight clipping (clip > 0)
+         n_critic = 1, gp = 0.0, gp_every = 1, r1 = 0.0, r1_every = 1, clip = 0.0,
+         -- D's inputs: label smoothing (real target 1 - s), noisy labels (flip probability),
+         -- a history pool of fakes (size), instance noise (sigma decaying to 0 over
+         -- instance_noise_steps), DiffAugment (shift pixels, cutout side, uncovered = fill)
+         label_smoothing = 0.0, label_flip = 0.0, pool = 0, instance_noise = 0.0, instance_noise_steps = 1000,
+         augment_shift = 0, augment_cutout = 0, augment_fill = -1.0,
+         -- EMA of G (decay, from step ema_start); linear lr decay to 0 from decay_start (0: none)
+         ema = 0.0, ema_start = 0, decay_start = 0,
+      },
+   },
+}
 
-local function depth(size)
-   local n = math.log(size, 2)
-   if size < 16 or n ~= math.floor(n) then
-      error(("dcgan: image_size must be a power of two >= 16, got %s"):format(tostring(size)), 3)
-   end
-   return math.floor(n) - 2   -- up/down-sampling stages between 4x4 and size
+--- The training images: gan.data.for_gan(data.name) at data.image_size.
+function M.dataset(cfg)
+   return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
 end
 
---- DCGAN's initialisation: conv weights N(0, 0.02), batch-norm gains N(1, 0.02), biases 0.
-function M.init_weights(m)
-   local name = getmetatable(m).__name
-   if name == "Conv2d" or name == "ConvTranspose2d" or name == "Linear" then
-      nn.init.normal_(m.weight or m.weight_orig, 0, 0.02)
-      if m.bias then nn.init.zeros_(m.bias) end
-   elseif name == "BatchNorm2d" and m.weight then
-      nn.init.normal_(m.weight, 1, 0.02)
-      nn.init.zeros_(m.bias)
-   end
+--- The generator and the discriminator: DCGAN's convolutional stacks. A model that
+-- extends this one with other networks (MLPs for the classic objectives) redefines it.
+function M:make_networks(cfg)
+   local d, m = cfg.data, cfg.model
+   local nc = data.channels(d.name)
+   return blocks.DCGANGenerator { nz = m.nz, ngf = m.ngf, nc = nc, image_size = d.image_size },
+      blocks.DCGANDiscriminator { ndf = m.ndf, nc = nc, image_size = d.image_size, norm = m.d_norm }
 end
 
---- z (N, nz, 1, 1) -> image (N, nc, size, size) in [-1, 1].
--- opts: nz (100), ngf (64), nc (1), image_size (32).
-function M.Generator(opts)
+function M:build(cfg)
+   local t = cfg.train
+   if t.decay_start < 0 or t.decay_start > t.steps then
+      error(("%s: train.decay_start must be between 0 and train.steps (%d), got %d"):format(self.name, t.steps,
+         t.decay_start), 0)
+   end
+   self.loss = losses.pair(t.loss)
+   local G, D = self:make_networks(cfg)
+   self:network("G", G)
+   self:network("D", D)
+   local opt_g = optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } })
+   local opt_d = optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } })
+   local sched_g, sched_d
+   if t.decay_start > 0 then
+      local decay = { n_constant = t.decay_start, n_decay = math.max(1, t.steps - t.decay_start) }
+      sched_g = optim.lr_scheduler.LinearDecay(opt_g, decay)
+      sched_d = optim.lr_scheduler.LinearDecay(opt_d, decay)
+   end
+   self:optimizer("g", opt_g, { scheduler = sched_g })
+   self:optimizer("d", opt_d, { scheduler = sched_d, clip_weights = t.clip > 0 and t.clip or nil })
+   if t.ema > 0 then self:ema_of("G", { decay = t.ema, start = t.ema_start }) end
+   if t.pool > 0 then self.pool = self:state("pool", ImagePool(t.pool, { seed = t.seed + 1 })) end
+   self.d_view = augment.discriminator_input({ noise = t.instance_noise, noise_steps = t.instance_noise_steps,
+      shift = t.augment_shift, cutout = t.augment_cutout, fill = t.augment_fill }, self.name)
+end
+
+--- z ~ N(0, 1) of shape (n, nz, 1, 1).
+function M:latent(n, generator)
+   return core.randn({ n, self.cfg.model.nz, 1, 1 }, { generator = generator })
+end
+
+local function mean_of(t) return t:detach():double():mean():item() end
+
+--- n_critic D updates on fresh batches, then one G update (with the last latents).
+function M:train_step(data_, step)
+   local G, D, t = self.G, self.D, self.cfg.train
+   local view = self.d_view or function(x) return x end
+   local logs, z = {}, nil
+   for _ = 1, t.n_critic do
+      local real = data_:next().image
+      z = self:latent(real:size(1), self.rng)
+      local fake = no_grad(G, z)
+      local seen = self.pool and self.pool:query(fake) or fake
+      local loss_d, d_real, d_fake = self:update("d", function()
+         local d_real, d_fake = D(view(real, step, self.rng)), D(view(seen, step, self.rng))
+         local loss = self.loss.d(d_real, d_fake, { smoothing = t.label_smoothing, flip = t.label_flip,
+            generator = self.rng })
+         local w = penalties.lazy_weight(step, t.gp, t.gp_every)
+         if w then
+            local gp, norm = penalties.gradient_penalty(D, real, fake, { weight = w, generator = self.rng })
+            loss = loss + gp
+            logs.gp, logs.grad_norm_xhat = gp:item(), norm
+         end
+         w = penalties.lazy_weight(step, t.r1, t.r1_every)
+         if w then
+            local r1 = penalties.r1(D, real, { weight = w })
+            loss = loss + r1
+            logs.r1 = r1:item()
+         end
+         return loss, d_real, d_fake
+      end)
+      logs.loss_d, logs.d_real, logs.d_fake = loss_d:item(), mean_of(d_real), mean_of(d_fake)
+   end
+   local loss_g = self:update("g", function() return self.loss.g(D(view(G(z), step, self.rng))) end,
+      { freeze = D })
+   logs.loss_g = loss_g:item()
+   return logs
+end
+
+--- FID, KID, precision/recall, the Inception-Score analogue and the class histogram of
+-- opts.n samples (10,000) against the real test split, on the reference classifier of
+-- data.name (or opts.classifier); the EMA generator when there is one.
+function M:evaluate(opts)
    opts = opts or {}
-   local nz, ngf, nc, size = opts.nz or 100, opts.ngf or 64, opts.nc or 1, opts.image_size or 32
-   local stages = depth(size)
-   local ch = ngf * 2 ^ (stages - 1)
-   local layers = { nn.ConvTranspose2d(nz, ch, 4, { bias = false }), nn.BatchNorm2d(ch), nn.ReLU() }
-   for _ = 1, stages - 1 do
-      layers[#layers + 1] = nn.ConvTranspose2d(ch, ch // 2, 4, { stride = 2, padding = 1, bias = false })
-      layers[#layers + 1] = nn.BatchNorm2d(ch // 2)
-      layers[#layers + 1] = nn.ReLU()
-      ch = ch // 2
-   end
-   layers[#layers + 1] = nn.ConvTranspose2d(ch, nc, 4, { stride = 2, padding = 1, bias = false })
-   layers[#layers + 1] = nn.Tanh()
-   local G = nn.Sequential(layers)
-   G:apply(M.init_weights)
-   return G
-end
-
---- image (N, nc, size, size) -> one score (logit) per image, shape (N).
--- opts: ndf (64), nc (1), image_size (32), norm ("batch" (default), "layer" or "none":
--- WGAN-GP's critic must not use batch norm).
-function M.Discriminator(opts)
-   opts = opts or {}
-   local ndf, nc, size = opts.ndf or 64, opts.nc or 1, opts.image_size or 32
-   local norm = opts.norm or "batch"
-   local stages = depth(size)
-   local layers = { nn.Conv2d(nc, ndf, 4, { stride = 2, padding = 1, bias = false }), nn.LeakyReLU(0.2) }
-   local ch, res = ndf, size // 2
-   for _ = 1, stages - 1 do
-      layers[#layers + 1] = nn.Conv2d(ch, ch * 2, 4, { stride = 2, padding = 1, bias = norm ~= "batch" })
-      ch, res = ch * 2, res // 2
-      if norm == "batch" then layers[#layers + 1] = nn.BatchNorm2d(ch)
-      elseif norm == "layer" then layers[#layers + 1] = nn.LayerNorm({ ch, res, res }) end
-      layers[#layers + 1] = nn.LeakyReLU(0.2)
-   end
-   layers[#layers + 1] = nn.Conv2d(ch, 1, 4, { bias = false })
-   layers[#layers + 1] = nn.Flatten(1)
-   local D = nn.Sequential(layers)
-   D:apply(M.init_weights)
-   return D
-end
-
---- The generator described by an experiment's resolved config (data.name, image_size,
--- model.nz, model.ngf), for `gan eval`.
-function M.generator_from_config(cfg)
-   local nc = (cfg.data.name == "mnist" or cfg.data.name == "fashion_mnist") and 1 or 3
-   return M.Generator { nz = cfg.model.nz, ngf = cfg.model.ngf, nc = nc, image_size = cfg.data.image_size }
+   local res = metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = opts.n or 10000,
+      latent = function(n, g) return self:latent(n, g) end, classifier = opts.classifier })
+   res.ema = self.ema.G ~= nil
+   return res
 end
 
 return M

@@ -2,15 +2,38 @@
 -- dimensions, one categorical code of n_cat values and n_cont continuous codes
 -- ~ Uniform(-1, 1); the discriminator's trunk also feeds Q, which predicts the codes
 -- (categorical logits and the means of unit-variance Gaussians for the continuous ones).
--- The networks are DCGAN's convolutional stacks (the paper's MNIST networks are the same
--- shape: two stride-2 (de)convolutions around fully connected layers).
+-- The networks are DCGAN's convolutional stacks (arch "dcgan") or the paper's MNIST
+-- networks (arch "paper": two stride-2 (de)convolutions around fully connected layers).
+-- D and Q minimise the minimax D loss plus lambda times the information loss on the
+-- (detached) fakes; G minimises the non-saturating loss plus lambda times the
+-- information loss through the frozen D/Q. Sheets: latent traversals (rows: categorical
+-- value; columns: one continuous code from -traversal to traversal; the first n_cat rows
+-- sweep code 1, the next code 2, ...).
 -- @module gan.models.infogan
 local core = require("gan.core")
 local nn = require("gan.nn")
 local F = require("gan.nn.functional")
-local dcgan = require("gan.models.dcgan")
+local optim = require("gan.optim")
+local losses = require("gan.losses")
+local blocks = require("gan.nn.blocks")
+local metrics = require("gan.metrics")
+local init_weights = nn.init.gan_normal(0.02)
 
-local M = {}
+local M = require("gan.train.model").define {
+   name = "infogan",
+   summary = "InfoGAN: latent codes made interpretable by maximising their mutual information with images",
+   paper = "Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, InfoGAN",
+   defaults = {
+      data = { name = "mnist", image_size = 32, batch_size = 64 },
+      model = { n_noise = 62, n_cat = 10, n_cont = 2, ngf = 32, ndf = 32, arch = "dcgan", traversal = 2.0 },
+      train = {
+         steps = 600, sample_every = 100, checkpoint_every = 300,
+         -- the paper: Adam, 1e-3 for G and 2e-4 for D; lambda weighs the information loss,
+         -- lambda_cont its continuous part
+         lr_g = 1e-3, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda = 1.0, lambda_cont = 1.0,
+      },
+   },
+}
 
 local function sizes(opts)
    return opts.n_noise or 62, opts.n_cat or 10, opts.n_cont or 2
@@ -34,7 +57,7 @@ local function paper_generator(nz, ngf, nc, size)
       nn.Linear(16 * ngf, 2 * ngf * q * q), nn.BatchNorm1d(2 * ngf * q * q), nn.ReLU(), nn.Reshape(2 * ngf, q, q),
       nn.ConvTranspose2d(2 * ngf, ngf, 4, { stride = 2, padding = 1 }), nn.BatchNorm2d(ngf), nn.ReLU(),
       nn.ConvTranspose2d(ngf, nc, 4, { stride = 2, padding = 1 }), nn.Tanh() }
-   G:apply(dcgan.init_weights)
+   G:apply(init_weights)
    return G
 end
 
@@ -45,7 +68,7 @@ local function paper_trunk(ndf, nc, size)
    local T = nn.Sequential { nn.Conv2d(nc, ndf, 4, { stride = 2, padding = 1 }), nn.LeakyReLU(0.1),
       nn.Conv2d(ndf, 2 * ndf, 4, { stride = 2, padding = 1 }), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.1),
       nn.Flatten(), nn.Linear(2 * ndf * q * q, 16 * ndf), nn.BatchNorm1d(16 * ndf), nn.LeakyReLU(0.1) }
-   T:apply(dcgan.init_weights)
+   T:apply(init_weights)
    return T, 16 * ndf
 end
 
@@ -59,7 +82,7 @@ function M.Generator(opts)
    local arch = opts.arch or "dcgan"
    check_arch(arch, opts.image_size or 32)
    if arch == "paper" then return paper_generator(a + b + c, opts.ngf or 64, opts.nc or 1, opts.image_size or 32) end
-   return dcgan.Generator { nz = a + b + c, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
+   return blocks.DCGANGenerator { nz = a + b + c, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
 
 local Discriminator = nn.class("InfoGANDiscriminator", nn.Module)
@@ -72,7 +95,7 @@ function Discriminator:__init(opts)
    if arch == "paper" then
       self.trunk, feat = paper_trunk(ndf, opts.nc or 1, size)
    else
-      local trunk = dcgan.Discriminator { ndf = ndf, nc = opts.nc, image_size = size }
+      local trunk = blocks.DCGANDiscriminator { ndf = ndf, nc = opts.nc, image_size = size }
       local layers = {}
       for i = 1, #trunk - 2 do layers[i] = trunk[i] end   -- down to 4x4, without the last conv
       self.trunk = nn.Sequential(layers)
@@ -100,7 +123,7 @@ function M.Discriminator(opts) return Discriminator(opts or {}) end
 
 --- The generator's input from its parts: noise (N, n_noise), cat int64 (N) 0-based, cont
 -- (N, n_cont) -> (N, n_noise + n_cat + n_cont, 1, 1).
-function M.latent(noise, cat, cont, n_cat)
+function M.make_latent(noise, cat, cont, n_cat)
    local oh = F.one_hot(cat, n_cat or 10, noise.dtype)
    local z = core.cat({ noise, oh, cont }, 2)
    return z:reshape(z:size(1), z:size(2), 1, 1)
@@ -115,7 +138,7 @@ function M.sample_latent(n, opts)
    local noise = core.randn({ n, a }, { generator = g })
    local cat = core.randint(0, b, { n }, { generator = g })
    local cont = core.rand({ n, c }, { generator = g }) * 2 - 1
-   return M.latent(noise, cat, cont, b), cat, cont
+   return M.make_latent(noise, cat, cont, b), cat, cont
 end
 
 --- The mutual-information term (a loss to minimise, weight lambda applied by the
@@ -133,17 +156,105 @@ end
 -- H(c) - CE = ln(n_cat) - cross-entropy (at most ln 10 = 2.303 for 10 values).
 function M.mi_estimate(cat_ce, n_cat) return math.log(n_cat or 10) - cat_ce end
 
---- The generator and the discriminator/Q network described by an experiment's resolved
--- config, for `gan eval`.
-function M.generator_from_config(cfg)
-   local m = cfg.model
-   return M.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
-      image_size = cfg.data.image_size, arch = m.arch }
+--- The training split of data.name.
+function M.dataset(cfg)
+   return require("gan.data").for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
 end
-function M.discriminator_from_config(cfg)
-   local m = cfg.model
-   return M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont, image_size = cfg.data.image_size,
-      arch = m.arch }
+
+function M:build(cfg)
+   local m, t = cfg.model, cfg.train
+   local G = self:network("G", M.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
+      image_size = cfg.data.image_size, arch = m.arch })
+   local D = self:network("D", M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont,
+      image_size = cfg.data.image_size, arch = m.arch })
+   self:optimizer("g", optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } }))
+   self:optimizer("d", optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } }))
+end
+
+--- G's input for n random samples (noise, a uniform categorical code, continuous codes
+-- ~ U(-1, 1)); also returns the codes.
+function M:latent(n, generator)
+   local m = self.cfg.model
+   return M.sample_latent(n, { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, generator = generator })
+end
+
+local function mean_of(t) return t:detach():double():mean():item() end
+
+--- Logs loss_d, loss_g, info_cat (cross-entropy), info_cont, mi (ln n_cat - info_cat,
+-- the lower bound on I(c; G(z, c)) in nats), d_real, d_fake.
+function M:train_step(data, _)
+   local G, D, t, n_cat = self.G, self.D, self.cfg.train, self.cfg.model.n_cat
+   local real = data:next().image
+   local z, cat, cont = self:latent(real:size(1), self.rng)
+   local fake = G(z)
+   local loss_d, d_r, d_f = self:update("d", function()
+      local d_r = D(real)
+      local d_f, ql, qm = D(fake:detach())
+      local l_info = M.info_loss(ql, cat, qm, cont, t.lambda_cont)
+      return losses.minimax_d(d_r, d_f) + l_info * t.lambda, d_r, d_f
+   end)
+   local loss_g, l_cat, l_cont = self:update("g", function()
+      local d_g, ql, qm = D(fake)
+      local l_info, l_cat, l_cont = M.info_loss(ql, cat, qm, cont, t.lambda_cont)
+      return losses.nonsaturating_g(d_g) + l_info * t.lambda, l_cat, l_cont
+   end, { freeze = D })
+   local logs = { loss_d = loss_d:item(), loss_g = loss_g:item(), info_cat = l_cat:item(), info_cont = l_cont:item(),
+      d_real = mean_of(d_r), d_fake = mean_of(d_f) }
+   logs.mi = M.mi_estimate(logs.info_cat, n_cat)
+   return logs
+end
+
+--- Latent traversals: for each continuous code j, n_cat rows (categorical value) of 10
+-- columns (code j from -traversal to traversal, the other codes 0), one noise vector
+-- per row, from a generator seeded train.seed + 1000 (kept in self.traversal).
+function M:sample()
+   local m = self.cfg.model
+   local trav = m.traversal
+   if not self.traversal then
+      local noise = core.randn({ m.n_cat, m.n_noise }, { generator = core.Generator(self.cfg.train.seed + 1000) })
+      local zs = {}
+      for j = 1, m.n_cont do
+         for r = 1, m.n_cat do
+            for c = 1, 10 do
+               local cont = core.zeros({ 1, m.n_cont })
+               cont[1][j] = -trav + (c - 1) * 2 * trav / 9
+               zs[#zs + 1] = M.make_latent(noise:narrow(1, r, 1), core.tensor({ r - 1 }, { dtype = "int64" }), cont, m.n_cat)
+            end
+         end
+      end
+      self.traversal = core.cat(zs, 1)
+   end
+   return M.run_eval(self.G, self.traversal), { nrow = 10 }
+end
+
+--- On opts.n samples (10,000) with uniformly drawn codes: the accuracy of the
+-- categorical code against the reference classifier's labels after the best one-to-one
+-- matching (cat_accuracy, with the matching), the mutual-information estimate
+-- ln(n_cat) - CE of Q on these samples (mi, nats), and the unconditional metrics of
+-- gan.metrics.evaluate.
+function M:evaluate(opts)
+   opts = opts or {}
+   local m, n = self.cfg.model, opts.n or 10000
+   local g = core.Generator(12345)
+   local imgs, cats, ce = {}, {}, 0
+   for s = 1, n, 500 do
+      local b = math.min(500, n - s + 1)
+      local z, cat = self:latent(b, g)
+      local x = M.run_eval(self.G, z)
+      local _, ql = M.run_eval(self.D, x)
+      ce = ce + F.cross_entropy(ql, cat):item() * b
+      imgs[#imgs + 1], cats[#cats + 1] = x, cat
+   end
+   local x, cat = core.cat(imgs, 1), core.cat(cats, 1)
+   local clf = opts.classifier and metrics.load_classifier(opts.classifier) or metrics.classifier(self.cfg.data.name)
+   local _, probs = metrics.features(clf, x)
+   local _, pred = probs:max(2)
+   local acc, match = metrics.matched_accuracy(cat, pred, m.n_cat)
+   local res = metrics.evaluate(self.G, self.cfg.data.name, { n = n, classifier = opts.classifier,
+      latent = function(b, gen) return (self:latent(b, gen)) end })
+   res.cat_accuracy, res.cat_matching = acc, table.concat(match, ",")
+   res.mi = M.mi_estimate(ce / n, m.n_cat)
+   return res
 end
 
 return M

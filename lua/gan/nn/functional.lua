@@ -382,58 +382,6 @@ function F.dropout(x, p, training, opts)
    return x * keep * (1 / (1 - p))
 end
 
--- ---------------------------------------------------------------- differentiable augmentation
-
--- The checks both augmentations share: a 4-d tensor, a whole amount >= 0, known options.
--- Errors are raised at the level of the augmentation's caller.
-local function check_augment(x, amount, opts, fname, aname)
-   check_tensor(x, fname, "input", 4)
-   if x:dim() ~= 4 then error(fname .. ": expected a 4-d input (N, C, H, W), got " .. shape_str(x), 3) end
-   if type(amount) ~= "number" or amount < 0 or amount % 1 ~= 0 then
-      error(("%s: %s must be a whole number >= 0, got %s"):format(fname, aname, tostring(amount)), 3)
-   end
-   local checked = check_opts(opts, set("fill", "generator"), fname, 3)
-   return checked -- not a tail call: level 4 must still be the augmentation's caller
-end
-
---- Shifts each image of x (N, C, H, W) by its own random offset of up to `max_shift`
--- pixels in each direction, filling the uncovered border with `fill` (default 0).
--- Differentiable in x (a pad, then a per-image window), so it can sit between a
--- generator and a discriminator (DiffAugment's translation, Zhao et al. 2020).
--- opts: fill, generator.
-function F.random_shift(x, max_shift, opts)
-   opts = check_augment(x, max_shift, opts, "random_shift", "max_shift")
-   local s = max_shift
-   if s == 0 then return x end
-   local n, H, W = x:size(1), x:size(3), x:size(4)
-   local padded = F.pad(x, { s, s, s, s }, "constant", opts.fill or 0)
-   local d = core.randint(0, 2 * s + 1, { n, 2 }, { generator = opts.generator }):totable()
-   local out = {}
-   for i = 1, n do out[i] = padded:narrow(1, i, 1):narrow(3, d[i][1] + 1, H):narrow(4, d[i][2] + 1, W) end
-   return core.cat(out, 1)
-end
-
---- Cutout (DeVries & Taylor 2017, as in DiffAugment): sets one square of side `size`
--- per image, centred at a random position (clipped at the borders), to `fill` (default
--- 0). Differentiable in x (a product with a 0/1 mask). opts: fill, generator.
-function F.random_cutout(x, size, opts)
-   opts = check_augment(x, size, opts, "random_cutout", "size")
-   if size == 0 then return x end
-   local n, H, W = x:size(1), x:size(3), x:size(4)
-   local cy = core.randint(0, H, { n }, { generator = opts.generator }):totable()
-   local cx = core.randint(0, W, { n }, { generator = opts.generator }):totable()
-   local mask = core.ones({ n, 1, H, W }, { dtype = x.dtype })
-   local half = size // 2
-   for i = 1, n do
-      local y0, x0 = math.max(0, cy[i] - half), math.max(0, cx[i] - half)
-      local y1, x1 = math.min(H, cy[i] - half + size), math.min(W, cx[i] - half + size)
-      if y1 > y0 and x1 > x0 then mask[i]:narrow(2, y0 + 1, y1 - y0):narrow(3, x0 + 1, x1 - x0):fill_(0) end
-   end
-   local fill = opts.fill or 0
-   if fill == 0 then return x * mask end
-   return x * mask + (1 - mask) * fill
-end
-
 -- ---------------------------------------------------------------- activations
 
 function F.relu(x) return x:relu() end

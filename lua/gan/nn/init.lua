@@ -1,5 +1,6 @@
 --- gan.nn: modules and layers (as torch.nn), `gan.nn.functional` (also `gan.F`),
--- `gan.nn.init` initialisers and `gan.nn.utils` (spectral norm, clipping, EMA).
+-- `gan.nn.init` initialisers, `gan.nn.utils` (spectral norm, clipping, EMA) and
+-- `gan.nn.blocks` (networks several models share: DCGAN's, ResNet, U-Net, PatchGAN).
 --
 --     local nn = require("gan.nn")
 --     local G = nn.Sequential {
@@ -20,4 +21,5 @@ nn.ModuleList = module.ModuleList
 nn.ModuleDict = module.ModuleDict
 for k, v in pairs(require("gan.nn.layers")) do nn[k] = v end
 for k, v in pairs(require("gan.nn.gan_layers")) do nn[k] = v end
+nn.blocks = require("gan.nn.blocks")
 return nn

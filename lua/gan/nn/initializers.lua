@@ -104,4 +104,25 @@ function I.orthogonal_(t, gain)
    return t
 end
 
+local WEIGHTED = { Conv2d = true, ConvTranspose2d = true, Linear = true }
+
+--- The initialisation of the GAN papers (DCGAN, pix2pix, CycleGAN), as a function to
+-- give to module:apply: convolution and linear weights ~ N(0, std), batch-norm gains
+-- ~ N(1, std), their biases 0 (a spectrally normalised weight is initialised through
+-- its `weight_orig`).
+--
+--     G:apply(nn.init.gan_normal(0.02))
+function I.gan_normal(std)
+   return function(m)
+      local name = getmetatable(m).__name
+      if WEIGHTED[name] then
+         I.normal_(m.weight or m.weight_orig, 0, std)
+         if m.bias then I.zeros_(m.bias) end
+      elseif name == "BatchNorm2d" and m.weight then
+         I.normal_(m.weight, 1, std)
+         I.zeros_(m.bias)
+      end
+   end
+end
+
 return I

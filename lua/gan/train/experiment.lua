@@ -1,0 +1,48 @@
+--- gan.train.experiment: what an experiment script runs. From the command line (--config
+-- FILE, --set key=value, --resume RUN_DIR) and the model's defaults it resolves the
+-- config, opens the run directory, builds the data and the model, resumes if asked,
+-- trains with gan.train.fit and says where everything went.
+--
+--     -- experiments/dcgan.lua
+--     local gan = require("gan")
+--     gan.train.experiment { model = "dcgan", argv = arg }
+-- @module gan.train.experiment
+local opts = require("gan.opts")
+local config = require("gan.config")
+
+local SPEC = opts.set("model", "argv", "name", "defaults", "dataset", "hooks")
+
+-- The experiment's name: its script's file name without .lua.
+local function script_name(argv)
+   local s = argv and argv[0]
+   return type(s) == "string" and s:match("([^/]+)%.lua$") or nil
+end
+
+--- Runs an experiment. spec: model (a model name, or a model class), argv (the
+-- script's `arg`), name (of the run's experiment folder, default the script's file
+-- name), defaults (overrides of the model's defaults; new keys allowed, for the
+-- script's own settings), dataset (function(cfg) -> the training dataset, instead of
+-- the model's), hooks (as gan.train.fit's). Returns the model, the run and the config.
+return function(spec)
+   opts.check(spec, SPEC, "experiment")
+   local gan = require("gan")
+   local M = spec.model
+   if type(M) == "string" then M = require("gan.models").get(M) end
+   local name = spec.name or script_name(spec.argv) or M.name
+   local cfg, run, resumed = gan.run.from_args(name, config.merge(M.defaults, spec.defaults), spec.argv)
+   if cfg.model.name ~= M.name then
+      error(("%s: model.name is '%s', but this experiment trains '%s'"):format(name, tostring(cfg.model.name),
+         M.name), 0)
+   end
+   local ds = (spec.dataset or M.dataset)(cfg)
+   local loader = gan.data.DataLoader(ds, { batch_size = cfg.data.batch_size,
+      generator = gan.Generator(cfg.train.seed + 7) })
+   local model = M.new(cfg)
+   print(("%s: %s (%s); %d training samples, batch %d; %s; run %s"):format(name, M.name, M.paper, #ds,
+      cfg.data.batch_size, model:describe(), run.dir))
+   if resumed then print(("%s: resumed from step %d"):format(name, gan.train.resume(model, loader, run))) end
+   gan.train.fit(model, { data = loader, run = run, hooks = spec.hooks })
+   run:close()
+   print(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl"):format(name, run.dir, run.dir))
+   return model, run, cfg
+end

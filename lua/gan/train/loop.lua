@@ -1,0 +1,214 @@
+--- gan.train.fit: the one training loop, for every model that follows the contract of
+-- gan.train.Model. It owns what no model should write again: iterating the data across
+-- epochs, counting steps, stepping learning-rate schedules, updating EMAs, logging
+-- (metrics.jsonl, timing.jsonl, the progress line), sample sheets, periodic evaluation
+-- with the best checkpoint, checkpoints and exact resume. It never names a model.
+--
+-- Every random draw comes from generators whose state is checkpointed (the model's,
+-- the data loader's, any registered state's and the default one), so a run resumed from
+-- a checkpoint logs exactly the same metrics.jsonl as an uninterrupted one (with the
+-- same thread count). Wall-clock measurements go to timing.jsonl, not metrics.jsonl.
+-- @module gan.train.loop
+local core = require("gan.core")
+local serialize = require("gan.serialize")
+local image = require("gan.image")
+local opts = require("gan.opts")
+local is_tensor = require("gan.tensor").is_tensor
+
+local L = {}
+
+-- ---------------------------------------------------------------- the data a step sees
+
+local Batches = {}
+Batches.__index = Batches
+
+-- The number of samples in a batch: the first dimension of a tensor in it (batches may
+-- nest: CycleGAN's { a = { image = }, b = { image = } }; all their tensors agree).
+local function batch_size(b)
+   if is_tensor(b) then return b:size(1) end
+   if type(b) ~= "table" then return 0 end
+   for _, v in pairs(b) do
+      local n = batch_size(v)
+      if n > 0 then return n end
+   end
+   return 0
+end
+
+--- What a model's train_step reads batches from: data:next() is the next batch, across
+-- epoch boundaries. It counts the epochs completed by this step's batches (for per-epoch
+-- schedules) and the samples drawn (for images/s).
+local function batches(loader)
+   return setmetatable({ loader = loader, epochs = 0, samples = 0 }, Batches)
+end
+
+function Batches:next()
+   local d = self.loader
+   -- A loader with position and len tells when it hands out an epoch's last batch; any
+   -- other loader, by returning nil.
+   local knows_end = d.position ~= nil and d.len ~= nil
+   local b = d:next()
+   if b == nil then
+      if not knows_end then self.epochs = self.epochs + 1 end
+      b = d:next()
+      if b == nil then
+         local n, bs = d.dataset and #d.dataset, d.batch_size
+         error(("train: the data yields no batch (%s samples, batch_size %s%s); use a smaller data.batch_size")
+            :format(tostring(n), tostring(bs), d.drop_last and ", incomplete batches dropped" or ""), 0)
+      end
+   end
+   if knows_end and d.position >= d:len() then self.epochs = self.epochs + 1 end
+   self.samples = self.samples + batch_size(b)
+   return b
+end
+
+-- ---------------------------------------------------------------- checkpoints and resume
+
+local function objects(model, loader)
+   local o = model:checkpoint_objects()
+   o.data = loader
+   return o
+end
+
+local function save(model, loader, path)
+   serialize.save_checkpoint(path, objects(model, loader), { step = model.step })
+end
+
+-- Keeps the lines of metrics.jsonl and timing.jsonl up to `step` (a resumed run
+-- rewrites what followed); a line cut short by a crash (no closing brace) goes too.
+local function truncate_logs(dir, step)
+   for _, name in ipairs { "metrics.jsonl", "timing.jsonl" } do
+      local path = dir .. "/" .. name
+      local f = io.open(path, "rb")
+      if f then
+         local keep = {}
+         for line in f:lines() do
+            local s = tonumber(line:match('^{"step": (%-?%d+)'))
+            if s and s <= step and line:sub(-1) == "}" then keep[#keep + 1] = line end
+         end
+         f:close()
+         local tmp = path .. ".tmp"
+         local out = assert(io.open(tmp, "wb"))
+         if #keep > 0 then out:write(table.concat(keep, "\n"), "\n") end
+         out:close()
+         assert(os.rename(tmp, path))
+      end
+   end
+end
+
+--- Restores a model and its data loader from the run's latest checkpoint, drops the
+-- log lines written after it, and returns its step.
+function L.resume(model, loader, run)
+   local path = run and run:latest_checkpoint()
+   if not path then error("resume: the run has no checkpoint to resume from", 2) end
+   local extra = serialize.load_checkpoint(path, objects(model, loader))
+   model.step = extra.step
+   run:close()
+   truncate_logs(run.dir, model.step)
+   return model.step
+end
+
+-- ---------------------------------------------------------------- the loop
+
+local function append_timing(dir, step, ips, secs)
+   local f = io.open(dir .. "/timing.jsonl", "ab")
+   if f then
+      f:write(('{"step": %d, "images_per_s": %.1f, "seconds": %.3f}\n'):format(step, ips, secs))
+      f:close()
+   end
+end
+
+-- After a step: EMAs, then the learning rates the step used (logged), then schedules
+-- (per step, or once per epoch the step's batches completed).
+local function after_step(model, step, logs, epochs)
+   for _, n in ipairs(model._order.ema) do model.ema[n]:update(step) end
+   for _, n in ipairs(model._order.optimizers) do
+      local e = model.optimizers[n]
+      logs["lr_" .. n] = e.opt.param_groups[1].lr
+      if e.scheduler then
+         for _ = 1, e.per == "step" and 1 or epochs do e.scheduler:step() end
+      end
+   end
+end
+
+local function save_sheet(model, run, hooks)
+   local imgs, o = model:sample()
+   if imgs == nil then return end
+   if run then image.save_grid(run:sample_path(model.step), imgs, { nrow = o and o.nrow or 8, range = { -1, 1 } }) end
+   if hooks.on_sample then hooks.on_sample(model, model.step, imgs) end
+end
+
+local function evaluate(model, loader, run, hooks, n)
+   local res = model:evaluate { n = n }
+   local logs = {}
+   for k, v in pairs(res) do if type(v) == "number" then logs["eval_" .. k] = v end end
+   if run then run:log(model.step, logs) end
+   if hooks.on_eval then hooks.on_eval(model, model.step, res) end
+   local best = model.best
+   if run and best and type(res[best.metric]) == "number" then
+      run:save_best(model.step, res[best.metric], function(p) save(model, loader, p) end, { mode = best.mode })
+   end
+end
+
+local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "checkpoint_every",
+   "keep_checkpoints", "eval_every", "eval_samples", "progress", "hooks")
+
+--- Trains `model` until `steps` steps in all. opts: data (the DataLoader, required),
+-- run (a gan.run; without it nothing is written), hooks = { on_step(model, step, logs), on_sample(model,
+-- step, images), on_eval(model, step, metrics) }, progress (true: the progress line);
+-- steps, log_every, sample_every, checkpoint_every, keep_checkpoints, eval_every,
+-- eval_samples (all default to the model's cfg.train; 0 switches sheets, checkpoints
+-- and evaluation off; the last step always logs, and samples and checkpoints when they
+-- are on). A resumed run calls gan.train.resume first. Returns the model.
+function L.fit(model, o)
+   o = opts.check(o, FIT, "fit")
+   local t = model.cfg.train
+   local loader, run, hooks = o.data, o.run, o.hooks or {}
+   if loader == nil then error("fit: opts.data (a DataLoader) is required", 2) end
+   local function setting(k) if o[k] ~= nil then return o[k] end return t[k] end
+   local steps, log_every = setting("steps"), setting("log_every")
+   local sample_every, checkpoint_every = setting("sample_every") or 0, setting("checkpoint_every") or 0
+   local eval_every, keep = setting("eval_every") or 0, setting("keep_checkpoints") or 3
+   local progress = o.progress ~= false and run
+      and require("gan.run").Progress { total = steps, every = log_every, start = model.step } or nil
+   local data = batches(loader)
+   local t_last, samples_since = core.clock(), 0
+   local t_start = t_last
+   while model.step < steps do
+      local step = model.step + 1
+      data.epochs, data.samples = 0, 0
+      model.step_logs = {}
+      local logs = model:train_step(data, step) or {}
+      for k, v in pairs(model.step_logs) do logs[k] = v end
+      model.step = step
+      after_step(model, step, logs, data.epochs)
+      samples_since = samples_since + data.samples
+      if hooks.on_step then hooks.on_step(model, step, logs) end
+      if step % log_every == 0 or step == steps then
+         local now = core.clock()
+         local ips = samples_since / math.max(now - t_last, 1e-9)
+         if run then
+            run:log(step, logs)
+            append_timing(run.dir, step, ips, now - t_start)
+         end
+         if progress then
+            local shown = { imgs_per_s = ips }
+            for _, k in ipairs(model.progress or {}) do shown[k] = logs[k] end
+            progress:update(step, shown)
+         end
+         t_last, samples_since = now, 0
+      end
+      if sample_every > 0 and (step % sample_every == 0 or step == steps) then save_sheet(model, run, hooks) end
+      if eval_every > 0 and (step % eval_every == 0 or step == steps) then
+         evaluate(model, loader, run, hooks, setting("eval_samples"))
+      end
+      if run and checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
+         save(model, loader, run:checkpoint_path(step))
+         run:keep_checkpoints(keep)
+      end
+   end
+   if progress then progress:close() end
+   return model
+end
+
+L.batches = batches
+return L

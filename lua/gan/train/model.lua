@@ -1,0 +1,243 @@
+--- gan.train.Model: the base class of every model file, lua/gan/models/<name>.lua (the
+-- contract is in docs/models.md; lua/gan/models/_template.lua is a commented example).
+--
+--     local M = gan.train.model {
+--        name = "dcgan", summary = "...", paper = "Radford et al. 2016, ...",
+--        defaults = { data = {...}, model = {...}, train = {...} },
+--     }
+--     function M.dataset(cfg) ... end                 -- the training samples
+--     function M:build(cfg) ... end                   -- networks, optimizers, EMA
+--     function M:train_step(data, step) ... end      -- updates; returns scalars to log
+--     function M:sample() ... end                     -- a sheet of images
+--     function M:evaluate(opts) ... end               -- `gan eval` and periodic evaluation
+--
+-- An instance (M.new(cfg)) registers what it is made of: networks (self:network),
+-- optimizers with their schedules and clipping (self:optimizer), EMA copies (self:ema)
+-- and other checkpointable state (self:state). From that registry the loop
+-- (gan.train.fit) checkpoints, resumes, steps schedules, updates EMAs and logs learning
+-- rates, and `gan eval` reloads the weights; the model's code only says what is
+-- particular to it. Every parameter update goes through self:update (gan.train.update).
+-- @module gan.train.model
+local core = require("gan.core")
+local config = require("gan.config")
+local nn_utils = require("gan.nn.utils")
+local no_grad = require("gan.autograd").no_grad
+local opts = require("gan.opts")
+
+local Model = {}
+Model.__index = Model
+
+--- What every model's config has, below the model's own defaults: the data batch size,
+-- the loop's settings (train.*) and the run directory (run.*).
+Model.defaults = {
+   data = { batch_size = 64 },
+   model = {},
+   train = {
+      steps = 1000, seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 500,
+      keep_checkpoints = 3, eval_every = 0, eval_samples = 2000,
+   },
+   run = { root = "runs", name = config.optional("string") },
+}
+
+--- The scalars the progress line shows (when the step logs them).
+Model.progress = { "loss_d", "loss_g", "loss" }
+
+local SPEC = opts.set("name", "summary", "paper", "defaults", "progress", "best")
+
+local function define(parent, spec)
+   opts.check(spec, SPEC, "gan.train.model", 3)
+   for _, k in ipairs { "name", "summary", "paper" } do
+      if type(spec[k]) ~= "string" or spec[k] == "" then
+         error(("gan.train.model: '%s' must be a non-empty string"):format(k), 3)
+      end
+   end
+   local cls = setmetatable({}, { __index = parent })
+   cls.__index = cls
+   cls.name, cls.summary, cls.paper = spec.name, spec.summary, spec.paper
+   cls.defaults = config.merge(parent.defaults, spec.defaults)
+   cls.defaults.model = config.merge(cls.defaults.model, { name = spec.name })
+   cls.progress = spec.progress
+   cls.best = spec.best   -- { metric =, mode = "min" | "max" }: what `best.safetensors` keeps
+   --- A model built from a resolved config (cfg.model.name must be this model's name).
+   function cls.new(cfg) return Model._new(cls, cfg) end
+   return cls
+end
+
+--- A new model class: spec.name (the file's name), spec.summary (one line for `gan
+-- models`), spec.paper (authors, year, title), spec.defaults (its config defaults, over
+-- Model.defaults), optionally spec.progress (the scalars of the progress line) and
+-- spec.best ({ metric =, mode = }: the evaluation metric whose best value keeps
+-- checkpoints/best.safetensors).
+function Model.define(spec) return define(Model, spec) end
+
+--- A model class that starts from this one: its defaults are merged over this class's,
+-- and it inherits every method it does not redefine (WGAN-GP is DCGAN's step with
+-- other defaults and a critic without batch norm).
+function Model:extend(spec) return define(self, spec) end
+
+function Model._new(cls, cfg)
+   if type(cfg) ~= "table" or type(cfg.model) ~= "table" or type(cfg.train) ~= "table" then
+      error(("%s.new: expected a resolved config (with model and train sections)"):format(cls.name), 3)
+   end
+   if cfg.model.name ~= cls.name then
+      error(("%s.new: the config is for model '%s'"):format(cls.name, tostring(cfg.model.name)), 3)
+   end
+   local self = setmetatable({ cfg = cfg, step = 0, networks = {}, optimizers = {}, ema = {}, states = {},
+      step_logs = {} }, cls)
+   self._order = { networks = {}, optimizers = {}, ema = {}, states = {} }
+   --- The model's own generator (latents, label noise, penalties' interpolation, ...),
+   -- checkpointed as trainer_rng.
+   self.rng = core.Generator(cfg.train.seed)
+   self:build(cfg)
+   return self
+end
+
+-- Registers obj in the registry `kind` under `name` (names are unique per kind).
+local function register(self, kind, name, obj)
+   if type(name) ~= "string" or name == "" then error(("%s: name must be a non-empty string"):format(kind), 3) end
+   if self[kind][name] ~= nil then error(("%s: '%s' is registered twice"):format(kind, name), 3) end
+   self[kind][name] = obj
+   local order = self._order[kind]
+   order[#order + 1] = name
+   return obj
+end
+
+--- Registers a network (checkpointed under `name`, reloaded by `gan eval`); it is
+-- also reachable as self[name]. Returns it.
+function Model:network(name, module)
+   register(self, "networks", name, module)
+   self[name] = module
+   return module
+end
+
+local OPT_OPTS = opts.set("scheduler", "per", "clip_grad_norm", "clip_weights")
+
+--- Registers an optimizer under `name` (checkpointed as opt_<name>; its updates are
+-- self:update(name, ...); its learning rate is logged as lr_<name>). o: scheduler (an
+-- lr_scheduler of it, checkpointed as sched_<name>), per ("step", the default, or
+-- "epoch": when the loop steps the scheduler), clip_grad_norm (max norm of its
+-- gradients before each step), clip_weights (WGAN: clamp its parameters to
+-- [-c, c] after each step). Returns the optimizer.
+function Model:optimizer(name, opt, o)
+   o = opts.check(o, OPT_OPTS, "optimizer")
+   if o.per ~= nil and o.per ~= "step" and o.per ~= "epoch" then
+      error(("optimizer '%s': per must be 'step' or 'epoch', got '%s'"):format(name, tostring(o.per)), 2)
+   end
+   local params = {}
+   for _, g in ipairs(opt.param_groups) do for _, p in ipairs(g.params) do params[#params + 1] = p end end
+   register(self, "optimizers", name, { opt = opt, params = params, scheduler = o.scheduler, per = o.per or "step",
+      clip_grad_norm = o.clip_grad_norm, clip_weights = o.clip_weights })
+   return opt
+end
+
+--- Keeps an exponential moving average of network `name` (BigGAN, ProGAN...), updated
+-- by the loop after every step and checkpointed as ema_<name>; sampling and
+-- evaluation use it (self:sampler). o: decay (0.999), start (the step from which it
+-- averages; before it, it copies). Returns the nn.utils.EMA.
+function Model:ema_of(name, o)
+   o = opts.check(o, opts.set("decay", "start"), "ema_of")
+   local net = self.networks[name]
+   if not net then error(("ema_of: no network '%s'"):format(tostring(name)), 2) end
+   return register(self, "ema", name, nn_utils.EMA(net, { decay = o.decay, start_step = o.start }))
+end
+
+--- Registers any other object with state_dict / load_state_dict (an image pool, a
+-- balance term) to be checkpointed under `name`. Returns it.
+function Model:state(name, obj)
+   if type(obj) ~= "table" or type(obj.state_dict) ~= "function" or type(obj.load_state_dict) ~= "function" then
+      error(("state '%s': needs state_dict and load_state_dict methods"):format(tostring(name)), 2)
+   end
+   return register(self, "states", name, obj)
+end
+
+--- One optimizer update (see gan.train.update): self:update("d", function() return
+-- loss, ... end, { freeze = module(s) }) returns what the function returned.
+function Model:update(name, fn, o) return require("gan.train.update")(self, name, fn, o) end
+
+--- Everything a checkpoint holds, by name.
+function Model:checkpoint_objects()
+   local o = {}
+   for _, n in ipairs(self._order.networks) do o[n] = self.networks[n] end
+   for _, n in ipairs(self._order.optimizers) do
+      local e = self.optimizers[n]
+      o["opt_" .. n] = e.opt
+      if e.scheduler then o["sched_" .. n] = e.scheduler end
+   end
+   for _, n in ipairs(self._order.ema) do o["ema_" .. n] = self.ema[n] end
+   for _, n in ipairs(self._order.states) do o[n] = self.states[n] end
+   local g = self.rng
+   o.trainer_rng = { state_dict = function() return g:get_state() end,
+      load_state_dict = function(_, s) g:set_state(s) end }
+   return o
+end
+
+--- Loads the networks and EMA copies from a checkpoint's states (what `gan eval`
+-- needs); a network or EMA missing from it is an error.
+function Model:load_weights(states, path)
+   for _, n in ipairs(self._order.networks) do
+      if states[n] == nil then error(("%s has no weights for network '%s'"):format(path or "the checkpoint", n), 2) end
+      self.networks[n]:load_state_dict(states[n])
+   end
+   for _, n in ipairs(self._order.ema) do
+      local s = states["ema_" .. n]
+      if s == nil then error(("%s has no EMA of '%s'"):format(path or "the checkpoint", n), 2) end
+      self.ema[n]:load_state_dict(s)
+   end
+end
+
+--- The network to sample and evaluate with: the EMA copy of network `name` when the
+-- model keeps one (with batch-norm statistics of its own: nn.utils.standing_stats over
+-- 16 batches of 64 from self:latent, seeded train.seed + 2000), else the network.
+function Model:sampler(name)
+   local e = self.ema[name]
+   if not e then return self.networks[name] end
+   local g = core.Generator(self.cfg.train.seed + 2000)
+   nn_utils.standing_stats(e.model, function() return self:latent(64, g) end, 16)
+   return e.model
+end
+
+--- Runs net(...) in eval mode without recording gradients, then restores its mode.
+function Model.run_eval(net, ...)
+   local was = net.training
+   net:eval()
+   local res = table.pack(no_grad(net, ...))
+   net:train(was)
+   return table.unpack(res, 1, res.n)
+end
+
+--- The fixed inputs of sample sheets: self:latent(n) from a generator seeded
+-- train.seed + 1000, drawn once (the same in every sheet of a run and after resume).
+function Model:fixed_latent(n)
+   if not self._fixed then self._fixed = table.pack(self:latent(n, core.Generator(self.cfg.train.seed + 1000))) end
+   return table.unpack(self._fixed, 1, self._fixed.n)
+end
+
+--- The default sheet: 64 images of the generator G (its EMA copy when kept) from
+-- fixed latents, 8 per row. Returns the images (N, C, H, W) in [-1, 1] and { nrow = }.
+function Model:sample()
+   return Model.run_eval(self:sampler("G"), self:fixed_latent(64)), { nrow = 8 }
+end
+
+--- The generator's inputs for n samples drawn from `generator`; models with a G
+-- define it (the default sampler, sample sheets and standing statistics use it).
+function Model:latent()
+   error(("%s: the model defines no latent(n, generator)"):format(self.name), 2)
+end
+
+--- Measures a trained model (`gan eval RUN`, and every train.eval_every steps); returns
+-- a table of named numbers (and strings). opts: n (samples), classifier, dir (the run
+-- directory, for sheets). Models without an evaluation say so.
+function Model:evaluate()
+   error(("%s: no evaluation is defined for this model"):format(self.name), 2)
+end
+
+--- One line naming the networks and their sizes.
+function Model:describe()
+   local parts = {}
+   for _, n in ipairs(self._order.networks) do
+      parts[#parts + 1] = ("%s %d"):format(n, self.networks[n]:num_parameters())
+   end
+   return "parameters: " .. table.concat(parts, ", ")
+end
+
+return Model

@@ -1,0 +1,83 @@
+--- The one place where a model's parameters change. Every optimizer update of every
+-- model goes through `update` (models call it as self:update(name, fn, opts)), so what
+-- must happen around every update is written once: zeroing the gradients, freezing the
+-- networks that must not receive gradients, backward, the all-reduce of gradients
+-- across processes (data parallelism), gradient clipping and logging, the step, and
+-- weight clipping.
+-- @module gan.train.update
+local nn_utils = require("gan.nn.utils")
+local is_tensor = require("gan.tensor").is_tensor
+local opts_check = require("gan.opts").check
+
+local OPTS = { freeze = true }
+
+-- The modules of opts.freeze: one module or a list of them.
+local function modules_of(m)
+   if m == nil then return {} end
+   if type(m) == "table" and m.parameters then return { m } end
+   return m
+end
+
+-- Stops the parameters of `modules` from requiring grad until the returned value is
+-- closed (also when an error unwinds the scope), then restores each as it was.
+local function frozen(modules)
+   local saved = {}
+   for _, m in ipairs(modules_of(modules)) do
+      for _, p in ipairs(m:parameters()) do
+         saved[#saved + 1] = { p, p.requires_grad }
+         p:requires_grad_(false)
+      end
+   end
+   return setmetatable({}, { __close = function()
+      for _, s in ipairs(saved) do s[1]:requires_grad_(s[2]) end
+   end })
+end
+
+-- The L2 norm of all gradients of params (summed in double precision).
+local function grad_norm(params)
+   local s = 0
+   for _, p in ipairs(params) do
+      if p.grad ~= nil then s = s + p.grad:norm():item() ^ 2 end
+   end
+   return math.sqrt(s)
+end
+
+--- Updates the parameters of the model's optimizer `name`: zeroes their gradients;
+-- with opts.freeze (a module or a list of modules) stops those from requiring grad;
+-- calls fn(), whose first result is the loss (a one-element tensor); backpropagates
+-- it; restores the frozen modules; clips the gradients (the optimizer's
+-- clip_grad_norm); records grad_norm_<name> in the step's logs; steps the optimizer;
+-- clamps the weights (its clip_weights, WGAN). Returns everything fn returned.
+-- @tparam gan.train.Model model
+-- @tparam string name an optimizer registered with model:optimizer(name, ...)
+-- @tparam function fn computes the loss (and whatever else the step needs back)
+-- @tparam[opt] table opts freeze
+local function update(model, name, fn, opts)
+   opts = opts_check(opts, OPTS, "update")
+   local e = model.optimizers[name]
+   if not e then
+      error(("update: the model has no optimizer '%s' (register it with self:optimizer)"):format(tostring(name)), 3)
+   end
+   e.opt:zero_grad()
+   local res
+   do
+      local _ <close> = frozen(opts.freeze)
+      res = table.pack(fn())
+      local loss = res[1]
+      if not is_tensor(loss) or loss:numel() ~= 1 then
+         error(("update '%s': the function must return the loss as a one-element tensor first, got %s")
+            :format(name, is_tensor(loss) and ("a tensor of %d elements"):format(loss:numel()) or type(loss)), 3)
+      end
+      loss:backward()
+   end
+   -- (data parallelism, issue 18: the gradients of e.params are all-reduced here)
+   local norm
+   if e.clip_grad_norm then norm = nn_utils.clip_grad_norm_(e.params, e.clip_grad_norm)
+   else norm = grad_norm(e.params) end
+   model.step_logs["grad_norm_" .. name] = norm
+   e.opt:step()
+   if e.clip_weights then nn_utils.clip_weights_(e.params, e.clip_weights) end
+   return table.unpack(res, 1, res.n)
+end
+
+return update

@@ -1,0 +1,79 @@
+--- Helpers for the specs of the training loop and the models: temporary directories,
+-- configs, loaders over tensors, and the exact-resume check. Not a spec itself.
+-- Load with: local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
+local gan = require("gan")
+local lfs = require("lfs")
+local assert = require("luassert")
+
+local H = {}
+
+function H.tmpdir()
+   local d = os.tmpname()
+   os.remove(d)
+   assert(lfs.mkdir(d))
+   return d
+end
+
+function H.rm_rf(d) if d and d:match("^/tmp/") then os.execute("rm -rf '" .. d .. "'") end end
+
+function H.exists(p) return lfs.attributes(p, "mode") ~= nil end
+
+function H.read_all(path)
+   local f = assert(io.open(path, "rb"))
+   local s = f:read("a")
+   f:close()
+   return s
+end
+
+--- Runs the spec file's tests on one thread (results that must repeat exactly do not
+-- depend on the machine's core count): call as H.single_threaded(setup, teardown).
+function H.single_threaded(setup, teardown)
+   local threads
+   setup(function()
+      threads = gan.get_num_threads()
+      gan.set_num_threads(1)
+   end)
+   teardown(function() gan.set_num_threads(threads) end)
+end
+
+function H.maxabs(t) return t:detach():double():abs():max():item() end
+
+--- The resolved config of model class M with `values` set (checked as a file's are).
+function H.config(M, values) return gan.config.resolve(M.defaults, { values = values }) end
+
+--- A DataLoader of batches `batch_size` over a TensorDataset of `fields`, shuffled by a
+-- generator seeded `seed`.
+function H.loader(fields, batch_size, seed)
+   return gan.data.DataLoader(gan.data.TensorDataset(fields), { batch_size = batch_size,
+      generator = gan.Generator(seed or 0) })
+end
+
+--- What a model's train_step reads from, over a loader (for calling train_step by hand).
+function H.batches(loader) return require("gan.train.loop").batches(loader) end
+
+--- Runs build() -> model, loader three ways in runs under a temporary root: `steps`
+-- steps in one go; `stop` steps; then the stopped run resumed from its latest checkpoint
+-- to `steps`. The model's config must log every step and checkpoint before `stop`.
+-- Asserts that both runs wrote the same metrics.jsonl; returns it.
+function H.resumes_exactly(build, steps, stop)
+   local dir = H.tmpdir()
+   local function go(name, upto, from)
+      local run = from and gan.run.open(from) or gan.run.new { experiment = "x", name = name, root = dir, config = {} }
+      local model, loader = build()
+      if from then gan.train.resume(model, loader, run) end
+      gan.train.fit(model, { data = loader, run = run, steps = upto, progress = false })
+      run:close()
+      return run.dir
+   end
+   local full, part = go("full", steps), go("part", stop)
+   go(nil, steps, part)
+   local want, got = H.read_all(full .. "/metrics.jsonl"), H.read_all(part .. "/metrics.jsonl")
+   H.rm_rf(dir)
+   assert.are.equal(want, got)
+   local n = 0
+   for _ in want:gmatch("\n") do n = n + 1 end
+   assert.are.equal(steps, n, "one line per step")
+   return want
+end
+
+return H
