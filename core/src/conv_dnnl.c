@@ -10,6 +10,7 @@
 #include "conv_dnnl.h"
 #include "gan/alloc.h"
 #include "gan/error.h"
+#include "internal.h"
 
 #ifdef GAN_HAVE_DNNL
 #include <dnnl.h>
@@ -71,7 +72,7 @@ static dnnl_status_t make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t 
 // Returns GAN_OK, GAN_ERR, or GAN_DNNL_UNSUPPORTED when oneDNN has no implementation.
 static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s) {
     dnnl_status_t st;
-    entry *e = calloc(1, sizeof *e);
+    entry *e = gan_calloc(1, sizeof *e);
     if (!e) return gan_error("conv2d (oneDNN): out of memory");
     memcpy(e->key, key, sizeof e->key);
     int64_t G = s->groups;

@@ -1,4 +1,5 @@
-// Private to core/: the strided N-d iterator every elementwise kernel runs on.
+// Private to core/: the strided N-d iterator every elementwise kernel runs on, shape checks,
+// error context and small-object allocation.
 #ifndef GAN_INTERNAL_H
 #define GAN_INTERNAL_H
 #include "gan/gan.h"
@@ -33,6 +34,18 @@ bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
 // Shape checks shared by ops; messages name `op`.
 int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
                    bool *mask);
+
+// Prefixes the thread's error message with "op: " (unless it already starts so), for a
+// failure deep inside an op; returns GAN_ERR.
+int gan_error_context(const char *op);
+
+// Small objects (tensor headers, graph nodes, arrays): the system heap behind the
+// failure hook of gan/testing.h (alloc.c). NULL with the error set on failure; release
+// with free(). Storages use gan_alloc (alloc.h).
+void *gan_malloc(size_t nbytes);
+void *gan_calloc(size_t n, size_t size);
+void *gan_realloc(void *p, size_t nbytes);
+char *gan_strdup(const char *s);
 
 // Drops a tensor's autograd state (grad, grad_fn, accumulate node); autograd.c.
 void gan_autograd_clear(gan_tensor *t);
