@@ -12,17 +12,6 @@ static int done(int rc, gan_tensor *a, gan_tensor *b, gan_tensor *c, gan_tensor 
 }
 #define TRY(call) do { if ((call) != GAN_OK) goto fail; } while (0)
 
-// Records `name` on *out if needed; on failure releases *out.
-static int record(gan_tensor *out, const char *name, gan_backward_fn fn, int n,
-                  const gan_tensor *const *ins, gan_node **node) {
-    *node = gan_record(name, fn, out, n, ins);
-    return GAN_OK;
-}
-
-static int save(gan_node *n, const gan_tensor *t, bool is_output) {
-    return n ? gan_node_save(n, t, is_output) : GAN_OK;
-}
-
 static void put_shape(gan_node *n, int base, const gan_tensor *t) {
     n->i[base] = t->ndim;
     for (int k = 0; k < t->ndim; k++) n->i[base + 1 + k] = t->size[k];
@@ -126,20 +115,16 @@ int gan_ag_unary(gan_tensor **out, gan_unop op, gan_tensor *a) {
     if (gan_unary(out, op, a) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, gan_unop_name(op), unary_backward, 1, ins, &n);
+    if (gan_record(&n, out, gan_unop_name(op), unary_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = op;
     bool uses_out = op == GAN_EXP || op == GAN_SQRT || op == GAN_RSQRT || op == GAN_TANH ||
                     op == GAN_SIGMOID || op == GAN_RECIPROCAL || op == GAN_EXPM1;
     bool uses_in = op == GAN_ABS || op == GAN_LOG || op == GAN_RELU || op == GAN_SQUARE ||
                    op == GAN_LOG1P || op == GAN_SIN || op == GAN_COS || op == GAN_ERF;
-    if (uses_out || uses_in) {
-        if (save(n, uses_out ? *out : a, uses_out) != GAN_OK) {
-            gan_tensor_release(*out);
-            return GAN_ERR;
-        }
-    }
-    return GAN_OK;
+    int rc = GAN_OK;
+    if (uses_out || uses_in) rc = gan_node_save(n, uses_out ? *out : a, uses_out);
+    return gan_record_done(out, rc);
 }
 
 // ---- binary
@@ -226,7 +211,7 @@ int gan_ag_binary(gan_tensor **out, gan_binop op, gan_tensor *a, gan_tensor *b) 
     if (op >= GAN_EQ) return GAN_OK;   // comparisons have no gradient
     gan_node *n;
     const gan_tensor *ins[2] = {a, b};
-    record(*out, gan_binop_name(op), binary_backward, 2, ins, &n);
+    if (gan_record(&n, out, gan_binop_name(op), binary_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = op;
     // Shapes of a and b for sum_to.
@@ -234,11 +219,10 @@ int gan_ag_binary(gan_tensor **out, gan_binop op, gan_tensor *a, gan_tensor *b) 
     put_shape(n, IN_SHAPE, b);
     int rc = GAN_OK;
     if (op == GAN_MUL || op == GAN_DIV || op == GAN_POW || op == GAN_MINIMUM || op == GAN_MAXIMUM) {
-        rc = save(n, a, false);
-        if (rc == GAN_OK) rc = save(n, b, false);
+        rc = gan_node_save(n, a, false);
+        if (rc == GAN_OK) rc = gan_node_save(n, b, false);
     }
-    if (rc != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 int gan_ag_binary_scalar(gan_tensor **out, gan_binop op, gan_tensor *a, double s,
@@ -282,22 +266,20 @@ int gan_ag_leaky_relu(gan_tensor **out, gan_tensor *a, double slope) {
     if (gan_leaky_relu(out, a, slope, false) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "leaky_relu", leaky_relu_backward, 1, ins, &n);
+    if (gan_record(&n, out, "leaky_relu", leaky_relu_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->f[0] = slope;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
 int gan_ag_clamp(gan_tensor **out, gan_tensor *a, double lo, double hi) {
     if (gan_clamp(out, a, lo, hi) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "clamp", clamp_backward, 1, ins, &n);
+    if (gan_record(&n, out, "clamp", clamp_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->f[0] = lo; n->f[1] = hi;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
 static int where_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -322,21 +304,17 @@ int gan_ag_where(gan_tensor **out, gan_tensor *cond, gan_tensor *a, gan_tensor *
     if (gan_where(out, cond, a, b) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[3] = {NULL, a, b};
-    record(*out, "where", where_backward, 3, ins, &n);
+    if (gan_record(&n, out, "where", where_backward, 3, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
+    put_shape(n, 0, a);
+    put_shape(n, IN_SHAPE, b);
     // The mask, broadcast to the output and converted to its dtype, is not saved through
     // the version check: conditions are comparisons made for this call.
     gan_tensor *ce = NULL;
-    if (gan_expand(&ce, cond, (*out)->ndim, (*out)->size) != GAN_OK ||
-        gan_to_dtype(&n->aux, ce, a->dtype) != GAN_OK) {
-        gan_tensor_release(ce);
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
+    int rc = gan_expand(&ce, cond, (*out)->ndim, (*out)->size);
+    if (rc == GAN_OK) rc = gan_to_dtype(&n->aux, ce, a->dtype);
     gan_tensor_release(ce);
-    put_shape(n, 0, a);
-    put_shape(n, IN_SHAPE, b);
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 static int masked_fill_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -347,10 +325,9 @@ int gan_ag_masked_fill(gan_tensor **out, gan_tensor *a, gan_tensor *mask, double
     if (gan_masked_fill(out, a, mask, v) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "masked_fill", masked_fill_backward, 1, ins, &n);
+    if (gan_record(&n, out, "masked_fill", masked_fill_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    if (gan_clone(&n->aux, mask) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, mask));
 }
 
 // ---- reductions
@@ -417,19 +394,18 @@ int gan_ag_reduce(gan_tensor **out, gan_redop op, gan_tensor *a, int ndims, cons
     gan_node *n;
     const gan_tensor *ins[1] = {a};
     static const char *names[] = {"sum", "mean", "prod", "max", "min"};
-    record(*out, names[op], reduce_backward, 1, ins, &n);
+    if (gan_record(&n, out, names[op], reduce_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = op;
     put_reduce(n, a, ndims, dims);
     int64_t r = gan_numel(a) / (gan_numel(*out) ? gan_numel(*out) : 1);
     n->f[0] = r ? 1.0 / (double)r : 0;
+    int rc = GAN_OK;
     if (op != GAN_SUM && op != GAN_MEAN) {
-        if (save(n, a, false) != GAN_OK || save(n, *out, true) != GAN_OK) {
-            gan_tensor_release(*out);
-            return GAN_ERR;
-        }
+        rc = gan_node_save(n, a, false);
+        if (rc == GAN_OK) rc = gan_node_save(n, *out, true);
     }
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 static int var_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -454,14 +430,13 @@ int gan_ag_var(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool
     if (gan_var(out, a, ndims, dims, unbiased, keepdim) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "var", var_backward, 1, ins, &n);
+    if (gan_record(&n, out, "var", var_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     put_reduce(n, a, ndims, dims);
     int64_t r = gan_numel(a) / (gan_numel(*out) ? gan_numel(*out) : 1);
     int64_t dof = unbiased ? r - 1 : r;
     n->f[0] = dof > 0 ? 2.0 / (double)dof : NAN;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
 int gan_ag_std(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool unbiased,
@@ -536,17 +511,19 @@ int gan_ag_max_dim(gan_tensor **values, gan_tensor **indices, gan_tensor *a, int
     if (gan_max_dim(values, indices, a, dim, keepdim, is_min) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*values, is_min ? "min" : "max", max_dim_backward, 1, ins, &n);
-    if (!n) return GAN_OK;
-    int d;
-    gan_wrap_dim(&d, dim, a->ndim, "max");
-    n->i[0] = d;
-    n->i[1] = keepdim;
-    n->i[IN_SHAPE] = a->ndim;
-    memcpy(&n->i[IN_SHAPE + 1], a->size, sizeof(int64_t) * (size_t)a->ndim);
-    int rc = keepdim ? (n->aux = gan_tensor_retain(*indices), GAN_OK) : gan_unsqueeze(&n->aux, *indices, d);
-    if (rc != GAN_OK) { gan_tensor_release(*values); gan_tensor_release(*indices); return GAN_ERR; }
-    return GAN_OK;
+    int rc = gan_record(&n, values, is_min ? "min" : "max", max_dim_backward, 1, ins);
+    if (rc == GAN_OK && n) {
+        int d;
+        gan_wrap_dim(&d, dim, a->ndim, "max");
+        n->i[0] = d;
+        n->i[1] = keepdim;
+        n->i[IN_SHAPE] = a->ndim;
+        memcpy(&n->i[IN_SHAPE + 1], a->size, sizeof(int64_t) * (size_t)a->ndim);
+        rc = keepdim ? (n->aux = gan_tensor_retain(*indices), GAN_OK) : gan_unsqueeze(&n->aux, *indices, d);
+        rc = gan_record_done(values, rc);
+    }
+    if (rc != GAN_OK) { gan_tensor_release(*indices); *indices = NULL; }
+    return rc;
 }
 
 int gan_ag_max_all(gan_tensor **out, gan_tensor *a, bool is_min) {
@@ -599,13 +576,11 @@ int gan_ag_matmul(gan_tensor **out, gan_tensor *a, gan_tensor *b) {
     if (gan_matmul(out, a, b) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, b};
-    record(*out, "matmul", matmul_backward, 2, ins, &n);
+    if (gan_record(&n, out, "matmul", matmul_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    if (save(n, a, false) != GAN_OK || save(n, b, false) != GAN_OK) {
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
-    return GAN_OK;
+    int rc = gan_node_save(n, a, false);
+    if (rc == GAN_OK) rc = gan_node_save(n, b, false);
+    return gan_record_done(out, rc);
 }
 
 // ---- views and copies: the gradient goes back through the inverse view
@@ -614,33 +589,33 @@ static int reshape_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     return gan_ag_reshape(&gin[0], g, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE));
 }
 
-static int record_reshape_like(gan_tensor *out, gan_tensor *in, const char *name) {
+static int record_reshape_like(gan_tensor **out, gan_tensor *in, const char *name) {
     gan_node *n;
     const gan_tensor *ins[1] = {in};
-    record(out, name, reshape_backward, 1, ins, &n);
+    if (gan_record(&n, out, name, reshape_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) put_shape(n, IN_SHAPE, in);
     return GAN_OK;
 }
 
 int gan_ag_view(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size) {
     if (gan_view(out, t, ndim, size) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "view");
+    return record_reshape_like(out, t, "view");
 }
 int gan_ag_reshape(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size) {
     if (gan_reshape(out, t, ndim, size) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "reshape");
+    return record_reshape_like(out, t, "reshape");
 }
 int gan_ag_squeeze(gan_tensor **out, gan_tensor *t, int dim, bool all) {
     if (gan_squeeze(out, t, dim, all) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "squeeze");
+    return record_reshape_like(out, t, "squeeze");
 }
 int gan_ag_unsqueeze(gan_tensor **out, gan_tensor *t, int dim) {
     if (gan_unsqueeze(out, t, dim) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "unsqueeze");
+    return record_reshape_like(out, t, "unsqueeze");
 }
 int gan_ag_flatten(gan_tensor **out, gan_tensor *t, int start_dim, int end_dim) {
     if (gan_flatten(out, t, start_dim, end_dim) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "flatten");
+    return record_reshape_like(out, t, "flatten");
 }
 
 static int transpose_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -651,7 +626,7 @@ int gan_ag_transpose(gan_tensor **out, gan_tensor *t, int d0, int d1) {
     if (gan_transpose(out, t, d0, d1) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "transpose", transpose_backward, 1, ins, &n);
+    if (gan_record(&n, out, "transpose", transpose_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) { n->i[0] = d0; n->i[1] = d1; }
     return GAN_OK;
 }
@@ -666,7 +641,7 @@ int gan_ag_permute(gan_tensor **out, gan_tensor *t, int ndim, const int *dims) {
     if (gan_permute(out, t, ndim, dims) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "permute", permute_backward, 1, ins, &n);
+    if (gan_record(&n, out, "permute", permute_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) {
         n->i[0] = ndim;
         for (int k = 0; k < ndim; k++) { int d; gan_wrap_dim(&d, dims[k], ndim, "permute"); n->i[1 + k] = d; }
@@ -703,7 +678,7 @@ int gan_ag_narrow(gan_tensor **out, gan_tensor *t, int dim, int64_t start, int64
     if (gan_narrow(out, t, dim, start, len) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "narrow", narrow_backward, 1, ins, &n);
+    if (gan_record(&n, out, "narrow", narrow_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) { int d; gan_wrap_dim(&d, dim, t->ndim, "narrow"); n->i[0] = d; n->i[1] = start; n->i[2] = t->size[d]; }
     return GAN_OK;
 }
@@ -720,7 +695,7 @@ int gan_ag_select(gan_tensor **out, gan_tensor *t, int dim, int64_t index) {
     if (gan_select(out, t, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "select", select_backward, 1, ins, &n);
+    if (gan_record(&n, out, "select", select_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) { int d; gan_wrap_dim(&d, dim, t->ndim, "select"); n->i[0] = d; n->i[1] = index; n->i[2] = t->size[d]; }
     return GAN_OK;
 }
@@ -733,7 +708,7 @@ int gan_ag_expand(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size
     if (gan_expand(out, t, ndim, size) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "expand", expand_backward, 1, ins, &n);
+    if (gan_record(&n, out, "expand", expand_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) put_shape(n, IN_SHAPE, t);
     return GAN_OK;
 }
@@ -752,8 +727,7 @@ int gan_ag_clone(gan_tensor **out, gan_tensor *t) {
     if (gan_clone(out, t) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "clone", identity_backward, 1, ins, &n);
-    return GAN_OK;
+    return gan_record(&n, out, "clone", identity_backward, 1, ins);
 }
 
 static int to_dtype_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -765,7 +739,7 @@ int gan_ag_to_dtype(gan_tensor **out, gan_tensor *t, gan_dtype dt) {
     if (*out == t || dt == GAN_INT64) return GAN_OK;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "to", to_dtype_backward, 1, ins, &n);
+    if (gan_record(&n, out, "to", to_dtype_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) n->i[0] = t->dtype;
     return GAN_OK;
 }
@@ -787,13 +761,13 @@ static int cat_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
 int gan_ag_cat(gan_tensor **out, int n, gan_tensor *const *ts, int dim) {
     if (gan_cat(out, n, (const gan_tensor *const *)ts, dim) != GAN_OK) return GAN_ERR;
     gan_node *node;
-    record(*out, "cat", cat_backward, n, (const gan_tensor *const *)ts, &node);
+    if (gan_record(&node, out, "cat", cat_backward, n, (const gan_tensor *const *)ts) != GAN_OK) return GAN_ERR;
     if (!node) return GAN_OK;
     int d;
     gan_wrap_dim(&d, dim, ts[0]->ndim, "cat");
     node->i[0] = d;
     int64_t nn = n;
-    if (gan_empty(&node->aux, GAN_INT64, 1, &nn) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
+    if (gan_empty(&node->aux, GAN_INT64, 1, &nn) != GAN_OK) return gan_record_done(out, GAN_ERR);
     for (int k = 0; k < n; k++) ((int64_t *)gan_data(node->aux))[k] = ts[k]->size[d];
     return GAN_OK;
 }
@@ -810,12 +784,11 @@ int gan_ag_index_select(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *in
     if (gan_index_select(out, a, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "index_select", index_select_backward, 1, ins, &n);
+    if (gan_record(&n, out, "index_select", index_select_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = dim;
     put_shape(n, IN_SHAPE, a);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int index_add_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -829,11 +802,10 @@ int gan_ag_index_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index
     if (gan_index_add(out, a, dim, index, src) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, src};
-    record(*out, "index_add", index_add_backward, 2, ins, &n);
+    if (gan_record(&n, out, "index_add", index_add_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = dim;
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int gather_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -848,12 +820,11 @@ int gan_ag_gather(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index) {
     if (gan_gather(out, a, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "gather", gather_backward, 1, ins, &n);
+    if (gan_record(&n, out, "gather", gather_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = dim;
     put_shape(n, IN_SHAPE, a);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int scatter_add_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -891,10 +862,9 @@ int gan_ag_scatter_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *ind
     if (gan_scatter_add(out, a, dim, index, src) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, src};
-    record(*out, "scatter_add", scatter_add_backward, 2, ins, &n);
+    if (gan_record(&n, out, "scatter_add", scatter_add_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     n->i[0] = dim;
     put_shape(n, IN_SHAPE, src);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }

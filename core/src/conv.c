@@ -449,14 +449,13 @@ int gan_ag_conv2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
                   const gan_conv_params *p) {
     if (gan_conv2d(out, x, w, b, p) != GAN_OK) return GAN_ERR;
     const gan_tensor *ins[3] = {x, w, b};
-    gan_node *n = gan_record("conv2d", conv2d_backward, *out, b ? 3 : 2, ins);
+    gan_node *n;
+    if (gan_record(&n, out, "conv2d", conv2d_backward, b ? 3 : 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     put_params(n, p);
-    if (gan_node_save(n, x, false) != GAN_OK || gan_node_save(n, w, false) != GAN_OK) {
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
-    return GAN_OK;
+    int rc = gan_node_save(n, x, false);
+    if (rc == GAN_OK) rc = gan_node_save(n, w, false);
+    return gan_record_done(out, rc);
 }
 
 static int input_grad_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -479,14 +478,13 @@ int gan_ag_conv2d_input_grad(gan_tensor **out, gan_tensor *gy, gan_tensor *w,
                              const gan_conv_params *p, int64_t H, int64_t W) {
     if (gan_conv2d_input_grad(out, gy, w, p, H, W) != GAN_OK) return GAN_ERR;
     const gan_tensor *ins[2] = {gy, w};
-    gan_node *n = gan_record("conv_transpose2d", input_grad_backward, *out, 2, ins);
+    gan_node *n;
+    if (gan_record(&n, out, "conv_transpose2d", input_grad_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     put_params(n, p);
-    if (gan_node_save(n, gy, false) != GAN_OK || gan_node_save(n, w, false) != GAN_OK) {
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
-    return GAN_OK;
+    int rc = gan_node_save(n, gy, false);
+    if (rc == GAN_OK) rc = gan_node_save(n, w, false);
+    return gan_record_done(out, rc);
 }
 
 static int weight_grad_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -509,14 +507,13 @@ int gan_ag_conv2d_weight_grad(gan_tensor **out, gan_tensor *x, gan_tensor *gy,
                               const gan_conv_params *p, int kh, int kw) {
     if (gan_conv2d_weight_grad(out, x, gy, p, kh, kw) != GAN_OK) return GAN_ERR;
     const gan_tensor *ins[2] = {x, gy};
-    gan_node *n = gan_record("conv2d_weight_grad", weight_grad_backward, *out, 2, ins);
+    gan_node *n;
+    if (gan_record(&n, out, "conv2d_weight_grad", weight_grad_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
     put_params(n, p);
-    if (gan_node_save(n, x, false) != GAN_OK || gan_node_save(n, gy, false) != GAN_OK) {
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
-    return GAN_OK;
+    int rc = gan_node_save(n, x, false);
+    if (rc == GAN_OK) rc = gan_node_save(n, gy, false);
+    return gan_record_done(out, rc);
 }
 
 int gan_ag_conv_transpose2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,

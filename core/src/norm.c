@@ -261,13 +261,15 @@ int gan_ag_batch_norm(gan_tensor **y, gan_tensor **mean_out, gan_tensor **var_ou
         fwd_double(&l, gan_data(xc), gan_data(out), wc ? gan_data(wc) : NULL, bc ? gan_data(bc) : NULL,
                    eps, mean, invstd, gan_data(mo), gan_data(vo));
     const gan_tensor *ins[3] = {x, w, b};
-    gan_node *n = gan_record(op_name(per_sample), norm_backward, out, 3, ins);
+    gan_node *n;
+    TRY(gan_record(&n, &out, op_name(per_sample), norm_backward, 3, ins));
     if (n) {
         n->i[0] = per_sample;
         n->f[0] = eps;
         n->aux = gan_tensor_retain(stats);
-        TRY(gan_node_save(n, x, false));
-        if (w) TRY(gan_node_save(n, w, false));
+        int st = gan_node_save(n, x, false);
+        if (st == GAN_OK && w) st = gan_node_save(n, w, false);
+        TRY(gan_record_done(&out, st));
     }
     *y = out; out = NULL;
     if (mean_out) { *mean_out = mo; mo = NULL; }
