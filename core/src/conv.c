@@ -414,26 +414,15 @@ int gan_conv2d_weight_grad(gan_tensor **out, const gan_tensor *x, const gan_tens
 
 // ---- differentiable wrappers
 
-static void put_params(gan_node *n, const gan_conv_params *p) {
-    n->i[0] = p->stride[0]; n->i[1] = p->stride[1]; n->i[2] = p->pad[0]; n->i[3] = p->pad[1];
-    n->i[4] = p->dilation[0]; n->i[5] = p->dilation[1]; n->i[6] = p->groups;
-    n->i[7] = p->output_padding[0]; n->i[8] = p->output_padding[1];
-}
-static gan_conv_params get_params(const gan_node *n) {
-    gan_conv_params p = {{(int)n->i[0], (int)n->i[1]}, {(int)n->i[2], (int)n->i[3]},
-                         {(int)n->i[4], (int)n->i[5]}, (int)n->i[6], {(int)n->i[7], (int)n->i[8]}};
-    return p;
-}
-
 static int conv2d_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    gan_conv_params p = get_params(n);
+    const gan_conv_params *p = GAN_NODE_PARAMS(n, gan_conv_params);
     gan_tensor *x = NULL, *w = NULL;
     int rc = GAN_ERR;
     if (gan_node_unpack(n, 0, &x) != GAN_OK || gan_node_unpack(n, 1, &w) != GAN_OK) goto out;
     if (gan_node_needs(n, 0) &&
-        gan_ag_conv2d_input_grad(&gin[0], g, w, &p, x->size[2], x->size[3]) != GAN_OK) goto out;
+        gan_ag_conv2d_input_grad(&gin[0], g, w, p, x->size[2], x->size[3]) != GAN_OK) goto out;
     if (gan_node_needs(n, 1) &&
-        gan_ag_conv2d_weight_grad(&gin[1], x, g, &p, (int)w->size[2], (int)w->size[3]) != GAN_OK) goto out;
+        gan_ag_conv2d_weight_grad(&gin[1], x, g, p, (int)w->size[2], (int)w->size[3]) != GAN_OK) goto out;
     if (n->n_next > 2 && gan_node_needs(n, 2)) {
         int dims[3] = {0, 2, 3};
         if (gan_ag_reduce(&gin[2], GAN_SUM, g, 3, dims, false) != GAN_OK) goto out;
@@ -452,7 +441,7 @@ int gan_ag_conv2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
     gan_node *n;
     if (gan_record(&n, out, "conv2d", conv2d_backward, b ? 3 : 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    put_params(n, p);
+    *GAN_NODE_PARAMS(n, gan_conv_params) = *p;
     int rc = gan_node_save(n, x, false);
     if (rc == GAN_OK) rc = gan_node_save(n, w, false);
     return gan_record_done(out, rc);
@@ -460,13 +449,13 @@ int gan_ag_conv2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
 
 static int input_grad_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     // y = conv_transpose(gy, w): d/dgy = conv2d(g, w); d/dw = weight_grad(g, gy).
-    gan_conv_params p = get_params(n);
+    const gan_conv_params *p = GAN_NODE_PARAMS(n, gan_conv_params);
     gan_tensor *gy = NULL, *w = NULL;
     int rc = GAN_ERR;
     if (gan_node_unpack(n, 0, &gy) != GAN_OK || gan_node_unpack(n, 1, &w) != GAN_OK) goto out;
-    if (gan_node_needs(n, 0) && gan_ag_conv2d(&gin[0], g, w, NULL, &p) != GAN_OK) goto out;
+    if (gan_node_needs(n, 0) && gan_ag_conv2d(&gin[0], g, w, NULL, p) != GAN_OK) goto out;
     if (gan_node_needs(n, 1) &&
-        gan_ag_conv2d_weight_grad(&gin[1], g, gy, &p, (int)w->size[2], (int)w->size[3]) != GAN_OK) goto out;
+        gan_ag_conv2d_weight_grad(&gin[1], g, gy, p, (int)w->size[2], (int)w->size[3]) != GAN_OK) goto out;
     rc = GAN_OK;
 out:
     gan_tensor_release(gy);
@@ -481,7 +470,7 @@ int gan_ag_conv2d_input_grad(gan_tensor **out, gan_tensor *gy, gan_tensor *w,
     gan_node *n;
     if (gan_record(&n, out, "conv_transpose2d", input_grad_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    put_params(n, p);
+    *GAN_NODE_PARAMS(n, gan_conv_params) = *p;
     int rc = gan_node_save(n, gy, false);
     if (rc == GAN_OK) rc = gan_node_save(n, w, false);
     return gan_record_done(out, rc);
@@ -489,13 +478,13 @@ int gan_ag_conv2d_input_grad(gan_tensor **out, gan_tensor *gy, gan_tensor *w,
 
 static int weight_grad_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     // gw = sum gy (x) im2col(x): d/dx = input_grad(gy, g); d/dgy = conv2d(x, g).
-    gan_conv_params p = get_params(n);
+    const gan_conv_params *p = GAN_NODE_PARAMS(n, gan_conv_params);
     gan_tensor *x = NULL, *gy = NULL;
     int rc = GAN_ERR;
     if (gan_node_unpack(n, 0, &x) != GAN_OK || gan_node_unpack(n, 1, &gy) != GAN_OK) goto out;
     if (gan_node_needs(n, 0) &&
-        gan_ag_conv2d_input_grad(&gin[0], gy, g, &p, x->size[2], x->size[3]) != GAN_OK) goto out;
-    if (gan_node_needs(n, 1) && gan_ag_conv2d(&gin[1], x, g, NULL, &p) != GAN_OK) goto out;
+        gan_ag_conv2d_input_grad(&gin[0], gy, g, p, x->size[2], x->size[3]) != GAN_OK) goto out;
+    if (gan_node_needs(n, 1) && gan_ag_conv2d(&gin[1], x, g, NULL, p) != GAN_OK) goto out;
     rc = GAN_OK;
 out:
     gan_tensor_release(x);
@@ -510,7 +499,7 @@ int gan_ag_conv2d_weight_grad(gan_tensor **out, gan_tensor *x, gan_tensor *gy,
     gan_node *n;
     if (gan_record(&n, out, "conv2d_weight_grad", weight_grad_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    put_params(n, p);
+    *GAN_NODE_PARAMS(n, gan_conv_params) = *p;
     int rc = gan_node_save(n, x, false);
     if (rc == GAN_OK) rc = gan_node_save(n, gy, false);
     return gan_record_done(out, rc);

@@ -27,6 +27,17 @@ void gan_iter_init(gan_iter *it, int nops, const gan_tensor *const *ts, int ndim
 // Runs fn over every row; in parallel when the work is large enough.
 void gan_iter_run(const gan_iter *it, gan_loop_fn fn, const void *ctx);
 
+// A shape held by value (nodes keep their inputs' shapes for the backward rules).
+typedef struct gan_shape {
+    int ndim;
+    int64_t size[GAN_MAX_DIMS];
+} gan_shape;
+static inline gan_shape gan_shape_of(const gan_tensor *t) {
+    gan_shape s = {t->ndim, {0}};
+    for (int d = 0; d < t->ndim; d++) s.size[d] = t->size[d];
+    return s;
+}
+
 // Strides of a contiguous tensor of this shape.
 void gan_contiguous_strides(int64_t *stride, int ndim, const int64_t *size);
 // True if a and b may reference the same memory.

@@ -18,6 +18,8 @@
 #include "gan/ops.h"
 
 #define GAN_NODE_MAX_SAVED 4
+#define GAN_NODE_PARAMS_SIZE 288   // the largest op's: binary ops keep two shapes
+#define GAN_NODE_PARAMS_ALIGN 16
 
 typedef struct gan_node gan_node;
 // Computes the gradients of the node's inputs from the gradient of its output. A rule
@@ -42,8 +44,6 @@ struct gan_node {
     gan_saved saved[GAN_NODE_MAX_SAVED];
     int n_saved;
     bool released;                // saved tensors freed by a backward pass
-    double f[8];                  // op parameters
-    int64_t i[40];                // layout per op; shapes at i[1..17] and i[20..36]
     gan_tensor *aux;              // extra tensor a rule needs (indices, a weight, ...)
     gan_dtype out_dtype;          // the output's metadata, for checks
     int out_ndim;
@@ -51,7 +51,23 @@ struct gan_node {
     gan_tensor *leaf;             // accumulate nodes: the leaf (weak pointer)
     int n_hooks;
     int *hooks;                   // hook ids, run by the caller of gan_backward_step
+    // The op's parameters: one struct per op, reached through GAN_NODE_PARAMS.
+    _Alignas(GAN_NODE_PARAMS_ALIGN) unsigned char params[GAN_NODE_PARAMS_SIZE];
 };
+
+// The parameters of node n as the op's own struct T (a pointer into the node, zeroed when
+// the node is made). Each op defines T next to its rule and uses only that type for its
+// nodes; the size and alignment are checked at compile time:
+//
+//     struct clamp_params { double lo, hi; };
+//     struct clamp_params *p = GAN_NODE_PARAMS(n, struct clamp_params);
+#define GAN_NODE_PARAMS(n, T)                                                            \
+    ((void)sizeof(struct {                                                               \
+        _Static_assert(sizeof(T) <= GAN_NODE_PARAMS_SIZE, "op parameters too large");    \
+        _Static_assert(_Alignof(T) <= GAN_NODE_PARAMS_ALIGN, "op parameters misaligned"); \
+        int check_;                                                                      \
+    }),                                                                                  \
+     (T *)(void *)(n)->params)
 
 // ---- grad mode (thread-local)
 bool gan_grad_enabled(void);
