@@ -229,7 +229,7 @@ static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
     static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
     static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
     gl_check_opts(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
-    gan_conv_params p;
+    gan_conv_params p = {0};   // the 2-d options fill the first two entries
     pair_opt(L, idx, "stride", 1, p.stride);
     pair_opt(L, idx, "padding", 0, p.pad);
     pair_opt(L, idx, "dilation", 1, p.dilation);
