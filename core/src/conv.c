@@ -112,19 +112,24 @@ static inline void ow_range(const geom *g, int64_t off, int64_t *lo, int64_t *hi
             for (int64_t kd = 0; kd < g->k[0]; kd++)                                     \
                 for (int64_t kh = 0; kh < g->k[1]; kh++)                                 \
                     for (int64_t kw = 0; kw < g->k[2]; kw++, row += ld) {                \
-                        const T *xc = x + c * g->Lin;                                    \
                         int64_t off = kw * g->dil[2] - g->pad[2], lo, hi;                \
                         ow_range(g, off, &lo, &hi);                                      \
                         for (int64_t od = 0; od < Do; od++) {                            \
                             int64_t id = od * g->stride[0] - g->pad[0] + kd * g->dil[0]; \
+                            T *rd = row + od * Ho * Wo;                                  \
+                            if (id < 0 || id >= D) {                                     \
+                                memset(rd, 0, sizeof(T) * (size_t)(Ho * Wo));            \
+                                continue;                                                \
+                            }                                                            \
+                            const T *xd = x + (c * D + id) * H * W;                      \
                             for (int64_t oh = 0; oh < Ho; oh++) {                        \
                                 int64_t ih = oh * g->stride[1] - g->pad[1] + kh * g->dil[1]; \
-                                T *r = row + (od * Ho + oh) * Wo;                        \
-                                if (id < 0 || id >= D || ih < 0 || ih >= H) {            \
+                                T *r = rd + oh * Wo;                                     \
+                                if (ih < 0 || ih >= H) {                                 \
                                     memset(r, 0, sizeof(T) * (size_t)Wo);                \
                                     continue;                                            \
                                 }                                                        \
-                                const T *xr = xc + (id * H + ih) * W;                    \
+                                const T *xr = xd + ih * W;                               \
                                 for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0;           \
                                 if (s2 == 1) {                                           \
                                     if (hi > lo) memcpy(r + lo, xr + lo + off, sizeof(T) * (size_t)(hi - lo)); \
@@ -146,17 +151,18 @@ static inline void ow_range(const geom *g, int64_t off, int64_t *lo, int64_t *hi
             for (int64_t kd = 0; kd < g->k[0]; kd++)                                     \
                 for (int64_t kh = 0; kh < g->k[1]; kh++)                                 \
                     for (int64_t kw = 0; kw < g->k[2]; kw++, row += ld) {                \
-                        T *xc = x + c * g->Lin;                                          \
                         int64_t off = kw * g->dil[2] - g->pad[2], lo, hi;                \
                         ow_range(g, off, &lo, &hi);                                      \
                         for (int64_t od = 0; od < Do; od++) {                            \
                             int64_t id = od * g->stride[0] - g->pad[0] + kd * g->dil[0]; \
                             if (id < 0 || id >= D) continue;                             \
+                            const T *rd = row + od * Ho * Wo;                            \
+                            T *xd = x + (c * D + id) * H * W + off;                      \
                             for (int64_t oh = 0; oh < Ho; oh++) {                        \
                                 int64_t ih = oh * g->stride[1] - g->pad[1] + kh * g->dil[1]; \
                                 if (ih < 0 || ih >= H) continue;                         \
-                                const T *r = row + (od * Ho + oh) * Wo;                  \
-                                T *xs = xc + (id * H + ih) * W + off;                    \
+                                const T *r = rd + oh * Wo;                               \
+                                T *xs = xd + ih * W;                                     \
                                 for (int64_t ow = lo; ow < hi; ow++) xs[ow * s2] += r[ow]; \
                             }                                                            \
                         }                                                                \
@@ -300,7 +306,7 @@ static int run(gan_tensor **out, gan_dnnl_dir dir, const geom *g, const gan_tens
             rc = gemm_lowering(dir, a->dtype, g, x, w, y);
             if (rc == GAN_OK && biasc) {   // y += b (1, Co, 1, ...)
                 int64_t bs[2 + SP] = {1, g->Co, 1, 1, 1};
-                gan_tensor *bv;
+                gan_tensor *bv = NULL;
                 rc = gan_view(&bv, biasc, 2 + g->nsp, bs);
                 if (rc == GAN_OK) rc = gan_binary_(r, GAN_ADD, bv);
                 gan_tensor_release(bv);
