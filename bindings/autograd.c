@@ -1,56 +1,40 @@
-// Lua side of autograd: x:backward(), gan.grad, hooks, grad mode, x.grad and friends,
-// and the convolutions of gan.nn.functional.
+// Lua glue for gan/autograd.h: x:backward(), gan.grad, hooks, grad mode, the autograd
+// properties of tensors (x.grad, x.requires_grad, ...), and the fused differentiable ops
+// declared there (batch norm, leaky relu).
 #include "bindings.h"
 #include <string.h>
 
 // Registry table: hook id -> Lua function.
 static const char *HOOKS = "gan.hooks";
 
-static void push_borrowed(lua_State *L, gan_tensor *t) {
-    if (t) gl_push_tensor(L, gan_tensor_retain(t));
-    else lua_pushnil(L);
+// ---- properties (gl_tables getters and setters)
+
+static int p_requires_grad(lua_State *L) { lua_pushboolean(L, gl_check_tensor(L, 1)->requires_grad); return 1; }
+static int p_grad(lua_State *L) { gl_push_borrowed(L, gl_check_tensor(L, 1)->grad); return 1; }
+static int p_is_leaf(lua_State *L) { lua_pushboolean(L, gl_check_tensor(L, 1)->grad_fn == NULL); return 1; }
+static int p_grad_fn(lua_State *L) {
+    gan_tensor *t = gl_check_tensor(L, 1);
+    if (t->grad_fn) lua_pushstring(L, t->grad_fn->name); else lua_pushnil(L);
+    return 1;
 }
 
-gan_tensor *gl_inplace(lua_State *L, int idx, const char *op) {
-    gan_tensor *t = gl_check_tensor(L, idx);
-    if (t->requires_grad && gan_grad_enabled())
-        luaL_error(L, "%s: in-place operation on a tensor that requires grad (%s); run it "
-                   "inside gan.no_grad or work on a clone", op,
-                   t->grad_fn ? "it has autograd history" : "a leaf");
-    gan_bump_version(t);
-    return t;
-}
-
-// ---- properties
-
-int gl_autograd_index(lua_State *L, gan_tensor *t, const char *k) {
-    if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
-    if (strcmp(k, "grad") == 0) { push_borrowed(L, t->grad); return 1; }
-    if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, t->grad_fn == NULL); return 1; }
-    if (strcmp(k, "grad_fn") == 0) {
-        if (t->grad_fn) lua_pushstring(L, t->grad_fn->name); else lua_pushnil(L);
-        return 1;
+// x.grad = g (a tensor of x's shape and dtype, or nil)
+static int s_grad(lua_State *L) {
+    gan_tensor *t = gl_check_tensor(L, 1);
+    gan_tensor *g = lua_isnil(L, 3) ? NULL : gl_check_tensor(L, 3);
+    if (g && (!gan_same_shape(g, t) || g->dtype != t->dtype)) {
+        char a[GAN_SHAPE_BUF], b[GAN_SHAPE_BUF];
+        luaL_error(L, "grad: assigned gradient %s (%s) does not match the tensor %s (%s)",
+                   gan_shape_str(a, sizeof a, g->ndim, g->size), gan_dtype_name(g->dtype),
+                   gan_shape_str(b, sizeof b, t->ndim, t->size), gan_dtype_name(t->dtype));
     }
+    gan_tensor_release(t->grad);
+    t->grad = gan_tensor_retain(g);
     return 0;
 }
 
-int gl_autograd_newindex(lua_State *L, gan_tensor *t, const char *k) {
-    if (strcmp(k, "grad") == 0) {
-        gan_tensor *g = lua_isnil(L, 3) ? NULL : gl_check_tensor(L, 3);
-        if (g && (!gan_same_shape(g, t) || g->dtype != t->dtype)) {
-            char a[GAN_SHAPE_BUF], b[GAN_SHAPE_BUF];
-            luaL_error(L, "grad: assigned gradient %s (%s) does not match the tensor %s (%s)",
-                       gan_shape_str(a, sizeof a, g->ndim, g->size), gan_dtype_name(g->dtype),
-                       gan_shape_str(b, sizeof b, t->ndim, t->size), gan_dtype_name(t->dtype));
-        }
-        gan_tensor_release(t->grad);
-        t->grad = gan_tensor_retain(g);
-        return 1;
-    }
-    if (strcmp(k, "requires_grad") == 0) {
-        if (gan_set_requires_grad(t, lua_toboolean(L, 3)) != GAN_OK) gl_fail(L);
-        return 1;
-    }
+static int s_requires_grad(lua_State *L) {
+    if (gan_set_requires_grad(gl_check_tensor(L, 1), lua_toboolean(L, 3)) != GAN_OK) gl_fail(L);
     return 0;
 }
 
@@ -98,7 +82,7 @@ static void drive(lua_State *L, gan_backward_run *run) {
         if (st != GAN_RUN_HOOK) { gan_backward_free(run); gl_fail(L); }
         lua_getfield(L, LUA_REGISTRYINDEX, HOOKS);
         lua_rawgeti(L, -1, id);
-        push_borrowed(L, g);
+        gl_push_borrowed(L, g);
         if (lua_pcall(L, 1, 1, 0) != LUA_OK) { gan_backward_free(run); lua_error(L); }
         gan_tensor *r = gl_test_tensor(L, -1);
         if (!r && !lua_isnil(L, -1)) {
@@ -204,79 +188,6 @@ static int f_set_grad_enabled(lua_State *L) {
     return 1;   // the previous mode
 }
 
-// ---- convolutions: F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
-
-static void pair_opt(lua_State *L, int idx, const char *key, int def, int *out) {
-    out[0] = out[1] = def;
-    if (lua_type(L, idx) != LUA_TTABLE) return;
-    int t = lua_getfield(L, idx, key);
-    if (t == LUA_TNUMBER) {
-        out[0] = out[1] = (int)luaL_checkinteger(L, -1);
-    } else if (t == LUA_TTABLE) {
-        for (int i = 0; i < 2; i++) {
-            lua_geti(L, -1, i + 1);
-            if (!lua_isinteger(L, -1)) luaL_error(L, "option '%s' must be an integer or a pair of integers", key);
-            out[i] = (int)lua_tointeger(L, -1);
-            lua_pop(L, 1);
-        }
-    } else if (t != LUA_TNIL) {
-        luaL_error(L, "option '%s' must be an integer or a pair of integers, got %s", key, luaL_typename(L, -1));
-    }
-    lua_pop(L, 1);
-}
-
-static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
-    static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
-    static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
-    gl_check_opts(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
-    gan_conv_params p;
-    pair_opt(L, idx, "stride", 1, p.stride);
-    pair_opt(L, idx, "padding", 0, p.pad);
-    pair_opt(L, idx, "dilation", 1, p.dilation);
-    pair_opt(L, idx, "output_padding", 0, p.output_padding);
-    int g[2];
-    pair_opt(L, idx, "groups", 1, g);
-    p.groups = g[0];
-    return p;
-}
-
-static int conv(lua_State *L, bool transposed) {
-    gan_tensor *x = gl_check_tensor(L, 1), *w = gl_check_tensor(L, 2);
-    gan_tensor *b = gl_test_tensor(L, 3);
-    int o = 3;
-    if (b || lua_isnil(L, 3)) o = 4;
-    else if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
-        return luaL_error(L, "%s: argument 3 must be a bias tensor, nil or an options table",
-                          transposed ? "conv_transpose2d" : "conv2d");
-    gan_conv_params p = conv_params(L, o, transposed);
-    gan_tensor *r;
-    int rc = transposed ? gan_ag_conv_transpose2d(&r, x, w, b, &p) : gan_ag_conv2d(&r, x, w, b, &p);
-    if (rc != GAN_OK) return gl_fail(L);
-    gl_push_tensor(L, r);
-    return 1;
-}
-static int f_conv2d(lua_State *L) { return conv(L, false); }
-static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
-
-// F.max_pool2d_indices(x, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, ceil_mode)
-static int f_max_pool2d_indices(lua_State *L) {
-    gan_tensor *x = gl_check_tensor(L, 1);
-    int v[4][2];
-    for (int a = 0; a < 4; a++) {
-        luaL_checktype(L, 2 + a, LUA_TTABLE);
-        for (int i = 0; i < 2; i++) {
-            lua_geti(L, 2 + a, i + 1);
-            v[a][i] = (int)luaL_checkinteger(L, -1);
-            lua_pop(L, 1);
-        }
-    }
-    gan_tensor *r;
-    if (gan_max_pool2d_indices(&r, x, v[0], v[1], v[2], v[3], lua_toboolean(L, 6)) != GAN_OK)
-        return gl_fail(L);
-    gl_push_tensor(L, r);
-    return 1;
-}
-
 // core.batch_norm(x, weight|nil, bias|nil, per_sample, eps) -> y, mean, var (batch stats)
 static int f_batch_norm(lua_State *L) {
     gan_tensor *x = gl_check_tensor(L, 1);
@@ -300,37 +211,26 @@ static int f_leaky_relu(lua_State *L) {
     return 1;
 }
 
-// core.set_conv_backend("dnnl" | "gemm");
-// core.conv_backend() -> name, oneDNN's last implementation name, oneDNN kernel runs
-static int f_set_conv_backend(lua_State *L) {
-    static const char *const names[] = {"gemm", "dnnl", NULL};
-    if (gan_set_conv_backend((gan_conv_backend)luaL_checkoption(L, 1, NULL, names)) != GAN_OK)
-        return gl_fail(L);
-    return 0;
-}
-static int f_conv_backend(lua_State *L) {
-    lua_pushstring(L, gan_get_conv_backend() == GAN_CONV_DNNL ? "dnnl" : "gemm");
-    const char *impl = gan_conv_last_dnnl_impl();
-    if (impl) lua_pushstring(L, impl); else lua_pushnil(L);
-    lua_pushinteger(L, (lua_Integer)gan_conv_dnnl_runs());
-    return 3;
-}
-
 static const luaL_Reg methods[] = {
     {"requires_grad_", m_requires_grad_}, {"detach", m_detach}, {"zero_grad", m_zero_grad},
     {"backward", m_backward}, {"register_hook", m_register_hook}, {NULL, NULL}};
 
 static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
-    {"set_grad_enabled", f_set_grad_enabled}, {"conv2d", f_conv2d},
-    {"conv_transpose2d", f_conv_transpose2d}, {"max_pool2d_indices", f_max_pool2d_indices},
-    {"batch_norm", f_batch_norm}, {"leaky_relu", f_leaky_relu}, {"set_conv_backend", f_set_conv_backend},
-    {"conv_backend", f_conv_backend}, {NULL, NULL}};
+    {"set_grad_enabled", f_set_grad_enabled}, {"batch_norm", f_batch_norm},
+    {"leaky_relu", f_leaky_relu}, {NULL, NULL}};
 
-void gl_register_autograd_methods(lua_State *L) { luaL_setfuncs(L, methods, 0); }
+static const luaL_Reg getters[] = {
+    {"requires_grad", p_requires_grad}, {"grad", p_grad}, {"is_leaf", p_is_leaf},
+    {"grad_fn", p_grad_fn}, {NULL, NULL}};
 
-void gl_register_autograd(lua_State *L) {
-    luaL_setfuncs(L, functions, 0);
+static const luaL_Reg setters[] = {{"grad", s_grad}, {"requires_grad", s_requires_grad}, {NULL, NULL}};
+
+void gl_register_autograd(lua_State *L, const gl_tables *t) {
+    gl_set_funcs(L, t->module, functions);
+    gl_set_funcs(L, t->methods, methods);
+    gl_set_funcs(L, t->getters, getters);
+    gl_set_funcs(L, t->setters, setters);
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, HOOKS);
 }

@@ -68,6 +68,4 @@ static const luaL_Reg functions[] = {
     {"draw_line", f_draw_line}, {"fill_rect", f_fill_rect},
     {"draw_text", f_draw_text}, {"text_size", f_text_size}, {NULL, NULL}};
 
-void gl_register_draw(lua_State *L) {
-    luaL_setfuncs(L, functions, 0);
-}
+void gl_register_draw(lua_State *L, const gl_tables *t) { gl_set_funcs(L, t->module, functions); }

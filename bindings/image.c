@@ -151,8 +151,8 @@ static const luaL_Reg functions[] = {
     {"image_save_png", f_image_save_png}, {"image_resize", f_image_resize},
     {"image_job", f_image_job}, {NULL, NULL}};
 
-void gl_register_image(lua_State *L) {
-    luaL_setfuncs(L, functions, 0);
+void gl_register_image(lua_State *L, const gl_tables *t) {
+    gl_set_funcs(L, t->module, functions);
     if (luaL_newmetatable(L, GL_IMAGE_JOB)) {
         lua_pushcfunction(L, job_gc);
         lua_setfield(L, -2, "__gc");

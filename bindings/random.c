@@ -3,6 +3,8 @@
 #include "bindings.h"
 #include <string.h>
 
+#define GL_GENERATOR "gan.Generator"
+
 static gan_generator *check_gen(lua_State *L, int idx) {
     return luaL_checkudata(L, idx, GL_GENERATOR);
 }
@@ -244,8 +246,9 @@ static const luaL_Reg tensor_methods[] = {
     {"bernoulli_", m_bernoulli_}, {"random_", m_random_}, {"multinomial", f_multinomial},
     {NULL, NULL}};
 
-void gl_register_random(lua_State *L) {
-    luaL_setfuncs(L, functions, 0);
+void gl_register_random(lua_State *L, const gl_tables *t) {
+    gl_set_funcs(L, t->module, functions);
+    gl_set_funcs(L, t->methods, tensor_methods);
     if (luaL_newmetatable(L, GL_GENERATOR)) {
         lua_newtable(L);
         luaL_setfuncs(L, gen_methods, 0);
@@ -255,5 +258,3 @@ void gl_register_random(lua_State *L) {
     }
     lua_pop(L, 1);
 }
-
-void gl_register_random_methods(lua_State *L) { luaL_setfuncs(L, tensor_methods, 0); }

@@ -1,6 +1,6 @@
 // gan.core.readline: GNU readline and Ctrl-C handling for the REPL.
 //
-// Only gan_lua_open_readline is global; luaopen_gan_core stores the table it pushes.
+// Only gl_register_readline is global: it sets the table gan.core.readline.
 // Signal handling follows lua.c: SIGINT while Lua code runs sets a hook that raises
 // "interrupted!" at the next instruction, so the chunk stops but the REPL goes on.
 
@@ -17,10 +17,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "lauxlib.h"
-#include "lua.h"
-
-int gan_lua_open_readline(lua_State *L);
+#include "bindings.h"
 
 // Most history entries kept (and written to the history file).
 #define HISTORY_MAX 1000
@@ -299,7 +296,7 @@ static const luaL_Reg readline_functions[] = {
     {NULL, NULL},
 };
 
-int gan_lua_open_readline(lua_State *L) {
+void gl_register_readline(lua_State *L, const gl_tables *t) {
     luaL_newlib(L, readline_functions);
-    return 1;
+    lua_setfield(L, t->module, "readline");
 }

@@ -12,26 +12,9 @@ static int done(int rc, gan_tensor *a, gan_tensor *b, gan_tensor *c, gan_tensor 
 }
 #define TRY(call) do { if ((call) != GAN_OK) goto fail; } while (0)
 
-// Records `name` on *out if needed; on failure releases *out.
-static int record(gan_tensor *out, const char *name, gan_backward_fn fn, int n,
-                  const gan_tensor *const *ins, gan_node **node) {
-    *node = gan_record(name, fn, out, n, ins);
-    return GAN_OK;
-}
-
-static int save(gan_node *n, const gan_tensor *t, bool is_output) {
-    return n ? gan_node_save(n, t, is_output) : GAN_OK;
-}
-
-static void put_shape(gan_node *n, int base, const gan_tensor *t) {
-    n->i[base] = t->ndim;
-    for (int k = 0; k < t->ndim; k++) n->i[base + 1 + k] = t->size[k];
-}
-static int shape_ndim(const gan_node *n, int base) { return (int)n->i[base]; }
-static const int64_t *shape_size(const gan_node *n, int base) { return &n->i[base + 1]; }
-
-// The shape of input k, for rules that only need its shape: stored at i[16].
-#define IN_SHAPE 20
+// Each op's parameters are a struct defined next to its rule and kept in the node
+// (GAN_NODE_PARAMS). Rules that only need the input's shape share this one.
+struct shape_params { gan_shape in; };
 
 static int zeros_of(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
     return gan_zeros(out, dt, ndim, size);
@@ -57,8 +40,10 @@ int gan_ag_sum_to(gan_tensor **out, gan_tensor *g, int ndim, const int64_t *size
 
 // ---- unary
 
+struct unary_params { gan_unop op; };
+
 static int unary_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    gan_unop op = (gan_unop)n->i[0];
+    gan_unop op = GAN_NODE_PARAMS(n, struct unary_params)->op;
     gan_tensor *s = NULL, *t = NULL, *u = NULL;
     int rc = GAN_ERR;
     if (n->n_saved && gan_node_unpack(n, 0, &s) != GAN_OK) return GAN_ERR;   // x or y
@@ -126,26 +111,26 @@ int gan_ag_unary(gan_tensor **out, gan_unop op, gan_tensor *a) {
     if (gan_unary(out, op, a) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, gan_unop_name(op), unary_backward, 1, ins, &n);
+    if (gan_record(&n, out, gan_unop_name(op), unary_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = op;
+    GAN_NODE_PARAMS(n, struct unary_params)->op = op;
     bool uses_out = op == GAN_EXP || op == GAN_SQRT || op == GAN_RSQRT || op == GAN_TANH ||
                     op == GAN_SIGMOID || op == GAN_RECIPROCAL || op == GAN_EXPM1;
     bool uses_in = op == GAN_ABS || op == GAN_LOG || op == GAN_RELU || op == GAN_SQUARE ||
                    op == GAN_LOG1P || op == GAN_SIN || op == GAN_COS || op == GAN_ERF;
-    if (uses_out || uses_in) {
-        if (save(n, uses_out ? *out : a, uses_out) != GAN_OK) {
-            gan_tensor_release(*out);
-            return GAN_ERR;
-        }
-    }
-    return GAN_OK;
+    int rc = GAN_OK;
+    if (uses_out || uses_in) rc = gan_node_save(n, uses_out ? *out : a, uses_out);
+    return gan_record_done(out, rc);
 }
 
 // ---- binary
 
+// The shapes of a and b: the gradients are summed back to them (broadcasting).
+struct binary_params { gan_binop op; gan_shape a, b; };
+
 static int binary_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    gan_binop op = (gan_binop)n->i[0];
+    const struct binary_params *p = GAN_NODE_PARAMS(n, struct binary_params);
+    gan_binop op = p->op;
     gan_tensor *a = NULL, *b = NULL, *t = NULL, *u = NULL, *ga = NULL, *gb = NULL;
     int rc = GAN_ERR;
     bool na = gan_node_needs(n, 0), nb = gan_node_needs(n, 1);
@@ -213,8 +198,8 @@ static int binary_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     default:
         goto fail;
     }
-    if (ga) TRY(gan_ag_sum_to(&gin[0], ga, (int)n->i[1], &n->i[2]));
-    if (gb) TRY(gan_ag_sum_to(&gin[1], gb, (int)n->i[IN_SHAPE], &n->i[IN_SHAPE + 1]));
+    if (ga) TRY(gan_ag_sum_to(&gin[0], ga, p->a.ndim, p->a.size));
+    if (gb) TRY(gan_ag_sum_to(&gin[1], gb, p->b.ndim, p->b.size));
     rc = GAN_OK;
 fail:
     done(rc, a, b, t, u);
@@ -226,19 +211,16 @@ int gan_ag_binary(gan_tensor **out, gan_binop op, gan_tensor *a, gan_tensor *b) 
     if (op >= GAN_EQ) return GAN_OK;   // comparisons have no gradient
     gan_node *n;
     const gan_tensor *ins[2] = {a, b};
-    record(*out, gan_binop_name(op), binary_backward, 2, ins, &n);
+    if (gan_record(&n, out, gan_binop_name(op), binary_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = op;
-    // Shapes of a and b for sum_to.
-    put_shape(n, 1, a);
-    put_shape(n, IN_SHAPE, b);
+    struct binary_params *p = GAN_NODE_PARAMS(n, struct binary_params);
+    *p = (struct binary_params){op, gan_shape_of(a), gan_shape_of(b)};
     int rc = GAN_OK;
     if (op == GAN_MUL || op == GAN_DIV || op == GAN_POW || op == GAN_MINIMUM || op == GAN_MAXIMUM) {
-        rc = save(n, a, false);
-        if (rc == GAN_OK) rc = save(n, b, false);
+        rc = gan_node_save(n, a, false);
+        if (rc == GAN_OK) rc = gan_node_save(n, b, false);
     }
-    if (rc != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 int gan_ag_binary_scalar(gan_tensor **out, gan_binop op, gan_tensor *a, double s,
@@ -255,24 +237,29 @@ int gan_ag_binary_scalar(gan_tensor **out, gan_binop op, gan_tensor *a, double s
 
 // ---- clamp, where, masked_fill
 
+struct clamp_params { double lo, hi; };   // NaN: no bound
+
 static int clamp_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    const struct clamp_params *p = GAN_NODE_PARAMS(n, struct clamp_params);
     gan_tensor *x = NULL, *m = NULL, *k = NULL;
     int rc = GAN_ERR;
     TRY(gan_node_unpack(n, 0, &x));
     TRY(gan_full(&m, x->dtype, x->ndim, x->size, 1));   // 1 where lo <= x <= hi
-    if (!isnan(n->f[0])) { TRY(gan_binary_scalar(&k, GAN_GE, x, n->f[0], false)); TRY(gan_binary_(m, GAN_MUL, k)); gan_tensor_release(k); k = NULL; }
-    if (!isnan(n->f[1])) { TRY(gan_binary_scalar(&k, GAN_LE, x, n->f[1], false)); TRY(gan_binary_(m, GAN_MUL, k)); }
+    if (!isnan(p->lo)) { TRY(gan_binary_scalar(&k, GAN_GE, x, p->lo, false)); TRY(gan_binary_(m, GAN_MUL, k)); gan_tensor_release(k); k = NULL; }
+    if (!isnan(p->hi)) { TRY(gan_binary_scalar(&k, GAN_LE, x, p->hi, false)); TRY(gan_binary_(m, GAN_MUL, k)); }
     rc = gan_ag_binary(&gin[0], GAN_MUL, g, m);
 fail:
     return done(rc, x, m, k, NULL);
 }
+
+struct leaky_relu_params { double slope; };
 
 // g times the derivative (a constant mask of x: the second derivative is zero a.e.).
 static int leaky_relu_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     gan_tensor *x = NULL, *d = NULL;
     int rc = GAN_ERR;
     TRY(gan_node_unpack(n, 0, &x));
-    TRY(gan_leaky_relu(&d, x, n->f[0], true));
+    TRY(gan_leaky_relu(&d, x, GAN_NODE_PARAMS(n, struct leaky_relu_params)->slope, true));
     rc = gan_ag_binary(&gin[0], GAN_MUL, g, d);
 fail:
     return done(rc, x, d, NULL, NULL);
@@ -282,36 +269,37 @@ int gan_ag_leaky_relu(gan_tensor **out, gan_tensor *a, double slope) {
     if (gan_leaky_relu(out, a, slope, false) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "leaky_relu", leaky_relu_backward, 1, ins, &n);
+    if (gan_record(&n, out, "leaky_relu", leaky_relu_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->f[0] = slope;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    GAN_NODE_PARAMS(n, struct leaky_relu_params)->slope = slope;
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
 int gan_ag_clamp(gan_tensor **out, gan_tensor *a, double lo, double hi) {
     if (gan_clamp(out, a, lo, hi) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "clamp", clamp_backward, 1, ins, &n);
+    if (gan_record(&n, out, "clamp", clamp_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->f[0] = lo; n->f[1] = hi;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    *GAN_NODE_PARAMS(n, struct clamp_params) = (struct clamp_params){lo, hi};
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
+struct where_params { gan_shape a, b; };
+
 static int where_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    const struct where_params *p = GAN_NODE_PARAMS(n, struct where_params);
     gan_tensor *c = n->aux, *nc = NULL, *t = NULL;
     int rc = GAN_ERR;
     TRY(gan_binary_scalar(&nc, GAN_EQ, c, 0, false));
     if (gan_node_needs(n, 1)) {
         TRY(gan_ag_masked_fill(&t, g, nc, 0));
-        TRY(gan_ag_sum_to(&gin[1], t, (int)n->i[0], &n->i[1]));  // a's shape at i[0..]
+        TRY(gan_ag_sum_to(&gin[1], t, p->a.ndim, p->a.size));
         gan_tensor_release(t); t = NULL;
     }
     if (gan_node_needs(n, 2)) {
         TRY(gan_ag_masked_fill(&t, g, c, 0));
-        TRY(gan_ag_sum_to(&gin[2], t, (int)n->i[IN_SHAPE], &n->i[IN_SHAPE + 1]));
+        TRY(gan_ag_sum_to(&gin[2], t, p->b.ndim, p->b.size));
     }
     rc = GAN_OK;
 fail:
@@ -322,21 +310,16 @@ int gan_ag_where(gan_tensor **out, gan_tensor *cond, gan_tensor *a, gan_tensor *
     if (gan_where(out, cond, a, b) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[3] = {NULL, a, b};
-    record(*out, "where", where_backward, 3, ins, &n);
+    if (gan_record(&n, out, "where", where_backward, 3, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
+    *GAN_NODE_PARAMS(n, struct where_params) = (struct where_params){gan_shape_of(a), gan_shape_of(b)};
     // The mask, broadcast to the output and converted to its dtype, is not saved through
     // the version check: conditions are comparisons made for this call.
     gan_tensor *ce = NULL;
-    if (gan_expand(&ce, cond, (*out)->ndim, (*out)->size) != GAN_OK ||
-        gan_to_dtype(&n->aux, ce, a->dtype) != GAN_OK) {
-        gan_tensor_release(ce);
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
+    int rc = gan_expand(&ce, cond, (*out)->ndim, (*out)->size);
+    if (rc == GAN_OK) rc = gan_to_dtype(&n->aux, ce, a->dtype);
     gan_tensor_release(ce);
-    put_shape(n, 0, a);
-    put_shape(n, IN_SHAPE, b);
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 static int masked_fill_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
@@ -347,59 +330,72 @@ int gan_ag_masked_fill(gan_tensor **out, gan_tensor *a, gan_tensor *mask, double
     if (gan_masked_fill(out, a, mask, v) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "masked_fill", masked_fill_backward, 1, ins, &n);
+    if (gan_record(&n, out, "masked_fill", masked_fill_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    if (gan_clone(&n->aux, mask) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    return gan_record_done(out, gan_clone(&n->aux, mask));
 }
 
 // ---- reductions
 
-// The reduced dims of a reduction recorded with (ndims, dims) on an input of ndim dims,
-// as a keepdim shape of the input: i[1] = ndim, i[2..] = sizes with 1 on reduced dims.
-static void put_reduce(gan_node *n, const gan_tensor *a, int ndims, const int *dims) {
+// A reduction (sum, mean, prod, max, min; var) of an input of shape `in` over the dims
+// whose bit is set in `reduced`. scale: 1 / (values per result) for mean, 2 / dof for var.
+struct reduce_params {
+    gan_redop op;
+    uint32_t reduced;
+    double scale;
+    gan_shape in;
+};
+
+static struct reduce_params reduce_params_of(gan_redop op, const gan_tensor *a, int ndims,
+                                             const int *dims, double scale) {
     bool mask[GAN_MAX_DIMS];
     if (ndims == 0) for (int k = 0; k < GAN_MAX_DIMS; k++) mask[k] = true;
     else gan_check_dims(NULL, ndims, dims, a->ndim, "reduce", mask);
-    n->i[1] = a->ndim;
-    for (int k = 0; k < a->ndim; k++) {
-        n->i[2 + k] = mask[k] ? 1 : a->size[k];           // keepdim shape
-        n->i[IN_SHAPE + 1 + k] = a->size[k];              // input shape
-    }
-    n->i[IN_SHAPE] = a->ndim;
+    struct reduce_params p = {op, 0, scale, gan_shape_of(a)};
+    for (int k = 0; k < a->ndim; k++) if (mask[k]) p.reduced |= 1u << k;
+    return p;
+}
+
+// The reduced dims, in order; returns their count.
+static int reduced_dims(const struct reduce_params *p, int *dims) {
+    int nd = 0;
+    for (int k = 0; k < p->in.ndim; k++) if (p->reduced >> k & 1) dims[nd++] = k;
+    return nd;
 }
 
 // g (reduced shape) -> g viewed with kept dims, expanded to the input shape.
-static int expand_back(gan_node *n, gan_tensor *g, gan_tensor **out) {
+static int expand_back(const struct reduce_params *p, gan_tensor *g, gan_tensor **out) {
+    gan_shape kept = p->in;
+    for (int k = 0; k < kept.ndim; k++) if (p->reduced >> k & 1) kept.size[k] = 1;
     gan_tensor *v;
-    if (gan_ag_reshape(&v, g, (int)n->i[1], &n->i[2]) != GAN_OK) return GAN_ERR;
-    int rc = gan_ag_expand(out, v, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE));
+    if (gan_ag_reshape(&v, g, kept.ndim, kept.size) != GAN_OK) return GAN_ERR;
+    int rc = gan_ag_expand(out, v, p->in.ndim, p->in.size);
     gan_tensor_release(v);
     return rc;
 }
 
 static int reduce_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    gan_redop op = (gan_redop)n->i[0];
+    const struct reduce_params *p = GAN_NODE_PARAMS(n, struct reduce_params);
+    gan_redop op = p->op;
     gan_tensor *e = NULL, *x = NULL, *y = NULL, *m = NULL;
     int rc = GAN_ERR;
-    TRY(expand_back(n, g, &e));
+    TRY(expand_back(p, g, &e));
     if (op == GAN_SUM) { gin[0] = e; return GAN_OK; }
-    if (op == GAN_MEAN) { rc = gan_ag_binary_scalar(&gin[0], GAN_MUL, e, n->f[0], false); goto fail; }
+    if (op == GAN_MEAN) { rc = gan_ag_binary_scalar(&gin[0], GAN_MUL, e, p->scale, false); goto fail; }
     TRY(gan_node_unpack(n, 0, &x));
     TRY(gan_node_unpack(n, 1, &y));
     gan_tensor *ye = NULL, *t = NULL;
     if (op == GAN_PROD) {                              // g * prod / x
-        rc = expand_back(n, y, &ye);
+        rc = expand_back(p, y, &ye);
         if (rc == GAN_OK) rc = gan_ag_binary(&t, GAN_DIV, ye, x);
         if (rc == GAN_OK) rc = gan_ag_binary(&gin[0], GAN_MUL, e, t);
     } else {                                           // max/min: g split among the ties
         gan_tensor *cnt = NULL, *yd = NULL;
         rc = gan_detach(&yd, y);
-        if (rc == GAN_OK) rc = expand_back(n, yd, &ye);
+        if (rc == GAN_OK) rc = expand_back(p, yd, &ye);
         if (rc == GAN_OK) rc = gan_binary(&m, GAN_EQ, x, ye);
         if (rc == GAN_OK) {
-            int dims[GAN_MAX_DIMS], nd = 0;
-            for (int k = 0; k < (int)n->i[1]; k++) if (n->i[2 + k] == 1) dims[nd++] = k;
+            int dims[GAN_MAX_DIMS], nd = reduced_dims(p, dims);
             rc = gan_reduce(&cnt, GAN_SUM, m, nd, dims, true);
         }
         if (rc == GAN_OK) rc = gan_binary_(m, GAN_DIV, cnt);
@@ -417,33 +413,31 @@ int gan_ag_reduce(gan_tensor **out, gan_redop op, gan_tensor *a, int ndims, cons
     gan_node *n;
     const gan_tensor *ins[1] = {a};
     static const char *names[] = {"sum", "mean", "prod", "max", "min"};
-    record(*out, names[op], reduce_backward, 1, ins, &n);
+    if (gan_record(&n, out, names[op], reduce_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = op;
-    put_reduce(n, a, ndims, dims);
     int64_t r = gan_numel(a) / (gan_numel(*out) ? gan_numel(*out) : 1);
-    n->f[0] = r ? 1.0 / (double)r : 0;
+    double scale = r ? 1.0 / (double)r : 0;
+    *GAN_NODE_PARAMS(n, struct reduce_params) = reduce_params_of(op, a, ndims, dims, scale);
+    int rc = GAN_OK;
     if (op != GAN_SUM && op != GAN_MEAN) {
-        if (save(n, a, false) != GAN_OK || save(n, *out, true) != GAN_OK) {
-            gan_tensor_release(*out);
-            return GAN_ERR;
-        }
+        rc = gan_node_save(n, a, false);
+        if (rc == GAN_OK) rc = gan_node_save(n, *out, true);
     }
-    return GAN_OK;
+    return gan_record_done(out, rc);
 }
 
 static int var_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     // d var / dx = 2 (x - mean) / dof
     gan_tensor *x = NULL, *e = NULL, *mu = NULL, *d = NULL, *t = NULL;
     int rc = GAN_ERR;
+    const struct reduce_params *p = GAN_NODE_PARAMS(n, struct reduce_params);
     TRY(gan_node_unpack(n, 0, &x));
-    TRY(expand_back(n, g, &e));
-    int dims[GAN_MAX_DIMS], nd = 0;
-    for (int k = 0; k < (int)n->i[1]; k++) if (n->i[2 + k] == 1) dims[nd++] = k;
+    TRY(expand_back(p, g, &e));
+    int dims[GAN_MAX_DIMS], nd = reduced_dims(p, dims);
     TRY(gan_ag_reduce(&mu, GAN_MEAN, x, nd, dims, true));
     TRY(gan_ag_binary(&d, GAN_SUB, x, mu));
     TRY(gan_ag_binary(&t, GAN_MUL, e, d));
-    rc = gan_ag_binary_scalar(&gin[0], GAN_MUL, t, n->f[0], false);
+    rc = gan_ag_binary_scalar(&gin[0], GAN_MUL, t, p->scale, false);
 fail:
     done(rc, x, e, mu, d);
     return done(rc, t, NULL, NULL, NULL);
@@ -454,14 +448,13 @@ int gan_ag_var(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool
     if (gan_var(out, a, ndims, dims, unbiased, keepdim) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "var", var_backward, 1, ins, &n);
+    if (gan_record(&n, out, "var", var_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    put_reduce(n, a, ndims, dims);
     int64_t r = gan_numel(a) / (gan_numel(*out) ? gan_numel(*out) : 1);
     int64_t dof = unbiased ? r - 1 : r;
-    n->f[0] = dof > 0 ? 2.0 / (double)dof : NAN;
-    if (save(n, a, false) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    double scale = dof > 0 ? 2.0 / (double)dof : NAN;
+    *GAN_NODE_PARAMS(n, struct reduce_params) = reduce_params_of(GAN_SUM, a, ndims, dims, scale);
+    return gan_record_done(out, gan_node_save(n, a, false));
 }
 
 int gan_ag_std(gan_tensor **out, gan_tensor *a, int ndims, const int *dims, bool unbiased,
@@ -518,15 +511,17 @@ fail:
     return done(rc, t, s, NULL, NULL);
 }
 
+struct max_dim_params { int dim; bool keepdim; gan_shape in; };
+
 static int max_dim_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     // Scatter g into zeros at the winning indices (n->aux, keepdim form).
+    const struct max_dim_params *p = GAN_NODE_PARAMS(n, struct max_dim_params);
     gan_tensor *z = NULL, *gk = NULL;
     int rc = GAN_ERR;
-    int d = (int)n->i[0];
-    TRY(zeros_of(&z, g->dtype, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE)));
-    if (n->i[1]) gk = gan_tensor_retain(g);
-    else TRY(gan_ag_unsqueeze(&gk, g, d));
-    rc = gan_ag_scatter_add(&gin[0], z, d, n->aux, gk);
+    TRY(zeros_of(&z, g->dtype, p->in.ndim, p->in.size));
+    if (p->keepdim) gk = gan_tensor_retain(g);
+    else TRY(gan_ag_unsqueeze(&gk, g, p->dim));
+    rc = gan_ag_scatter_add(&gin[0], z, p->dim, n->aux, gk);
 fail:
     return done(rc, z, gk, NULL, NULL);
 }
@@ -536,17 +531,16 @@ int gan_ag_max_dim(gan_tensor **values, gan_tensor **indices, gan_tensor *a, int
     if (gan_max_dim(values, indices, a, dim, keepdim, is_min) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*values, is_min ? "min" : "max", max_dim_backward, 1, ins, &n);
-    if (!n) return GAN_OK;
-    int d;
-    gan_wrap_dim(&d, dim, a->ndim, "max");
-    n->i[0] = d;
-    n->i[1] = keepdim;
-    n->i[IN_SHAPE] = a->ndim;
-    memcpy(&n->i[IN_SHAPE + 1], a->size, sizeof(int64_t) * (size_t)a->ndim);
-    int rc = keepdim ? (n->aux = gan_tensor_retain(*indices), GAN_OK) : gan_unsqueeze(&n->aux, *indices, d);
-    if (rc != GAN_OK) { gan_tensor_release(*values); gan_tensor_release(*indices); return GAN_ERR; }
-    return GAN_OK;
+    int rc = gan_record(&n, values, is_min ? "min" : "max", max_dim_backward, 1, ins);
+    if (rc == GAN_OK && n) {
+        int d;
+        gan_wrap_dim(&d, dim, a->ndim, "max");
+        *GAN_NODE_PARAMS(n, struct max_dim_params) = (struct max_dim_params){d, keepdim, gan_shape_of(a)};
+        rc = keepdim ? (n->aux = gan_tensor_retain(*indices), GAN_OK) : gan_unsqueeze(&n->aux, *indices, d);
+        rc = gan_record_done(values, rc);
+    }
+    if (rc != GAN_OK) { gan_tensor_release(*indices); *indices = NULL; }
+    return rc;
 }
 
 int gan_ag_max_all(gan_tensor **out, gan_tensor *a, bool is_min) {
@@ -599,85 +593,95 @@ int gan_ag_matmul(gan_tensor **out, gan_tensor *a, gan_tensor *b) {
     if (gan_matmul(out, a, b) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, b};
-    record(*out, "matmul", matmul_backward, 2, ins, &n);
+    if (gan_record(&n, out, "matmul", matmul_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    if (save(n, a, false) != GAN_OK || save(n, b, false) != GAN_OK) {
-        gan_tensor_release(*out);
-        return GAN_ERR;
-    }
-    return GAN_OK;
+    int rc = gan_node_save(n, a, false);
+    if (rc == GAN_OK) rc = gan_node_save(n, b, false);
+    return gan_record_done(out, rc);
 }
 
 // ---- views and copies: the gradient goes back through the inverse view
 
 static int reshape_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    return gan_ag_reshape(&gin[0], g, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE));
+    const struct shape_params *p = GAN_NODE_PARAMS(n, struct shape_params);
+    return gan_ag_reshape(&gin[0], g, p->in.ndim, p->in.size);
 }
 
-static int record_reshape_like(gan_tensor *out, gan_tensor *in, const char *name) {
+static int record_reshape_like(gan_tensor **out, gan_tensor *in, const char *name) {
     gan_node *n;
     const gan_tensor *ins[1] = {in};
-    record(out, name, reshape_backward, 1, ins, &n);
-    if (n) put_shape(n, IN_SHAPE, in);
+    if (gan_record(&n, out, name, reshape_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) GAN_NODE_PARAMS(n, struct shape_params)->in = gan_shape_of(in);
     return GAN_OK;
 }
 
 int gan_ag_view(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size) {
     if (gan_view(out, t, ndim, size) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "view");
+    return record_reshape_like(out, t, "view");
 }
 int gan_ag_reshape(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size) {
     if (gan_reshape(out, t, ndim, size) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "reshape");
+    return record_reshape_like(out, t, "reshape");
 }
 int gan_ag_squeeze(gan_tensor **out, gan_tensor *t, int dim, bool all) {
     if (gan_squeeze(out, t, dim, all) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "squeeze");
+    return record_reshape_like(out, t, "squeeze");
 }
 int gan_ag_unsqueeze(gan_tensor **out, gan_tensor *t, int dim) {
     if (gan_unsqueeze(out, t, dim) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "unsqueeze");
+    return record_reshape_like(out, t, "unsqueeze");
 }
 int gan_ag_flatten(gan_tensor **out, gan_tensor *t, int start_dim, int end_dim) {
     if (gan_flatten(out, t, start_dim, end_dim) != GAN_OK) return GAN_ERR;
-    return record_reshape_like(*out, t, "flatten");
+    return record_reshape_like(out, t, "flatten");
 }
 
+struct transpose_params { int d0, d1; };
+
 static int transpose_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    return gan_ag_transpose(&gin[0], g, (int)n->i[0], (int)n->i[1]);
+    const struct transpose_params *p = GAN_NODE_PARAMS(n, struct transpose_params);
+    return gan_ag_transpose(&gin[0], g, p->d0, p->d1);
 }
 
 int gan_ag_transpose(gan_tensor **out, gan_tensor *t, int d0, int d1) {
     if (gan_transpose(out, t, d0, d1) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "transpose", transpose_backward, 1, ins, &n);
-    if (n) { n->i[0] = d0; n->i[1] = d1; }
+    if (gan_record(&n, out, "transpose", transpose_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) *GAN_NODE_PARAMS(n, struct transpose_params) = (struct transpose_params){d0, d1};
     return GAN_OK;
 }
 
+struct permute_params { int ndim; int dims[GAN_MAX_DIMS]; };   // dims wrapped
+
 static int permute_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    int inv[GAN_MAX_DIMS], nd = (int)n->i[0];
-    for (int k = 0; k < nd; k++) inv[n->i[1 + k]] = k;
-    return gan_ag_permute(&gin[0], g, nd, inv);
+    const struct permute_params *p = GAN_NODE_PARAMS(n, struct permute_params);
+    int inv[GAN_MAX_DIMS];
+    for (int k = 0; k < p->ndim; k++) inv[p->dims[k]] = k;
+    return gan_ag_permute(&gin[0], g, p->ndim, inv);
 }
 
 int gan_ag_permute(gan_tensor **out, gan_tensor *t, int ndim, const int *dims) {
     if (gan_permute(out, t, ndim, dims) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "permute", permute_backward, 1, ins, &n);
+    if (gan_record(&n, out, "permute", permute_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (n) {
-        n->i[0] = ndim;
-        for (int k = 0; k < ndim; k++) { int d; gan_wrap_dim(&d, dims[k], ndim, "permute"); n->i[1 + k] = d; }
+        struct permute_params *p = GAN_NODE_PARAMS(n, struct permute_params);
+        p->ndim = ndim;
+        for (int k = 0; k < ndim; k++) gan_wrap_dim(&p->dims[k], dims[k], ndim, "permute");
     }
     return GAN_OK;
 }
 
+// narrow and select: the slice starts at `start` of the input's `full` extent along dim.
+struct narrow_params { int dim; int64_t start, full; };
+
 // The gradient of a narrow: g padded with zeros back to the input's extent along dim.
 static int narrow_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    int d = (int)n->i[0];
-    int64_t start = n->i[1], full = n->i[2];
+    const struct narrow_params *p = GAN_NODE_PARAMS(n, struct narrow_params);
+    int d = p->dim;
+    int64_t start = p->start, full = p->full;
     gan_tensor *parts[3] = {NULL, g, NULL}, *z0 = NULL, *z1 = NULL;
     int k = 0, rc;
     gan_tensor *list[3];
@@ -703,14 +707,18 @@ int gan_ag_narrow(gan_tensor **out, gan_tensor *t, int dim, int64_t start, int64
     if (gan_narrow(out, t, dim, start, len) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "narrow", narrow_backward, 1, ins, &n);
-    if (n) { int d; gan_wrap_dim(&d, dim, t->ndim, "narrow"); n->i[0] = d; n->i[1] = start; n->i[2] = t->size[d]; }
+    if (gan_record(&n, out, "narrow", narrow_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) {
+        int d;
+        gan_wrap_dim(&d, dim, t->ndim, "narrow");
+        *GAN_NODE_PARAMS(n, struct narrow_params) = (struct narrow_params){d, start, t->size[d]};
+    }
     return GAN_OK;
 }
 
 static int select_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     gan_tensor *u;
-    if (gan_ag_unsqueeze(&u, g, (int)n->i[0]) != GAN_OK) return GAN_ERR;
+    if (gan_ag_unsqueeze(&u, g, GAN_NODE_PARAMS(n, struct narrow_params)->dim) != GAN_OK) return GAN_ERR;
     int rc = narrow_backward(n, u, gin);
     gan_tensor_release(u);
     return rc;
@@ -720,21 +728,26 @@ int gan_ag_select(gan_tensor **out, gan_tensor *t, int dim, int64_t index) {
     if (gan_select(out, t, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "select", select_backward, 1, ins, &n);
-    if (n) { int d; gan_wrap_dim(&d, dim, t->ndim, "select"); n->i[0] = d; n->i[1] = index; n->i[2] = t->size[d]; }
+    if (gan_record(&n, out, "select", select_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) {
+        int d;
+        gan_wrap_dim(&d, dim, t->ndim, "select");
+        *GAN_NODE_PARAMS(n, struct narrow_params) = (struct narrow_params){d, index, t->size[d]};
+    }
     return GAN_OK;
 }
 
 static int expand_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    return gan_ag_sum_to(&gin[0], g, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE));
+    const struct shape_params *p = GAN_NODE_PARAMS(n, struct shape_params);
+    return gan_ag_sum_to(&gin[0], g, p->in.ndim, p->in.size);
 }
 
 int gan_ag_expand(gan_tensor **out, gan_tensor *t, int ndim, const int64_t *size) {
     if (gan_expand(out, t, ndim, size) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "expand", expand_backward, 1, ins, &n);
-    if (n) put_shape(n, IN_SHAPE, t);
+    if (gan_record(&n, out, "expand", expand_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) GAN_NODE_PARAMS(n, struct shape_params)->in = gan_shape_of(t);
     return GAN_OK;
 }
 
@@ -752,12 +765,13 @@ int gan_ag_clone(gan_tensor **out, gan_tensor *t) {
     if (gan_clone(out, t) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "clone", identity_backward, 1, ins, &n);
-    return GAN_OK;
+    return gan_record(&n, out, "clone", identity_backward, 1, ins);
 }
 
+struct to_dtype_params { gan_dtype from; };
+
 static int to_dtype_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    return gan_ag_to_dtype(&gin[0], g, (gan_dtype)n->i[0]);
+    return gan_ag_to_dtype(&gin[0], g, GAN_NODE_PARAMS(n, struct to_dtype_params)->from);
 }
 
 int gan_ag_to_dtype(gan_tensor **out, gan_tensor *t, gan_dtype dt) {
@@ -765,15 +779,17 @@ int gan_ag_to_dtype(gan_tensor **out, gan_tensor *t, gan_dtype dt) {
     if (*out == t || dt == GAN_INT64) return GAN_OK;
     gan_node *n;
     const gan_tensor *ins[1] = {t};
-    record(*out, "to", to_dtype_backward, 1, ins, &n);
-    if (n) n->i[0] = t->dtype;
+    if (gan_record(&n, out, "to", to_dtype_backward, 1, ins) != GAN_OK) return GAN_ERR;
+    if (n) GAN_NODE_PARAMS(n, struct to_dtype_params)->from = t->dtype;
     return GAN_OK;
 }
 
 // ---- joins and indexing
 
+struct cat_params { int dim; };   // wrapped; n->aux holds each input's length along it
+
 static int cat_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
-    int d = (int)n->i[0];
+    int d = GAN_NODE_PARAMS(n, struct cat_params)->dim;
     int64_t at = 0;
     for (int k = 0; k < n->n_next; k++) {
         int64_t len = n->aux ? ((int64_t *)gan_data(n->aux))[k] : 0;
@@ -787,21 +803,26 @@ static int cat_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
 int gan_ag_cat(gan_tensor **out, int n, gan_tensor *const *ts, int dim) {
     if (gan_cat(out, n, (const gan_tensor *const *)ts, dim) != GAN_OK) return GAN_ERR;
     gan_node *node;
-    record(*out, "cat", cat_backward, n, (const gan_tensor *const *)ts, &node);
+    if (gan_record(&node, out, "cat", cat_backward, n, (const gan_tensor *const *)ts) != GAN_OK) return GAN_ERR;
     if (!node) return GAN_OK;
     int d;
     gan_wrap_dim(&d, dim, ts[0]->ndim, "cat");
-    node->i[0] = d;
+    GAN_NODE_PARAMS(node, struct cat_params)->dim = d;
     int64_t nn = n;
-    if (gan_empty(&node->aux, GAN_INT64, 1, &nn) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
+    if (gan_empty(&node->aux, GAN_INT64, 1, &nn) != GAN_OK) return gan_record_done(out, GAN_ERR);
     for (int k = 0; k < n; k++) ((int64_t *)gan_data(node->aux))[k] = ts[k]->size[d];
     return GAN_OK;
 }
 
+// index_select, index_add, gather, scatter_add (n->aux: a copy of the index). shape: the
+// input's (index_select, gather) or src's (scatter_add); index_add needs none.
+struct index_params { int dim; gan_shape shape; };
+
 static int index_select_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    const struct index_params *p = GAN_NODE_PARAMS(n, struct index_params);
     gan_tensor *z;
-    if (zeros_of(&z, g->dtype, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE)) != GAN_OK) return GAN_ERR;
-    int rc = gan_ag_index_add(&gin[0], z, (int)n->i[0], n->aux, g);
+    if (zeros_of(&z, g->dtype, p->shape.ndim, p->shape.size) != GAN_OK) return GAN_ERR;
+    int rc = gan_ag_index_add(&gin[0], z, p->dim, n->aux, g);
     gan_tensor_release(z);
     return rc;
 }
@@ -810,17 +831,16 @@ int gan_ag_index_select(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *in
     if (gan_index_select(out, a, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "index_select", index_select_backward, 1, ins, &n);
+    if (gan_record(&n, out, "index_select", index_select_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = dim;
-    put_shape(n, IN_SHAPE, a);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    *GAN_NODE_PARAMS(n, struct index_params) = (struct index_params){dim, gan_shape_of(a)};
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int index_add_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     if (gan_node_needs(n, 0)) gin[0] = gan_tensor_retain(g);
-    if (gan_node_needs(n, 1)) return gan_ag_index_select(&gin[1], g, (int)n->i[0], n->aux);
+    if (gan_node_needs(n, 1))
+        return gan_ag_index_select(&gin[1], g, GAN_NODE_PARAMS(n, struct index_params)->dim, n->aux);
     return GAN_OK;
 }
 
@@ -829,17 +849,17 @@ int gan_ag_index_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index
     if (gan_index_add(out, a, dim, index, src) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, src};
-    record(*out, "index_add", index_add_backward, 2, ins, &n);
+    if (gan_record(&n, out, "index_add", index_add_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = dim;
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    GAN_NODE_PARAMS(n, struct index_params)->dim = dim;
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int gather_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    const struct index_params *p = GAN_NODE_PARAMS(n, struct index_params);
     gan_tensor *z;
-    if (zeros_of(&z, g->dtype, shape_ndim(n, IN_SHAPE), shape_size(n, IN_SHAPE)) != GAN_OK) return GAN_ERR;
-    int rc = gan_ag_scatter_add(&gin[0], z, (int)n->i[0], n->aux, g);
+    if (zeros_of(&z, g->dtype, p->shape.ndim, p->shape.size) != GAN_OK) return GAN_ERR;
+    int rc = gan_ag_scatter_add(&gin[0], z, p->dim, n->aux, g);
     gan_tensor_release(z);
     return rc;
 }
@@ -848,22 +868,21 @@ int gan_ag_gather(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *index) {
     if (gan_gather(out, a, dim, index) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[1] = {a};
-    record(*out, "gather", gather_backward, 1, ins, &n);
+    if (gan_record(&n, out, "gather", gather_backward, 1, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = dim;
-    put_shape(n, IN_SHAPE, a);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    *GAN_NODE_PARAMS(n, struct index_params) = (struct index_params){dim, gan_shape_of(a)};
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }
 
 static int scatter_add_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     if (gan_node_needs(n, 0)) gin[0] = gan_tensor_retain(g);
     if (gan_node_needs(n, 1)) {
         // src may be larger than index outside dim; its extra entries get no gradient.
+        const struct index_params *p = GAN_NODE_PARAMS(n, struct index_params);
         gan_tensor *gg;
-        if (gan_ag_gather(&gg, g, (int)n->i[0], n->aux) != GAN_OK) return GAN_ERR;
-        int nd = shape_ndim(n, IN_SHAPE);
-        const int64_t *ss = shape_size(n, IN_SHAPE);
+        if (gan_ag_gather(&gg, g, p->dim, n->aux) != GAN_OK) return GAN_ERR;
+        int nd = p->shape.ndim;
+        const int64_t *ss = p->shape.size;
         bool same = gg->ndim == nd && memcmp(gg->size, ss, sizeof(int64_t) * (size_t)nd) == 0;
         if (same) { gin[1] = gg; return GAN_OK; }
         gan_tensor *cur = gg;
@@ -891,10 +910,8 @@ int gan_ag_scatter_add(gan_tensor **out, gan_tensor *a, int dim, gan_tensor *ind
     if (gan_scatter_add(out, a, dim, index, src) != GAN_OK) return GAN_ERR;
     gan_node *n;
     const gan_tensor *ins[2] = {a, src};
-    record(*out, "scatter_add", scatter_add_backward, 2, ins, &n);
+    if (gan_record(&n, out, "scatter_add", scatter_add_backward, 2, ins) != GAN_OK) return GAN_ERR;
     if (!n) return GAN_OK;
-    n->i[0] = dim;
-    put_shape(n, IN_SHAPE, src);
-    if (gan_clone(&n->aux, index) != GAN_OK) { gan_tensor_release(*out); return GAN_ERR; }
-    return GAN_OK;
+    *GAN_NODE_PARAMS(n, struct index_params) = (struct index_params){dim, gan_shape_of(src)};
+    return gan_record_done(out, gan_clone(&n->aux, index));
 }

@@ -1,8 +1,15 @@
-// Size-bucketed caching allocator. Requests are rounded up to a bucket (powers of two
-// split into 4 steps each, so waste is below 25%); freed blocks wait in their bucket's
-// free list and are handed out again, which keeps a training step free of mmap/munmap.
+// Every allocation core makes goes through this file: storages through the size-bucketed
+// cache below, small objects (tensor headers, graph nodes and arrays) through gan_malloc
+// and friends. Both pass the failure hook of gan/testing.h first, so tests can make any
+// one of them fail.
+//
+// The cache: requests are rounded up to a bucket (powers of two split into 4 steps each,
+// so waste is below 25%); freed blocks wait in their bucket's free list and are handed
+// out again, which keeps a training step free of mmap/munmap.
 #include "gan/alloc.h"
 #include "gan/error.h"
+#include "gan/testing.h"
+#include "internal.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,51 @@ static block *free_lists[NUM_BUCKETS];
 static gan_alloc_stats stats;
 static int64_t cache_limit = (int64_t)2 << 30;   // 2 GiB
 
+// The test hook (gan/testing.h); NULL in programs, so the cost is one untaken branch.
+static gan_alloc_fail_fn fail_hook;
+static void *fail_ctx;
+
+void gan_alloc_set_fail_hook(gan_alloc_fail_fn fn, void *ctx) {
+    fail_ctx = ctx;
+    fail_hook = fn;
+}
+
+static bool injected_failure(size_t nbytes) {
+    if (__builtin_expect(fail_hook != NULL, 0) && fail_hook(nbytes, fail_ctx)) {
+        gan_error("out of memory: could not allocate %zu bytes", nbytes);
+        return true;
+    }
+    return false;
+}
+
+void *gan_malloc(size_t nbytes) {
+    if (injected_failure(nbytes)) return NULL;
+    void *p = malloc(nbytes ? nbytes : 1);
+    if (!p) gan_error("out of memory: could not allocate %zu bytes", nbytes);
+    return p;
+}
+
+void *gan_calloc(size_t n, size_t size) {
+    if (injected_failure(n * size)) return NULL;
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) gan_error("out of memory: could not allocate %zu x %zu bytes", n, size);
+    return p;
+}
+
+char *gan_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = gan_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void *gan_realloc(void *p, size_t nbytes) {
+    if (injected_failure(nbytes)) return NULL;
+    void *q = realloc(p, nbytes ? nbytes : 1);
+    if (!q) gan_error("out of memory: could not allocate %zu bytes", nbytes);
+    return q;
+}
+
 // Bucket index and its block size for a request of n bytes.
 static int bucket_of(size_t n, size_t *bucket_bytes) {
     if (n < MIN_BUCKET_BYTES) n = MIN_BUCKET_BYTES;
@@ -30,6 +82,7 @@ static int bucket_of(size_t n, size_t *bucket_bytes) {
 }
 
 void *gan_alloc(size_t nbytes) {
+    if (injected_failure(nbytes)) return NULL;
     size_t bytes;
     int b = bucket_of(nbytes, &bytes);
     void *p = NULL;

@@ -13,11 +13,12 @@ void gan_set_grad_enabled(bool on) { grad_disabled = !on; }
 
 // ---- nodes
 
+// NULL when out of memory; the caller sets the message.
 static gan_node *node_new(const char *name, gan_backward_fn fn, int n_next) {
-    gan_node *n = calloc(1, sizeof *n);
-    if (!n) { gan_error("%s: out of memory recording the graph", name); return NULL; }
-    n->next = n_next ? calloc((size_t)n_next, sizeof *n->next) : NULL;
-    if (n_next && !n->next) { free(n); gan_error("%s: out of memory", name); return NULL; }
+    gan_node *n = gan_calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->next = n_next ? gan_calloc((size_t)n_next, sizeof *n->next) : NULL;
+    if (n_next && !n->next) { free(n); return NULL; }
     n->refcount = 1;
     n->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
     n->name = name;
@@ -91,7 +92,7 @@ gan_node *gan_grad_target(gan_tensor *t) {
     if (!t->requires_grad) return NULL;
     if (!t->grad_acc) {
         gan_node *n = node_new("accumulate_grad", NULL, 0);
-        if (!n) return NULL;
+        if (!n) { gan_error("accumulate_grad: out of memory"); return NULL; }
         n->leaf = t;
         n->out_dtype = t->dtype;
         n->out_ndim = t->ndim;
@@ -105,8 +106,8 @@ int gan_register_hook(gan_tensor *t, int id) {
     if (!t->requires_grad)
         return gan_error("register_hook: the tensor does not require grad");
     gan_node *n = gan_grad_target(t);
-    if (!n) return GAN_ERR;
-    int *h = realloc(n->hooks, sizeof *h * (size_t)(n->n_hooks + 1));
+    if (!n) return gan_error("register_hook: out of memory");
+    int *h = gan_realloc(n->hooks, sizeof *h * (size_t)(n->n_hooks + 1));
     if (!h) return gan_error("register_hook: out of memory");
     h[n->n_hooks++] = id;
     n->hooks = h;
@@ -115,37 +116,54 @@ int gan_register_hook(gan_tensor *t, int id) {
 
 // ---- recording
 
-gan_node *gan_record(const char *name, gan_backward_fn fn, gan_tensor *out, int n,
-                     const gan_tensor *const *inputs) {
-    if (grad_disabled) return NULL;
+int gan_record(gan_node **node, gan_tensor **out, const char *name, gan_backward_fn fn, int n,
+               const gan_tensor *const *inputs) {
+    *node = NULL;
+    if (grad_disabled) return GAN_OK;
     bool any = false;
     for (int i = 0; i < n; i++) any = any || (inputs[i] && inputs[i]->requires_grad);
-    if (!any) return NULL;
+    if (!any) return GAN_OK;
     // Targets first: a leaf's accumulate node must be older than its consumers.
     for (int i = 0; i < n; i++)
-        if (inputs[i] && inputs[i]->requires_grad && !gan_grad_target((gan_tensor *)inputs[i])) return NULL;
-    gan_node *node = node_new(name, fn, n);
-    if (!node) return NULL;
+        if (inputs[i] && inputs[i]->requires_grad && !gan_grad_target((gan_tensor *)inputs[i])) goto oom;
+    gan_node *nd = node_new(name, fn, n);
+    if (!nd) goto oom;
     for (int i = 0; i < n; i++) {
         gan_tensor *in = (gan_tensor *)inputs[i];
-        if (in && in->requires_grad) node->next[i] = gan_node_retain(gan_grad_target(in));
+        if (in && in->requires_grad) nd->next[i] = gan_node_retain(gan_grad_target(in));
     }
-    node->out_dtype = out->dtype;
-    node->out_ndim = out->ndim;
-    memcpy(node->out_size, out->size, sizeof node->out_size);
-    gan_node_release(out->grad_fn);
-    out->grad_fn = node;
-    out->requires_grad = true;
-    return node;
+    gan_tensor *o = *out;
+    nd->out_dtype = o->dtype;
+    nd->out_ndim = o->ndim;
+    memcpy(nd->out_size, o->size, sizeof nd->out_size);
+    gan_node_release(o->grad_fn);
+    o->grad_fn = nd;
+    o->requires_grad = true;
+    *node = nd;
+    return GAN_OK;
+oom:
+    gan_tensor_release(*out);
+    *out = NULL;
+    return gan_error("%s: out of memory recording the graph", name);
+}
+
+int gan_record_done(gan_tensor **out, int rc) {
+    if (rc == GAN_OK) return GAN_OK;
+    if ((*out)->grad_fn) gan_error_context((*out)->grad_fn->name);
+    gan_tensor_release(*out);
+    *out = NULL;
+    return GAN_ERR;
 }
 
 int gan_node_save(gan_node *n, const gan_tensor *t, bool is_output) {
-    if (n->n_saved >= GAN_NODE_MAX_SAVED) return gan_error("%s: too many saved tensors", n->name);
+    if (n->n_saved >= GAN_NODE_MAX_SAVED)
+        return gan_error("%s: too many saved tensors (internal error)", n->name);
     gan_saved *s = &n->saved[n->n_saved];
     if (is_output) {
         // A detached header: the output holds this node, so holding the output back
         // would be a reference cycle.
-        if (gan_detach(&s->t, t) != GAN_OK) return GAN_ERR;
+        if (gan_detach(&s->t, t) != GAN_OK)
+            return gan_error("%s: out of memory saving a tensor for backward", n->name);
     } else {
         s->t = gan_tensor_retain((gan_tensor *)t);
     }
@@ -216,10 +234,68 @@ static int add_to_buffer(gan_backward_run *r, int k, gan_tensor *g) {
     return GAN_OK;
 }
 
+// Appends x to a growing array.
+static int append(gan_node ***arr, int *len, int *cap, gan_node *x) {
+    if (*len == *cap) {
+        gan_node **a = gan_realloc(*arr, sizeof **arr * (size_t)*cap * 2);
+        if (!a) return GAN_ERR;
+        *arr = a;
+        *cap *= 2;
+    }
+    (*arr)[(*len)++] = x;
+    return GAN_OK;
+}
+
+// Every node reachable from the outputs, unordered (iterative DFS; `visit` marks the
+// nodes this pass has seen). The caller frees *out.
+static int collect(gan_node ***out, int *count, int n, gan_tensor *const *outputs) {
+    uint64_t epoch = __atomic_fetch_add(&next_visit, 1, __ATOMIC_RELAXED);
+    int cap = 64, len = 0, scap = 64, sp = 0;
+    gan_node **nodes = gan_malloc(sizeof *nodes * (size_t)cap);
+    gan_node **stack = gan_malloc(sizeof *stack * (size_t)scap);
+    if (!nodes || !stack) goto oom;
+    for (int k = 0; k < n; k++) {
+        gan_tensor *o = outputs[k];
+        if (!o->requires_grad) {
+            gan_error("backward: output %d does not require grad and has no grad_fn "
+                      "(did you compute it under no_grad or from detached tensors?)", k + 1);
+            goto fail;
+        }
+        gan_node *root = gan_grad_target(o);
+        if (!root) goto oom;
+        if (root->visit == epoch) continue;
+        root->visit = epoch;
+        if (append(&stack, &sp, &scap, root) != GAN_OK) goto oom;
+    }
+    while (sp > 0) {
+        gan_node *x = stack[--sp];
+        if (append(&nodes, &len, &cap, x) != GAN_OK) goto oom;
+        for (int i = 0; i < x->n_next; i++) {
+            gan_node *y = x->next[i];
+            if (!y || y->visit == epoch) continue;
+            y->visit = epoch;
+            if (append(&stack, &sp, &scap, y) != GAN_OK) goto oom;
+        }
+    }
+    free(stack);
+    *out = nodes;
+    *count = len;
+    return GAN_OK;
+oom:
+    gan_error("backward: out of memory");
+fail:
+    free(nodes);
+    free(stack);
+    return GAN_ERR;
+}
+
 void gan_backward_free(gan_backward_run *r) {
     if (!r) return;
-    for (int k = 0; k < r->count; k++) { gan_tensor_release(r->buf[k]); gan_node_release(r->nodes[k]); }
-    for (int i = 0; i < r->n_inputs; i++) gan_tensor_release(r->captured[i]);
+    for (int k = 0; k < r->count; k++) {
+        if (r->buf) gan_tensor_release(r->buf[k]);
+        gan_node_release(r->nodes[k]);
+    }
+    for (int i = 0; r->captured && i < r->n_inputs; i++) gan_tensor_release(r->captured[i]);
     gan_set_grad_enabled(r->prev_grad_mode);
     free(r->nodes); free(r->buf); free(r->targets); free(r->captured);
     free(r);
@@ -228,15 +304,15 @@ void gan_backward_free(gan_backward_run *r) {
 int gan_backward_start(gan_backward_run **run, int n, gan_tensor *const *outputs,
                        gan_tensor *const *grad_outputs, int n_inputs,
                        gan_tensor *const *inputs, bool create_graph, bool retain_graph) {
-    gan_backward_run *r = calloc(1, sizeof *r);
+    gan_backward_run *r = gan_calloc(1, sizeof *r);
     if (!r) return gan_error("backward: out of memory");
     r->create_graph = create_graph;
     r->retain_graph = retain_graph || create_graph;
     r->accumulate = n_inputs == 0;
     r->n_inputs = n_inputs;
     r->prev_grad_mode = gan_grad_enabled();
-    r->targets = calloc((size_t)(n_inputs + 1), sizeof *r->targets);
-    r->captured = calloc((size_t)(n_inputs + 1), sizeof *r->captured);
+    r->targets = gan_calloc((size_t)(n_inputs + 1), sizeof *r->targets);
+    r->captured = gan_calloc((size_t)(n_inputs + 1), sizeof *r->captured);
     if (!r->targets || !r->captured) { gan_backward_free(r); return gan_error("backward: out of memory"); }
     for (int i = 0; i < n_inputs; i++) {
         if (!inputs[i]->requires_grad) {
@@ -244,65 +320,21 @@ int gan_backward_start(gan_backward_run **run, int n, gan_tensor *const *outputs
             return gan_error("grad: input %d does not require grad", i + 1);
         }
         r->targets[i] = gan_grad_target(inputs[i]);
-        if (!r->targets[i]) { gan_backward_free(r); return GAN_ERR; }
+        if (!r->targets[i]) { gan_backward_free(r); return gan_error("grad: out of memory"); }
     }
-    // Collect every node reachable from the outputs (iterative DFS; `visit` marks the
-    // nodes this pass has seen).
-    uint64_t epoch = __atomic_fetch_add(&next_visit, 1, __ATOMIC_RELAXED);
-    int cap = 64, count = 0;
-    gan_node **nodes = malloc(sizeof *nodes * (size_t)cap);
-    gan_node **stack = malloc(sizeof *stack * (size_t)cap);
-    int sp = 0, scap = cap;
-    if (!nodes || !stack) { free(nodes); free(stack); gan_backward_free(r); return gan_error("backward: out of memory"); }
-    for (int k = 0; k < n; k++) {
-        gan_tensor *o = outputs[k];
-        if (!o->requires_grad) {
-            free(nodes); free(stack); gan_backward_free(r);
-            return gan_error("backward: output %d does not require grad and has no grad_fn "
-                             "(did you compute it under no_grad or from detached tensors?)", k + 1);
-        }
-        gan_node *root = gan_grad_target(o);
-        if (root && root->visit != epoch) {
-            root->visit = epoch;
-            if (sp == scap) { scap *= 2; stack = realloc(stack, sizeof *stack * (size_t)scap); }
-            stack[sp++] = root;
-        }
-    }
-    bool oom = false;
-    while (sp > 0 && !oom) {
-        gan_node *x = stack[--sp];
-        if (count == cap) {
-            cap *= 2;
-            gan_node **nn = realloc(nodes, sizeof *nodes * (size_t)cap);
-            if (!nn) { oom = true; break; }
-            nodes = nn;
-        }
-        nodes[count++] = x;
-        for (int i = 0; i < x->n_next; i++) {
-            gan_node *y = x->next[i];
-            if (!y || y->visit == epoch) continue;
-            y->visit = epoch;
-            if (sp == scap) {
-                scap *= 2;
-                gan_node **ns = realloc(stack, sizeof *stack * (size_t)scap);
-                if (!ns) { oom = true; break; }
-                stack = ns;
-            }
-            stack[sp++] = y;
-        }
-    }
-    free(stack);
-    if (oom) { free(nodes); gan_backward_free(r); return gan_error("backward: out of memory"); }
+    gan_node **nodes;
+    int count;
+    if (collect(&nodes, &count, n, outputs) != GAN_OK) { gan_backward_free(r); return GAN_ERR; }
     qsort(nodes, (size_t)count, sizeof *nodes, cmp_seq_desc);
     for (int k = 0; k < count; k++) gan_node_retain(nodes[k]);
     r->nodes = nodes;
     r->count = count;
-    r->buf = calloc((size_t)count + 1, sizeof *r->buf);
+    r->buf = gan_calloc((size_t)count + 1, sizeof *r->buf);
     if (!r->buf) { gan_backward_free(r); return gan_error("backward: out of memory"); }
 
     // Which nodes lead somewhere useful: to a leaf to accumulate into, or to a target.
     // Nodes run in decreasing seq, so a reverse sweep sees every successor first.
-    bool *useful = calloc((size_t)count + 1, sizeof *useful);
+    bool *useful = gan_calloc((size_t)count + 1, sizeof *useful);
     if (!useful) { gan_backward_free(r); return gan_error("backward: out of memory"); }
     for (int k = count - 1; k >= 0; k--) {
         gan_node *x = nodes[k];
@@ -391,7 +423,7 @@ int gan_backward_step(gan_backward_run *r, int *hook_id, gan_tensor **grad) {
         if (x->leaf) {
             if (r->accumulate && accumulate(r, x->leaf, g) != GAN_OK) return GAN_ERR;
         } else if (x->needs) {
-            gan_tensor **gin = calloc((size_t)x->n_next + 1, sizeof *gin);
+            gan_tensor **gin = gan_calloc((size_t)x->n_next + 1, sizeof *gin);
             if (!gin) return gan_error("backward: out of memory");
             int rc = x->backward(x, g, gin);
             for (int i = 0; i < x->n_next; i++) {

@@ -1,15 +1,17 @@
-// The oneDNN path of the three float32 convolution kernels (conv.c decides when it runs).
+// The oneDNN path of the three float32 convolution kernels (conv.c decides when it runs),
+// for 1 to 3 spatial dims.
 //
 // Each direction maps onto one oneDNN convolution primitive: forward (src, weights, bias ->
 // dst), backward data (diff_dst, weights -> diff_src) and backward weights (src, diff_dst ->
 // diff_weights). The primitive picks its own memory layouts (format "any", usually
-// channel-blocked nChw16c / OIhw16i16o on AVX-512); our tensors stay plain NCHW / OIHW and
-// are reordered in and out around the call through scratch buffers from gan_alloc.
+// channel-blocked nChw16c / OIhw16i16o on AVX-512); our tensors stay plain (NCHW / OIHW in
+// 2-d) and are reordered in and out around the call through scratch buffers from gan_alloc.
 // Primitives, reorders and their descriptors are built once per shape and kept in a small
 // cache (most-recently-used first), so a training step only executes them.
 #include "conv_dnnl.h"
 #include "gan/alloc.h"
 #include "gan/error.h"
+#include "internal.h"
 
 #ifdef GAN_HAVE_DNNL
 #include <dnnl.h>
@@ -20,8 +22,12 @@
 
 enum { A_IN0, A_IN1, A_OUT, N_ARGS };   // the three tensors of a direction (bias aside)
 
+// dir, nsp, N, Ci, Co, groups, bias, then in, k, stride, pad, dil (3 entries each, unused
+// ones 0): the output size follows from these.
+#define KEY_LEN 22
+
 typedef struct entry {
-    int64_t key[17];
+    int64_t key[KEY_LEN];
     dnnl_primitive_t prim;
     dnnl_primitive_desc_t pd;
     // Per tensor: the plain (user) descriptor, the primitive's, and the reorder between
@@ -44,7 +50,13 @@ static uint64_t n_runs;       // primitives run so far
 #define CACHE_MAX 128
 
 static int dnnl_fail(dnnl_status_t st, const char *what) {
-    return gan_error("conv2d (oneDNN): %s failed with status %d", what, (int)st);
+    return gan_error("convolution (oneDNN): %s failed with status %d", what, (int)st);
+}
+
+// oneDNN's plain (row-major) layout of an n-d tensor: NCHW, OIHW, GOIHW in 2-d.
+static dnnl_format_tag_t plain_tag(int n) {
+    static const dnnl_format_tag_t tags[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    return tags[n - 1];
 }
 
 static void entry_free(entry *e) {
@@ -67,28 +79,36 @@ static dnnl_status_t make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t 
     return st;
 }
 
-// Builds the primitive of one direction for the geometry in `key` (see gan_dnnl_conv).
-// Returns GAN_OK, GAN_ERR, or GAN_DNNL_UNSUPPORTED when oneDNN has no implementation.
-static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s) {
+// Builds the primitive of one direction for the geometry in `key` (see gan_dnnl_conv);
+// pad_r: the right paddings. Returns GAN_OK, GAN_ERR, or GAN_DNNL_UNSUPPORTED when oneDNN
+// has no implementation.
+static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s, const int64_t *pad_r) {
     dnnl_status_t st;
-    entry *e = calloc(1, sizeof *e);
-    if (!e) return gan_error("conv2d (oneDNN): out of memory");
+    entry *e = gan_calloc(1, sizeof *e);
+    if (!e) return gan_error("convolution (oneDNN): out of memory");
     memcpy(e->key, key, sizeof e->key);
     int64_t G = s->groups;
-    dnnl_dims_t xd = {s->N, s->Ci, s->H, s->W}, yd = {s->N, s->Co, s->Ho, s->Wo};
-    dnnl_dims_t wg = {G, s->Co / G, s->Ci / G, s->kh, s->kw}, w1 = {s->Co, s->Ci, s->kh, s->kw};
-    dnnl_dims_t bd = {s->Co};
-    dnnl_dims_t strides = {s->stride[0], s->stride[1]}, dil = {s->dil[0] - 1, s->dil[1] - 1};
-    dnnl_dims_t pl = {s->pad[0], s->pad[1]}, pr = {s->pad_r[0], s->pad_r[1]};
-    int wnd = G > 1 ? 5 : 4;
+    int nd = 2 + s->nsp;   // wg has one more: the group
+    dnnl_dims_t xd = {s->N, s->Ci}, yd = {s->N, s->Co}, wg = {G, s->Co / G, s->Ci / G},
+                w1 = {s->Co, s->Ci / G}, bd = {s->Co}, strides, dil, pl, pr;
+    for (int i = 0; i < s->nsp; i++) {
+        xd[2 + i] = s->in[i];
+        yd[2 + i] = s->out[i];
+        w1[2 + i] = wg[3 + i] = s->k[i];
+        strides[i] = s->stride[i];
+        dil[i] = s->dil[i] - 1;
+        pl[i] = s->pad[i];
+        pr[i] = pad_r[i];
+    }
+    int wnd = G > 1 ? nd + 1 : nd;
     const int64_t *wdims = G > 1 ? wg : w1;
     dnnl_memory_desc_t x_any, w_any, y_any, b_md, x_plain, w_plain, y_plain;
-    dnnl_memory_desc_init_by_tag(&x_any, 4, xd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&y_any, 4, yd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&x_any, nd, xd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&y_any, nd, yd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&w_any, wnd, wdims, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&x_plain, 4, xd, dnnl_f32, dnnl_nchw);
-    dnnl_memory_desc_init_by_tag(&y_plain, 4, yd, dnnl_f32, dnnl_nchw);
-    dnnl_memory_desc_init_by_tag(&w_plain, wnd, wdims, dnnl_f32, G > 1 ? dnnl_goihw : dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&x_plain, nd, xd, dnnl_f32, plain_tag(nd));
+    dnnl_memory_desc_init_by_tag(&y_plain, nd, yd, dnnl_f32, plain_tag(nd));
+    dnnl_memory_desc_init_by_tag(&w_plain, wnd, wdims, dnnl_f32, plain_tag(wnd));
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
 
     dnnl_primitive_attr_t attr = NULL;
@@ -133,7 +153,7 @@ static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s)
     rc = GAN_ERR;
     for (int i = 0; i < N_ARGS; i++) {
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(e->pd, dnnl_query_exec_arg_md, e->arg_id[i]);
-        if (!md) { rc = gan_error("conv2d (oneDNN): no layout for argument %d", e->arg_id[i]); goto fail; }
+        if (!md) { rc = gan_error("convolution (oneDNN): no layout for argument %d", e->arg_id[i]); goto fail; }
         e->prim_md[i] = *md;
         if (!dnnl_memory_desc_equal(&e->prim_md[i], &e->user_md[i])) {
             st = i == A_OUT ? make_reorder(&e->reorder[i], &e->prim_md[i], &e->user_md[i])
@@ -162,7 +182,7 @@ fail:
 }
 
 // The cached entry for key (moved to the front), or a new one.
-static int entry_get(entry **out, const int64_t *key, const gan_dnnl_shape *s) {
+static int entry_get(entry **out, const int64_t *key, const gan_dnnl_shape *s, const int64_t *pad_r) {
     entry **pp = &cache;
     for (entry *e = cache; e; pp = &e->next, e = e->next)
         if (!memcmp(e->key, key, sizeof e->key)) {
@@ -173,7 +193,7 @@ static int entry_get(entry **out, const int64_t *key, const gan_dnnl_shape *s) {
             return GAN_OK;
         }
     entry *e;
-    int rc = entry_build(&e, key, s);
+    int rc = entry_build(&e, key, s, pad_r);
     if (rc != GAN_OK) return rc;
     e->next = cache;
     cache = e;
@@ -250,7 +270,7 @@ static int run(entry *e, void *const *user, const void *bias) {
 out:
     if (rc != GAN_OK) {
         if (st != dnnl_success) dnnl_fail(st, "execution");
-        else gan_error("conv2d (oneDNN): out of memory for a scratch buffer");
+        else gan_error("convolution (oneDNN): out of memory for a scratch buffer");
     }
     for (int i = 0; i < 2 * N_ARGS + 2; i++)
         if (mem[i]) dnnl_memory_destroy(mem[i]);
@@ -260,22 +280,21 @@ out:
 }
 
 int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void *y) {
-    // Right paddings that make oneDNN's output size formula give exactly Ho, Wo (negative
-    // when the last window stops short of the input's edge; oneDNN accepts that).
     gan_dnnl_shape t = *s;
-    int64_t in[2] = {s->H, s->W}, out[2] = {s->Ho, s->Wo}, k[2] = {s->kh, s->kw};
-    for (int i = 0; i < 2; i++) {
-        int64_t pr = (out[i] - 1) * s->stride[i] + (k[i] - 1) * s->dil[i] + 1 - in[i] - s->pad[i];
-        t.pad_r[i] = (int)pr;
+    t.bias = s->dir == GAN_DNNL_FWD && b != NULL;
+    int64_t key[KEY_LEN] = {t.dir, t.nsp, t.N, t.Ci, t.Co, t.groups, t.bias}, pad_r[3];
+    for (int i = 0; i < t.nsp; i++) {
+        const int64_t *v[5] = {t.in, t.k, t.stride, t.pad, t.dil};
+        for (int j = 0; j < 5; j++) key[7 + 3 * j + i] = v[j][i];
+        // The right padding that makes oneDNN's output size formula give exactly out[i]
+        // (negative when the last window stops short of the input's edge; oneDNN accepts
+        // that).
+        pad_r[i] = (t.out[i] - 1) * t.stride[i] + (t.k[i] - 1) * t.dil[i] + 1 - t.in[i] - t.pad[i];
     }
-    int64_t key[17] = {s->dir, s->N, s->Ci, s->H, s->W, s->Co, s->kh, s->kw, s->stride[0],
-                       s->stride[1], s->pad[0], s->pad[1], s->dil[0], s->dil[1], s->groups,
-                       s->dir == GAN_DNNL_FWD && b != NULL, 0};
-    t.bias = key[15];
     pthread_mutex_lock(&lock);
     entry *e;
     int rc = init_engine();
-    if (rc == GAN_OK) rc = entry_get(&e, key, &t);
+    if (rc == GAN_OK) rc = entry_get(&e, key, &t, pad_r);
     if (rc == GAN_OK) {
         void *user[N_ARGS];
         if (s->dir == GAN_DNNL_FWD) { user[A_IN0] = x; user[A_IN1] = w; user[A_OUT] = y; }

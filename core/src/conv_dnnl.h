@@ -8,19 +8,21 @@
 
 typedef enum { GAN_DNNL_FWD, GAN_DNNL_BWD_DATA, GAN_DNNL_BWD_WEIGHTS } gan_dnnl_dir;
 
+// One convolution with 1 to 3 spatial dims (oneDNN's 1-, 2- and 3-d convolutions); the
+// spatial arrays hold the first nsp entries, outermost first.
 typedef struct {
     gan_dnnl_dir dir;
-    int64_t N, Ci, H, W, Co, Ho, Wo;
-    int kh, kw, groups;
-    int stride[2], pad[2], dil[2];   // dil as in gan_conv_params (1: none)
-    int pad_r[2];                    // filled in by gan_dnnl_conv
+    int nsp;
+    int64_t N, Ci, Co, groups;
+    int64_t in[3], out[3], k[3];      // spatial sizes of x, y and the kernel
+    int64_t stride[3], pad[3], dil[3];   // dil as in gan_conv_params (1: none)
     bool bias;
 } gan_dnnl_shape;
 
-// Runs one direction on contiguous float32 data: x (N, Ci, H, W), w (Co, Ci/groups, kh, kw),
-// y (N, Co, Ho, Wo), b (Co) or NULL (forward only). Forward writes y, backward data
-// writes x from y, backward weights writes w (overwrites, no accumulation). Returns
-// GAN_OK, GAN_ERR (message set) or GAN_DNNL_UNSUPPORTED.
+// Runs one direction on contiguous float32 data: x (N, Ci, *in), w (Co, Ci/groups, *k),
+// y (N, Co, *out), b (Co) or NULL (forward only). Forward writes y, backward data writes
+// x from y, backward weights writes w (overwrites, no accumulation). Returns GAN_OK,
+// GAN_ERR (message set) or GAN_DNNL_UNSUPPORTED.
 int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void *y);
 // oneDNN's name for the implementation of the last primitive run (NULL: none yet).
 const char *gan_dnnl_last_impl(void);

@@ -1,6 +1,7 @@
 // Drawing primitives on float32 (3, H, W) images (see gan/draw.h): lines, rectangles
 // and stb_easy_font text. Plain loops: plots are small and drawn once.
 #include "gan/draw.h"
+#include "internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,7 @@ int gan_draw_line(gan_tensor *img, double x0, double y0, double x1, double y1,
 // Copy of text with the bytes stb_easy_font cannot index replaced by '?'.
 static char *printable(const char *text) {
     size_t n = strlen(text);
-    char *s = malloc(n + 1);
+    char *s = gan_malloc(n + 1);
     if (!s) return NULL;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)text[i];
@@ -145,7 +146,7 @@ int gan_draw_text(gan_tensor *img, int64_t x, int64_t y, const char *text,
         segs += (size_t)(stb_easy_font_charinfo[i + 1].v_seg - stb_easy_font_charinfo[i].v_seg);
     }
     size_t bytes = segs * 64 + 64;
-    float *quads = malloc(bytes);
+    float *quads = gan_malloc(bytes);
     if (!quads) {
         free(s);
         return gan_error("draw_text: out of memory");

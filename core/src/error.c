@@ -1,6 +1,8 @@
 #include "gan/error.h"
+#include "internal.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[1024];
 
@@ -13,3 +15,11 @@ int gan_error(const char *fmt, ...) {
 }
 
 const char *gan_last_error(void) { return last_error; }
+
+int gan_error_context(const char *op) {
+    size_t n = strlen(op);
+    if (strncmp(last_error, op, n) == 0 && last_error[n] == ':') return GAN_ERR;
+    char prev[sizeof last_error];
+    memcpy(prev, last_error, sizeof prev);
+    return gan_error("%s: %s", op, prev);
+}

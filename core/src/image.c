@@ -28,7 +28,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len) {
     long n = ftell(f);
     rewind(f);
     if (n < 0) { fclose(f); return gan_error("image: cannot read %s", path); }
-    unsigned char *b = malloc((size_t)n + 1);
+    unsigned char *b = gan_malloc((size_t)n + 1);
     if (!b) { fclose(f); return gan_error("image: out of memory reading %s", path); }
     if (fread(b, 1, (size_t)n, f) != (size_t)n) {
         free(b); fclose(f);
@@ -85,7 +85,7 @@ int gan_image_save_png(const char *path, const gan_tensor *img) {
     gan_tensor_release(f);
     if (rc != GAN_OK) return GAN_ERR;
     const double *d = gan_data(fc);
-    unsigned char *px = malloc((size_t)(c * h * w));
+    unsigned char *px = gan_malloc((size_t)(c * h * w));
     if (!px) { gan_tensor_release(fc); return gan_error("save_png: out of memory"); }
     int64_t hw = h * w;
     for (int64_t i = 0; i < hw; i++)
@@ -95,7 +95,7 @@ int gan_image_save_png(const char *path, const gan_tensor *img) {
             px[i * c + k] = (unsigned char)lrint(v * 255.0);
         }
     gan_tensor_release(fc);
-    char *tmp = malloc(strlen(path) + 32);
+    char *tmp = gan_malloc(strlen(path) + 32);
     if (!tmp) { free(px); return gan_error("save_png: out of memory"); }
     sprintf(tmp, "%s.tmp.%d", path, (int)getpid());
     int ok = stbi_write_png(tmp, (int)w, (int)h, (int)c, px, (int)(w * c));
@@ -276,15 +276,15 @@ int gan_image_job_start(gan_image_job **job, int n, const char *const *paths,
     if (n < 1) return gan_error("image batch: needs at least one file");
     if (h < 1 || w < 1) return gan_error("image batch: invalid size %lldx%lld", (long long)h, (long long)w);
     if (channels < 0 || channels > 4) return gan_error("image batch: channels must be 0-4");
-    gan_image_job *j = calloc(1, sizeof *j);
+    gan_image_job *j = gan_calloc(1, sizeof *j);
     if (!j) return gan_error("image batch: out of memory");
     j->joined = true;   // nothing to join until the thread starts
     j->n = n;
-    j->paths = calloc((size_t)n, sizeof *j->paths);
-    j->specs = malloc(sizeof *j->specs * (size_t)n);
+    j->paths = gan_calloc((size_t)n, sizeof *j->paths);
+    j->specs = gan_malloc(sizeof *j->specs * (size_t)n);
     if (!j->paths || !j->specs) { gan_image_job_free(j); return gan_error("image batch: out of memory"); }
     for (int k = 0; k < n; k++) {
-        j->paths[k] = strdup(paths[k]);
+        j->paths[k] = gan_strdup(paths[k]);
         if (!j->paths[k]) { gan_image_job_free(j); return gan_error("image batch: out of memory"); }
         j->specs[k] = specs[k];
     }

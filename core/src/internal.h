@@ -1,4 +1,5 @@
-// Private to core/: the strided N-d iterator every elementwise kernel runs on.
+// Private to core/: the strided N-d iterator every elementwise kernel runs on, shape checks,
+// error context and small-object allocation.
 #ifndef GAN_INTERNAL_H
 #define GAN_INTERNAL_H
 #include "gan/gan.h"
@@ -26,6 +27,17 @@ void gan_iter_init(gan_iter *it, int nops, const gan_tensor *const *ts, int ndim
 // Runs fn over every row; in parallel when the work is large enough.
 void gan_iter_run(const gan_iter *it, gan_loop_fn fn, const void *ctx);
 
+// A shape held by value (nodes keep their inputs' shapes for the backward rules).
+typedef struct gan_shape {
+    int ndim;
+    int64_t size[GAN_MAX_DIMS];
+} gan_shape;
+static inline gan_shape gan_shape_of(const gan_tensor *t) {
+    gan_shape s = {t->ndim, {0}};
+    for (int d = 0; d < t->ndim; d++) s.size[d] = t->size[d];
+    return s;
+}
+
 // Strides of a contiguous tensor of this shape.
 void gan_contiguous_strides(int64_t *stride, int ndim, const int64_t *size);
 // True if a and b may reference the same memory.
@@ -33,6 +45,18 @@ bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
 // Shape checks shared by ops; messages name `op`.
 int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
                    bool *mask);
+
+// Prefixes the thread's error message with "op: " (unless it already starts so), for a
+// failure deep inside an op; returns GAN_ERR.
+int gan_error_context(const char *op);
+
+// Small objects (tensor headers, graph nodes, arrays): the system heap behind the
+// failure hook of gan/testing.h (alloc.c). NULL with the error set on failure; release
+// with free(). Storages use gan_alloc (alloc.h).
+void *gan_malloc(size_t nbytes);
+void *gan_calloc(size_t n, size_t size);
+void *gan_realloc(void *p, size_t nbytes);
+char *gan_strdup(const char *s);
 
 // Drops a tensor's autograd state (grad, grad_fn, accumulate node); autograd.c.
 void gan_autograd_clear(gan_tensor *t);

@@ -29,8 +29,8 @@ static int write_all(int fd, const void *buf, size_t n, const char *path) {
 int gan_save_safetensors(const char *path, const char *header, size_t header_len, int n,
                          const gan_tensor *const *tensors) {
     size_t padded = (header_len + 7) / 8 * 8;
-    char *tmp = malloc(strlen(path) + 32);
-    char *dircopy = strdup(path);
+    char *tmp = gan_malloc(strlen(path) + 32);
+    char *dircopy = gan_strdup(path);
     if (!tmp || !dircopy) { free(tmp); free(dircopy); return gan_error("save: out of memory"); }
     sprintf(tmp, "%s.tmp.%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -89,7 +89,7 @@ int gan_read_safetensors_header(const char *path, char **header, size_t *header_
         return gan_error("load: %s is not a valid safetensors file (header length %llu, file "
                          "size %lld)", path, (unsigned long long)n, (long long)st.st_size);
     }
-    char *h = malloc(n + 1);
+    char *h = gan_malloc(n + 1);
     if (!h) { fclose(f); return gan_error("load: out of memory reading %s", path); }
     if (fread(h, 1, n, f) != n) {
         free(h); fclose(f);

@@ -20,7 +20,7 @@ int gan_qr(gan_tensor **q_out, gan_tensor **r_out, const gan_tensor *a) {
     // Column-major copy of a in double: the transpose of a, contiguous.
     gan_tensor *at = NULL, *ac = NULL, *q = NULL, *r = NULL;
     int rc = GAN_ERR;
-    double *tau = malloc(sizeof(double) * (size_t)k), *work = NULL;
+    double *tau = gan_malloc(sizeof(double) * (size_t)k), *work = NULL;
     if (!tau) return gan_error("qr: out of memory");
     if (gan_transpose(&at, a, 0, 1) != GAN_OK) goto done;
     if (gan_to_dtype(&ac, at, GAN_FLOAT64) != GAN_OK) goto done;
@@ -33,7 +33,7 @@ int gan_qr(gan_tensor **q_out, gan_tensor **r_out, const gan_tensor *a) {
     double wq;
     dgeqrf_(&m, &n, A, &m, tau, &wq, &lwork, &info);
     lwork = (int)wq > n ? (int)wq : n;
-    work = malloc(sizeof(double) * (size_t)lwork);
+    work = gan_malloc(sizeof(double) * (size_t)lwork);
     if (!work) { gan_error("qr: out of memory"); goto done; }
     dgeqrf_(&m, &n, A, &m, tau, work, &lwork, &info);
     if (info != 0) { gan_error("qr: LAPACK dgeqrf failed (info %d)", info); goto done; }
@@ -81,8 +81,8 @@ int gan_eigh(gan_tensor **values, gan_tensor **vectors, const gan_tensor *a) {
     double wq;
     dsyevd_("V", "L", &n, gan_data(v), &n, gan_data(w), &wq, &lwork, &iq, &liwork, &info);
     lwork = (int)wq; liwork = iq;
-    work = malloc(sizeof(double) * (size_t)lwork);
-    iwork = malloc(sizeof(int) * (size_t)liwork);
+    work = gan_malloc(sizeof(double) * (size_t)lwork);
+    iwork = gan_malloc(sizeof(int) * (size_t)liwork);
     if (!work || !iwork) { gan_error("eigh: out of memory"); goto done; }
     dsyevd_("V", "L", &n, gan_data(v), &n, gan_data(w), work, &lwork, iwork, &liwork, &info);
     if (info != 0) { gan_error("eigh: LAPACK dsyevd failed (info %d)", info); goto done; }

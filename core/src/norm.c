@@ -134,6 +134,8 @@ static int check(const gan_tensor *x, const gan_tensor *w, const gan_tensor *b, 
 
 // ---- backward
 
+struct norm_params { bool per_sample; double eps; };   // n->aux: mean and invstd, (2, R)
+
 // Per-channel (C) vector as (1, C, 1, ...) for broadcasting against x.
 static int channel_view(gan_tensor **out, gan_tensor *v, const gan_tensor *x) {
     int64_t size[GAN_MAX_DIMS];
@@ -158,7 +160,7 @@ static int backward_graph(gan_node *n, gan_tensor *x, gan_tensor *w, gan_tensor 
     TRY(gan_ag_reduce(&mu, GAN_MEAN, x, nd, dims, true));
     TRY(gan_ag_binary(&xc, GAN_SUB, x, mu));
     TRY(gan_ag_var(&var, x, nd, dims, false, true));
-    TRY(gan_ag_binary_scalar(&ve, GAN_ADD, var, n->f[0], false));
+    TRY(gan_ag_binary_scalar(&ve, GAN_ADD, var, GAN_NODE_PARAMS(n, struct norm_params)->eps, false));
     TRY(gan_ag_unary(&is, GAN_RSQRT, ve));
     TRY(gan_ag_binary(&xh, GAN_MUL, xc, is));
     if (gan_node_needs(n, 1) && w) {   // dw = sum(g xhat)
@@ -187,11 +189,12 @@ fail:;
 }
 
 static int norm_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
+    const struct norm_params *p = GAN_NODE_PARAMS(n, struct norm_params);
     gan_tensor *x = NULL, *w = NULL, *gc = NULL, *sums = NULL;
     int rc = GAN_ERR;
     TRY(gan_node_unpack(n, 0, &x));
     if (n->n_saved > 1) TRY(gan_node_unpack(n, 1, &w));
-    layout l = layout_of(x, n->i[0] != 0);
+    layout l = layout_of(x, p->per_sample);
     if (gan_grad_enabled()) {
         rc = backward_graph(n, x, w, g, gin, &l);
         goto fail;
@@ -261,13 +264,14 @@ int gan_ag_batch_norm(gan_tensor **y, gan_tensor **mean_out, gan_tensor **var_ou
         fwd_double(&l, gan_data(xc), gan_data(out), wc ? gan_data(wc) : NULL, bc ? gan_data(bc) : NULL,
                    eps, mean, invstd, gan_data(mo), gan_data(vo));
     const gan_tensor *ins[3] = {x, w, b};
-    gan_node *n = gan_record(op_name(per_sample), norm_backward, out, 3, ins);
+    gan_node *n;
+    TRY(gan_record(&n, &out, op_name(per_sample), norm_backward, 3, ins));
     if (n) {
-        n->i[0] = per_sample;
-        n->f[0] = eps;
+        *GAN_NODE_PARAMS(n, struct norm_params) = (struct norm_params){per_sample, eps};
         n->aux = gan_tensor_retain(stats);
-        TRY(gan_node_save(n, x, false));
-        if (w) TRY(gan_node_save(n, w, false));
+        int st = gan_node_save(n, x, false);
+        if (st == GAN_OK && w) st = gan_node_save(n, w, false);
+        TRY(gan_record_done(&out, st));
     }
     *y = out; out = NULL;
     if (mean_out) { *mean_out = mo; mo = NULL; }

@@ -229,8 +229,8 @@ int gan_multinomial(gan_tensor **out, const gan_tensor *probs, int64_t num_sampl
     gan_tensor_release(pc);
     if (rc != GAN_OK) return GAN_ERR;
     const double *w = gan_data(pcc);
-    double *cum = malloc(sizeof(double) * (size_t)k);
-    double *wr = malloc(sizeof(double) * (size_t)k);
+    double *cum = gan_malloc(sizeof(double) * (size_t)k);
+    double *wr = gan_malloc(sizeof(double) * (size_t)k);
     gan_tensor *o = NULL;
     int64_t oshape[2] = {rows, num_samples};
     if (!cum || !wr) { gan_error("multinomial: out of memory"); goto fail; }

@@ -43,7 +43,7 @@ void gan_tensor_release(gan_tensor *t) {
 
 // A tensor header sharing t's storage (retained), with t's dtype and offset.
 static gan_tensor *new_view(const gan_tensor *t) {
-    gan_tensor *v = malloc(sizeof *v);
+    gan_tensor *v = gan_malloc(sizeof *v);
     if (!v) { gan_error("out of memory"); return NULL; }
     *v = *t;
     v->refcount = 1;
@@ -138,8 +138,8 @@ int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
     int64_t n = 0;
     if ((unsigned)dt >= GAN_NUM_DTYPES) return gan_error("empty: invalid dtype %d", (int)dt);
     if (check_size(ndim, size, "empty", &n) != GAN_OK) return GAN_ERR;
-    gan_tensor *t = malloc(sizeof *t);
-    gan_storage *s = malloc(sizeof *s);
+    gan_tensor *t = gan_malloc(sizeof *t);
+    gan_storage *s = gan_malloc(sizeof *s);
     size_t nbytes = (size_t)n * gan_dtype_size(dt);
     void *data = gan_alloc(nbytes);
     if (!t || !s || !data) {
@@ -157,7 +157,9 @@ int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
 
 int gan_full(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size, double value) {
     if (gan_empty(out, dt, ndim, size) != GAN_OK) return GAN_ERR;
-    return gan_fill_(*out, value);
+    if (gan_fill_(*out, value) == GAN_OK) return GAN_OK;
+    gan_tensor_release(*out);
+    return GAN_ERR;
 }
 
 int gan_zeros(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {

@@ -18,6 +18,8 @@
 #include "gan/ops.h"
 
 #define GAN_NODE_MAX_SAVED 4
+#define GAN_NODE_PARAMS_SIZE 288   // the largest op's: binary ops keep two shapes
+#define GAN_NODE_PARAMS_ALIGN 16
 
 typedef struct gan_node gan_node;
 // Computes the gradients of the node's inputs from the gradient of its output. A rule
@@ -42,8 +44,6 @@ struct gan_node {
     gan_saved saved[GAN_NODE_MAX_SAVED];
     int n_saved;
     bool released;                // saved tensors freed by a backward pass
-    double f[8];                  // op parameters
-    int64_t i[40];                // layout per op; shapes at i[1..17] and i[20..36]
     gan_tensor *aux;              // extra tensor a rule needs (indices, a weight, ...)
     gan_dtype out_dtype;          // the output's metadata, for checks
     int out_ndim;
@@ -51,7 +51,23 @@ struct gan_node {
     gan_tensor *leaf;             // accumulate nodes: the leaf (weak pointer)
     int n_hooks;
     int *hooks;                   // hook ids, run by the caller of gan_backward_step
+    // The op's parameters: one struct per op, reached through GAN_NODE_PARAMS.
+    _Alignas(GAN_NODE_PARAMS_ALIGN) unsigned char params[GAN_NODE_PARAMS_SIZE];
 };
+
+// The parameters of node n as the op's own struct T (a pointer into the node, zeroed when
+// the node is made). Each op defines T next to its rule and uses only that type for its
+// nodes; the size and alignment are checked at compile time:
+//
+//     struct clamp_params { double lo, hi; };
+//     struct clamp_params *p = GAN_NODE_PARAMS(n, struct clamp_params);
+#define GAN_NODE_PARAMS(n, T)                                                            \
+    ((void)sizeof(struct {                                                               \
+        _Static_assert(sizeof(T) <= GAN_NODE_PARAMS_SIZE, "op parameters too large");    \
+        _Static_assert(_Alignof(T) <= GAN_NODE_PARAMS_ALIGN, "op parameters misaligned"); \
+        int check_;                                                                      \
+    }),                                                                                  \
+     (T *)(void *)(n)->params)
 
 // ---- grad mode (thread-local)
 bool gan_grad_enabled(void);
@@ -64,16 +80,34 @@ bool gan_is_leaf(const gan_tensor *t);
 int gan_detach(gan_tensor **out, const gan_tensor *t);
 gan_node *gan_node_retain(gan_node *n);
 void gan_node_release(gan_node *n);
-// The node a gradient for t flows into: t->grad_fn, or the leaf's accumulate node.
+// The node a gradient for t flows into: t->grad_fn, or the leaf's accumulate node (made
+// on first use). NULL if t does not require grad, or with the error set if out of memory.
 gan_node *gan_grad_target(gan_tensor *t);
 // Registers hook `id` to run on the gradient of t (see gan_backward_step).
 int gan_register_hook(gan_tensor *t, int id);
 
 // ---- recording (used by gan_ag_* ops)
-// Creates the node of `out` when grad mode is on and an input requires grad; NULL if
-// nothing is recorded (or on error, with *err set).
-gan_node *gan_record(const char *name, gan_backward_fn fn, gan_tensor *out, int n,
-                     const gan_tensor *const *inputs);
+//
+// Every differentiable op records the same way, after its forward kernel made *out:
+//
+//     gan_node *n;
+//     const gan_tensor *ins[1] = {a};
+//     if (gan_record(&n, out, "clamp", clamp_backward, 1, ins) != GAN_OK) return GAN_ERR;
+//     if (!n) return GAN_OK;                      // nothing to record
+//     ...                                         // the op's parameters
+//     return gan_record_done(out, gan_node_save(n, a, false));
+//
+// gan_record creates the node of *out when grad mode is on and an input requires grad;
+// *node is NULL when nothing needs recording. On failure it releases *out (and sets it to
+// NULL) and returns GAN_ERR with a message naming the op, so the caller only returns.
+int gan_record(gan_node **node, gan_tensor **out, const char *name, gan_backward_fn fn, int n,
+               const gan_tensor *const *inputs);
+// Ends a recording with the status of the op's own steps after gan_record (saving
+// tensors, making n->aux): on failure releases *out, and its node with it, and makes the
+// message name the op. Returns rc.
+int gan_record_done(gan_tensor **out, int rc);
+// Saves t for the backward rule (at most GAN_NODE_MAX_SAVED per node); is_output for the
+// op's own result, which is kept as a detached header (see gan_node_unpack).
 int gan_node_save(gan_node *n, const gan_tensor *t, bool is_output);
 // A saved tensor for the rule to use (new reference). Fails if it was modified in place
 // since it was saved or the graph was freed.

@@ -1,19 +1,24 @@
-// 2-d convolution lowered to GEMM (im2col / col2im), in three directions.
+// Convolutions in three directions, lowered to GEMM (im2col / col2im) or run by oneDNN.
 //
 //     y  = conv2d(x, w)                 x (N, Ci, H, W), w (Co, Ci/groups, kh, kw)
 //     gx = conv2d_input_grad(gy, w)     = conv_transpose2d(gy, w): (N, Ci, H, W)
 //     gw = conv2d_weight_grad(x, gy)    (Co, Ci/groups, kh, kw)
 //
 // The three are closed under differentiation (each one's backward is made of the other
-// two), which is what double backward through convolutions needs.
+// two), which is what double backward through convolutions needs. One driver in conv.c
+// serves 1 to GAN_CONV_MAX_SPATIAL spatial dims; the 2-d entry points are the ones exposed.
 #ifndef GAN_CONV_H
 #define GAN_CONV_H
 #include "gan/autograd.h"
 
+#define GAN_CONV_MAX_SPATIAL 3
+
+// Per spatial dim, outermost first ({h, w} for 2-d); entries past the op's dims are
+// not read.
 typedef struct gan_conv_params {
-    int stride[2], pad[2], dilation[2];
+    int stride[GAN_CONV_MAX_SPATIAL], pad[GAN_CONV_MAX_SPATIAL], dilation[GAN_CONV_MAX_SPATIAL];
     int groups;
-    int output_padding[2];   // conv_transpose2d only
+    int output_padding[GAN_CONV_MAX_SPATIAL];   // transposed convolutions only
 } gan_conv_params;
 
 // Which implementation runs the float32 kernels: oneDNN (default when gan is built with
@@ -27,7 +32,7 @@ const char *gan_conv_last_dnnl_impl(void);
 // How many convolution kernels oneDNN has run (the rest took the GEMM path).
 uint64_t gan_conv_dnnl_runs(void);
 
-// Output size of one spatial dim of conv2d.
+// Output size of one spatial dim of a convolution.
 int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil);
 
 // ---- raw kernels (b may be NULL)

@@ -1,0 +1,100 @@
+// Lua glue for gan/conv.h: F.conv2d and F.conv_transpose2d (differentiable), max
+// pooling's argmax, and the choice of convolution backend.
+#include "bindings.h"
+
+// ---- F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
+
+// Option `key`: an integer or an {h, w} pair.
+static void pair_opt(lua_State *L, int idx, const char *key, int def, int *out) {
+    out[0] = out[1] = def;
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    int t = lua_getfield(L, idx, key);
+    if (t == LUA_TNUMBER) {
+        out[0] = out[1] = (int)luaL_checkinteger(L, -1);
+    } else if (t == LUA_TTABLE) {
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, -1, i + 1);
+            if (!lua_isinteger(L, -1)) luaL_error(L, "option '%s' must be an integer or a pair of integers", key);
+            out[i] = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        luaL_error(L, "option '%s' must be an integer or a pair of integers, got %s", key, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+}
+
+static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
+    static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
+    static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
+    gl_check_opts(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
+    gan_conv_params p = {0};   // the 2-d options fill the first two entries
+    pair_opt(L, idx, "stride", 1, p.stride);
+    pair_opt(L, idx, "padding", 0, p.pad);
+    pair_opt(L, idx, "dilation", 1, p.dilation);
+    pair_opt(L, idx, "output_padding", 0, p.output_padding);
+    int g[2];
+    pair_opt(L, idx, "groups", 1, g);
+    p.groups = g[0];
+    return p;
+}
+
+static int conv(lua_State *L, bool transposed) {
+    gan_tensor *x = gl_check_tensor(L, 1), *w = gl_check_tensor(L, 2);
+    gan_tensor *b = gl_test_tensor(L, 3);
+    int o = 3;
+    if (b || lua_isnil(L, 3)) o = 4;
+    else if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
+        return luaL_error(L, "%s: argument 3 must be a bias tensor, nil or an options table",
+                          transposed ? "conv_transpose2d" : "conv2d");
+    gan_conv_params p = conv_params(L, o, transposed);
+    gan_tensor *r;
+    int rc = transposed ? gan_ag_conv_transpose2d(&r, x, w, b, &p) : gan_ag_conv2d(&r, x, w, b, &p);
+    if (rc != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+static int f_conv2d(lua_State *L) { return conv(L, false); }
+static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
+
+// F.max_pool2d_indices(x, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, ceil_mode)
+static int f_max_pool2d_indices(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1);
+    int v[4][2];
+    for (int a = 0; a < 4; a++) {
+        luaL_checktype(L, 2 + a, LUA_TTABLE);
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, 2 + a, i + 1);
+            v[a][i] = (int)luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    gan_tensor *r;
+    if (gan_max_pool2d_indices(&r, x, v[0], v[1], v[2], v[3], lua_toboolean(L, 6)) != GAN_OK)
+        return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+
+// core.set_conv_backend("dnnl" | "gemm");
+// core.conv_backend() -> name, oneDNN's last implementation name, oneDNN kernel runs
+static int f_set_conv_backend(lua_State *L) {
+    static const char *const names[] = {"gemm", "dnnl", NULL};
+    if (gan_set_conv_backend((gan_conv_backend)luaL_checkoption(L, 1, NULL, names)) != GAN_OK)
+        return gl_fail(L);
+    return 0;
+}
+static int f_conv_backend(lua_State *L) {
+    lua_pushstring(L, gan_get_conv_backend() == GAN_CONV_DNNL ? "dnnl" : "gemm");
+    const char *impl = gan_conv_last_dnnl_impl();
+    if (impl) lua_pushstring(L, impl); else lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)gan_conv_dnnl_runs());
+    return 3;
+}
+
+static const luaL_Reg functions[] = {
+    {"conv2d", f_conv2d}, {"conv_transpose2d", f_conv_transpose2d},
+    {"max_pool2d_indices", f_max_pool2d_indices}, {"set_conv_backend", f_set_conv_backend},
+    {"conv_backend", f_conv_backend}, {NULL, NULL}};
+
+void gl_register_conv(lua_State *L, const gl_tables *t) { gl_set_funcs(L, t->module, functions); }

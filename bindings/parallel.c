@@ -1,0 +1,27 @@
+// Lua glue for gan/parallel.h: the thread count of OpenMP and OpenBLAS, and a monotonic
+// clock for timing parallel code.
+#include "bindings.h"
+#include <time.h>
+
+static int f_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) return luaL_argerror(L, 1, "thread count must be >= 1");
+    gan_set_num_threads((int)n);
+    return 0;
+}
+static int f_get_num_threads(lua_State *L) { lua_pushinteger(L, gan_get_num_threads()); return 1; }
+static int f_blas_core(lua_State *L) { lua_pushstring(L, gan_blas_core_name()); return 1; }
+
+// Monotonic wall-clock seconds, for timing (os.clock is CPU time).
+static int f_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+static const luaL_Reg functions[] = {
+    {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
+    {"blas_core", f_blas_core}, {"clock", f_clock}, {NULL, NULL}};
+
+void gl_register_parallel(lua_State *L, const gl_tables *t) { gl_set_funcs(L, t->module, functions); }
