@@ -11,7 +11,7 @@ end
 
 local function write_json(dir, res)
    local out = io.open(dir .. "/eval.json", "wb")
-   if out then out:write(require("cjson").encode(res), "\n"); out:close() end
+   if out then out:write(require("gan.run").json_object(res), "\n"); out:close() end
 end
 
 local function exists(path)
@@ -41,7 +41,9 @@ function E.evaluate(dir, opts)
    end
    if not path then error(("gan eval: %s has no checkpoint"):format(dir), 0) end
    local ck = gan.load(path)
-   if type(ck) ~= "table" or ck.format ~= "gan.checkpoint" then error(("gan eval: %s is not a checkpoint"):format(path), 0) end
+   if type(ck) ~= "table" or ck.format ~= "gan.checkpoint" then
+      error(("gan eval: %s is not a checkpoint"):format(path), 0)
+   end
    local model = M.new(cfg)
    model:load_weights(ck.states, path)
    local res = model:evaluate { n = opts.n or 10000, classifier = opts.classifier, dir = dir,

@@ -89,6 +89,19 @@ end
 
 function losses.ebgan_g(e_fake) return e_fake:mean() end
 
+--- EBGAN's pull-away term on a batch of embeddings s (N, ...): the mean squared cosine
+-- similarity of every ordered pair of distinct rows, 1/(N(N-1)) sum_{i ~= j}
+-- (s_i . s_j / (|s_i| |s_j|))^2; it is 0 for mutually orthogonal embeddings and pushes
+-- G's samples apart (against mode collapse).
+function losses.pullaway(s)
+   local n = s:size(1)
+   if n < 2 then error(("pullaway: needs at least 2 embeddings, got %d"):format(n), 2) end
+   local flat = s:reshape(n, -1)
+   local unit = flat / (flat * flat):sum(2, true):sqrt()
+   local off = 1 - core.eye(n, { dtype = s.dtype })
+   return ((core.matmul(unit, unit:t()) ^ 2) * off):sum() / (n * (n - 1))
+end
+
 --- BEGAN (Berthelot et al. 2017): D(x) = |x - AE(x)|; D minimises L(x) - k L(G(z)), G
 -- minimises L(G(z)); k moves toward the balance gamma after every step. `state` holds k
 -- (start 0), gamma (0.5) and lambda_k (0.001). Returns d_loss, g_loss and the

@@ -179,6 +179,36 @@ function plot.render(records, opts)
    return img
 end
 
+--- A scatter plot of 2-d points (N, 2) as a float32 (3, size, size) image in [0, 1]: the
+-- square [-range, range]^2 with its axes, the modes of a mixture (opts.centers (K, 2),
+-- each a light red square of side 6 std: the region a sample must fall in to count for
+-- it), then the points as dark dots, and a title. opts: size (400), range (3), centers,
+-- std (0.05), title.
+function plot.scatter(points, opts)
+   local core = require("gan.core")
+   opts = opts or {}
+   local size, range = opts.size or 400, opts.range or 3
+   local img = core.ones { 3, size, size }
+   local function px(v) return math.floor((v + range) / (2 * range) * (size - 1) + 0.5) end
+   local mid = px(0)
+   core.draw_line(img, 0, mid, size - 1, mid, GRID)
+   core.draw_line(img, mid, 0, mid, size - 1, GRID)
+   if opts.centers then
+      local half = math.max(1, math.floor(3 * (opts.std or 0.05) / (2 * range) * (size - 1) + 0.5))
+      for _, c in ipairs(opts.centers:totable()) do
+         core.fill_rect(img, px(c[1]) - half, px(-c[2]) - half, 2 * half + 1, 2 * half + 1, { 1, 0.75, 0.75 })
+      end
+   end
+   for _, p in ipairs(points:double():totable()) do
+      local x, y = px(p[1]), px(-p[2])
+      if x >= 1 and y >= 1 and x < size - 1 and y < size - 1 then
+         core.fill_rect(img, x - 1, y - 1, 2, 2, { 0.12, 0.3, 0.6 })
+      end
+   end
+   if opts.title then core.draw_text(img, 6, 6, opts.title, BLACK) end
+   return img
+end
+
 --- Plots RUN_DIR/metrics.jsonl into a PNG.
 -- @tparam table opts `run_dir`, `out` (default RUN_DIR/curves.png), `keys` (a list or a
 --  comma-separated string), `width`, `height`

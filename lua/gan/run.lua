@@ -99,6 +99,18 @@ local function json_value(v, key)
    error(("run:log: %s is a %s; log numbers, strings or booleans"):format(key, t), 3)
 end
 
+--- A flat table of numbers, strings and booleans as one JSON object (keys sorted, numbers
+-- exact, NaN and ±Infinity as Python's json writes them).
+-- @tparam table t
+-- @treturn string
+function run.json_object(t)
+   local keys, parts = {}, {}
+   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+   table.sort(keys)
+   for _, k in ipairs(keys) do parts[#parts + 1] = cjson.encode(k) .. ": " .. json_value(t[k], k) end
+   return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 --- Reads a metrics.jsonl file: one record per line; a last line cut short by a crash
 -- is skipped.
 -- @tparam string path

@@ -436,9 +436,10 @@ function D.paired(a, b)
    return setmetatable({ a = a, b = b }, Paired)
 end
 
---- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor) or a
--- directory (image_folder); images in [-1, 1] at opts.image_size (28-pixel digits are
--- padded with the background value to 32 and resized otherwise). opts: split, flip.
+--- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor), a
+-- 2-d toy mixture ("ring8", "grid25": points, not images) or a directory (image_folder);
+-- images in [-1, 1] at opts.image_size (28-pixel digits are padded with the background
+-- value to 32 and resized otherwise). opts: split, flip.
 function D.for_gan(name, opts)
    opts = opts or {}
    local size = opts.image_size or 32
@@ -454,11 +455,53 @@ function D.for_gan(name, opts)
       -- In memory: resize once.
       ds.images = fix(ds.images)
       return ds
+   elseif D.TOY2D[name] then
+      return D.toy2d(name, { split = opts.split })
    elseif name == "emoji" then
       return D.emoji { vendor = opts.vendor or "google", split = opts.split or "train", size = size,
          flip = opts.flip, signed = true, require_vendors = opts.require_vendors }
    end
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
+end
+
+-- ---------------------------------------------------------------- 2-d toy mixtures
+
+--- The names of the 2-d toy mixtures.
+D.TOY2D = { ring8 = true, grid25 = true }
+
+--- The modes of a 2-d toy mixture: centers (K, 2) float64 and the std of each Gaussian.
+-- "ring8": 8 Gaussians evenly spaced on a circle of radius 2, std 0.02 (Metz et al. 2017);
+-- "grid25": 25 Gaussians at (-4 + 2i, -4 + 2j), i, j = 0..4, std 0.05 (Lin et al. 2018).
+function D.toy2d_modes(name)
+   local c = {}
+   if name == "ring8" then
+      for k = 0, 7 do c[#c + 1] = { 2 * math.cos(2 * math.pi * k / 8), 2 * math.sin(2 * math.pi * k / 8) } end
+      return core.tensor(c, { dtype = "float64" }), 0.02
+   elseif name == "grid25" then
+      for i = 0, 4 do for j = 0, 4 do c[#c + 1] = { -4 + 2 * i, -4 + 2 * j } end end
+      return core.tensor(c, { dtype = "float64" }), 0.05
+   end
+   error(("toy2d: unknown mixture '%s' (ring8, grid25)"):format(tostring(name)), 2)
+end
+
+--- Points of a 2-d toy mixture (toy2d_modes) as an in-memory dataset: image = the point
+-- (2) float32, label = the mode it was drawn from (modes equally likely). opts: n (100,000
+-- for split "train", 10,000 for "test"), split, seed (0). The draws depend only on (name,
+-- split, seed); ds.centers and ds.std describe the modes.
+function D.toy2d(name, opts)
+   opts = opts or {}
+   local centers, std = D.toy2d_modes(name)
+   local split = opts.split or "train"
+   if split ~= "train" and split ~= "test" then
+      error(("toy2d: split must be 'train' or 'test', got '%s'"):format(tostring(split)), 2)
+   end
+   local n = opts.n or (split == "train" and 100000 or 10000)
+   local g = core.Generator(((opts.seed or 0) * 2 + (split == "test" and 1 or 0)) * 7919 + fnv1a(name) % 7919)
+   local labels = core.randint(0, centers:size(1), { n }, { generator = g })
+   local pts = centers:index_select(1, labels) + core.randn({ n, 2 }, { dtype = "float64", generator = g }) * std
+   local ds = in_memory(name, pts:float(), labels, centers:size(1), false)
+   ds.centers, ds.std = centers, std
+   return ds
 end
 
 --- The channel count of the images for_gan(name) gives: 1 for the digit sets, 3 for

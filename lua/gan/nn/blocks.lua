@@ -1,8 +1,9 @@
 --- gan.nn.blocks: the networks and blocks that several models share, each in one place:
 -- DCGAN's convolutional generator and discriminator (DCGAN, WGAN-GP, ACGAN, InfoGAN and
 -- the classic objectives build on them), Johnson et al.'s ResNet generator with its
--- residual block, pix2pix's U-Net and PatchGAN discriminator (CycleGAN, pix2pix). Every
--- constructor initialises its weights with nn.init.gan_normal (N(0, 0.02), as the papers).
+-- residual block, pix2pix's U-Net and PatchGAN discriminator (CycleGAN, pix2pix), and
+-- MLPs (the original GAN, cGAN, the 2-d toys). The convolutional ones initialise their
+-- weights with nn.init.gan_normal (N(0, 0.02), as the papers).
 -- @module gan.nn.blocks
 local core = require("gan.core")
 local nn = {}
@@ -38,17 +39,28 @@ local function depth(size, who)
 end
 
 --- z (N, nz, 1, 1) -> image (N, nc, size, size) in [-1, 1].
--- opts: nz (100), ngf (64), nc (1), image_size (32).
+-- opts: nz (100), ngf (64), nc (1), image_size (32), norm ("batch" (default) or "none":
+-- without batch norm, the transposed convolutions get biases).
 function B.DCGANGenerator(opts)
    opts = opts or {}
    local nz, ngf, nc, size = opts.nz or 100, opts.ngf or 64, opts.nc or 1, opts.image_size or 32
+   local norm = opts.norm or "batch"
+   if norm ~= "batch" and norm ~= "none" then
+      error(("DCGANGenerator: norm must be 'batch' or 'none', got '%s'"):format(tostring(norm)), 2)
+   end
    local stages = depth(size, "DCGANGenerator")
-   local ch = ngf * 2 ^ (stages - 1)
-   local layers = { nn.ConvTranspose2d(nz, ch, 4, { bias = false }), nn.BatchNorm2d(ch), nn.ReLU() }
-   for _ = 1, stages - 1 do
-      layers[#layers + 1] = nn.ConvTranspose2d(ch, ch // 2, 4, { stride = 2, padding = 1, bias = false })
-      layers[#layers + 1] = nn.BatchNorm2d(ch // 2)
+   local layers = {}
+   -- transposed convolution (4x4), batch norm when used, ReLU
+   local function up(cin, cout, o)
+      o.bias = norm ~= "batch"
+      layers[#layers + 1] = nn.ConvTranspose2d(cin, cout, 4, o)
+      if norm == "batch" then layers[#layers + 1] = nn.BatchNorm2d(cout) end
       layers[#layers + 1] = nn.ReLU()
+   end
+   local ch = ngf * 2 ^ (stages - 1)
+   up(nz, ch, {})
+   for _ = 1, stages - 1 do
+      up(ch, ch // 2, { stride = 2, padding = 1 })
       ch = ch // 2
    end
    layers[#layers + 1] = nn.ConvTranspose2d(ch, nc, 4, { stride = 2, padding = 1, bias = false })
@@ -79,6 +91,42 @@ function B.DCGANDiscriminator(opts)
    layers[#layers + 1] = nn.Conv2d(ch, 1, 4, { bias = false })
    layers[#layers + 1] = nn.Flatten(1)
    return initialised(nn.Sequential(layers))
+end
+
+-- ---------------------------------------------------------------- MLPs (the original GAN, cGAN, 2-d toys)
+
+local MLP_ACTS = { relu = true, leaky_relu = true, maxout = true }
+
+--- A multilayer perceptron: x (N, ...) flattened to (N, input) -> (N, out), or reshaped
+-- to (N, table.unpack(out_shape)). opts: input, out (required), hidden (256), layers
+-- (hidden layers, 2), act ("relu", "leaky_relu" (slope 0.2) or "maxout" with `pieces` (5)),
+-- dropout (0: none; after each hidden layer), out_act ("tanh", "sigmoid" or nil: linear),
+-- out_shape. Layers keep PyTorch's default initialisation.
+function B.MLP(opts)
+   opts = opts or {}
+   local act, hidden = opts.act or "relu", opts.hidden or 256
+   if not MLP_ACTS[act] then
+      error(("MLP: act must be 'relu', 'leaky_relu' or 'maxout', got '%s'"):format(tostring(act)), 2)
+   end
+   if math.type(opts.input) ~= "integer" or math.type(opts.out) ~= "integer" then
+      error("MLP: input and out (feature counts) are required", 2)
+   end
+   local layers, width = { nn.Flatten() }, opts.input
+   for _ = 1, opts.layers or 2 do
+      if act == "maxout" then
+         layers[#layers + 1] = nn.Maxout(width, hidden, opts.pieces or 5)
+      else
+         layers[#layers + 1] = nn.Linear(width, hidden)
+         layers[#layers + 1] = act == "relu" and nn.ReLU() or nn.LeakyReLU(0.2)
+      end
+      if (opts.dropout or 0) > 0 then layers[#layers + 1] = nn.Dropout(opts.dropout) end
+      width = hidden
+   end
+   layers[#layers + 1] = nn.Linear(width, opts.out)
+   if opts.out_act == "tanh" then layers[#layers + 1] = nn.Tanh()
+   elseif opts.out_act == "sigmoid" then layers[#layers + 1] = nn.Sigmoid() end
+   if opts.out_shape then layers[#layers + 1] = nn.Unflatten(2, opts.out_shape) end
+   return nn.Sequential(layers)
 end
 
 -- ---------------------------------------------------------------- ResNet generator, U-Net, PatchGAN

@@ -45,6 +45,23 @@ function L.Linear:extra_repr()
    return ("in_features=%d, out_features=%d, bias=%s"):format(self.in_features, self.out_features, tostring(self.bias ~= nil))
 end
 
+--- Maxout (Goodfellow et al. 2013): `pieces` linear maps of x (..., in) to out features,
+-- and the largest of them per feature; the discriminator unit of the original GAN.
+-- opts: as Linear.
+L.Maxout = class("Maxout", Module)
+function L.Maxout:__init(in_features, out_features, pieces, opts)
+   Module.__init(self)
+   self.out_features, self.pieces = out_features, pieces or 5
+   self.linear = L.Linear(in_features, out_features * self.pieces, opts)
+end
+function L.Maxout:forward(x)
+   local y = self.linear(x)
+   local shape = y:size()
+   shape[#shape], shape[#shape + 1] = self.out_features, self.pieces
+   return (y:reshape(shape):max(#shape))
+end
+function L.Maxout:extra_repr() return ("out_features=%d, pieces=%d"):format(self.out_features, self.pieces) end
+
 --- 2-d convolution. opts: stride, padding, dilation, groups, bias (true),
 -- padding_mode ("zeros", "reflect", "replicate"), dtype.
 L.Conv2d = class("Conv2d", Module)

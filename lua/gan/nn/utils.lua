@@ -1,5 +1,5 @@
---- gan.nn.utils: spectral normalisation, gradient and weight clipping, BigGAN's
--- orthogonal regularisation and an exponential moving average of a model.
+--- gan.nn.utils: spectral normalisation, functional calls, gradient and weight clipping,
+-- BigGAN's orthogonal regularisation and an exponential moving average of a model.
 -- @module gan.nn.utils
 local core = require("gan.core")
 
@@ -75,6 +75,33 @@ function U.spectral_norm(module, opts)
       return forward(self, ...)
    end)
    return module
+end
+
+-- ---------------------------------------------------------------- functional call
+
+--- Runs module(...) with its parameters replaced by `params` (a list in the order of
+-- module:parameters(): tensors that may be functions of the parameters, as in unrolled
+-- optimisation), then puts the parameters back, also when the forward raises an error.
+-- Returns the module's results.
+function U.functional_call(module, params, ...)
+   local index = {}
+   for i, p in ipairs(module:parameters()) do index[p] = i end
+   local slots = {}
+   for _, m in module:named_modules() do
+      for _, n in ipairs(m._param_names) do
+         local t = rawget(m, n)
+         local i = t ~= nil and index[t]
+         if i then
+            if params[i] == nil then error(("functional_call: no tensor for parameter %d"):format(i), 2) end
+            slots[#slots + 1] = { m, n, t, i }
+         end
+      end
+   end
+   for _, s in ipairs(slots) do rawset(s[1], s[2], params[s[4]]) end
+   local res = table.pack(pcall(module, ...))
+   for _, s in ipairs(slots) do rawset(s[1], s[2], s[3]) end
+   if not res[1] then error(res[2], 0) end
+   return table.unpack(res, 2, res.n)
 end
 
 -- ---------------------------------------------------------------- clipping

@@ -218,6 +218,20 @@ function Model:sample()
    return Model.run_eval(self:sampler("G"), self:fixed_latent(64)), { nrow = 8 }
 end
 
+--- Labels for conditional models, int64: class_rows(k) gives k rows of k samples, row r of
+-- class r - 1 (sheets with one row per class); balanced_classes(n, k) cycles n labels
+-- through the k classes (evaluation with every class equally often).
+function Model.class_rows(k)
+   local l = {}
+   for i = 1, k * k do l[i] = (i - 1) // k end
+   return core.tensor(l, { dtype = "int64" })
+end
+function Model.balanced_classes(n, k)
+   local l = {}
+   for i = 1, n do l[i] = (i - 1) % k end
+   return core.tensor(l, { dtype = "int64" })
+end
+
 --- The generator's inputs for n samples drawn from `generator`; models with a G
 -- define it (the default sampler, sample sheets and standing statistics use it).
 function Model:latent()
