@@ -7,6 +7,14 @@ local assert = require("luassert")
 
 local H = {}
 
+--- The repository root, absolute, from this file's location (tests/lua/).
+do
+   local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+   local p = assert(io.popen("cd '" .. here .. "../..' && pwd"))
+   H.root = p:read("l")
+   p:close()
+end
+
 function H.tmpdir()
    local d = os.tmpname()
    os.remove(d)

@@ -17,6 +17,7 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local ImagePool = require("gan.train.pool")
 local no_grad = require("gan.autograd").no_grad
+local nn_utils = require("gan.nn.utils")
 
 local M = require("gan.train.model").define {
    name = "dcgan",
@@ -28,8 +29,9 @@ local M = require("gan.train.model").define {
       -- file for fashion_mnist); "train" keeps the test split unseen
       data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google",
          split = require("gan.config").optional("string") },
-      -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D
-      model = { nz = 100, ngf = 32, ndf = 32, g_norm = "batch", d_norm = "batch" },
+      -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D; sync_bn:
+      -- under mpirun, batch-norm statistics over all ranks' batches (nn.utils.convert_sync_batchnorm)
+      model = { nz = 100, ngf = 32, ndf = 32, g_norm = "batch", d_norm = "batch", sync_bn = false },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
          -- optimizer: "adam" (lr, betas) or "rmsprop" (lr; WGAN)
@@ -71,6 +73,10 @@ function M:build(cfg)
    end
    self.loss = losses.pair(t.loss)
    local G, D = self:make_networks(cfg)
+   if cfg.model.sync_bn then
+      nn_utils.convert_sync_batchnorm(G)
+      nn_utils.convert_sync_batchnorm(D)
+   end
    self:network("G", G)
    self:network("D", D)
    local opt_g, opt_d = M.optimizer_of(t, G, t.lr_g), M.optimizer_of(t, D, t.lr_d)

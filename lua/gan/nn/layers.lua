@@ -7,6 +7,7 @@ local F = require("gan.nn.functional")
 local modmod = require("gan.nn.module")
 local init = require("gan.nn.initializers")
 local no_grad = require("gan.autograd").no_grad
+local dist = require("gan.dist")
 
 local class, Module = modmod.class, modmod.Module
 local L = {}
@@ -151,6 +152,10 @@ local function batch_norm_class(name, dims)
       end
       if self.training and self.num_batches_tracked ~= nil then
          no_grad(function() self.num_batches_tracked:add_(1) end)
+      end
+      if self.sync and self.training and dist.synchronising() then
+         return F.sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.momentum,
+            self.eps)
       end
       return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
          self.training or self.running_mean == nil, self.momentum, self.eps)

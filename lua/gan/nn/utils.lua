@@ -104,6 +104,19 @@ function U.functional_call(module, params, ...)
    return table.unpack(res, 2, res.n)
 end
 
+-- ---------------------------------------------------------------- synchronised batch norm
+
+--- Makes every batch-norm layer of `module` synchronised: under data parallelism its
+-- training statistics are taken over all ranks' batches (F.sync_batch_norm); in a single
+-- process nothing changes. Returns the module.
+function U.convert_sync_batchnorm(module)
+   for _, m in module:named_modules() do
+      local name = getmetatable(m).__name
+      if name == "BatchNorm1d" or name == "BatchNorm2d" then rawset(m, "sync", true) end
+   end
+   return module
+end
+
 -- ---------------------------------------------------------------- clipping
 
 --- Scales gradients in place so that their total norm is at most max_norm; returns the

@@ -33,7 +33,8 @@ Model.defaults = {
    data = { batch_size = 64 },
    model = {},
    train = {
-      steps = 1000, seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 500,
+      -- threads 0: the machine's cores (shared among the ranks under mpirun)
+      steps = 1000, seed = 0, threads = 0, log_every = 10, sample_every = 100, checkpoint_every = 500,
       keep_checkpoints = 3, eval_every = 0, eval_samples = 2000,
    },
    run = { root = "runs", name = config.optional("string") },
