@@ -30,7 +30,7 @@ local function median(t)
 end
 
 if mode == "allreduce" then
-   for _, bytes in ipairs { 4096, 65536, 1 << 20, 16 << 20, 64 << 20 } do
+   for _, bytes in ipairs { 4096, 65536, 1 << 20, 16 << 20, 32 << 20, 64 << 20 } do
       local t = gan.zeros { bytes // 4 }
       for _ = 1, 3 do dist.all_reduce(t, "sum") end
       local times = {}

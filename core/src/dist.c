@@ -108,8 +108,10 @@ static int prepare(const gan_tensor *t, MPI_Datatype *type, const char *op) {
     return check_same(t, op);
 }
 
-// MPI counts are ints: large tensors go in chunks.
-#define CHUNK ((int64_t)1 << 30)
+// Large tensors go in chunks of 16 MB: MPI counts are ints, and on shared memory Open
+// MPI's all-reduce of one message above 16 MB ran 10-40 times slower per byte here
+// (docs/performance.md).
+#define CHUNK_BYTES ((int64_t)16 << 20)
 
 int gan_dist_all_reduce(gan_tensor *t, gan_dist_op op) {
     MPI_Datatype type;
@@ -117,10 +119,10 @@ int gan_dist_all_reduce(gan_tensor *t, gan_dist_op op) {
     if (op == GAN_DIST_MEAN && !gan_dtype_is_float(t->dtype))
         return gan_error("dist.all_reduce: the mean needs a float tensor, got %s", gan_dtype_name(t->dtype));
     char *p = gan_data(t);
-    size_t es = gan_dtype_size(t->dtype);
-    for (int64_t at = 0, n = gan_numel(t); at < n; at += CHUNK) {
-        int count = (int)(n - at < CHUNK ? n - at : CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, p + at * (int64_t)es, count, type, MPI_SUM, MPI_COMM_WORLD);
+    int64_t es = (int64_t)gan_dtype_size(t->dtype), chunk = CHUNK_BYTES / es;
+    for (int64_t at = 0, n = gan_numel(t); at < n; at += chunk) {
+        int count = (int)(n - at < chunk ? n - at : chunk);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, p + at * es, count, type, MPI_SUM, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "dist.all_reduce");
     }
     gan_bump_version(t);
@@ -134,10 +136,10 @@ int gan_dist_broadcast(gan_tensor *t, int root) {
     if (root < 0 || root >= world_size)
         return gan_error("dist.broadcast: root %d is not a rank (0..%d)", root, world_size - 1);
     char *p = gan_data(t);
-    size_t es = gan_dtype_size(t->dtype);
-    for (int64_t at = 0, n = gan_numel(t); at < n; at += CHUNK) {
-        int count = (int)(n - at < CHUNK ? n - at : CHUNK);
-        int rc = MPI_Bcast(p + at * (int64_t)es, count, type, root, MPI_COMM_WORLD);
+    int64_t es = (int64_t)gan_dtype_size(t->dtype), chunk = CHUNK_BYTES / es;
+    for (int64_t at = 0, n = gan_numel(t); at < n; at += chunk) {
+        int count = (int)(n - at < chunk ? n - at : chunk);
+        int rc = MPI_Bcast(p + at * es, count, type, root, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "dist.broadcast");
     }
     gan_bump_version(t);
