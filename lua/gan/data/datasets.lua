@@ -152,6 +152,38 @@ function D.mnist(opts)
    return in_memory("mnist", images, labels, classes, opts.signed)
 end
 
+-- ---------------------------------------------------------------- binarized digits
+
+local Binarized = {}
+Binarized.__index = Binarized
+Binarized.__len = function(self) return self.probs:size(1) end
+function Binarized:len() return self.probs:size(1) end
+function Binarized:get_batch(idx, g)
+   local p = self.probs:index_select(1, idx)
+   local x = self.dynamic and core.empty(p:size()):bernoulli_(p, { generator = g }) or p
+   return { image = x, label = self.labels:index_select(1, idx) }
+end
+function Binarized:get(i, g)
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
+   return { image = b.image[1], label = b.label[1] }
+end
+
+--- MNIST binarized as the likelihood papers use it: (1, 28, 28) images of 0 and 1 with
+-- labels. opts.split ("train" or "test", as D.mnist); opts.dynamic (true: a fresh
+-- binarization of every batch, each pixel 1 with its grey level as probability, drawn
+-- from the batch's generator, as in training; false: one binarization drawn once from a
+-- generator seeded opts.seed (0), fixed, as for evaluation).
+function D.binarized_mnist(opts)
+   opts = opts or {}
+   local ds = D.mnist { split = opts.split or "train" }
+   local probs = ds.images
+   if not opts.dynamic then
+      probs = core.empty(probs:size()):bernoulli_(probs, { generator = core.Generator(opts.seed or 0) })
+   end
+   return setmetatable({ name = "binarized_mnist", probs = probs, labels = ds.labels, classes = ds.classes,
+      dynamic = opts.dynamic == true }, Binarized)
+end
+
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
    "Sneaker", "Bag", "Ankle boot" }
 
@@ -315,6 +347,22 @@ local function fnv1a(s)
    return h
 end
 
+-- The vendor, the split, the package directory and the parsed emoji.json of opts (errors
+-- as `who`, at the level of the caller of who's caller).
+local function emoji_package(opts, who)
+   local vendor = opts.vendor or "google"
+   if not VENDORS[vendor] then
+      error(("%s: unknown vendor '%s' (google, twitter, facebook, apple)"):format(who, tostring(vendor)), 3)
+   end
+   local pkg = D.data_dir() .. "/node_modules/emoji-datasource-" .. vendor
+   if not exists(pkg .. "/emoji.json") then missing("emoji-" .. vendor, "the npm package emoji-datasource-" .. vendor) end
+   local split = opts.split or "all"
+   if split ~= "train" and split ~= "test" and split ~= "all" then
+      error(("%s: split must be 'train', 'test' or 'all'"):format(who), 3)
+   end
+   return vendor, split, pkg, require("cjson").decode(read_all(pkg .. "/emoji.json"))
+end
+
 --- The emoji of the npm packages emoji-datasource-<vendor>: 64x64 RGBA drawings of the
 -- same emoji in each vendor's style, composited on white (opts.bg) by default.
 -- opts: vendor ("google", "twitter", "facebook", "apple"), split ("train", "test" or
@@ -325,15 +373,7 @@ end
 -- category, subcategory.
 function D.emoji(opts)
    opts = opts or {}
-   local vendor = opts.vendor or "google"
-   if not VENDORS[vendor] then error(("emoji: unknown vendor '%s' (google, twitter, facebook, apple)"):format(tostring(vendor)), 2) end
-   local pkg = D.data_dir() .. "/node_modules/emoji-datasource-" .. vendor
-   if not exists(pkg .. "/emoji.json") then missing("emoji-" .. vendor, "the npm package emoji-datasource-" .. vendor) end
-   local split = opts.split or "all"
-   if split ~= "train" and split ~= "test" and split ~= "all" then
-      error("emoji: split must be 'train', 'test' or 'all'", 2)
-   end
-   local list = require("cjson").decode(read_all(pkg .. "/emoji.json"))
+   local vendor, split, pkg, list = emoji_package(opts, "emoji")
    local req = opts.require_vendors or { vendor }
    table.sort(list, function(a, b) return a.unified < b.unified end)
    local files, extra = {}, { code = {}, name = {}, short_names = {}, category = {}, subcategory = {} }
@@ -360,6 +400,49 @@ function D.emoji(opts)
       size = type(size) == "table" and size or { size, size }, composite = true, channels = 3,
       bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
    return ds
+end
+
+local TONES = { "1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF" }
+
+--- The emoji of a vendor drawn in the five Fitzpatrick skin tones: for every emoji with
+-- exactly those five single-tone variants (310 of the 323 with skin variants in
+-- emoji-datasource), its default drawing (label 0, usually yellow) and the five tones
+-- (labels 1-5, light to dark). Each emoji's six images are in the same split (the test
+-- split: about 10% of the code points, as D.emoji), so that a translation between tones
+-- can be compared with the real drawing. Fields image, label (the tone), code (the base
+-- emoji). opts: vendor ("google"), split ("all"), size (64), signed, flip, bg.
+function D.emoji_skin(opts)
+   opts = opts or {}
+   local vendor, split, pkg, list = emoji_package(opts, "emoji_skin")
+   table.sort(list, function(a, b) return a.unified < b.unified end)
+   local dir = pkg .. "/img/" .. vendor .. "/64/"
+   local files, labels, codes = {}, {}, {}
+   for _, e in ipairs(list) do
+      local sv = e.skin_variations
+      local n = 0
+      for _ in pairs(type(sv) == "table" and sv or {}) do n = n + 1 end
+      local is_test = fnv1a(e.unified) % 10 == 0
+      if n == 5 and (split == "all" or (split == "test") == is_test) then
+         local imgs = { e.image }
+         for t, tone in ipairs(TONES) do imgs[t + 1] = sv[tone] and sv[tone].image end
+         local ok = true
+         for t = 1, 6 do ok = ok and imgs[t] ~= nil and exists(dir .. imgs[t]) end
+         if ok then
+            for t = 1, 6 do
+               files[#files + 1] = dir .. imgs[t]
+               labels[#files] = t - 1
+               codes[#files] = e.unified
+            end
+         end
+      end
+   end
+   if #files == 0 then error(("emoji_skin: no %s skin-tone images found in %s"):format(vendor, pkg), 2) end
+   local size = opts.size or 64
+   return setmetatable({
+      name = "emoji_skin-" .. vendor, vendor = vendor, files = files, extra = { code = codes },
+      labels = core.tensor(labels, { dtype = "int64" }), classes = { "default", "light", "medium-light", "medium",
+         "medium-dark", "dark" }, size = type(size) == "table" and size or { size, size }, composite = true,
+      channels = 3, bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
 end
 
 --- The index of an emoji by code point (e.g. "1F600"), or nil.
