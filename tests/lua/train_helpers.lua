@@ -56,6 +56,18 @@ function H.loader(fields, batch_size, seed)
       generator = gan.Generator(seed or 0) })
 end
 
+--- A model of class M built on its defaults with `values` over them (seeded 0), and a
+-- loader of batches of 8 over 16 random 32x32 one-channel images in [-1, 1] with labels
+-- 0-9: the tiny setting the model specs train in.
+function H.tiny_model(M, values)
+   gan.manual_seed(0)
+   local model = M.new(H.config(M, values))
+   local g = gan.Generator(3)
+   local loader = H.loader({ image = gan.rand({ 16, 1, 32, 32 }, { generator = g }):mul(2):sub(1),
+      label = gan.randint(0, 10, { 16 }, { generator = g }) }, 8, 5)
+   return model, loader
+end
+
 --- What a model's train_step reads from, over a loader (for calling train_step by hand).
 function H.batches(loader) return require("gan.train.loop").batches(loader) end
 

@@ -238,20 +238,27 @@ local function sqdist(x, y)
    return (xx + yy - core.matmul(x, y:t()) * 2):clamp(0)
 end
 
--- Radius of each row's k-NN ball within its own set (the k-th nearest other row).
-local function knn_radii(x, k, chunk)
-   local n, radii = x:size(1), {}
+--- The squared radius of each row's k-NN ball within its own set (the distance to the
+-- k-th nearest other row), float64 (n): the (k + 1)-th smallest squared distance of each
+-- row (the row itself is at 0), by k + 1 passes of a row minimum, each masking the
+-- minimum it found with +inf. opts.chunk (500) rows at a time.
+function M.knn_radii(x, k, opts)
+   local chunk = opts and opts.chunk or 500
+   x = x:double()
+   local n, parts = x:size(1), {}
    for s = 1, n, chunk do
       local part = x:narrow(1, s, math.min(chunk, n - s + 1))
       local d = sqdist(part, x)
-      -- k + 1 smallest: the row itself is at distance 0.
-      for i = 1, part:size(1) do
-         local row = d[i]:totable()
-         table.sort(row)
-         radii[#radii + 1] = row[k + 1]
+      local inf = core.full({ part:size(1), 1 }, math.huge, { dtype = d.dtype })
+      local v
+      for _ = 1, k + 1 do
+         local idx
+         v, idx = d:min(2, true)
+         d:scatter_add_(2, idx, inf)
       end
+      parts[#parts + 1] = v:reshape(part:size(1))
    end
-   return core.tensor(radii, { dtype = "float64" })
+   return core.cat(parts, 1)
 end
 
 -- Fraction of rows of q inside some ball (centre row of p, squared radius r).
@@ -268,15 +275,17 @@ end
 
 --- Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of
 -- generated samples inside the union of the real samples' k-NN balls, recall the share of
--- real samples inside the generated samples' balls. opts.k (3).
+-- real samples inside the generated samples' balls. opts.k (3), opts.real_radii (the
+-- real set's M.knn_radii at k, when already known: a fixed reference set).
 function M.precision_recall(real, fake, opts)
-   local k = (opts and opts.k) or 3
+   opts = opts or {}
+   local k = opts.k or 3
    if real:size(1) <= k or fake:size(1) <= k then
       error(("precision_recall: k = %d needs more than %d rows in each set (got %d and %d)"):format(k, k,
          real:size(1), fake:size(1)), 2)
    end
    real, fake = real:double(), fake:double()
-   local rr, rf = knn_radii(real, k, 500), knn_radii(fake, k, 500)
+   local rr, rf = opts.real_radii or M.knn_radii(real, k), M.knn_radii(fake, k)
    return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
 end
 
@@ -629,7 +638,8 @@ function M.evaluate(G, dataset, opts)
    local out = { n_samples = n, reference = ref.split, n_reference = ref.n, classifier = clf_name }
    out.fid = M.fid(feats, ref.feats)
    out.kid, out.kid_std = M.kid(feats, ref.feats, { subset_size = math.min(1000, n, ref.n), subsets = 20 })
-   out.precision, out.recall = M.precision_recall(ref.feats, feats)
+   ref.radii = ref.radii or M.knn_radii(ref.feats, 3)
+   out.precision, out.recall = M.precision_recall(ref.feats, feats, { real_radii = ref.radii })
    out.is, out.is_std = M.inception_score(probs, 10)
    local conf, hist = M.class_histogram(probs, 0.9)
    out.confident = conf
