@@ -465,6 +465,19 @@ function Progress:update(step, scalars)
    end
 end
 
+--- Writes a line of its own (a warning) above the display; on a terminal the progress
+-- line is redrawn below it.
+-- @tparam string text
+function Progress:note(text)
+   if self.tty and self.width > 0 then
+      self.out:write("\r", (" "):rep(self.width), "\r")
+      self.width = 0
+   end
+   self.out:write(text, "\n")
+   if self.tty and self.step then draw(self) end
+   self.out:flush()
+end
+
 --- Finishes the display: the final state is shown and the line ended.
 function Progress:close()
    if not self.step then return end
@@ -481,7 +494,8 @@ function Progress:close()
 end
 
 --- The start of an experiment script: `--resume RUN_DIR` reopens that run with its own
--- config.yaml (other arguments are then an error: they would not continue the same run);
+-- config.yaml (other arguments are then an error: they would not continue the same run,
+-- except `--strict-health`, which sets health.strict, stopping at a health warning);
 -- otherwise `--config FILE` and `--set k=v` resolve the defaults and a new run directory
 -- `<cfg.run.root>/<experiment>/<cfg.run.name or a timestamp>` is created. Sets the thread
 -- count and the default generator's seed from cfg.train.threads (0: the machine's cores,
@@ -494,9 +508,12 @@ end
 function run.from_args(experiment, defaults, argv)
    require("gan.dist").init()   -- under mpirun: MPI first (a single process: nothing)
    local args = table.move(argv or {}, 1, #(argv or {}), 1, {})
-   local resume
+   local resume, strict
    for i = #args, 1, -1 do
-      if args[i] == "--resume" then
+      if args[i] == "--strict-health" then   -- stop the run at its first health warning
+         strict = true
+         table.remove(args, i)
+      elseif args[i] == "--resume" then
          resume = args[i + 1]
          if not resume then error(experiment .. ": --resume needs a run directory", 0) end
          table.remove(args, i + 1)
@@ -513,6 +530,10 @@ function run.from_args(experiment, defaults, argv)
       cfg = r.config
    else
       cfg = config.from_args(defaults, args)
+   end
+   if strict then
+      if type(cfg.health) ~= "table" then error(experiment .. ": --strict-health: this config has no health section", 0) end
+      cfg.health.strict = true
    end
    local core, dist = require("gan.core"), require("gan.dist")
    if cfg.train and cfg.train.threads then

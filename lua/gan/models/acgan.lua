@@ -18,6 +18,7 @@ local M = require("gan.train.model").define {
    name = "acgan",
    summary = "Auxiliary-classifier GAN: class-conditional G, D also predicts the class",
    paper = "Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier GANs",
+   health = { d_loss = { "l_s" } },
    defaults = {
       data = { name = "mnist", image_size = 32, batch_size = 64 },
       model = { nz = 100, ngf = 32, ndf = 32, dropout = 0.0, n_classes = 10 },

@@ -19,6 +19,7 @@ local M = require("gan.train.model").define {
    name = "cgan",
    summary = "Conditional GAN: the label fed to both MLPs (the paper's MNIST networks)",
    paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets",
+   health = { d_loss = { "loss_d" } },
    defaults = {
       data = { name = "mnist", image_size = 32, batch_size = 100, split = "train" },
       model = { nz = 100, n_classes = 10, dropout = 0.5 },

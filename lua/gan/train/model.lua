@@ -23,12 +23,14 @@ local config = require("gan.config")
 local nn_utils = require("gan.nn.utils")
 local no_grad = require("gan.autograd").no_grad
 local opts = require("gan.opts")
+local optim = require("gan.optim")
 
 local Model = {}
 Model.__index = Model
 
 --- What every model's config has, below the model's own defaults: the data batch size,
--- the loop's settings (train.*) and the run directory (run.*).
+-- the loop's settings (train.*), the run directory (run.*) and the health monitor's
+-- thresholds (health.*).
 Model.defaults = {
    data = { batch_size = 64 },
    model = {},
@@ -36,14 +38,23 @@ Model.defaults = {
       -- threads 0: the machine's cores (shared among the ranks under mpirun)
       steps = 1000, seed = 0, threads = 0, log_every = 10, sample_every = 100, checkpoint_every = 500,
       keep_checkpoints = 3, eval_every = 0, eval_samples = 2000,
+      -- another optimizer for D or G than the model's ("sgd", "adam" or "rmsprop", at the
+      -- model's learning rate): the lectures' "SGD for D, Adam for G"
+      optimizer_d = config.optional("string"), optimizer_g = config.optional("string"),
+      -- experience replay: every replay_every steps (0: off) a snapshot of network
+      -- replay_network joins a ring of replay_keep, and the network trains as a random
+      -- older snapshot for replay_steps steps (gan.train.replay)
+      replay_every = 0, replay_network = "D", replay_keep = 10, replay_steps = 1,
    },
    run = { root = "runs", name = config.optional("string") },
+   -- the training health monitor's switches and thresholds (gan.train.health)
+   health = require("gan.train.health").defaults,
 }
 
 --- The scalars the progress line shows (when the step logs them).
 Model.progress = { "loss_d", "loss_g", "loss" }
 
-local SPEC = opts.set("name", "summary", "paper", "defaults", "progress", "best")
+local SPEC = opts.set("name", "summary", "paper", "defaults", "progress", "best", "health")
 
 local function define(parent, spec)
    opts.check(spec, SPEC, "gan.train.model", 3)
@@ -59,6 +70,7 @@ local function define(parent, spec)
    cls.defaults.model = config.merge(cls.defaults.model, { name = spec.name })
    cls.progress = spec.progress
    cls.best = spec.best   -- { metric =, mode = "min" | "max" }: what `best.safetensors` keeps
+   if spec.health then cls.health = spec.health end   -- { d_loss = { keys } }: see Model:health_keys
    --- A model built from a resolved config (cfg.model.name must be this model's name).
    function cls.new(cfg) return Model._new(cls, cfg) end
    return cls
@@ -68,7 +80,8 @@ end
 -- models`), spec.paper (authors, year, title), spec.defaults (its config defaults, over
 -- Model.defaults), optionally spec.progress (the scalars of the progress line) and
 -- spec.best ({ metric =, mode = }: the evaluation metric whose best value keeps
--- checkpoints/best.safetensors).
+-- checkpoints/best.safetensors), spec.health ({ d_loss = { log keys } }: the D losses
+-- that are 0 for a perfect discriminator, watched by the health monitor).
 function Model.define(spec) return define(Model, spec) end
 
 --- A model class that starts from this one: its defaults are merged over this class's,
@@ -90,6 +103,12 @@ function Model._new(cls, cfg)
    -- checkpointed as trainer_rng.
    self.rng = core.Generator(cfg.train.seed)
    self:build(cfg)
+   for _, n in ipairs { "d", "g" } do
+      if cfg.train["optimizer_" .. n] ~= nil and not (self.optimizers[n] or self.optimizers[n:upper()]) then
+         error(("train.optimizer_%s: %s has no optimizer '%s' (its optimizers: %s)"):format(n, cls.name, n,
+            table.concat(self._order.optimizers, ", ")), 0)
+      end
+   end
    return self
 end
 
@@ -113,6 +132,24 @@ end
 
 local OPT_OPTS = opts.set("scheduler", "per", "clip_grad_norm", "clip_weights")
 
+-- The optimizer `kind` over opt's parameter groups at their learning rates (Adam with
+-- the DCGAN betas 0.5, 0.999); a scheduler of opt now steps the new one.
+local OPTIMIZERS = {
+   sgd = function(groups, lr) return optim.SGD(groups, { lr = lr }) end,
+   adam = function(groups, lr) return optim.Adam(groups, { lr = lr, betas = { 0.5, 0.999 } }) end,
+   rmsprop = function(groups, lr) return optim.RMSprop(groups, { lr = lr }) end,
+}
+local function replaced(opt, kind, key, scheduler)
+   if not OPTIMIZERS[kind] then
+      error(("%s must be 'sgd', 'adam' or 'rmsprop', got '%s'"):format(key, tostring(kind)), 0)
+   end
+   local groups = {}
+   for i, g in ipairs(opt.param_groups) do groups[i] = { params = g.params, lr = g.lr } end
+   local new = OPTIMIZERS[kind](groups, groups[1].lr)
+   if scheduler then scheduler.optimizer = new end
+   return new
+end
+
 --- Registers an optimizer under `name` (checkpointed as opt_<name>; its updates are
 -- self:update(name, ...); its learning rate is logged as lr_<name>). o: scheduler (an
 -- lr_scheduler of it, checkpointed as sched_<name>), per ("step", the default, or
@@ -124,6 +161,8 @@ function Model:optimizer(name, opt, o)
    if o.per ~= nil and o.per ~= "step" and o.per ~= "epoch" then
       error(("optimizer '%s': per must be 'step' or 'epoch', got '%s'"):format(name, tostring(o.per)), 2)
    end
+   local key = "optimizer_" .. tostring(name):lower()
+   if self.cfg.train[key] ~= nil then opt = replaced(opt, self.cfg.train[key], "train." .. key, o.scheduler) end
    local params = {}
    for _, g in ipairs(opt.param_groups) do for _, p in ipairs(g.params) do params[#params + 1] = p end end
    register(self, "optimizers", name, { opt = opt, params = params, scheduler = o.scheduler, per = o.per or "step",
@@ -244,6 +283,26 @@ end
 -- directory, for sheets). Models without an evaluation say so.
 function Model:evaluate()
    error(("%s: no evaluation is defined for this model"):format(self.name), 2)
+end
+
+--- What the health monitor (gan.train.health) watches: { d_loss = the log keys of D losses
+-- that are 0 for a perfect discriminator (the class's spec.health.d_loss; none by
+-- default, as a Wasserstein critic's loss has no floor), g_grad = the gradient norms of
+-- the generator's optimizer (grad_norm_g or grad_norm_G when registered) }.
+function Model:health_keys()
+   local g = {}
+   for _, n in ipairs { "g", "G" } do
+      if self.optimizers[n] then g[#g + 1] = "grad_norm_" .. n end
+   end
+   return { d_loss = self.health and self.health.d_loss or {}, g_grad = g }
+end
+
+--- The images of the health monitor's collapse check: 64 samples of G (its EMA copy
+-- when kept, as in the sheets) from the sheets' fixed latents; nil (no check) for a
+-- model without a network G and a latent().
+function Model:health_samples()
+   if not self.networks.G or self.latent == Model.latent then return nil end
+   return Model.run_eval(self:sampler("G"), self:fixed_latent(64))
 end
 
 --- One line naming the networks and their sizes.

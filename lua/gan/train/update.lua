@@ -43,11 +43,34 @@ local function grad_norm(params)
    return math.sqrt(s)
 end
 
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- "network.parameter" for a parameter tensor of the model's networks.
+local function param_name(model, p)
+   for _, n in ipairs(model._order.networks) do
+      for name, q in model.networks[n]:named_parameters() do
+         if rawequal(q, p) then return n .. "." .. name end
+      end
+   end
+   return "an unnamed parameter"
+end
+
+-- Stops the run before a non-finite value reaches the weights: names the loss or the
+-- first parameter whose gradient holds NaN or Inf, and the last checkpoint written (which
+-- the error leaves as it is).
+local function stop_nonfinite(model, name, what)
+   local last = model.last_checkpoint
+   error(("step %d, update '%s': %s; the run stops before the weights change. %s"):format(
+      (model.step or 0) + 1, name, what, last and ("The last good checkpoint is " .. last)
+         or "No checkpoint was written yet"), 0)
+end
+
 --- Updates the parameters of the model's optimizer `name`: zeroes their gradients;
 -- with opts.freeze (a module or a list of modules) stops those from requiring grad;
 -- calls fn(), whose first result is the loss (a one-element tensor); backpropagates
 -- it; restores the frozen modules; under data parallelism averages the gradients over
--- the ranks; clips the gradients (the optimizer's clip_grad_norm); records
+-- the ranks; stops the run (an error naming the tensor and the last checkpoint) when the
+-- loss or a gradient is NaN or Inf; clips the gradients (the optimizer's clip_grad_norm); records
 -- grad_norm_<name> in the step's logs; steps the optimizer;
 -- clamps the weights (its clip_weights, WGAN). Returns everything fn returned.
 -- @tparam gan.train.Model model
@@ -70,12 +93,20 @@ local function update(model, name, fn, opts)
          error(("update '%s': the function must return the loss as a one-element tensor first, got %s")
             :format(name, is_tensor(loss) and ("a tensor of %d elements"):format(loss:numel()) or type(loss)), 3)
       end
+      local lv = loss:item()
+      if not finite(lv) then stop_nonfinite(model, name, ("the loss is %s"):format(lv)) end
       loss:backward()
    end
    if dist.active() then dist.all_reduce_grads(e.params) end   -- the ranks' mean
-   local norm
-   if e.clip_grad_norm then norm = nn_utils.clip_grad_norm_(e.params, e.clip_grad_norm)
-   else norm = grad_norm(e.params) end
+   local norm = grad_norm(e.params)
+   if not finite(norm) then
+      for _, p in ipairs(e.params) do
+         if p.grad ~= nil and not finite(p.grad:norm():item()) then
+            stop_nonfinite(model, name, ("the gradient of %s holds NaN or Inf"):format(param_name(model, p)))
+         end
+      end
+   end
+   if e.clip_grad_norm then nn_utils.clip_grad_norm_(e.params, e.clip_grad_norm) end
    model.step_logs["grad_norm_" .. name] = norm
    e.opt:step()
    if e.clip_weights then nn_utils.clip_weights_(e.params, e.clip_weights) end
