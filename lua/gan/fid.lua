@@ -1,0 +1,175 @@
+--- gan.fid: FID, KID and precision/recall between two folders of images (`gan fid DIR_A
+-- DIR_B`), for images that did not come from a gan run.
+--
+-- No Inception network exists offline, so the features come from a small classifier
+-- (gan.metrics.Classifier, 128-d features): a shipped reference classifier (`--features
+-- mnist`, `fashion_mnist`, `emoji_style`, `emoji_category`, or a weights file), or one
+-- trained here on DIR_A (`--features folder`, the default): supervised on its subfolders
+-- as classes (as torchvision's ImageFolder), or, for a flat folder, self-supervised by
+-- predicting which of four rotations (0, 90, 180, 270 degrees) was applied (Gidaris et
+-- al. 2018). A folder-trained network is cached in the data directory under a hash of
+-- DIR_A's file list and the settings, so comparing many folders against one reference
+-- trains once. The numbers compare only with numbers from the same feature network: they
+-- are not Inception-based FIDs of papers, and the output says so.
+-- @module gan.fid
+local core = require("gan.core")
+
+local M = {}
+
+-- Every image of a folder (flat, or one subfolder per class) as (N, C, S, S) in [-1, 1],
+-- and the labels (int64, or nil for a flat folder) and class names.
+function M.load_folder(dir, o)
+   local data = require("gan.data")
+   local ds = data.image_folder(dir, { size = o.size, channels = o.channels, signed = true })
+   local n = #ds
+   if o.limit and o.limit > 0 and n > o.limit then n = o.limit end
+   local parts, labels = {}, {}
+   for s = 0, n - 1, 256 do
+      local m = math.min(256, n - s)
+      local idx = core.arange(s, s + m, { dtype = "int64" })
+      local b = ds:get_batch(idx)
+      parts[#parts + 1] = b.image
+      if b.label then labels[#labels + 1] = b.label end
+   end
+   return core.cat(parts, 1), #labels > 0 and core.cat(labels, 1) or nil, ds.classes, ds.files
+end
+
+-- The four rotations of x (N, C, S, S) by 0, 90, 180 and 270 degrees clockwise, stacked, with
+-- labels 0-3 (the self-supervised task of a flat folder).
+local function rotations(x)
+   local n, s = x:size(1), x:size(3)
+   local idx = {}
+   for i = 1, s do idx[i] = s - i end
+   idx = core.tensor(idx, { dtype = "int64" })
+   local function rev(t, d) return t:index_select(d, idx) end   -- reverses dimension d
+   local r90 = rev(x:transpose(3, 4), 4)
+   local r180 = rev(rev(x, 3), 4)
+   local r270 = rev(x:transpose(3, 4), 3)
+   local lab = {}
+   for k = 0, 3 do for _ = 1, n do lab[#lab + 1] = k end end
+   return core.cat({ x, r90, r180, r270 }, 1):contiguous(), core.tensor(lab, { dtype = "int64" })
+end
+M.rotations = rotations
+
+local function fnv1a(s)
+   local h = 2166136261
+   for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+   return ("%08x"):format(h)
+end
+
+--- A feature network trained on the images of a folder: with labels, to classify them;
+-- without, to tell their rotations apart. o: epochs (10), seed (1), cache (a path, or
+-- false). Returns the classifier (eval mode) and a name for the output.
+function M.train_features(images, labels, o)
+   local metrics = require("gan.metrics")
+   local task = labels and "classes" or "rotations"
+   if o.cache and io.open(o.cache, "rb") then
+      return metrics.load_classifier(o.cache), ("trained on %s (%s; cached %s)"):format(o.dir, task, o.cache)
+   end
+   local x, y, k = images, labels, nil
+   if labels then
+      k = labels:max():item() + 1
+      if k < 2 then error(("fid: %s has one class folder; a feature network needs two or more"):format(o.dir), 0) end
+   else
+      x, y, k = rotations(images)
+      k = 4
+   end
+   local clf = metrics.train_classifier(x, y, { epochs = o.epochs or 10, seed = o.seed or 1, n_classes = k,
+      shift = labels and 2 or 0 })
+   if o.cache then
+      require("gan.serialize").save(o.cache, { model = clf:state_dict(), arch = clf.arch })
+   end
+   return clf, ("trained on %s (%s, %d epochs)"):format(o.dir, task, o.epochs or 10)
+end
+
+local SHIPPED = { mnist = true, fashion_mnist = true, emoji_style = true, emoji_category = true }
+
+--- Compares two folders. o: features ("folder" (default), a shipped classifier's name or
+-- a weights file), size (32, or the shipped classifier's), epochs (10, for "folder"),
+-- limit (images per folder, 0 = all), cache (true: cache a folder-trained network in the
+-- data directory). Returns a table of numbers and strings: fid, kid, kid_std, precision,
+-- recall, n_a, n_b, features, note.
+function M.compare(dir_a, dir_b, o)
+   o = o or {}
+   local metrics = require("gan.metrics")
+   local features = o.features or "folder"
+   local clf, name
+   if features ~= "folder" then
+      clf = SHIPPED[features] and metrics.classifier(features) or metrics.load_classifier(features)
+      name = SHIPPED[features] and ("shipped %s classifier"):format(features) or features
+   end
+   local size = clf and clf.arch.image_size or o.size or 32
+   local channels = clf and clf.arch.in_nc or o.channels or 3
+   local a, labels, _, files = M.load_folder(dir_a, { size = size, channels = channels, limit = o.limit })
+   local b = M.load_folder(dir_b, { size = size, channels = channels, limit = o.limit })
+   if a:size(1) < 2 or b:size(1) < 2 then
+      error(("fid: need at least 2 images in each folder (%s: %d, %s: %d)"):format(dir_a, a:size(1), dir_b,
+         b:size(1)), 0)
+   end
+   if not clf then
+      local cache = false
+      if o.cache ~= false then   -- keyed by DIR_A's files and everything the training depends on
+         local key = fnv1a(table.concat(files, "\n") .. ("|%d|%d|%d|%d|%d"):format(size, channels, o.epochs or 10,
+            a:size(1), o.seed or 1))
+         local dir = require("gan.data").data_dir() .. "/fid_features"
+         os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+         cache = dir .. "/" .. key .. ".safetensors"
+      end
+      clf, name = M.train_features(a, labels, { epochs = o.epochs, seed = o.seed, cache = cache, dir = dir_a })
+   end
+   local fa, fb = metrics.features(clf, a), metrics.features(clf, b)
+   local out = { n_a = a:size(1), n_b = b:size(1), features = name }
+   out.fid = metrics.fid(fa, fb)
+   -- subsets of at most half the smaller folder, so that they differ (and the spread means something)
+   local subset = math.min(1000, math.max(2, math.min(a:size(1), b:size(1)) // 2))
+   out.kid, out.kid_std = metrics.kid(fa, fb, { subset_size = subset, subsets = 20 })
+   out.precision, out.recall = metrics.precision_recall(fa, fb)
+   out.note = "features of a small classifier, not Inception: compare only with numbers from the same features"
+   return out
+end
+
+--- The `gan fid` command.
+M.command = {
+   name = "fid",
+   summary = "FID, KID and precision/recall between two folders of images.",
+   description = "Measures DIR_B against DIR_A on the features of a small classifier: one trained on "
+      .. "DIR_A (--features folder: its subfolders as classes, or rotation prediction for a flat folder; "
+      .. "cached in the data directory) or a shipped reference classifier. Not comparable with the "
+      .. "Inception-based FID of papers.",
+   setup = function(cmd)
+      cmd:argument("dir_a", "the reference folder (real images; subfolders = classes)")
+      cmd:argument("dir_b", "the folder to measure")
+      cmd:option("--features", "'folder' (a network trained on DIR_A), mnist, fashion_mnist, emoji_style, "
+         .. "emoji_category, or a classifier weights file", "folder")
+      cmd:option("--size", "image size for a folder-trained network (a multiple of 8)", "32")
+      cmd:option("--channels", "1 or 3 (folder-trained network)", "3")
+      cmd:option("--epochs", "training epochs of a folder-trained network", "10")
+      cmd:option("--limit", "at most this many images per folder (0: all)", "0")
+      cmd:flag("--no-cache", "do not cache a folder-trained network in the data directory")
+   end,
+   run = function(args)
+      local function int(name, v, lo)
+         local n = tonumber(v)
+         if not n or n % 1 ~= 0 or n < lo then error(("fid: --%s must be an integer >= %d, got '%s'"):format(name, lo, v), 0) end
+         return math.tointeger(n)
+      end
+      local size = int("size", args.size, 8)
+      if size % 8 ~= 0 then error(("fid: --size must be a multiple of 8, got %d"):format(size), 0) end
+      local channels = int("channels", args.channels, 1)
+      if channels ~= 1 and channels ~= 3 then error(("fid: --channels must be 1 or 3, got %d"):format(channels), 0) end
+      local ok, r = pcall(M.compare, args.dir_a, args.dir_b, { features = args.features, size = size,
+         channels = channels, epochs = int("epochs", args.epochs, 1), limit = int("limit", args.limit, 0),
+         cache = not args.no_cache })
+      if not ok then io.stderr:write("gan: ", tostring(r), "\n"); return 1 end
+      print(("fid        %.4f"):format(r.fid))
+      print(("kid        %.5f +- %.5f"):format(r.kid, r.kid_std))
+      print(("precision  %.4f"):format(r.precision))
+      print(("recall     %.4f"):format(r.recall))
+      print(("images     %d (%s), %d (%s)"):format(r.n_a, args.dir_a, r.n_b, args.dir_b))
+      print(("features   %s"):format(r.features))
+      print(("note       %s"):format(r.note))
+      return 0
+   end,
+}
+
+return M
