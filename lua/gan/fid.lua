@@ -84,8 +84,8 @@ end
 
 local SHIPPED = { mnist = true, fashion_mnist = true, emoji_style = true, emoji_category = true }
 
---- Compares two folders. o: features ("folder" (default), a shipped classifier's name or
--- a weights file), size (32, or the shipped classifier's), epochs (10, for "folder"),
+--- Compares two folders. o: features ("folder" (default), a shipped classifier's name, a
+-- weights file, or a classifier module with features_name naming it), size (32, or the shipped classifier's), epochs (10, for "folder"),
 -- limit (images per folder, 0 = all), cache (true: cache a folder-trained network in the
 -- data directory). Returns a table of numbers and strings: fid, kid, kid_std, precision,
 -- recall, n_a, n_b, features, note.
@@ -94,7 +94,9 @@ function M.compare(dir_a, dir_b, o)
    local metrics = require("gan.metrics")
    local features = o.features or "folder"
    local clf, name
-   if features ~= "folder" then
+   if type(features) == "table" then
+      clf, name = features, o.features_name or "a classifier module"
+   elseif features ~= "folder" then
       clf = SHIPPED[features] and metrics.classifier(features) or metrics.load_classifier(features)
       name = SHIPPED[features] and ("shipped %s classifier"):format(features) or features
    end
