@@ -52,7 +52,7 @@ const char *gan_conv_last_dnnl_impl(void) { return gan_dnnl_last_impl(); }
 uint64_t gan_conv_dnnl_runs(void) { return gan_dnnl_runs(); }
 
 int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil) {
-    return (in + 2 * pad - (int64_t)dil * (k - 1) - 1) / stride + 1;
+    return (in + 2 * (int64_t)pad - (int64_t)dil * (k - 1) - 1) / stride + 1;
 }
 
 typedef struct {
@@ -328,6 +328,13 @@ static const char *const transpose_name[SP + 1] = {NULL, "conv_transpose1d", "co
 static const char *const weight_grad_name[SP + 1] = {NULL, "conv1d_weight_grad", "conv2d_weight_grad", "conv3d_weight_grad"};
 static const char *const spatial_names[SP + 1] = {NULL, "L", "H, W", "D, H, W"};
 
+// a * b, or INT64_MAX when it overflows (channel counts times groups, for checks that then
+// fail cleanly instead of wrapping around).
+static int64_t mul_sat(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 // n values joined by sep ("3x3", "1,1"), for messages.
 static const char *join(char *buf, size_t cap, const int64_t *v, int n, const char *sep) {
     size_t k = 0;
@@ -351,8 +358,17 @@ static int check_params(const gan_conv_params *p, int nsp, const char *op) {
 
 // An input (N, C, *spatial) and a weight of the same rank.
 static int check_ranks(const gan_tensor *x, const gan_tensor *w, int nsp, const char *op) {
-    if (x->ndim == 2 + nsp && w->ndim == 2 + nsp) return GAN_OK;
     char sx[GAN_SHAPE_BUF], sw[GAN_SHAPE_BUF];
+    if (x->ndim == 2 + nsp && w->ndim == 2 + nsp) {
+        // Spatial extents fit an int (the kernel sizes are passed as ints), which also
+        // keeps the output-size arithmetic of every direction inside int64.
+        for (int i = 2; i < 2 + nsp; i++)
+            if (x->size[i] > INT32_MAX || w->size[i] > INT32_MAX)
+                return gan_error("%s: spatial sizes above 2^31 - 1 are not supported (input %s, "
+                                 "weight %s)", op, gan_shape_str(sx, sizeof sx, x->ndim, x->size),
+                                 gan_shape_str(sw, sizeof sw, w->ndim, w->size));
+        return GAN_OK;
+    }
     return gan_error("%s: expected a %d-d input (N, C, %s) and a %d-d weight, got %s and %s", op,
                      2 + nsp, spatial_names[nsp], 2 + nsp, gan_shape_str(sx, sizeof sx, x->ndim, x->size),
                      gan_shape_str(sw, sizeof sw, w->ndim, w->size));
@@ -378,11 +394,11 @@ static int conv_forward(gan_tensor **out, int nsp, const gan_tensor *x, const ga
         check_float_same(x, w, op, "input", "weight") != GAN_OK)
         return GAN_ERR;
     int64_t Co = w->size[0], Ci = x->size[1];
-    if (Ci != w->size[1] * p->groups || Co % p->groups)
+    if (Ci != mul_sat(w->size[1], p->groups) || Co % p->groups)
         return gan_error("%s: input %s has %lld channels, weight %s expects %lld (groups %d)", op,
                          gan_shape_str(sx, sizeof sx, x->ndim, x->size), (long long)Ci,
                          gan_shape_str(sw, sizeof sw, w->ndim, w->size),
-                         (long long)(w->size[1] * p->groups), p->groups);
+                         (long long)mul_sat(w->size[1], p->groups), p->groups);
     if (b && (b->ndim != 1 || b->size[0] != Co || b->dtype != x->dtype))
         return gan_error("%s: bias must be a %s vector of %lld entries, got %s", op,
                          gan_dtype_name(x->dtype), (long long)Co, gan_shape_str(sx, sizeof sx, b->ndim, b->size));
@@ -411,7 +427,7 @@ static int conv_input_grad(gan_tensor **out, int nsp, const gan_tensor *gy, cons
     if (check_params(p, nsp, op) != GAN_OK || check_ranks(gy, w, nsp, op) != GAN_OK ||
         check_float_same(gy, w, op, "input", "weight") != GAN_OK)
         return GAN_ERR;
-    int64_t Co = w->size[0], Ci = w->size[1] * p->groups;
+    int64_t Co = w->size[0], Ci = mul_sat(w->size[1], p->groups);
     if (gy->size[1] != Co || Co % p->groups)
         return gan_error("%s: input %s has %lld channels, weight %s expects %lld (groups %d)", op,
                          gan_shape_str(sg, sizeof sg, gy->ndim, gy->size), (long long)gy->size[1],
@@ -588,7 +604,7 @@ static int ag_conv_transpose(gan_tensor **out, int nsp, gan_tensor *x, gan_tenso
     int64_t o[SP] = {0};
     bool empty = false;
     for (int i = 0; i < nsp; i++) {
-        o[i] = (x->size[2 + i] - 1) * p->stride[i] - 2 * p->pad[i] +
+        o[i] = (x->size[2 + i] - 1) * p->stride[i] - 2 * (int64_t)p->pad[i] +
                (int64_t)p->dilation[i] * (w->size[2 + i] - 1) + p->output_padding[i] + 1;
         empty = empty || o[i] < 1;
     }
