@@ -95,9 +95,8 @@ int gan_image_save_png(const char *path, const gan_tensor *img) {
             px[i * c + k] = (unsigned char)lrint(v * 255.0);
         }
     gan_tensor_release(fc);
-    char *tmp = gan_malloc(strlen(path) + 32);
+    char *tmp = gan_atomic_temp(path);
     if (!tmp) { free(px); return gan_error("save_png: out of memory"); }
-    sprintf(tmp, "%s.tmp.%d", path, (int)getpid());
     int ok = stbi_write_png(tmp, (int)w, (int)h, (int)c, px, (int)(w * c));
     free(px);
     if (!ok) { unlink(tmp); free(tmp); return gan_error("save_png: cannot write %s", path); }

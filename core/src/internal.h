@@ -53,6 +53,10 @@ bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
 int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
                    bool *mask);
 
+// The temporary `<path>.tmp.<pid>` an atomic write goes through (malloc'd; NULL when out of
+// memory), after removing the temporaries of that path that dead processes left (io.c).
+char *gan_atomic_temp(const char *path);
+
 // Prefixes the thread's error message with "op: " (unless it already starts so), for a
 // failure deep inside an op; returns GAN_ERR.
 int gan_error_context(const char *op);

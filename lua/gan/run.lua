@@ -296,11 +296,17 @@ function Run:latest_checkpoint()
    return nil
 end
 
---- Deletes all step checkpoints but the latest k (best.safetensors is kept).
+--- Deletes all step checkpoints but the latest k (best.safetensors is kept), and the
+-- temporaries (`*.tmp.<pid>`) that writers killed mid-save left in checkpoints/ and
+-- samples/ (never those of a live process).
 -- @tparam int k
--- @treturn {string,...} the deleted paths
+-- @treturn {string,...} the deleted checkpoint paths
 function Run:keep_checkpoints(k)
    assert(math.type(k) == "integer" and k >= 0, "run:keep_checkpoints: k must be an integer >= 0")
+   local core = require("gan.core")
+   for _, sub in ipairs { "checkpoints", "samples" } do
+      if exists(self.dir .. "/" .. sub) then core.remove_stale_temporaries(self.dir .. "/" .. sub) end
+   end
    local list, removed = step_checkpoints(self), {}
    for i = 1, #list - k do
       os.remove(list[i].path)
