@@ -147,8 +147,17 @@ static int f_tensor_from_bytes(lua_State *L) {
     return 1;
 }
 
+// image_max_pixels([n]) -> the limit (before setting n)
+static int f_image_max_pixels(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)gan_image_max_pixels());
+    if (!lua_isnoneornil(L, 1) &&
+        gan_image_set_max_pixels(gl_int_in(L, 1, 1, (lua_Integer)1 << 40, "image.set_max_pixels", "the limit")) != GAN_OK)
+        return gl_fail(L);
+    return 1;
+}
+
 static const luaL_Reg functions[] = {
-    {"tensor_from_bytes", f_tensor_from_bytes},
+    {"tensor_from_bytes", f_tensor_from_bytes}, {"image_max_pixels", f_image_max_pixels},
     {"image_load", f_image_load}, {"image_decode", f_image_decode},
     {"image_save_png", f_image_save_png}, {"image_resize", f_image_resize},
     {"image_job", f_image_job}, {NULL, NULL}};

@@ -238,7 +238,10 @@ end
 function FileDataset:get_batch_async(idx, g)
    local job, extras, ds = self:_job(idx, g), self:_extras(idx), self
    return { wait = function()
-      extras.image = finish(ds, job:wait())
+      -- The error names the file and the reason; a position inside the loader would not help.
+      local ok, batch = pcall(job.wait, job)
+      if not ok then error((tostring(batch):gsub("^[^\n]-:%d+: ", "")), 0) end
+      extras.image = finish(ds, batch)
       return extras
    end }
 end
