@@ -152,6 +152,16 @@ local function attach(dir, experiment, name, cfg)
    return self
 end
 
+--- True for a name a run directory may have: one path component of letters, digits,
+-- '_', '.' and '-', starting with a letter, a digit or '_' (so never "", ".", ".." or
+-- anything with a '/': a run stays inside its root).
+-- @tparam string name
+-- @treturn bool
+function run.valid_name(name)
+   return type(name) == "string" and #name <= 255 and name:match("^[%w_][%w_.%-]*$") ~= nil
+end
+run.NAME_RULE = "a directory name (letters, digits, '_', '.', '-'; starting with a letter, digit or '_')"
+
 --- Creates a new run directory `<root>/<experiment>/<name>/` with config.yaml,
 -- command.txt, an empty metrics.jsonl, samples/ and checkpoints/.
 -- @tparam table opts `experiment` (required), `name` (default: the local time as
@@ -162,6 +172,9 @@ function run.new(opts)
    local experiment = opts.experiment
    if type(experiment) ~= "string" or experiment == "" or experiment:find("/") then
       error("gan.run.new: experiment must be a name without '/'", 2)
+   end
+   if opts.name ~= nil and not run.valid_name(opts.name) then
+      error(("gan.run.new: name must be %s, got '%s'"):format(run.NAME_RULE, tostring(opts.name)), 2)
    end
    local root = opts.root or "runs"
    local parent = root .. "/" .. experiment
@@ -491,10 +504,13 @@ end
 -- otherwise `--config FILE` and `--set k=v` resolve the defaults and a new run directory
 -- `<cfg.run.root>/<experiment>/<cfg.run.name or a timestamp>` is created. Sets the thread
 -- count and the default generator's seed from cfg.train.threads / cfg.train.seed.
+-- opts.prepare(cfg, resumed), if given, runs after that and before a new run directory
+-- is created: whatever can fail on a bad config (building the data and the model) belongs
+-- there, so that a failing start leaves no run directory behind.
 -- @treturn table cfg
 -- @treturn Run run
 -- @treturn boolean whether the run is being resumed
-function run.from_args(experiment, defaults, argv)
+function run.from_args(experiment, defaults, argv, opts)
    local args = table.move(argv or {}, 1, #(argv or {}), 1, {})
    local resume
    for i = #args, 1, -1 do
@@ -519,6 +535,7 @@ function run.from_args(experiment, defaults, argv)
    local core = require("gan.core")
    if cfg.train and cfg.train.threads then core.set_num_threads(cfg.train.threads) end
    if cfg.train and cfg.train.seed then core.manual_seed(cfg.train.seed) end
+   if opts and opts.prepare then opts.prepare(cfg, resume ~= nil) end
    if not r then
       r = run.new { experiment = experiment, name = cfg.run and cfg.run.name, root = cfg.run and cfg.run.root,
          config = cfg, argv = argv }

@@ -35,6 +35,8 @@ local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'
 
 local FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 local VENDORS = { google = true, twitter = true, facebook = true, apple = true }
+--- The emoji vendors, as a list.
+D.VENDORS = { "google", "twitter", "facebook", "apple" }
 
 --- What `gan data fetch NAME` runs for each dataset.
 function D.fetch_commands(name)
@@ -466,6 +468,15 @@ function D.for_gan(name, opts)
    end
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
+
+--- True for a name for_gan knows: "mnist", "fashion_mnist", "emoji", a 2-d toy mixture or
+-- an existing directory (of images). D.FOR_GAN_NAMES says it in words.
+function D.for_gan_name(name)
+   if type(name) ~= "string" then return false end
+   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or D.TOY2D[name] then return true end
+   return is_dir(name)
+end
+D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, ring8, grid25 or a directory of images"
 
 -- ---------------------------------------------------------------- 2-d toy mixtures
 

@@ -17,20 +17,28 @@ local image = require("gan.image")
 local ImagePool = require("gan.train.pool")
 local stack = require("gan.tensor").stack
 local is_tensor = require("gan.tensor").is_tensor
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "cyclegan",
    summary = "CycleGAN: unpaired image-to-image translation with cycle consistency",
    paper = "Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using CycleGANs",
    defaults = {
-      data = { a = "google", b = "twitter", image_size = 64, batch_size = 1, flip = true },
-      model = { generator = "resnet", ngf = 32, n_blocks = 6, n_downs = 6, ndf = 32, n_layers = 3 },
+      -- a, b: the emoji vendors of the two domains
+      data = { a = choice("google", data.VENDORS), b = choice("twitter", data.VENDORS),
+         image_size = choice(64, require("gan.models.dcgan").SIZES), batch_size = 1, flip = true },
+      -- n_blocks: residual blocks of the ResNet generator; n_downs: the U-Net's depth
+      model = { generator = choice("resnet", { "resnet", "unet" }), ngf = range(32, "[1, inf)"),
+         n_blocks = range(6, "[0, inf)"), n_downs = range(6, "[5, inf)"), ndf = range(32, "[1, inf)"),
+         n_layers = range(3, "[1, inf)") },
       train = {
          steps = 1000, sample_every = 250, checkpoint_every = 500,
          -- the learning rate is constant until decay_start, then decays linearly to 0
-         decay_start = 500, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda_cycle = 10.0,
-         lambda_identity = 0.5, pool = 50,
-         n_samples = 8,   -- held-out pairs in the sample sheets
+         decay_start = range(500, "[0, inf)"), lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), lambda_cycle = range(10.0, "[0, inf)"),
+         lambda_identity = range(0.5, "[0, inf)"), pool = range(50, "[0, inf)"),
+         n_samples = range(8, "[1, inf)"),   -- held-out pairs in the sample sheets
       },
    },
 }

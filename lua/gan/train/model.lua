@@ -27,16 +27,24 @@ local opts = require("gan.opts")
 local Model = {}
 Model.__index = Model
 
+local gan_run = require("gan.run")
+local range = config.range
+
 --- What every model's config has, below the model's own defaults: the data batch size,
--- the loop's settings (train.*) and the run directory (run.*).
+-- the loop's settings (train.*) and the run directory (run.*). Every value declares what
+-- it allows (config.range, config.choice, config.valid): models that change a default
+-- keep its range; config.describe(M.defaults) lists them.
 Model.defaults = {
-   data = { batch_size = 64 },
+   data = { batch_size = range(64, "[1, inf)") },
    model = {},
    train = {
-      steps = 1000, seed = 0, threads = 2, log_every = 10, sample_every = 100, checkpoint_every = 500,
-      keep_checkpoints = 3, eval_every = 0, eval_samples = 2000,
+      steps = range(1000, "[1, inf)"), seed = range(0, "[0, inf)"), threads = range(2, "[1, 1024]"),
+      -- every *_every: steps between events; 0 = never (log_every: at least 1)
+      log_every = range(10, "[1, inf)"), sample_every = range(100, "[0, inf)"),
+      checkpoint_every = range(500, "[0, inf)"), keep_checkpoints = range(3, "[0, inf)"),
+      eval_every = range(0, "[0, inf)"), eval_samples = range(2000, "[1, inf)"),
    },
-   run = { root = "runs", name = config.optional("string") },
+   run = { root = "runs", name = config.optional("string", gan_run.valid_name, gan_run.NAME_RULE) },
 }
 
 --- The scalars the progress line shows (when the step logs them).
@@ -55,6 +63,7 @@ local function define(parent, spec)
    cls.__index = cls
    cls.name, cls.summary, cls.paper = spec.name, spec.summary, spec.paper
    cls.defaults = config.merge(parent.defaults, spec.defaults)
+   -- model.name names the model (plain: gan.train.experiment refuses a config of another)
    cls.defaults.model = config.merge(cls.defaults.model, { name = spec.name })
    cls.progress = spec.progress
    cls.best = spec.best   -- { metric =, mode = "min" | "max" }: what `best.safetensors` keeps
