@@ -337,6 +337,24 @@ function M.save_checkpoint(path, objects, extra)
       rng = core.get_rng_state(), extra = extra })
 end
 
+local function kind_of(v) return is_tensor(v) and "a tensor" or ("a " .. type(v)) end
+
+-- Checks that a loaded state has the shape of the object's own state: every key it has,
+-- of the same type, recursively (a damaged checkpoint then fails here, with the key named,
+-- instead of inside the object's load_state_dict). Extra keys are the object's business.
+local function check_like(own, got, path)
+   if type(own) ~= type(got) or is_tensor(own) ~= is_tensor(got) then
+      error(("%s is %s, expected %s"):format(path == "" and "the state" or "'" .. path .. "'", kind_of(got),
+         kind_of(own)), 0)
+   end
+   if type(own) ~= "table" then return end
+   for k, v in pairs(own) do
+      local sub = path == "" and tostring(k) or path .. "." .. tostring(k)
+      if got[k] == nil then error(("'%s' is missing"):format(sub), 0) end
+      check_like(v, got[k], sub)
+   end
+end
+
 --- Restores every object in `objects` from a checkpoint (each must be present in it) and
 -- the default generator's state; returns the checkpoint's `extra`. Every failure names the
 -- file and the object.
@@ -352,7 +370,8 @@ function M.load_checkpoint(path, objects)
    for name, obj in pairs(objects) do
       local st = v.states[name]
       if st == nil then error(("load_checkpoint: %s has no state for '%s'"):format(path, tostring(name)), 2) end
-      local ok2, err = pcall(obj.load_state_dict, obj, st)
+      local ok2, err = pcall(check_like, obj:state_dict(), st, "")
+      if ok2 then ok2, err = pcall(obj.load_state_dict, obj, st) end
       if not ok2 then
          error(("load_checkpoint: %s: the state of '%s' does not load: %s"):format(path, tostring(name),
             strip_position(err)), 2)
