@@ -67,6 +67,13 @@ typedef struct {
 
 #define OWN(g, field) ((g)->field + SP - (g)->nsp)
 
+// a * b, or INT64_MAX when it overflows (channel counts times groups, products of spatial
+// sizes: checks then fail cleanly instead of wrapping around).
+static int64_t mul_sat(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 // in, out, k: the nsp spatial sizes of x, y and the kernel.
 static void set_geom(geom *g, int nsp, int64_t N, int64_t Ci, int64_t Co, const int64_t *in,
                      const int64_t *out, const int64_t *k, const gan_conv_params *p) {
@@ -80,13 +87,24 @@ static void set_geom(geom *g, int nsp, int64_t N, int64_t Ci, int64_t Co, const 
         g->stride[i] = j < 0 ? 1 : p->stride[j];
         g->pad[i] = j < 0 ? 0 : p->pad[j];
         g->dil[i] = j < 0 ? 1 : p->dilation[j];
-        g->kvol *= g->k[i];
-        g->Lin *= g->in[i];
-        g->L *= g->out[i];
+        g->kvol = mul_sat(g->kvol, g->k[i]);
+        g->Lin = mul_sat(g->Lin, g->in[i]);
+        g->L = mul_sat(g->L, g->out[i]);
     }
     g->Cg = Ci / p->groups;
     g->Cog = Co / p->groups;
-    g->K = g->Cg * g->kvol;
+    g->K = mul_sat(g->Cg, g->kvol);
+}
+
+// The input, the output and the weight, flattened to (N, C, positions), within
+// gan_check_shape's bound: so are all the products the kernels form from them (a
+// transposed convolution with a huge stride asks for an output no tensor can hold).
+static int check_geom(const geom *g, const char *op) {
+    int64_t x[3] = {g->N, g->Ci, g->Lin}, y[3] = {g->N, g->Co, g->L}, w[3] = {g->Co, g->Cg, g->kvol};
+    if (gan_check_shape(3, x, op, NULL) != GAN_OK || gan_check_shape(3, y, op, NULL) != GAN_OK ||
+        gan_check_shape(3, w, op, NULL) != GAN_OK)
+        return GAN_ERR;
+    return GAN_OK;
 }
 
 // The output positions ow (innermost dim) whose input position ow*stride + off lies
@@ -328,13 +346,6 @@ static const char *const transpose_name[SP + 1] = {NULL, "conv_transpose1d", "co
 static const char *const weight_grad_name[SP + 1] = {NULL, "conv1d_weight_grad", "conv2d_weight_grad", "conv3d_weight_grad"};
 static const char *const spatial_names[SP + 1] = {NULL, "L", "H, W", "D, H, W"};
 
-// a * b, or INT64_MAX when it overflows (channel counts times groups, for checks that then
-// fail cleanly instead of wrapping around).
-static int64_t mul_sat(int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
 // n values joined by sep ("3x3", "1,1"), for messages.
 static const char *join(char *buf, size_t cap, const int64_t *v, int n, const char *sep) {
     size_t k = 0;
@@ -416,6 +427,7 @@ static int conv_forward(gan_tensor **out, int nsp, const gan_tensor *x, const ga
                          gan_shape_str(sx, sizeof sx, x->ndim, x->size), join(k, sizeof k, OWN(&g, k), nsp, "x"),
                          join(pad, sizeof pad, OWN(&g, pad), nsp, ","), join(dil, sizeof dil, OWN(&g, dil), nsp, ","));
     }
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_FWD, &g, x, w, b);
 }
 
@@ -445,6 +457,7 @@ static int conv_input_grad(gan_tensor **out, int nsp, const gan_tensor *gy, cons
                          join(k, sizeof k, OWN(&g, k), nsp, "x"), join(s, sizeof s, OWN(&g, stride), nsp, ","),
                          join(pad, sizeof pad, OWN(&g, pad), nsp, ","));
     }
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_BWD_DATA, &g, gy, w, NULL);
 }
 
@@ -476,6 +489,7 @@ static int conv_weight_grad(gan_tensor **out, int nsp, const gan_tensor *x, cons
     }
     geom g;
     set_geom(&g, nsp, x->size[0], x->size[1], gy->size[1], x->size + 2, o, k, p);
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_BWD_WEIGHTS, &g, x, gy, NULL);
 }
 

@@ -160,6 +160,12 @@ describe("sizes and strides are multiplied without overflow", function()
          .. "(its sizes multiply to 2^59 or more)", err_of(function() return e:view(big, big, 0) end))
       assert.are.equal("expand: a tensor of shape (4611686018427387904, 4611686018427387904) would overflow "
          .. "(its sizes multiply to 2^59 or more)", err_of(function() return gan.zeros { 1, 1 }:expand(big, big) end))
+      -- a transposed convolution whose output no tensor can hold (UBSan: conv.c set_geom)
+      assert.are.equal("conv_transpose2d: a tensor of shape (0, 1, 9223372036854775807) would overflow (its sizes "
+         .. "multiply to 2^59 or more)", err_of(function()
+            return gan.nn.functional.conv_transpose2d(gan.zeros { 0, 1, 1 << 29, 4 }, gan.zeros { 1, 1, 3, 3 }, nil,
+               { stride = 2147483647 })
+         end))
       -- the largest allowed zero-element shape works and keeps exact strides
       local ok = gan.zeros { 0, 1 << 29, 1 << 29 }
       assert.are.same({ 0, 1 << 29, 1 << 29 }, ok:size())
