@@ -30,6 +30,19 @@ local function check_refusal(msg, must_name, what)
    assert(not msg:find(":%s*$"), ("%s: the error gives no reason: %q"):format(what, msg))
 end
 
+-- Runs f(...) for one variant: counts it in counts.ok or counts.refused, and checks a
+-- refusal with check_refusal. Returns what pcall returned.
+local function attempt(counts, must_name, what, f, ...)
+   local ok, e = pcall(f, ...)
+   if ok then
+      counts.ok = counts.ok + 1
+   else
+      counts.refused = counts.refused + 1
+      check_refusal(e, must_name, what)
+   end
+   return ok, e
+end
+
 -- ---- mutations of a byte string
 
 -- R(n) in 1..n, R(a, b) in a..b: integers drawn from gan.Generator(seed) (use_seed), the
@@ -121,7 +134,7 @@ describe("fuzz: mutated checkpoints", function()
          end
          originals[#originals + 1] = H.read_all(p)
       end
-      local loaded, refused = 0, 0
+      local counts = { ok = 0, refused = 0 }
       local path = dir .. "/m.safetensors"
       for k = 1, N do
          local bytes = originals[k % 2 + 1]
@@ -147,16 +160,10 @@ describe("fuzz: mutated checkpoints", function()
             bytes = string.pack("<I8", #h) .. h .. bytes:sub(9 + n)
          end
          H.write_all(path, bytes)
-         local ok, e = pcall(gan.load_checkpoint, path, objects())
-         if ok then
-            loaded = loaded + 1
-         else
-            refused = refused + 1
-            check_refusal(e, path, "variant " .. k)
-         end
+         attempt(counts, path, "variant " .. k, gan.load_checkpoint, path, objects())
       end
-      assert.are.equal(N, loaded + refused)
-      assert.is_true(refused > N / 2, "most mutations must be refused")
+      assert.are.equal(N, counts.ok + counts.refused)
+      assert.is_true(counts.refused > N / 2, "most mutations must be refused")
    end)
 end)
 
@@ -171,24 +178,21 @@ describe("fuzz: mutated PNG files", function()
       local originals = { H.read_all(dir .. "/a.png"), H.read_all(dir .. "/g.png") }
       local pixels = { gan.image.decode(originals[1]):totable(), gan.image.decode(originals[2]):totable() }
       H.rmdir(dir)
-      local decoded, refused = 0, 0
+      local counts = { ok = 0, refused = 0 }
       for k = 1, N do
          local bytes = mutate_bytes(originals[k % 2 + 1])
-         local ok, e = pcall(gan.image.decode, bytes, { name = "fuzz.png" })
+         local ok, e = attempt(counts, "fuzz.png", "variant " .. k, gan.image.decode, bytes, { name = "fuzz.png" })
          if ok then
             -- every byte of a PNG is covered by a check: a variant that decodes is one whose
             -- mutation changed nothing that matters (bytes after IEND)
             assert.are.same(pixels[k % 2 + 1], e:totable(), "variant " .. k .. " decoded to other pixels")
-            decoded = decoded + 1
          else
-            refused = refused + 1
-            check_refusal(e, "fuzz.png", "variant " .. k)
             e = e:gsub("^tests/lua/[%w_]+%.lua:%d+: ", "")   -- raised at the caller
             assert(e:find("^image: "), e)
          end
       end
-      assert.are.equal(N, decoded + refused)
-      assert.is_true(refused > N * 0.95, ("only %d of %d refused"):format(refused, N))
+      assert.are.equal(N, counts.ok + counts.refused)
+      assert.is_true(counts.refused > N * 0.95, ("only %d of %d refused"):format(counts.refused, N))
    end)
 end)
 
@@ -205,7 +209,7 @@ describe("fuzz: mutated configs", function()
       local VALUES = { "-1", "0", "1e300", ".nan", ".inf", "-.inf", "x", "[]", "{}", "~", "true", "1.5", "2", "9223372036854775808",
          "&a 1", "*a", "[1, *a]", "{a: 1}", "'12'", '"x: y"', "!!str 3", "|\n  text", "0x10", "1_000", "-", "? x", "@" }
       local INSERT = { ":", "-", "[", "{", "&", "*", "!", "%", "`", "\t", "  ", "#", "'", '"', "\n", ",", "]", "}", "\0", "\255" }
-      local ok_n, refused = 0, 0
+      local counts, sets = { ok = 0, refused = 0 }, { ok = 0, refused = 0 }
       local path = dir .. "/fuzz.yaml"
       local notes = function() end
       for k = 1, N do
@@ -231,19 +235,13 @@ describe("fuzz: mutated configs", function()
             end)
          end
          H.write_all(path, table.concat(lines, "\n"))
-         local ok, e = pcall(config.resolve, defaults, { file = path, note = notes })
-         if ok then
-            ok_n = ok_n + 1
-         else
-            refused = refused + 1
-            check_refusal(e, path, "variant " .. k)
-         end
-         -- the same text as a --set value
+         attempt(counts, path, "variant " .. k, config.resolve, defaults, { file = path, note = notes })
+         -- a value as a --set
          local set = "train." .. pick { "lr_g", "steps", "loss", "betas", "r1_every" } .. "=" .. pick(VALUES)
-         local ok2, e2 = pcall(config.resolve, defaults, { overrides = { set } })
-         if not ok2 then check_refusal(e2, "--set " .. set, "override " .. set) end
+         attempt(sets, "--set " .. set, "override " .. set, config.resolve, defaults, { overrides = { set } })
       end
       H.rmdir(dir)
-      assert.are.equal(N, ok_n + refused)
+      assert.are.equal(N, counts.ok + counts.refused)
+      assert.are.equal(N, sets.ok + sets.refused)
    end)
 end)
