@@ -2,7 +2,7 @@
 //
 // bindings/ mirrors core's headers: one file per area (tensor.c for gan/tensor.h, ops.c
 // for gan/ops.h, autograd.c, conv.c, random.c, optim.c, io.c, image.c, draw.c, parallel.c,
-// alloc.c; readline.c for the REPL), each depending only on this glue; module.c's
+// alloc.c, dist.c; readline.c for the REPL), each depending only on this glue; module.c's
 // luaopen_gan_core makes the shared tables and calls every gl_register_* in turn.
 // Bindings convert arguments (Lua's 1-based dims and positions to core's 0-based ones),
 // turn a failed status into a Lua error and box tensors in userdata; no arithmetic.
@@ -98,5 +98,6 @@ void gl_register_draw(lua_State *L, const gl_tables *t);       // draw.c: gan/dr
 void gl_register_parallel(lua_State *L, const gl_tables *t);   // parallel.c: gan/parallel.h
 void gl_register_alloc(lua_State *L, const gl_tables *t);      // alloc.c: gan/alloc.h
 void gl_register_readline(lua_State *L, const gl_tables *t);   // readline.c: the REPL's line editor
+void gl_register_dist(lua_State *L, const gl_tables *t);       // dist.c: gan/dist.h, as gan.core.dist
 
 #endif

@@ -2,11 +2,13 @@
 -- gan.metrics: digits of MNIST or Fashion-MNIST (32x32 images in [-1, 1], as the GANs
 -- produce them), or the drawing style of emoji (emoji_style: Google = 0 against Twitter =
 -- 1 at 64x64, on the code points drawn by both, test code points held out as CycleGAN
--- holds them out).
+-- holds them out), or the category of emoji (emoji_category: the 9 categories of the
+-- emoji drawn by all four vendors, at 32x32, test code points held out).
 --
 --     gan run experiments/classifier.lua --set data.name=mnist
 --     gan run experiments/classifier.lua --set data.name=fashion_mnist --set train.epochs=8
 --     gan run experiments/classifier.lua --set data.name=emoji_style --set train.epochs=10
+--     gan run experiments/classifier.lua --set data.name=emoji_category --set train.epochs=30
 local gan = require("gan")
 local metrics = require("gan.metrics")
 
@@ -32,7 +34,8 @@ local function emoji_style(split)
    return ds
 end
 
-local style = cfg.data.name == "emoji_style"   -- emoji on white, flips allowed
+local style = cfg.data.name == "emoji_style"
+local emoji = style or cfg.data.name == "emoji_category"   -- emoji on white, flips allowed
 local function dataset(split)
    if style then return emoji_style(split) end
    return gan.data.for_gan(cfg.data.name, { split = split, image_size = 32 })
@@ -46,7 +49,8 @@ end
 local t0 = gan.clock()
 local model = metrics.train_classifier(train_ds.images, train_ds.labels, {
    epochs = cfg.train.epochs, lr = cfg.train.lr, batch_size = cfg.data.batch_size, seed = cfg.train.seed,
-   shift = cfg.train.shift, background = style and 1 or -1, flip = style, n_classes = style and 2 or 10,
+   shift = cfg.train.shift, background = emoji and 1 or -1, flip = emoji, n_classes = train_ds.classes and
+      #train_ds.classes or 2,
    on_epoch = function(epoch, loss, m)
       print(("epoch %d/%d  loss %.4f  test accuracy %.4f  (%.0f s)"):format(epoch, cfg.train.epochs, loss,
          accuracy(m, test_ds), gan.clock() - t0))

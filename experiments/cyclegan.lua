@@ -10,6 +10,7 @@
 --     gan run experiments/cyclegan.lua --resume runs/cyclegan/<name>
 local gan = require("gan")
 local _, run = gan.train.experiment { model = "cyclegan", argv = arg }
+if not run then return end   -- a rank other than 0 under mpirun
 -- The held-out pairs, as `gan eval` measures them (eval.json, eval.png in the run).
 local res = gan.eval.evaluate(run.dir)
 print(("cyclegan: held-out %d pairs: L1 A->B %.4f (input %.4f), B->A %.4f; cycle L1 %.4f / %.4f%s")

@@ -64,17 +64,7 @@ for _, spec in ipairs(RUNS) do
          train = { steps = cfg.steps, seed = cfg.seed, threads = cfg.threads, eval_every = cfg.eval_every,
             eval_samples = 2000, sample_every = cfg.steps // 5, checkpoint_every = cfg.steps },
          run = { root = cfg.root, name = label } }) })
-      local dir = ("%s/%s/%s"):format(cfg.root, name, label)
-      os.execute(("rm -rf '%s'"):format(dir))
-      gan.manual_seed(cfg.seed)
-      local run = gan.run.new { experiment = name, name = label, root = cfg.root, config = c }
-      local loader = gan.data.DataLoader(M.dataset(c), { batch_size = c.data.batch_size,
-         generator = gan.Generator(cfg.seed + 7) })
-      local model = M.new(c)
-      local t0 = gan.clock()
-      gan.train.fit(model, { data = loader, run = run, progress = false })
-      run:close()
-      local secs = gan.clock() - t0
+      local dir, secs = gan.train.trial(M, c)
       -- the last checkpoint, not the best by FID (that would choose on the test digits)
       local res = gan.eval.evaluate(dir, { n = 10000,
          checkpoint = ("%s/checkpoints/step_%06d.safetensors"):format(dir, cfg.steps) })

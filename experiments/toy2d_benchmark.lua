@@ -40,18 +40,9 @@ local function run_one(label, model_name, settings, seed)
    c.train.sample_every = cfg.steps // 5
    c.train.checkpoint_every = cfg.steps
    c.run.root, c.run.name = cfg.root, ("%s_%s_s%d"):format(cfg.data, label, seed)
-   local dir = ("%s/%s/%s"):format(c.run.root, model_name, c.run.name)
-   os.execute(("rm -rf '%s'"):format(dir))
-   gan.manual_seed(seed)
-   local run = gan.run.new { experiment = model_name, name = c.run.name, root = c.run.root, config = c }
-   local loader = gan.data.DataLoader(M.dataset(c), { batch_size = c.data.batch_size,
-      generator = gan.Generator(seed + 7) })
-   local model = M.new(c)
-   local t0 = gan.clock()
-   gan.train.fit(model, { data = loader, run = run, progress = false })
-   run:close()
+   local dir, secs, model = gan.train.trial(M, c)
    local res = model:evaluate { n = 10000 }
-   res.seconds = gan.clock() - t0
+   res.seconds = secs
    local f = assert(io.open(dir .. "/eval.json", "wb"))
    f:write(gan.run.json_object(res), "\n")
    f:close()

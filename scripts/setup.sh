@@ -9,7 +9,7 @@ packages=(
    lua-filesystem dataset-fashion-mnist
    libopenblas-dev libopenblas-openmp-dev libdnnl-dev libstb-dev libreadline-dev libyaml-dev zlib1g-dev
    cmake gcc pkg-config libclang-rt-14-dev
-   tmux valgrind hyperfine python3-torch
+   tmux valgrind hyperfine python3-torch openmpi-bin libopenmpi-dev
 )
 
 missing=()

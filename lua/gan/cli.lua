@@ -72,7 +72,11 @@ function cli.run_script(script, args, argv)
    local ok, msg = xpcall(chunk, traceback_handler, table.unpack(args))
    if not ok then
       io.stdout:flush()
-      io.stderr:write("gan: ", msg, "\n")
+      local dist = package.loaded["gan.dist"]
+      local rank = dist and dist.active() and ("rank %d: "):format(dist.rank()) or ""
+      io.stderr:write("gan: ", rank, msg, "\n")
+      -- one failing rank ends them all, rather than leaving the others waiting in a collective
+      if rank ~= "" then io.stderr:flush(); dist.abort(1) end
       return 1
    end
    return 0

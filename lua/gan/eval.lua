@@ -20,10 +20,10 @@ local function exists(path)
    return f ~= nil
 end
 
---- Evaluates a run directory; returns the metrics table. opts: n (samples, 10000),
--- checkpoint (a checkpoint file instead of the run's best or latest), classifier (a
--- reference classifier's weights instead of the shipped ones), tstr_epochs.
-function E.evaluate(dir, opts)
+--- Rebuilds a run directory's model and loads the weights of a checkpoint: opts.checkpoint,
+-- else the run's best, else its latest. Returns the model (its class is the model named
+-- by config.yaml), the checkpoint's path and its step.
+function E.load(dir, opts)
    opts = opts or {}
    local gan = require("gan")
    local config = require("gan.config")
@@ -46,9 +46,19 @@ function E.evaluate(dir, opts)
    end
    local model = M.new(cfg)
    model:load_weights(ck.states, path)
+   return model, path, ck.extra and ck.extra.step
+end
+
+--- Evaluates a run directory; returns the metrics table. opts: n (samples, 10000),
+-- checkpoint (a checkpoint file instead of the run's best or latest), classifier (a
+-- reference classifier's weights instead of the shipped ones), tstr_epochs.
+function E.evaluate(dir, opts)
+   opts = opts or {}
+   dir = dir:gsub("/+$", "")
+   local model, path, step = E.load(dir, opts)
    local res = model:evaluate { n = opts.n or 10000, classifier = opts.classifier, dir = dir,
       tstr_epochs = opts.tstr_epochs }
-   res.checkpoint, res.step = path, ck.extra and ck.extra.step
+   res.checkpoint, res.step = path, step
    write_json(dir, res)
    return res
 end

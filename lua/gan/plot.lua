@@ -66,14 +66,20 @@ end
 
 --- Draws the curves of `records` into a new (3, H, W) image.
 -- @tparam {table,...} records metrics records, each with a `step`
--- @tparam[opt] table opts `keys` (default: every numeric key but step), `title`,
---  `width` (800), `height` (500)
+-- @tparam[opt] table opts `keys` (default: every numeric key but the x key), `title`,
+--  `width` (800), `height` (500), `x` (the key on the x axis, "step"; another key gets
+--  decimal ticks and is the axis label)
 -- @return a float32 (3, height, width) tensor in [0, 1]
 function plot.render(records, opts)
    local core = require("gan.core")
    opts = opts or {}
    local W, H = opts.width or 800, opts.height or 500
-   local keys = opts.keys or plot.numeric_keys(records)
+   local xkey = opts.x or "step"
+   local keys = opts.keys
+   if not keys then
+      keys = {}
+      for _, k in ipairs(plot.numeric_keys(records)) do if k ~= xkey then keys[#keys + 1] = k end end
+   end
    if #keys == 0 then error("plot: no numeric series to plot", 2) end
 
    -- Series and data bounds.
@@ -82,7 +88,7 @@ function plot.render(records, opts)
    for i, k in ipairs(keys) do
       local pts = {}
       for _, r in ipairs(records) do
-         local x, y = r.step, r[k]
+         local x, y = r[xkey], r[k]
          if finite(x) then
             if finite(y) then
                pts[#pts + 1] = {x, y}
@@ -103,8 +109,9 @@ function plot.render(records, opts)
    end
    local ystep = tick_step(ylo, yhi, 6)
    ylo, yhi = math.floor(ylo / ystep + 1e-9) * ystep, math.ceil(yhi / ystep - 1e-9) * ystep
-   local xstep = tick_step(xlo, xhi, 8, true)
-   local yfmt, xfmt = tick_format(ystep, ylo, yhi), "%d"
+   local xstep = tick_step(xlo, xhi, 8, xkey == "step")
+   local yfmt = tick_format(ystep, ylo, yhi)
+   local xfmt = xkey == "step" and "%d" or tick_format(xstep, xlo, xhi)
 
    -- Layout: the left margin fits the widest y label.
    local ylabels, label_w = {}, 0
@@ -142,8 +149,8 @@ function plot.render(records, opts)
       local s = xfmt:format(v)
       draw_text(img, x - text_size(s) // 2, top + ph + 8, s, AXIS_TEXT)
    end
-   local sw = text_size("step")
-   draw_text(img, left + (pw - sw) // 2, H - 14, "step", AXIS_TEXT)
+   local sw = text_size(xkey)
+   draw_text(img, left + (pw - sw) // 2, H - 14, xkey, AXIS_TEXT)
 
    -- Curves, then the axes over their ends.
    for _, s in ipairs(series) do

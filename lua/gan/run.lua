@@ -503,14 +503,18 @@ end
 -- config.yaml (other arguments are then an error: they would not continue the same run);
 -- otherwise `--config FILE` and `--set k=v` resolve the defaults and a new run directory
 -- `<cfg.run.root>/<experiment>/<cfg.run.name or a timestamp>` is created. Sets the thread
--- count and the default generator's seed from cfg.train.threads / cfg.train.seed.
--- opts.prepare(cfg, resumed), if given, runs after that and before a new run directory
--- is created: whatever can fail on a bad config (building the data and the model) belongs
--- there, so that a failing start leaves no run directory behind.
+-- count and the default generator's seed from cfg.train.threads (0: the machine's cores,
+-- shared among the ranks under mpirun) / cfg.train.seed. Under mpirun (gan.dist) MPI is
+-- initialised first and only rank 0 creates the run directory (the others get no run,
+-- or the reopened run when resuming).
+-- opts.prepare(cfg, resumed), if given, runs after that (on every rank) and before a new
+-- run directory is created: whatever can fail on a bad config (building the data and the
+-- model) belongs there, so that a failing start leaves no run directory behind.
 -- @treturn table cfg
 -- @treturn Run run
 -- @treturn boolean whether the run is being resumed
 function run.from_args(experiment, defaults, argv, opts)
+   require("gan.dist").init()   -- under mpirun: MPI first (a single process: nothing)
    local args = table.move(argv or {}, 1, #(argv or {}), 1, {})
    local resume
    for i = #args, 1, -1 do
@@ -532,11 +536,13 @@ function run.from_args(experiment, defaults, argv, opts)
    else
       cfg = config.from_args(defaults, args)
    end
-   local core = require("gan.core")
-   if cfg.train and cfg.train.threads then core.set_num_threads(cfg.train.threads) end
+   local core, dist = require("gan.core"), require("gan.dist")
+   if cfg.train and cfg.train.threads then
+      core.set_num_threads(cfg.train.threads > 0 and cfg.train.threads or dist.default_threads())
+   end
    if cfg.train and cfg.train.seed then core.manual_seed(cfg.train.seed) end
    if opts and opts.prepare then opts.prepare(cfg, resume ~= nil) end
-   if not r then
+   if not r and dist.is_main() then
       r = run.new { experiment = experiment, name = cfg.run and cfg.run.name, root = cfg.run and cfg.run.root,
          config = cfg, argv = argv }
    end

@@ -56,7 +56,7 @@ describe("values that used to be accepted silently", function()
    end)
 
    it("threads -3 and run names that are not one directory name", function()
-      assert.are.equal("--set train.threads=-3: train.threads: expected an integer in [1, 1024], got -3",
+      assert.are.equal("--set train.threads=-3: train.threads: expected an integer in [0, 1024], got -3",
          set_err("--set", "train.threads=-3"))
       local rule = "a directory name (letters, digits, '_', '.', '-'; starting with a letter, digit or '_')"
       for _, bad in ipairs { "a/b", "../x", "..", ".hidden", "" } do
@@ -115,8 +115,8 @@ describe("a failing start leaves no run directory and names the key", function()
       local cases = {
          { "train.steps=-5", "train.steps: expected an integer in [1, inf), got -5" },
          { "data.batch_size=0", "data.batch_size: expected an integer in [1, inf), got 0" },
-         { "data.name=nosuch", "data.name: expected mnist, fashion_mnist, emoji, ring8, grid25 or a directory of "
-            .. "images, got 'nosuch'" },
+         { "data.name=nosuch", "data.name: expected mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a "
+            .. "directory of images, got 'nosuch'" },
          { "train.loss=wasserstein", "train.loss: expected one of 'hinge', 'lsgan', 'minimax', 'nonsaturating', "
             .. "'wgan', got 'wasserstein'" },
          { "data.image_size=30", "data.image_size: expected one of 16, 32, 64, 128, 256, 512, got 30" },
@@ -237,6 +237,6 @@ describe("declared ranges and choices", function()
       assert.are.equal("string", by_key["data.split"].type)
       assert.is_true(by_key["data.split"].optional)
       assert.is_nil(by_key["data.split"].default)
-      assert.are.equal("mnist, fashion_mnist, emoji, ring8, grid25 or a directory of images", by_key["data.name"].allowed)
+      assert.are.equal("mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images", by_key["data.name"].allowed)
    end)
 end)

@@ -268,6 +268,49 @@ describe("gan.data datasets", function()
          end
          assert.is_true(flipped > 15 and flipped < 49, "flipped " .. flipped)
       end)
+
+      it("emoji_category: every code point in each vendor's style, labelled by category, cached", function()
+         -- this size is the test's own: its cache is removed first, so it is written here
+         local cache = ("%s/emoji_category_google+twitter_test_16.safetensors"):format(data.data_dir())
+         os.remove(cache)
+         do
+            local ds = data.emoji_category { vendors = both, split = "test", size = 16 }
+            local n = #gtest
+            -- the test code points, each drawn by both vendors; Component left out
+            local comp = 0
+            for i = 1, n do if gtest:get(i).category == "Component" then comp = comp + 1 end end
+            assert.are.equal(2 * (n - comp), #ds)
+            assert.are.same({ 2 * (n - comp), 3, 16, 16 }, ds.images:size())
+            assert.are.same(data.EMOJI_CATEGORIES, ds.classes)
+            assert.are.equal(9, #ds.classes)
+            -- labels follow emoji.json's categories; the first half is google, the second twitter
+            local k = 0
+            local gimg = gtest:get_batch(gan.arange(n)).image
+            for i = 1, n do
+               local s = gtest:get(i)
+               if s.category ~= "Component" then
+                  k = k + 1
+                  local want = nil
+                  for c, name in ipairs(data.EMOJI_CATEGORIES) do if name == s.category then want = c - 1 end end
+                  assert.are.same({ want, want }, { ds.labels[k], ds.labels[n - comp + k] })
+                  assert.are.same({ 1, 2 }, { ds.vendor_of[k], ds.vendor_of[n - comp + k] })
+                  if k <= 3 then H.close(ds.images[k], image.resize(gimg[i], 16, { filter = "area" }), 1e-5) end
+               end
+            end
+            -- the cache: written once, read back the same
+            local f = io.open(cache, "rb")
+            assert.is_truthy(f, "cache written")
+            f:close()
+            local again = data.emoji_category { vendors = both, split = "test", size = 16, signed = true }
+            H.close(again.images, ds.images * 2 - 1, 1e-6)
+            assert(H.equal(again.labels, ds.labels))
+            -- for_gan: signed, at image_size
+            local fg = data.for_gan("emoji_category", { vendors = both, split = "test", image_size = 16 })
+            H.close(fg.images, again.images, 0)
+            assert.has_error(function() data.emoji_category { vendors = {} } end,
+               "emoji_category: vendors must be a non-empty list")
+         end
+      end)
    end)
 
    describe("image_folder", function()

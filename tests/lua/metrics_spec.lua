@@ -253,6 +253,24 @@ describe("metrics.precision_recall", function()
       assert.are.equal(br3, r3)
    end)
 
+   it("knn_radii: the k-th nearest other point, duplicates counted, over chunks; given radii are used", function()
+      local x = uniform(150, 0, 1, 6)
+      x = gan.cat({ x, x:narrow(1, 1, 20) }, 1)   -- 20 points twice: a neighbour at distance 0
+      local P = x:totable()
+      for _, k in ipairs { 1, 2, 4 } do
+         local want, got = radii(P, k), M.knn_radii(x, k, { chunk = 37 }):totable()
+         for i = 1, #P do assert.is_true(math.abs(want[i] - got[i]) < 1e-12, ("k %d row %d"):format(k, i)) end
+      end
+      assert.are.equal(0, M.knn_radii(x, 1):totable()[1])
+      -- precision with the real radii passed in equals the one that computes them
+      local real, fake = uniform(200, 0, 1, 7), uniform(200, 0.2, 1.2, 8)
+      local p, r = M.precision_recall(real, fake)
+      local p2, r2 = M.precision_recall(real, fake, { real_radii = M.knn_radii(real, 3) })
+      assert.are.same({ p, r }, { p2, r2 })
+      -- radii of zero make precision count only exact matches
+      assert.are.equal(0, M.precision_recall(real, fake, { real_radii = gan.zeros({ 200 }, { dtype = "float64" }) }))
+   end)
+
    it("needs more than k points in each cloud", function()
       assert.has_error(function() M.precision_recall(uniform(3, 0, 1, 1), uniform(10, 0, 1, 2)) end,
          "precision_recall: k = 3 needs more than 3 rows in each set (got 3 and 10)")

@@ -18,12 +18,7 @@ local function tiny(M, values)
    values.train.steps = values.train.steps or 3
    values.data = values.data or {}
    values.data.batch_size = 8
-   gan.manual_seed(0)
-   local model = M.new(H.config(M, values))
-   local g = gan.Generator(3)
-   local loader = H.loader({ image = gan.rand({ 16, 1, 32, 32 }, { generator = g }):mul(2):sub(1),
-      label = gan.randint(0, 10, { 16 }, { generator = g }) }, 8, 5)
-   return model, loader
+   return H.tiny_model(M, values)
 end
 
 local function last_logs(model, loader)

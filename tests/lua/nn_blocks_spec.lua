@@ -28,10 +28,11 @@ describe("gan.nn.blocks: ResNet generator, U-Net, PatchGAN", function()
          assert(y:abs():max():item() <= 1)
       end
       -- reflection padding inside the blocks: each 3x3 convolution sees a 1-pixel mirrored border
-      local blk = cg.ResnetBlock(4)
-      assert.are.equal("ReflectionPad2d", getmetatable(blk.body[1]).__name)
-      assert.are.equal("ReflectionPad2d", getmetatable(blk.body[5]).__name)
-      local block = cg.ResnetBlock(4)
+      local blk = G[11]   -- after c7s1 and two stride-2 convolutions (3 layers each), the first block
+      assert.are.equal("ResidualBlock", getmetatable(blk).__name)
+      assert.are.equal("ReflectionPad2d", getmetatable(blk.block[1]).__name)
+      assert.are.equal("ReflectionPad2d", getmetatable(blk.block[5]).__name)
+      local block = gan.nn.ResidualBlock(4)
       for _, p in ipairs(block:parameters()) do gan.no_grad(function() p:zero_() end) end
       local h = gan.randn { 1, 4, 6, 6 }
       -- with zero weights the residual branch is zero (instance norm of a constant): identity

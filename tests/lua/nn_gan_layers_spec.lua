@@ -149,6 +149,21 @@ describe("nn.utils.spectral_norm", function()
    end)
 end)
 
+-- 1x1 convolution weights Wm (rows, C) applied to sample n of x (flat values xv, indexer
+-- xi over (N, C, P)): (rows, P) as plain tables.
+local function project(Wm, rows, xv, xi, n, C, P)
+   local out = {}
+   for r = 1, rows do
+      out[r] = {}
+      for p = 1, P do
+         local s = 0
+         for c = 1, C do s = s + Wm[r][c] * xv[xi(n, c, p)] end
+         out[r][p] = s
+      end
+   end
+   return out
+end
+
 describe("nn.SelfAttention2d", function()
    before_each(function() gan.manual_seed(31) end)
 
@@ -171,19 +186,8 @@ describe("nn.SelfAttention2d", function()
       local ref = {}
       local P = Hh * W
       for n = 1, N do
-         local function proj(Wm, rows)
-            local out = {}
-            for r = 1, rows do
-               out[r] = {}
-               for p = 1, P do
-                  local s = 0
-                  for c = 1, C do s = s + Wm[r][c] * xv[xi(n, c, p)] end
-                  out[r][p] = s
-               end
-            end
-            return out
-         end
-         local q, k, v = proj(Wq, 2), proj(Wk, 2), proj(Wv, C)
+         local q, k, v = project(Wq, 2, xv, xi, n, C, P), project(Wk, 2, xv, xi, n, C, P),
+            project(Wv, C, xv, xi, n, C, P)
          local attn = {}
          for i = 1, P do
             local logits, mx = {}, -math.huge
@@ -207,6 +211,63 @@ describe("nn.SelfAttention2d", function()
          end
       end
       H.close(y, ref, 1e-4, 1e-4, "self attention")
+   end)
+
+   it("pooled (the code releases' form): keys and values max-pooled 2x2, C/2 values, an output conv", function()
+      local C, N, Hh, W = 16, 2, 4, 2
+      local m = nn.SelfAttention2d(C, { pool = true })
+      set(m.gamma, gan.tensor { 0.6 })
+      assert.are.same({ 8, 16, 8 }, { m.value.weight:size(1), m.out.weight:size(1), m.out.weight:size(2) })
+      local x = gan.randn { N, C, Hh, W }
+      local y = m(x)
+      local Wq, Wk = mat(m.query.weight:reshape(2, C)), mat(m.key.weight:reshape(2, C))
+      local Wv, Wo = mat(m.value.weight:reshape(8, C)), mat(m.out.weight:reshape(C, 8))
+      local xv, xi = H.flat(x), H.indexer { N, C, Hh * W }
+      local ref = {}
+      for n = 1, N do
+         local function proj(Wm, rows) return project(Wm, rows, xv, xi, n, C, Hh * W) end
+         local function pool(t)          -- 2x2 max over (Hh, W) -> (Hh/2 * W/2)
+            local out = {}
+            for r = 1, #t do
+               out[r] = {}
+               for i = 0, Hh / 2 - 1 do for j = 0, W / 2 - 1 do
+                  local mx = -math.huge
+                  for di = 0, 1 do for dj = 0, 1 do
+                     mx = math.max(mx, t[r][(2 * i + di) * W + 2 * j + dj + 1])
+                  end end
+                  out[r][#out[r] + 1] = mx
+               end end
+            end
+            return out
+         end
+         local q, k, v = proj(Wq, 2), pool(proj(Wk, 2)), pool(proj(Wv, 8))
+         local P = #k[1]
+         local o = {}   -- (8, Hh*W) attended values
+         for c = 1, 8 do o[c] = {} end
+         for i = 1, Hh * W do
+            local logits, mx, z = {}, -math.huge, 0
+            for j = 1, P do
+               logits[j] = q[1][i] * k[1][j] + q[2][i] * k[2][j]
+               mx = math.max(mx, logits[j])
+            end
+            for j = 1, P do logits[j] = math.exp(logits[j] - mx); z = z + logits[j] end
+            for c = 1, 8 do
+               local s = 0
+               for j = 1, P do s = s + v[c][j] * logits[j] / z end
+               o[c][i] = s
+            end
+         end
+         for c = 1, C do
+            for i = 1, Hh * W do
+               local s = 0
+               for d = 1, 8 do s = s + Wo[c][d] * o[d][i] end
+               ref[xi(n, c, i)] = 0.6 * s + xv[xi(n, c, i)]
+            end
+         end
+      end
+      H.close(y, ref, 1e-4, 1e-4, "pooled self attention")
+      assert.has_error(function() m(gan.randn { 1, C, 3, 2 }) end,
+         "SelfAttention2d: pooled attention needs an even height and width, got 3x2")
    end)
 
    it("gamma and the projections receive gradients", function()
@@ -445,6 +506,9 @@ describe("GAN layers gradcheck in float64", function()
       local m = to_f64(nn.SelfAttention2d(8))
       set(m.gamma, gan.tensor({ 0.8 }, F64))
       check(m, { H.randn({ 1, 8, 2, 2 }):requires_grad_() })
+      local p = to_f64(nn.SelfAttention2d(8, { pool = true }))
+      set(p.gamma, gan.tensor({ 0.8 }, F64))
+      check(p, { H.randn({ 1, 8, 4, 2 }):requires_grad_() })
    end)
 
    it("ConditionalBatchNorm2d with classes and with cond_dim", function()

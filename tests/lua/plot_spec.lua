@@ -162,6 +162,17 @@ describe("gan plot", function()
       assert.is_true(count_color(img, {0, 0, 0}) > 300)             -- axes, title, legend
    end)
 
+   it("puts another key on the x axis: it is not drawn as a series, and x may be fractional", function()
+      local recs = {}
+      for i = 1, 8 do recs[i] = { truncation = i / 8, fid = 10 + i, precision = 1 - i / 10 } end
+      local img = plot.render(recs, { x = "truncation", width = 400, height = 300 })
+      -- two series (fid, precision) in the first two colours, none in the third
+      assert.is_true(count_color(img, plot.colors[1]) > 30 and count_color(img, plot.colors[2]) > 30)
+      assert.are.equal(0, count_color(img, plot.colors[3]))
+      -- the same series against the default x (step) is missing: no finite x at all
+      assert.has_error(function() plot.render(recs, { keys = { "fid" } }) end, "plot: the series hold no finite values")
+   end)
+
    it("writes RUN_DIR/curves.png of the expected size", function()
       local wired = false
       for _, c in ipairs(require("gan.cli").commands) do wired = wired or c.name == "plot" end

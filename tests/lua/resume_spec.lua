@@ -28,13 +28,8 @@ end
 
 local function rm_rf(d) if d and d:match("^/tmp/") then os.execute("rm -rf " .. quote(d)) end end
 
-local ROOT
-do
-   local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-   local p = assert(io.popen("cd " .. quote(here .. "../..") .. " && pwd"))
-   ROOT = p:read("l")
-   p:close()
-end
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
+local ROOT = H.root
 local GAN = ROOT .. "/bin/gan"
 
 local function sleep(s) os.execute("sleep " .. s) end
@@ -86,7 +81,7 @@ local function kill_after(pid, path, timeout)
    while alive(pid) do sleep(0.02) end
 end
 
-dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua").single_threaded(setup, teardown)
+H.single_threaded(setup, teardown)
 
 -- ---------------------------------------------------------------- experiments in a child process
 

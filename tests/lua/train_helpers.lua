@@ -7,6 +7,14 @@ local assert = require("luassert")
 
 local H = {}
 
+--- The repository root, absolute, from this file's location (tests/lua/).
+do
+   local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+   local p = assert(io.popen("cd '" .. here .. "../..' && pwd"))
+   H.root = p:read("l")
+   p:close()
+end
+
 function H.tmpdir()
    local d = os.tmpname()
    os.remove(d)
@@ -46,6 +54,18 @@ function H.config(M, values) return gan.config.resolve(M.defaults, { values = va
 function H.loader(fields, batch_size, seed)
    return gan.data.DataLoader(gan.data.TensorDataset(fields), { batch_size = batch_size,
       generator = gan.Generator(seed or 0) })
+end
+
+--- A model of class M built on its defaults with `values` over them (seeded 0), and a
+-- loader of batches of 8 over 16 random 32x32 one-channel images in [-1, 1] with labels
+-- 0-9: the tiny setting the model specs train in.
+function H.tiny_model(M, values)
+   gan.manual_seed(0)
+   local model = M.new(H.config(M, values))
+   local g = gan.Generator(3)
+   local loader = H.loader({ image = gan.rand({ 16, 1, 32, 32 }, { generator = g }):mul(2):sub(1),
+      label = gan.randint(0, 10, { 16 }, { generator = g }) }, 8, 5)
+   return model, loader
 end
 
 --- What a model's train_step reads from, over a loader (for calling train_step by hand).

@@ -254,6 +254,37 @@ describe("exact resume of the toy model", function()
    end)
 end)
 
+describe("gan.train.trial (one resumable run of a study)", function()
+   it("trains into root/model/name; resumes a stopped run, leaves a finished one, restarts one without checkpoints", function()
+      local dir = H.tmpdir()
+      local ds = gan.data.TensorDataset { image = points(32, 3) }
+      local function cfg(name, steps)
+         return H.config(Toy, { train = { steps = steps, checkpoint_every = 5 }, run = { root = dir, name = name } })
+      end
+      local a = gan.train.trial(Toy, cfg("a", 12), { dataset = ds })
+      assert.are.equal(dir .. "/toy_mmd/a", a)
+      local want = H.read_all(a .. "/metrics.jsonl")
+      assert.truthy(want:match('{"step": 12,'))
+      -- stopped at 7 (checkpointed there: the last step), then the full budget: the same log
+      local b = gan.train.trial(Toy, cfg("b", 7), { dataset = ds })
+      local _, secs, model = gan.train.trial(Toy, cfg("b", 12), { dataset = ds })
+      assert.are.equal(12, model.step)
+      assert.are.equal(want, H.read_all(b .. "/metrics.jsonl"))
+      -- finished: nothing more is trained or logged
+      _, secs, model = gan.train.trial(Toy, cfg("a", 12), { dataset = ds })
+      assert.are.equal(12, model.step)
+      assert.is_true(secs < 0.5)
+      assert.are.equal(want, H.read_all(a .. "/metrics.jsonl"))
+      -- a directory without a checkpoint (a run that died early) starts afresh
+      assert(os.execute(("mkdir -p '%s/toy_mmd/c' && echo junk > '%s/toy_mmd/c/metrics.jsonl'"):format(dir, dir)))
+      local c = gan.train.trial(Toy, cfg("c", 12), { dataset = ds })
+      assert.are.equal(want, H.read_all(c .. "/metrics.jsonl"))
+      assert.has_error(function() gan.train.trial(Toy, cfg(nil, 12), { dataset = ds }) end,
+         "trial: cfg.run.name must name the run")
+      H.rm_rf(dir)
+   end)
+end)
+
 -- ---------------------------------------------------------------- the update site
 
 describe("the update site (model:update)", function()

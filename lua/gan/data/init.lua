@@ -139,12 +139,16 @@ end
 
 local DataLoader = {}
 DataLoader.__index = DataLoader
-local LOADER_OPTS = require("gan.opts").set("batch_size", "shuffle", "drop_last", "generator", "prefetch")
+local LOADER_OPTS = require("gan.opts").set("batch_size", "shuffle", "drop_last", "generator", "prefetch", "shard")
 local opts_check = require("gan.opts").check
 
 --- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
 -- default a Generator seeded with 0), prefetch (true: prepare the next batch in the
--- background when the dataset can).
+-- background when the dataset can), shard ({ rank, world }: data parallelism; batch_size
+-- is then the global batch, every rank orders the epoch the same way and takes its own
+-- equal share, rows [rank b / world, (rank + 1) b / world) of each global batch of b, so
+-- the ranks' shares are disjoint, cover the epoch and change with it; b must divide by
+-- world, and a last incomplete batch loses the rows that do not split evenly).
 function data.DataLoader(ds, opts)
    opts = opts_check(opts, LOADER_OPTS, "DataLoader")
    local self = setmetatable({}, DataLoader)
@@ -157,6 +161,16 @@ function data.DataLoader(ds, opts)
    self.drop_last = opts.drop_last ~= false
    self.generator = opts.generator or core.Generator(0)
    self.prefetch = opts.prefetch ~= false
+   if opts.shard then
+      local r, w = opts.shard[1], opts.shard[2]
+      if math.type(w) ~= "integer" or w < 1 or math.type(r) ~= "integer" or r < 0 or r >= w then
+         error("DataLoader: shard must be { rank, world } with 0 <= rank < world", 2)
+      end
+      if self.batch_size % w ~= 0 then
+         error(("DataLoader: batch_size %d does not split over %d ranks"):format(self.batch_size, w), 2)
+      end
+      self.shard = { r, w }
+   end
    self.epoch = 0
    self.position = 0        -- batches already handed out in this epoch
    self.order = nil
@@ -185,6 +199,10 @@ function DataLoader:_indices(k)
    local n = len(self.dataset)
    local first = (k - 1) * self.batch_size
    local count = math.min(self.batch_size, n - first)
+   if self.shard then
+      local per = count // self.shard[2]
+      return self.order:narrow(1, first + self.shard[1] * per + 1, per)
+   end
    return self.order:narrow(1, first + 1, count)
 end
 

@@ -238,20 +238,27 @@ local function sqdist(x, y)
    return (xx + yy - core.matmul(x, y:t()) * 2):clamp(0)
 end
 
--- Radius of each row's k-NN ball within its own set (the k-th nearest other row).
-local function knn_radii(x, k, chunk)
-   local n, radii = x:size(1), {}
+--- The squared radius of each row's k-NN ball within its own set (the distance to the
+-- k-th nearest other row), float64 (n): the (k + 1)-th smallest squared distance of each
+-- row (the row itself is at 0), by k + 1 passes of a row minimum, each masking the
+-- minimum it found with +inf. opts.chunk (500) rows at a time.
+function M.knn_radii(x, k, opts)
+   local chunk = opts and opts.chunk or 500
+   x = x:double()
+   local n, parts = x:size(1), {}
    for s = 1, n, chunk do
       local part = x:narrow(1, s, math.min(chunk, n - s + 1))
       local d = sqdist(part, x)
-      -- k + 1 smallest: the row itself is at distance 0.
-      for i = 1, part:size(1) do
-         local row = d[i]:totable()
-         table.sort(row)
-         radii[#radii + 1] = row[k + 1]
+      local inf = core.full({ part:size(1), 1 }, math.huge, { dtype = d.dtype })
+      local v
+      for _ = 1, k + 1 do
+         local idx
+         v, idx = d:min(2, true)
+         d:scatter_add_(2, idx, inf)
       end
+      parts[#parts + 1] = v:reshape(part:size(1))
    end
-   return core.tensor(radii, { dtype = "float64" })
+   return core.cat(parts, 1)
 end
 
 -- Fraction of rows of q inside some ball (centre row of p, squared radius r).
@@ -268,15 +275,17 @@ end
 
 --- Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of
 -- generated samples inside the union of the real samples' k-NN balls, recall the share of
--- real samples inside the generated samples' balls. opts.k (3).
+-- real samples inside the generated samples' balls. opts.k (3), opts.real_radii (the
+-- real set's M.knn_radii at k, when already known: a fixed reference set).
 function M.precision_recall(real, fake, opts)
-   local k = (opts and opts.k) or 3
+   opts = opts or {}
+   local k = opts.k or 3
    if real:size(1) <= k or fake:size(1) <= k then
       error(("precision_recall: k = %d needs more than %d rows in each set (got %d and %d)"):format(k, k,
          real:size(1), fake:size(1)), 2)
    end
    real, fake = real:double(), fake:double()
-   local rr, rf = knn_radii(real, k, 500), knn_radii(fake, k, 500)
+   local rr, rf = opts.real_radii or M.knn_radii(real, k), M.knn_radii(fake, k)
    return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
 end
 
@@ -486,6 +495,21 @@ function M.parzen_digits(images, dataset)
    return res
 end
 
+--- Pearson's correlation of two equally long lists of numbers.
+function M.pearson(a, b)
+   if #a ~= #b or #a < 2 then
+      error(("pearson: needs two lists of the same length >= 2, got %d and %d"):format(#a, #b), 2)
+   end
+   local n, ma, mb = #a, 0, 0
+   for i = 1, n do ma, mb = ma + a[i] / n, mb + b[i] / n end
+   local sab, saa, sbb = 0, 0, 0
+   for i = 1, n do
+      sab = sab + (a[i] - ma) * (b[i] - mb)
+      saa, sbb = saa + (a[i] - ma) ^ 2, sbb + (b[i] - mb) ^ 2
+   end
+   return sab / math.sqrt(saa * sbb)
+end
+
 --- Spearman's rank correlation of two equally long lists of numbers (ties get their
 -- average rank): the Pearson correlation of the ranks.
 function M.spearman(a, b)
@@ -505,15 +529,53 @@ function M.spearman(a, b)
       end
       return r
    end
-   local ra, rb = ranks(a), ranks(b)
-   local n, ma, mb = #a, 0, 0
-   for i = 1, n do ma, mb = ma + ra[i] / n, mb + rb[i] / n end
-   local sab, saa, sbb = 0, 0, 0
-   for i = 1, n do
-      sab = sab + (ra[i] - ma) * (rb[i] - mb)
-      saa, sbb = saa + (ra[i] - ma) ^ 2, sbb + (rb[i] - mb) ^ 2
+   return M.pearson(ranks(a), ranks(b))
+end
+
+--- The importance-weighted bound of Burda et al. 2016 on log p(x), for each row of x:
+-- log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x) = N(mu, diag exp(logvar))
+-- and the prior p(z) = N(0, I); it is a lower bound for every k, exact when q is the
+-- posterior, and rises towards log p(x) as k grows (k = 1: the ELBO in expectation).
+-- o.encode(xb, idx) gives mu, logvar (B, nz) for the rows xb of x (0-based indices idx);
+-- o.log_lik(xs, z, idxs) gives log p(x | z) (rows) for rows xs repeated to match z;
+-- o.generator; o.batch (10 rows) and o.chunk (500 samples) at a time. In float64.
+-- Returns { mean, se, per_row } in nats.
+function M.iwae(x, k, o)
+   local B, chunk = o.batch or 10, math.min(o.chunk or 500, k)
+   local n, per = x:size(1), {}
+   local half_log_2pi = 0.5 * math.log(2 * math.pi)
+   for s = 1, n, B do
+      local b = math.min(B, n - s + 1)
+      local xb = x:narrow(1, s, b)
+      local idx = core.arange(s - 1, s - 1 + b, { dtype = "int64" })
+      local mu, logvar = o.encode(xb, idx)
+      local nz = mu:size(2)
+      local total
+      for c = 1, k, chunk do
+         local m = math.min(chunk, k - c + 1)
+         local eps = core.randn({ b, m, nz }, { dtype = mu.dtype, generator = o.generator })
+         local z = mu:unsqueeze(2) + (logvar * 0.5):exp():unsqueeze(2) * eps            -- (b, m, nz)
+         local log_q = -((eps * eps + logvar:unsqueeze(2)) * 0.5):sum(3) - nz * half_log_2pi
+         local log_p = -(z * z * 0.5):sum(3) - nz * half_log_2pi
+         local shape = xb:size()
+         shape[1] = b * m
+         local xs = xb:unsqueeze(2):expand(table.move(shape, 2, #shape, 3, { b, m })):reshape(shape)
+         local ll = o.log_lik(xs, z:reshape(b * m, nz), idx:unsqueeze(2):expand(b, m):reshape(b * m)):view(b, m)
+         local lw = (ll + log_p - log_q):double()
+         local mx = lw:max(2, true)
+         local lse = ((lw - mx):exp():sum(2, true):log() + mx):view(b)
+         if total == nil then total = lse
+         else
+            local hi = total:maximum(lse)
+            total = hi + ((total - hi):exp() + (lse - hi):exp()):log()
+         end
+      end
+      for _, v in ipairs((total - math.log(k)):totable()) do per[#per + 1] = v end
    end
-   return sab / math.sqrt(saa * sbb)
+   local mean, sq = 0, 0
+   for _, v in ipairs(per) do mean = mean + v / #per end
+   for _, v in ipairs(per) do sq = sq + (v - mean) ^ 2 end
+   return { mean = mean, se = math.sqrt(sq / math.max(#per - 1, 1) / #per), per_row = per }
 end
 
 -- ---------------------------------------------------------------- evaluation of a generator
@@ -576,7 +638,8 @@ function M.evaluate(G, dataset, opts)
    local out = { n_samples = n, reference = ref.split, n_reference = ref.n, classifier = clf_name }
    out.fid = M.fid(feats, ref.feats)
    out.kid, out.kid_std = M.kid(feats, ref.feats, { subset_size = math.min(1000, n, ref.n), subsets = 20 })
-   out.precision, out.recall = M.precision_recall(ref.feats, feats)
+   ref.radii = ref.radii or M.knn_radii(ref.feats, 3)
+   out.precision, out.recall = M.precision_recall(ref.feats, feats, { real_radii = ref.radii })
    out.is, out.is_std = M.inception_score(probs, 10)
    local conf, hist = M.class_histogram(probs, 0.9)
    out.confident = conf

@@ -17,6 +17,7 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local ImagePool = require("gan.train.pool")
 local no_grad = require("gan.autograd").no_grad
+local nn_utils = require("gan.nn.utils")
 
 local config = require("gan.config")
 local range, choice = config.range, config.choice
@@ -36,9 +37,11 @@ local M = require("gan.train.model").define {
       -- file for fashion_mnist); "train" keeps the test split unseen
       data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = choice(32, SIZES),
          vendor = choice("google", data.VENDORS), split = config.optional("string", SPLITS) },
-      -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D
+      -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D; sync_bn:
+      -- under mpirun, batch-norm statistics over all ranks' batches (nn.utils.convert_sync_batchnorm)
       model = { nz = range(100, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)"),
-         g_norm = choice("batch", { "batch", "none" }), d_norm = choice("batch", { "batch", "layer", "none" }) },
+         g_norm = choice("batch", { "batch", "none" }), d_norm = choice("batch", { "batch", "layer", "none" }),
+         sync_bn = false },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
          -- optimizer: "adam" (lr, betas) or "rmsprop" (lr; WGAN)
@@ -86,6 +89,10 @@ function M:build(cfg)
    end
    self.loss = losses.pair(t.loss)
    local G, D = self:make_networks(cfg)
+   if cfg.model.sync_bn then
+      nn_utils.convert_sync_batchnorm(G)
+      nn_utils.convert_sync_batchnorm(D)
+   end
    self:network("G", G)
    self:network("D", D)
    local opt_g, opt_d = M.optimizer_of(t, G, t.lr_g), M.optimizer_of(t, D, t.lr_d)

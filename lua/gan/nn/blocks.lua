@@ -11,6 +11,7 @@ for k, v in pairs(require("gan.nn.layers")) do nn[k] = v end
 local module = require("gan.nn.module")
 nn.class, nn.Module, nn.Sequential = module.class, module.Module, module.Sequential
 local init_weights = require("gan.nn.initializers").gan_normal(0.02)
+local ResidualBlock = require("gan.nn.gan_layers").ResidualBlock   -- Johnson et al.'s, instance norm
 
 local function initialised(net)
    net:apply(init_weights)
@@ -131,16 +132,6 @@ end
 
 -- ---------------------------------------------------------------- ResNet generator, U-Net, PatchGAN
 
-local ResnetBlock = nn.class("ResnetBlock", nn.Module)
-function ResnetBlock:__init(ch)
-   nn.Module.__init(self)
-   self.body = nn.Sequential {
-      nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.ReLU(),
-      nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch),
-   }
-end
-function ResnetBlock:forward(x) return x + self.body(x) end
-B.ResnetBlock = ResnetBlock
 
 --- image (N, in_nc, H, W) -> image (N, out_nc, H, W) in [-1, 1]; H and W multiples of 4.
 -- opts: in_nc (3), out_nc (3), ngf (64), n_blocks (9; the paper uses 6 below 256 pixels).
@@ -155,7 +146,7 @@ function B.ResnetGenerator(opts)
       layers[#layers + 1] = nn.ReLU()
       ch = ch * 2
    end
-   for _ = 1, n_blocks do layers[#layers + 1] = ResnetBlock(ch) end
+   for _ = 1, n_blocks do layers[#layers + 1] = ResidualBlock(ch) end
    for _ = 1, 2 do
       layers[#layers + 1] = nn.ConvTranspose2d(ch, ch // 2, 3, { stride = 2, padding = 1, output_padding = 1 })
       layers[#layers + 1] = nn.InstanceNorm2d(ch // 2)

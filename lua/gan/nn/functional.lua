@@ -334,6 +334,32 @@ function F.batch_norm(x, running_mean, running_var, weight, bias, training, mome
    return with_running_stats(x, running_mean, running_var, weight, bias, eps)
 end
 
+--- Synchronised batch norm in training (data parallelism): batch_norm's statistics taken
+-- over the batches of every rank (sums of x and x^2 and the counts all-reduced, a
+-- differentiable exchange, so gradients flow across ranks as through one large batch),
+-- then the affine transform; running statistics updated as batch_norm does.
+function F.sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps)
+   check_tensor(x, "sync_batch_norm", "input")
+   momentum, eps = momentum or 0.1, eps or 1e-5
+   local C = x:size(2)
+   local dims = { 1 }
+   for d = 3, x:dim() do dims[#dims + 1] = d end
+   local stats = core.cat({ x:sum(dims), (x * x):sum(dims),
+      core.full({ 1 }, x:numel() // C, { dtype = x.dtype }) }, 1)
+   local all = core.dist.all_reduce_ag(stats)
+   local n = all[2 * C + 1]
+   local mean = all:narrow(1, 1, C) / n
+   local var = all:narrow(1, C + 1, C) / n - mean * mean
+   local y = (x - per_channel(mean, x)) * (per_channel(var, x) + eps):rsqrt()
+   if weight ~= nil then y = y * per_channel(weight, x) end
+   if bias ~= nil then y = y + per_channel(bias, x) end
+   if running_mean ~= nil then
+      update_running(running_mean, mean, momentum)
+      update_running(running_var, var * (n / math.max(n - 1, 1)), momentum)
+   end
+   return y
+end
+
 --- Instance normalisation: per sample and channel over the spatial dims. With running
 -- stats and use_input_stats == false, normalises with those instead.
 function F.instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)

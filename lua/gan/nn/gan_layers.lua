@@ -18,25 +18,39 @@ local function maybe_sn(m, sn) if sn then return U.spectral_norm(m) end return m
 
 --- SAGAN self-attention: 1x1 convolutions to queries and keys (C/8 channels) and values
 -- (C), softmax attention over all positions, y = gamma * attention + x with gamma a
--- learned scalar starting at 0 (so the layer starts as the identity).
+-- learned scalar starting at 0 (so the layer starts as the identity). opts.sn: spectral
+-- norm on the convolutions. opts.pool: the form of the SAGAN and BigGAN code releases,
+-- which attends to a quarter of the positions: keys and values (C/2 channels) are
+-- max-pooled 2x2 and a last 1x1 convolution maps the C/2 attended values back to C
+-- channels (attention maps HW x HW/4, four times smaller; H and W must be even).
 G.SelfAttention2d = class("SelfAttention2d", Module)
 function G.SelfAttention2d:__init(channels, opts)
    Module.__init(self)
    opts = opts or {}
    local c8 = math.max(1, channels // 8)
-   self.channels = channels
+   self.channels, self.pool = channels, opts.pool or false
+   local cv = self.pool and math.max(1, channels // 2) or channels
    self.query = maybe_sn(L.Conv2d(channels, c8, 1, { bias = false }), opts.sn)
    self.key = maybe_sn(L.Conv2d(channels, c8, 1, { bias = false }), opts.sn)
-   self.value = maybe_sn(L.Conv2d(channels, channels, 1, { bias = false }), opts.sn)
+   self.value = maybe_sn(L.Conv2d(channels, cv, 1, { bias = false }), opts.sn)
+   if self.pool then self.out = maybe_sn(L.Conv2d(cv, channels, 1, { bias = false }), opts.sn) end
    self.gamma = core.zeros({ 1 }):requires_grad_()
 end
 function G.SelfAttention2d:forward(x)
    local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
-   local q = self.query(x):reshape(N, -1, H * W)               -- (N, C/8, HW)
-   local k = self.key(x):reshape(N, -1, H * W)
-   local v = self.value(x):reshape(N, C, H * W)                -- (N, C, HW)
-   local attn = F.softmax(core.matmul(q:transpose(2, 3), k), 3) -- (N, HW, HW): row i attends
-   local out = core.matmul(v, attn:transpose(2, 3)):reshape(N, C, H, W)
+   local k, v = self.key(x), self.value(x)
+   if self.pool then
+      if H % 2 ~= 0 or W % 2 ~= 0 then
+         error(("SelfAttention2d: pooled attention needs an even height and width, got %dx%d"):format(H, W), 2)
+      end
+      k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
+   end
+   local P = k:size(3) * k:size(4)
+   local q = self.query(x):reshape(N, -1, H * W)                -- (N, C/8, HW)
+   k, v = k:reshape(N, -1, P), v:reshape(N, -1, P)              -- (N, C/8, P), (N, Cv, P)
+   local attn = F.softmax(core.matmul(q:transpose(2, 3), k), 3) -- (N, HW, P): row i attends
+   local out = core.matmul(v, attn:transpose(2, 3)):reshape(N, -1, H, W)
+   if self.pool then out = self.out(out) end
    return out * self.gamma + x
 end
 function G.SelfAttention2d:extra_repr() return tostring(self.channels) end

@@ -7,6 +7,7 @@ local F = require("gan.nn.functional")
 local modmod = require("gan.nn.module")
 local init = require("gan.nn.initializers")
 local no_grad = require("gan.autograd").no_grad
+local dist = require("gan.dist")
 
 local class, Module = modmod.class, modmod.Module
 local L = {}
@@ -101,6 +102,41 @@ end
 
 --- Transposed convolution; weight (in, out/groups, kh, kw). opts: stride, padding,
 -- output_padding, dilation, groups, bias (true), dtype.
+--- A convolution that only looks at pixels before the centre in raster order (PixelCNN,
+-- van den Oord et al. 2016): the kernel's rows below the centre and the centre row's
+-- columns right of the centre are zero, and so is the centre itself for mask "A" (the
+-- first layer: an output never sees its own input pixel) but not for "B" (later layers).
+-- The mask multiplies the weight in every forward, so the masked taps get no gradient.
+-- Spatial masks only (every input channel is masked alike). opts: as Conv2d (padding
+-- defaults to k // 2, keeping the size) plus mask ("A" or "B").
+L.MaskedConv2d = class("MaskedConv2d", L.Conv2d)
+function L.MaskedConv2d:__init(in_ch, out_ch, kernel, opts)
+   opts = opts or {}
+   local mask_type = opts.mask or "B"
+   if mask_type ~= "A" and mask_type ~= "B" then
+      error(("MaskedConv2d: mask must be 'A' or 'B', got '%s'"):format(tostring(mask_type)), 2)
+   end
+   local o = {}
+   for k, v in pairs(opts) do if k ~= "mask" then o[k] = v end end
+   local k = pair(kernel)
+   o.padding = o.padding or { k[1] // 2, k[2] // 2 }
+   L.Conv2d.__init(self, in_ch, out_ch, kernel, o)
+   self.mask_type = mask_type
+   local m = core.zeros(k, { dtype = self.weight.dtype })
+   local cr, cc = k[1] // 2, k[2] // 2
+   for r = 0, k[1] - 1 do
+      for c = 0, k[2] - 1 do
+         if r < cr or (r == cr and (c < cc or (c == cc and mask_type == "B"))) then m[r + 1][c + 1] = 1 end
+      end
+   end
+   self:register_buffer("mask", m:view(1, 1, k[1], k[2]))
+end
+function L.MaskedConv2d:forward(x)
+   return F.conv2d(x, self.weight * self.mask, self.bias, { stride = self.stride, padding = self.padding,
+      dilation = self.dilation, groups = self.groups })
+end
+function L.MaskedConv2d:extra_repr() return L.Conv2d.extra_repr(self) .. ", mask=" .. self.mask_type end
+
 L.ConvTranspose2d = class("ConvTranspose2d", Module)
 function L.ConvTranspose2d:__init(in_ch, out_ch, kernel, opts)
    Module.__init(self)
@@ -151,6 +187,10 @@ local function batch_norm_class(name, dims)
       end
       if self.training and self.num_batches_tracked ~= nil then
          no_grad(function() self.num_batches_tracked:add_(1) end)
+      end
+      if self.sync and self.training and dist.synchronising() then
+         return F.sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.momentum,
+            self.eps)
       end
       return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
          self.training or self.running_mean == nil, self.momentum, self.eps)

@@ -104,6 +104,19 @@ function U.functional_call(module, params, ...)
    return table.unpack(res, 2, res.n)
 end
 
+-- ---------------------------------------------------------------- synchronised batch norm
+
+--- Makes every batch-norm layer of `module` synchronised: under data parallelism its
+-- training statistics are taken over all ranks' batches (F.sync_batch_norm); in a single
+-- process nothing changes. Returns the module.
+function U.convert_sync_batchnorm(module)
+   for _, m in module:named_modules() do
+      local name = getmetatable(m).__name
+      if name == "BatchNorm1d" or name == "BatchNorm2d" then rawset(m, "sync", true) end
+   end
+   return module
+end
+
 -- ---------------------------------------------------------------- clipping
 
 --- Scales gradients in place so that their total norm is at most max_norm; returns the
@@ -145,17 +158,30 @@ end
 
 -- ---------------------------------------------------------------- BigGAN orthogonal regularisation
 
+--- The weights BigGAN's orthogonal regularisation applies to in a module: every
+-- parameter with >= 2 dims except those of embeddings (Brock et al. leave the class
+-- embeddings out). A spectrally normalised layer contributes its raw `weight_orig`.
+function U.orthogonal_weights(module)
+   local skip, list = {}, {}
+   for _, m in module:named_modules() do
+      if getmetatable(m).__name == "Embedding" then
+         for _, p in ipairs(m:parameters()) do skip[p] = true end
+      end
+   end
+   for _, p in module:named_parameters() do
+      if p:dim() >= 2 and not skip[p] then list[#list + 1] = p end
+   end
+   return list
+end
+
 --- beta * sum over weights W (viewed (out, -1)) of ||W W^T (1 - I)||_F^2, the off-diagonal
--- form of Brock et al. 2019. `weights` is a list of tensors or a module (then every
--- parameter with >= 2 dims is used). Returns a differentiable scalar to add to the loss.
+-- form of Brock et al. 2019; its gradient is 4 beta (W W^T (1 - I)) W. `weights` is a
+-- list of tensors or a module (then U.orthogonal_weights of it). Returns a
+-- differentiable scalar to add to the loss.
 function U.orthogonal_regularization(weights, beta)
    beta = beta or 1e-4
-   local list = {}
-   if type(weights) == "table" and weights.named_parameters then
-      for _, p in weights:named_parameters() do if p:dim() >= 2 then list[#list + 1] = p end end
-   else
-      list = weights
-   end
+   local list = weights
+   if type(weights) == "table" and weights.named_parameters then list = U.orthogonal_weights(weights) end
    local total
    for _, w in ipairs(list) do
       local m = w:reshape(w:size(1), -1)

@@ -22,14 +22,16 @@ end
 -- script's `arg`), name (of the run's experiment folder, default the script's file
 -- name), defaults (overrides of the model's defaults; new keys allowed, for the
 -- script's own settings), dataset (function(cfg) -> the training dataset, instead of
--- the model's), hooks (as gan.train.fit's). Returns the model, the run and the config.
+-- the model's), hooks (as gan.train.fit's). Returns the model, the run and the config
+-- (under mpirun, rank 0 alone gets the run; the other ranks get nil, and data.batch_size
+-- is the global batch, split over the ranks).
 return function(spec)
    opts.check(spec, SPEC, "experiment")
    local gan = require("gan")
    local M = spec.model
    if type(M) == "string" then M = require("gan.models").get(M) end
    local name = spec.name or script_name(spec.argv) or M.name
-   local ds, loader, model
+   local ds, loader, model, world
    -- The config is checked as it is resolved; then the data and the model are built
    -- (errors there name the key too) before a new run directory exists, so a failing start
    -- leaves none behind.
@@ -39,16 +41,20 @@ return function(spec)
             error(("%s: model.name is '%s', but this experiment trains '%s'"):format(name,
                tostring(c.model.name), M.name), 0)
          end
+         world = gan.dist.world_size()   -- MPI is initialised by now
          ds = (spec.dataset or M.dataset)(c)
          loader = gan.data.DataLoader(ds, { batch_size = c.data.batch_size,
-            generator = gan.Generator(c.train.seed + 7) })
+            generator = gan.Generator(c.train.seed + 7), shard = world > 1 and { gan.dist.rank(), world } or nil })
          model = M.new(c)
       end })
-   print(("%s: %s (%s); %d training samples, batch %d; %s; run %s"):format(name, M.name, M.paper, #ds,
-      cfg.data.batch_size, model:describe(), run.dir))
-   if resumed then print(("%s: resumed from step %d"):format(name, gan.train.resume(model, loader, run))) end
+   local say = gan.dist.is_main() and print or function() end
+   say(("%s: %s (%s); %d training samples, batch %d%s; %s; run %s"):format(name, M.name, M.paper, #ds,
+      cfg.data.batch_size, world > 1 and (" over %d processes"):format(world) or "", model:describe(),
+      run and run.dir or "?"))
+   if resumed then say(("%s: resumed from step %d"):format(name, gan.train.resume(model, loader, run))) end
    gan.train.fit(model, { data = loader, run = run, hooks = spec.hooks })
+   if not gan.dist.is_main() then return model, nil, cfg end
    run:close()
-   print(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl"):format(name, run.dir, run.dir))
+   say(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl"):format(name, run.dir, run.dir))
    return model, run, cfg
 end

@@ -14,6 +14,7 @@ local serialize = require("gan.serialize")
 local image = require("gan.image")
 local opts = require("gan.opts")
 local is_tensor = require("gan.tensor").is_tensor
+local dist = require("gan.dist")
 
 local L = {}
 
@@ -69,8 +70,12 @@ local function objects(model, loader)
    return o
 end
 
-local function save(model, loader, path)
-   serialize.save_checkpoint(path, objects(model, loader), { step = model.step })
+-- Writes a checkpoint; with several ranks, `rng` holds every rank's random states
+-- (dist.rng_states), so that each resumes its own streams.
+local function save(model, loader, path, rng)
+   local o = objects(model, loader)
+   if rng then o.dist_rng = { state_dict = function() return rng end } end
+   serialize.save_checkpoint(path, o, { step = model.step })
 end
 
 -- Keeps the lines of metrics.jsonl and timing.jsonl up to `step` (a resumed run
@@ -96,14 +101,34 @@ local function truncate_logs(dir, step)
 end
 
 --- Restores a model and its data loader from the run's latest checkpoint, drops the
--- log lines written after it, and returns its step.
+-- log lines written after it (rank 0), and returns its step. Under data parallelism
+-- every rank loads the same checkpoint, then takes rank 0's state and its own random
+-- streams (dist.prepare).
 function L.resume(model, loader, run)
    local path = run and run:latest_checkpoint()
    if not path then error("resume: the run has no checkpoint to resume from", 2) end
-   local extra = serialize.load_checkpoint(path, objects(model, loader))
+   local o, rng = objects(model, loader), nil
+   if dist.active() then
+      -- every rank's random states (dist.rng_states): an int64 (ranks, 4) tensor; the rank
+      -- count is dist.prepare's to compare
+      o.dist_rng = {
+         state_dict = function() return core.zeros({ dist.world_size(), 4 }, { dtype = "int64" }) end,
+         load_state_dict = function(_, s)
+            if s.dtype ~= "int64" or s:dim() ~= 2 or s:size(2) ~= 4 then
+               error(("expected an int64 (ranks, 4) tensor, got %s (%s)"):format(s.dtype,
+                  table.concat(s:size(), ", ")), 0)
+            end
+            rng = s
+         end }
+   end
+   local extra = serialize.load_checkpoint(path, o)
    model.step = extra.step
+   if dist.active() then
+      dist.prepare(model, rng)
+      model.dist_prepared = true
+   end
    run:close()
-   truncate_logs(run.dir, model.step)
+   if dist.is_main() then truncate_logs(run.dir, model.step) end
    return model.step
 end
 
@@ -158,11 +183,22 @@ local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "check
 -- steps, log_every, sample_every, checkpoint_every, keep_checkpoints, eval_every,
 -- eval_samples (all default to the model's cfg.train; 0 switches sheets, checkpoints
 -- and evaluation off; the last step always logs, and samples and checkpoints when they
--- are on). A resumed run calls gan.train.resume first. Returns the model.
+-- are on). A resumed run calls gan.train.resume first. Under data parallelism (several
+-- ranks, gan.dist) every rank calls fit with its shard of the data: the ranks start from
+-- rank 0's state, logged scalars are averaged over them, and only rank 0 writes the run,
+-- sheets and evaluations (hooks see the rank's own logs). Returns the model.
 function L.fit(model, o)
    o = opts.check(o, FIT, "fit")
    local t = model.cfg.train
    local loader, run, hooks = o.data, o.run, o.hooks or {}
+   -- Data parallelism: every rank trains; rank 0 alone writes, samples and evaluates.
+   local parallel = dist.active()
+   if parallel and not model.dist_prepared then
+      dist.prepare(model)
+      model.dist_prepared = true
+   end
+   local main = dist.is_main()
+   if not main then run = nil end
    if loader == nil then error("fit: opts.data (a DataLoader) is required", 2) end
    local function setting(k) if o[k] ~= nil then return o[k] end return t[k] end
    local steps, log_every = setting("steps"), setting("log_every")
@@ -177,15 +213,20 @@ function L.fit(model, o)
       local step = model.step + 1
       data.epochs, data.samples = 0, 0
       model.step_logs = {}
-      local logs = model:train_step(data, step) or {}
+      local logs
+      do
+         local _ <close> = dist.step_scope()
+         logs = model:train_step(data, step) or {}
+      end
       for k, v in pairs(model.step_logs) do logs[k] = v end
       model.step = step
       after_step(model, step, logs, data.epochs)
       samples_since = samples_since + data.samples
       if hooks.on_step then hooks.on_step(model, step, logs) end
       if step % log_every == 0 or step == steps then
+         if parallel then logs = dist.mean_scalars(logs) end
          local now = core.clock()
-         local ips = samples_since / math.max(now - t_last, 1e-9)
+         local ips = samples_since * dist.world_size() / math.max(now - t_last, 1e-9)
          if run then
             run:log(step, logs)
             append_timing(run.dir, step, ips, now - t_start)
@@ -197,13 +238,18 @@ function L.fit(model, o)
          end
          t_last, samples_since = now, 0
       end
-      if sample_every > 0 and (step % sample_every == 0 or step == steps) then save_sheet(model, run, hooks) end
-      if eval_every > 0 and (step % eval_every == 0 or step == steps) then
+      if main and sample_every > 0 and (step % sample_every == 0 or step == steps) then
+         save_sheet(model, run, hooks)
+      end
+      if main and eval_every > 0 and (step % eval_every == 0 or step == steps) then
          evaluate(model, loader, run, hooks, setting("eval_samples"))
       end
-      if run and checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
-         save(model, loader, run:checkpoint_path(step))
-         run:keep_checkpoints(keep)
+      if checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
+         local rng = parallel and dist.rng_states(model) or nil   -- every rank takes part
+         if run then
+            save(model, loader, run:checkpoint_path(step), rng)
+            run:keep_checkpoints(keep)
+         end
       end
    end
    if progress then progress:close() end

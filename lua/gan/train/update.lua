@@ -2,12 +2,13 @@
 -- model goes through `update` (models call it as self:update(name, fn, opts)), so what
 -- must happen around every update is written once: zeroing the gradients, freezing the
 -- networks that must not receive gradients, backward, the all-reduce of gradients
--- across processes (data parallelism), gradient clipping and logging, the step, and
--- weight clipping.
+-- across processes (data parallelism, gan.dist), gradient clipping and logging, the
+-- step, and weight clipping.
 -- @module gan.train.update
 local nn_utils = require("gan.nn.utils")
 local is_tensor = require("gan.tensor").is_tensor
 local opts_check = require("gan.opts").check
+local dist = require("gan.dist")
 
 local OPTS = { freeze = true }
 
@@ -45,8 +46,9 @@ end
 --- Updates the parameters of the model's optimizer `name`: zeroes their gradients;
 -- with opts.freeze (a module or a list of modules) stops those from requiring grad;
 -- calls fn(), whose first result is the loss (a one-element tensor); backpropagates
--- it; restores the frozen modules; clips the gradients (the optimizer's
--- clip_grad_norm); records grad_norm_<name> in the step's logs; steps the optimizer;
+-- it; restores the frozen modules; under data parallelism averages the gradients over
+-- the ranks; clips the gradients (the optimizer's clip_grad_norm); records
+-- grad_norm_<name> in the step's logs; steps the optimizer;
 -- clamps the weights (its clip_weights, WGAN). Returns everything fn returned.
 -- @tparam gan.train.Model model
 -- @tparam string name an optimizer registered with model:optimizer(name, ...)
@@ -70,7 +72,7 @@ local function update(model, name, fn, opts)
       end
       loss:backward()
    end
-   -- (data parallelism, issue 18: the gradients of e.params are all-reduced here)
+   if dist.active() then dist.all_reduce_grads(e.params) end   -- the ranks' mean
    local norm
    if e.clip_grad_norm then norm = nn_utils.clip_grad_norm_(e.params, e.clip_grad_norm)
    else norm = grad_norm(e.params) end
