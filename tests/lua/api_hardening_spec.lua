@@ -118,6 +118,10 @@ describe("errors name what the caller wrote", function()
          err_of(function() return x:scatter_add(1, gan.tensor({ { 9 } }, I), gan.randn { 1, 1 }) end))
       assert.are.equal("cat: tensor 2 has shape (2, 4), incompatible with (2, 3) along dim 1",
          err_of(function() return gan.cat({ x, gan.randn { 2, 4 } }, 1) end))
+      -- embedding (a label beyond a class-conditional model's table) names itself, not
+      -- the index_select inside it
+      assert.are.equal("embedding: index 9 out of range for 5 embeddings",
+         err_of(function() return F.embedding(gan.tensor({ 9 }, I), gan.randn { 5, 3 }) end))
    end)
 
    it("avg_pool2d checks kernel_size itself: 2.0 is 2, 2.5 names kernel_size", function()

@@ -137,6 +137,28 @@ describe("a failing start leaves no run directory and names the key", function()
    end)
 end)
 
+describe("a class count other than the data's", function()
+   it("is refused before the run directory, not by a label past the embedding in the first step", function()
+      local dir = tmpdir()
+      local argv = { "--set", "run.root=" .. dir, "--set", "model.n_classes=5" }
+      argv[0] = "exp.lua"
+      assert.are.equal("acgan: mnist has 10 classes, but model.n_classes is 5",
+         err_of(gan.train.experiment, { model = "acgan", argv = argv }))
+      assert.is_false(exists(dir .. "/exp"))
+      rmdir(dir)
+      -- the check every class-conditional model's dataset makes (acgan, cgan, sagan, biggan,
+      -- cvae, gated_pixelcnn)
+      local check = require("gan.train.model").check_classes
+      local cfg = config.resolve(gan.models.cgan.defaults)
+      local three = { labels = gan.zeros({ 3 }, { dtype = "int64" }), classes = { "a", "b", "c" } }
+      assert.are.equal("cgan: mnist has 3 classes, but model.n_classes is 10", err_of(check, three, cfg))
+      assert.are.equal("cgan: data.name 'mnist' has no class labels; a class-conditional model needs them",
+         err_of(check, { images = gan.zeros { 3, 1, 2, 2 } }, cfg))
+      cfg.model.n_classes = 3
+      assert.are.equal(three, check(three, cfg))
+   end)
+end)
+
 describe("YAML aliases", function()
    it("cannot expand a small file into billions of values", function()
       local dir = tmpdir()

@@ -107,7 +107,8 @@ end
 
 --- The labelled training split (the test split stays unseen).
 function M.dataset(cfg)
-   return require("gan.data").for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
+   return M.check_classes(require("gan.data").for_gan(cfg.data.name, { split = "train",
+      image_size = cfg.data.image_size }), cfg)
 end
 
 function M:build(cfg)

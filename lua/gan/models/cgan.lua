@@ -61,7 +61,7 @@ end
 
 --- The training split of data.name (labelled digits).
 function M.dataset(cfg)
-   return data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size })
+   return M.check_classes(data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size }), cfg)
 end
 
 function M:build(cfg)

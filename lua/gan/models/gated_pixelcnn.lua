@@ -17,7 +17,7 @@ local M = pixelcnn:extend {
    summary = "Gated PixelCNN: vertical and horizontal stacks (no blind spot), class-conditional",
    paper = "van den Oord, Kalchbrenner, Vinyals, Espeholt, Graves & Kavukcuoglu 2016, Conditional Image "
       .. "Generation with PixelCNN Decoders",
-   -- n_classes: the digits' 10
+   -- n_classes: the digits' 10 (checked against the data)
    defaults = { model = { conditional = true, n_classes = require("gan.config").range(10, "[1, inf)"), n_samples = 100 } },
 }
 

@@ -52,9 +52,12 @@ function M.Network(opts)
    return nn.Sequential(layers)
 end
 
---- The training digits, binarized afresh in every batch.
+--- The training digits, binarized afresh in every batch (with their classes, checked
+-- against model.n_classes, for a conditional model).
 function M.dataset(cfg)
-   return data.binarized_mnist { split = "train", dynamic = true }
+   local ds = data.binarized_mnist { split = "train", dynamic = true }
+   if cfg.model.conditional then M.check_classes(ds, cfg) end
+   return ds
 end
 
 --- The network; a conditional model (gated PixelCNN) also takes the class.

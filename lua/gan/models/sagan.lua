@@ -223,16 +223,7 @@ function M.Discriminator(opts) return Discriminator(opts) end
 --- The labelled training split (the test split stays unseen: it is the reference set):
 -- Fashion-MNIST, MNIST, or emoji by category (emoji_category, 9 classes).
 function M.dataset(cfg)
-   local ds = data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
-   if not ds.labels or type(ds.classes) ~= "table" then
-      error(("%s: data.name '%s' has no class labels; a class-conditional model needs them (fashion_mnist, "
-         .. "mnist, emoji_category)"):format(cfg.model.name, cfg.data.name), 0)
-   end
-   if #ds.classes ~= cfg.model.n_classes then
-      error(("%s: %s has %d classes, but model.n_classes is %d"):format(cfg.model.name, cfg.data.name, #ds.classes,
-         cfg.model.n_classes), 0)
-   end
-   return ds
+   return M.check_classes(data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size }), cfg)
 end
 
 function M:build(cfg)

@@ -107,8 +107,10 @@ end
 --- The training digits: binarized afresh each batch (Bernoulli decoder) or grey levels
 -- in [0, 1] (Gaussian decoder).
 function M.dataset(cfg)
-   if cfg.model.decoder == "bernoulli" then return data.binarized_mnist { split = "train", dynamic = true } end
-   return data.mnist { split = "train" }
+   local ds = cfg.model.decoder == "bernoulli" and data.binarized_mnist { split = "train", dynamic = true }
+      or data.mnist { split = "train" }
+   if cfg.model.conditional then M.check_classes(ds, cfg) end
+   return ds
 end
 
 -- The held-out digits as the model is evaluated on: fixed binarization (seed 0) or grey.

@@ -421,7 +421,14 @@ function F.embedding(indices, weight)
    if indices.dtype ~= "int64" then error("embedding: indices must be int64, got " .. indices.dtype, 2) end
    local s = indices:size()
    s[#s + 1] = weight:size(2)
-   return weight:index_select(1, indices:reshape(-1)):view(s)
+   local ok, rows = pcall(weight.index_select, weight, 1, indices:reshape(-1))
+   if not ok then
+      -- index_select's message names dim 1 of weight; say it as the caller sees it
+      local bad = tostring(rows):match("index (%-?%d+) out of range")
+      if not bad then error(rows, 0) end
+      error(("embedding: index %s out of range for %d embeddings"):format(bad, weight:size(1)), 2)
+   end
+   return rows:view(s)
 end
 
 --- Zeroes elements with probability p and scales the rest by 1 / (1 - p) in training.

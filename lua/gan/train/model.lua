@@ -242,6 +242,21 @@ function Model.balanced_classes(n, k)
    return core.tensor(l, { dtype = "int64" })
 end
 
+--- The labelled training set `ds` of a class-conditional model, checked against the
+-- config: it must have labels and exactly model.n_classes classes (a label beyond
+-- n_classes would otherwise fail inside the first step, after the run has started).
+-- Returns ds; raises an error naming the model, data.name and model.n_classes.
+function Model.check_classes(ds, cfg)
+   local who, name, k = cfg.model.name, tostring(cfg.data.name or ds.name), cfg.model.n_classes
+   if not ds.labels or type(ds.classes) ~= "table" then
+      error(("%s: data.name '%s' has no class labels; a class-conditional model needs them"):format(who, name), 0)
+   end
+   if #ds.classes ~= k then
+      error(("%s: %s has %d classes, but model.n_classes is %d"):format(who, name, #ds.classes, k), 0)
+   end
+   return ds
+end
+
 --- The generator's inputs for n samples drawn from `generator`; models with a G
 -- define it (the default sampler, sample sheets and standing statistics use it).
 function Model:latent()
