@@ -8,14 +8,10 @@ local gan = require("gan")
 local config = gan.config
 local lfs = require("lfs")
 
-local DIR = "experiments/"
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "hardening_helpers.lua")
+local read_all = H.read_all
 
-local function read_all(path)
-   local f = assert(io.open(path, "rb"))
-   local s = f:read("a")
-   f:close()
-   return s
-end
+local DIR = "experiments/"
 
 -- The scripts that resolve a config (hello.lua has none), and the YAML files.
 local scripts, yamls = {}, {}
