@@ -135,6 +135,21 @@ describe("a failing start leaves no run directory and names the key", function()
       assert.are.equal("exp: model.name is 'cgan', but this experiment trains 'dcgan'", start("--set", "model.name=cgan"))
       assert.is_false(exists(dir .. "/exp"))
    end)
+
+   it("CycleGAN's image size against its networks' depths (the first step failed inside a conv)", function()
+      local function cyclegan(...)
+         local argv = { "--set", "run.root=" .. dir, ... }
+         argv[0] = "exp.lua"
+         return err_of(gan.train.experiment, { model = "cyclegan", argv = argv, dataset = tiny })
+      end
+      assert.are.equal("cyclegan: data.image_size (16) is too small for the discriminator's model.n_layers (3): it "
+         .. "needs at least 24", cyclegan("--set", "data.image_size=16"))
+      assert.are.equal("cyclegan: data.image_size (32) is too small for the U-Net's model.n_downs (6): it needs at "
+         .. "least 64", cyclegan("--set", "data.image_size=32", "--set", "model.generator=unet"))
+      assert.are.equal("cyclegan: data.image_size (64) is too small for the discriminator's model.n_layers (1000000000): "
+         .. "it needs at least 3 * 2^1000000000", cyclegan("--set", "model.n_layers=1000000000"))
+      assert.is_false(exists(dir .. "/exp"))
+   end)
 end)
 
 describe("a class count other than the data's", function()

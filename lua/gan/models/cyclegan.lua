@@ -76,6 +76,19 @@ local function generator(m)
    error(("cyclegan: model.generator must be 'resnet' or 'unet', got '%s'"):format(tostring(m.generator)), 0)
 end
 
+-- The side of the PatchGAN's output for images of side s: n_layers stride-2 4x4
+-- convolutions (padding 1), then two of stride 1.
+local function patch_side(s, n_layers)
+   for _ = 1, n_layers do
+      if s < 1 then break end
+      s = (s - 2) // 2 + 1
+   end
+   return s - 2
+end
+
+-- k * 2^n as a message shows it: the number while it is an exact integer, else the formula.
+local function times_pow2(k, n) return n <= 60 and tostring(k << n) or ("%d * 2^%d"):format(k, n) end
+
 local function params_of(...)
    local ps = {}
    for _, net in ipairs { ... } do
@@ -89,6 +102,16 @@ function M:build(cfg)
    if t.decay_start < 0 or t.decay_start > t.steps then
       error(("cyclegan: train.decay_start must be between 0 and train.steps (%d), got %d"):format(t.steps,
          t.decay_start), 0)
+   end
+   -- the networks' depths against the image size (else the first step fails inside a conv)
+   local size = cfg.data.image_size
+   if m.generator == "unet" and size < 2 ^ m.n_downs then
+      error(("cyclegan: data.image_size (%d) is too small for the U-Net's model.n_downs (%d): it needs at least %s")
+         :format(size, m.n_downs, times_pow2(1, m.n_downs)), 0)
+   end
+   if patch_side(size, m.n_layers) < 1 then
+      error(("cyclegan: data.image_size (%d) is too small for the discriminator's model.n_layers (%d): it needs at "
+         .. "least %s"):format(size, m.n_layers, times_pow2(3, m.n_layers)), 0)
    end
    local G_AB = self:network("G_AB", generator(m))
    local G_BA = self:network("G_BA", generator(m))
