@@ -681,6 +681,11 @@ function D.for_gan_name(name)
 end
 D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images"
 
+--- The same without the 2-d toy mixtures: the names of image data sets, for models whose
+-- networks are convolutional (D.FOR_GAN_IMAGE_NAMES in words).
+function D.for_gan_image_name(name) return D.for_gan_name(name) and not D.TOY2D[name] end
+D.FOR_GAN_IMAGE_NAMES = "mnist, fashion_mnist, emoji, emoji_category or a directory of images"
+
 -- ---------------------------------------------------------------- 2-d toy mixtures
 
 --- The names of the 2-d toy mixtures.

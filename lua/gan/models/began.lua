@@ -26,7 +26,7 @@ local M = require("gan.train.model").define {
    progress = { "loss_d", "loss_g", "m_global", "k" },
    defaults = {
       -- image_size: a power of two from 8 (the decoder starts at 8x8)
-      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES),
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES),
          image_size = choice(32, { 8, 16, 32, 64, 128, 256, 512 }), batch_size = 64, split = choice("train", dcgan.SPLITS) },
       -- n: convolution width; h: embedding and latent size
       model = { nz = range(64, "[1, inf)"), n = range(32, "[1, inf)"), h = range(64, "[1, inf)") },

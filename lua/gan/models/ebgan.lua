@@ -23,7 +23,7 @@ local M = require("gan.train.model").define {
    paper = "Zhao, Mathieu & LeCun 2017, Energy-based Generative Adversarial Network",
    best = { metric = "fid", mode = "min" },
    defaults = {
-      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = choice(32, dcgan.SIZES),
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = choice(32, dcgan.SIZES),
          batch_size = 64, split = choice("train", dcgan.SPLITS) },
       model = { nz = range(100, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)") },
       train = { steps = 5000, margin = range(1.0, "[0, inf)"), lambda_pt = range(0.1, "[0, inf)"),

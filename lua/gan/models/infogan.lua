@@ -28,7 +28,7 @@ local M = require("gan.train.model").define {
    paper = "Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, InfoGAN",
    defaults = {
       -- image_size: a power of two >= 16 for arch "dcgan", a multiple of 4 for "paper"
-      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = range(32, "[4, 512]"),
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = range(32, "[4, 512]"),
          batch_size = 64 },
       model = { n_noise = range(62, "[0, inf)"), n_cat = range(10, "[1, inf)"), n_cont = range(2, "[0, inf)"),
          ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)"), arch = choice("dcgan", { "dcgan", "paper" }),

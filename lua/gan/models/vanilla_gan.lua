@@ -27,8 +27,9 @@ local M = dcgan:extend {
    summary = "The original GAN: MLP generator, maxout discriminator; minimax or non-saturating loss",
    paper = "Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville & Bengio 2014, Generative Adversarial Nets",
    defaults = {
-      -- MLPs take any image size (ignored on the 2-d toys)
-      data = { name = "mnist", image_size = range(32, "[1, 512]"), batch_size = 100, split = "train" },
+      -- MLPs take any image size (ignored on the 2-d toys), and the toys' points (which
+      -- DCGAN's convolutions do not)
+      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = range(32, "[1, 512]"), batch_size = 100, split = "train" },
       -- G: nz -> g_layers x g_hidden (ReLU) -> image (tanh) or point (linear); D: d_layers
       -- x d_hidden maxout units of `pieces` (0: ReLU), dropout after each
       model = { nz = 100, g_hidden = range(1200, "[1, inf)"), g_layers = range(2, "[0, inf)"),
