@@ -54,6 +54,11 @@ int gl_tdims(lua_State *L, int idx, int ndim, const char *op, int *dims);
 // 1-based position (negative counts from the end) to a 0-based index into `size`.
 int64_t gl_pos(lua_State *L, int idx, int64_t size, const char *what);
 gan_dtype gl_dtype(lua_State *L, int idx, gan_dtype def);
+// The integer at idx, which must lie in [lo, hi] (a float with an integral value counts);
+// anything else raises "<fn>: <what> must be an integer in [lo, hi], got <value>". Every
+// integer bound to a C int goes through it, so nothing is silently truncated.
+lua_Integer gl_int_in(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *fn,
+                      const char *what);
 // Reads a shape given as a table {2, 3} or as integers from `idx` on. Returns the index
 // of the first argument after the shape (an options table, if any).
 int gl_shape(lua_State *L, int idx, int *ndim, int64_t *size);

@@ -4,22 +4,22 @@
 
 // ---- F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
 
-// Option `key`: an integer or an {h, w} pair.
-static void pair_opt(lua_State *L, int idx, const char *key, int def, int *out) {
+// Option `key`: an integer or an {h, w} pair, each in [lo, INT_MAX].
+static void pair_opt(lua_State *L, int idx, const char *fn, const char *key, int def, int lo, int *out) {
     out[0] = out[1] = def;
     if (lua_type(L, idx) != LUA_TTABLE) return;
     int t = lua_getfield(L, idx, key);
     if (t == LUA_TNUMBER) {
-        out[0] = out[1] = (int)luaL_checkinteger(L, -1);
+        out[0] = out[1] = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
     } else if (t == LUA_TTABLE) {
+        if (luaL_len(L, -1) != 2) luaL_error(L, "%s: %s must be an integer or a pair of integers", fn, key);
         for (int i = 0; i < 2; i++) {
             lua_geti(L, -1, i + 1);
-            if (!lua_isinteger(L, -1)) luaL_error(L, "option '%s' must be an integer or a pair of integers", key);
-            out[i] = (int)lua_tointeger(L, -1);
+            out[i] = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
             lua_pop(L, 1);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "option '%s' must be an integer or a pair of integers, got %s", key, luaL_typename(L, -1));
+        luaL_error(L, "%s: %s must be an integer or a pair of integers, got %s", fn, key, luaL_typename(L, -1));
     }
     lua_pop(L, 1);
 }
@@ -27,14 +27,15 @@ static void pair_opt(lua_State *L, int idx, const char *key, int def, int *out) 
 static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
     static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
     static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
-    gl_check_opts(L, idx, transposed ? known : known2, transposed ? "conv_transpose2d" : "conv2d");
+    const char *fn = transposed ? "conv_transpose2d" : "conv2d";
+    gl_check_opts(L, idx, transposed ? known : known2, fn);
     gan_conv_params p = {0};   // the 2-d options fill the first two entries
-    pair_opt(L, idx, "stride", 1, p.stride);
-    pair_opt(L, idx, "padding", 0, p.pad);
-    pair_opt(L, idx, "dilation", 1, p.dilation);
-    pair_opt(L, idx, "output_padding", 0, p.output_padding);
+    pair_opt(L, idx, fn, "stride", 1, 1, p.stride);
+    pair_opt(L, idx, fn, "padding", 0, 0, p.pad);
+    pair_opt(L, idx, fn, "dilation", 1, 1, p.dilation);
+    pair_opt(L, idx, fn, "output_padding", 0, 0, p.output_padding);
     int g[2];
-    pair_opt(L, idx, "groups", 1, g);
+    pair_opt(L, idx, fn, "groups", 1, 1, g);
     p.groups = g[0];
     return p;
 }
@@ -60,12 +61,14 @@ static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
 // F.max_pool2d_indices(x, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, ceil_mode)
 static int f_max_pool2d_indices(lua_State *L) {
     gan_tensor *x = gl_check_tensor(L, 1);
+    static const char *const names[4] = {"kernel_size", "stride", "padding", "dilation"};
+    static const int lo[4] = {1, 1, 0, 1};
     int v[4][2];
     for (int a = 0; a < 4; a++) {
         luaL_checktype(L, 2 + a, LUA_TTABLE);
         for (int i = 0; i < 2; i++) {
             lua_geti(L, 2 + a, i + 1);
-            v[a][i] = (int)luaL_checkinteger(L, -1);
+            v[a][i] = (int)gl_int_in(L, -1, lo[a], INT32_MAX, "max_pool2d", names[a]);
             lua_pop(L, 1);
         }
     }

@@ -114,6 +114,15 @@ gan_dtype gl_dtype(lua_State *L, int idx, gan_dtype def) {
     return dt;
 }
 
+lua_Integer gl_int_in(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *fn,
+                      const char *what) {
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (lua_type(L, idx) == LUA_TNUMBER && isnum && v >= lo && v <= hi) return v;
+    const char *got = lua_type(L, idx) == LUA_TNUMBER ? luaL_tolstring(L, idx, NULL) : luaL_typename(L, idx);
+    return luaL_error(L, "%s: %s must be an integer in [%I, %I], got %s", fn, what, lo, hi, got);
+}
+
 int gl_shape(lua_State *L, int idx, int *ndim, int64_t *size) {
     *ndim = 0;
     if (lua_istable(L, idx) && !luaL_testudata(L, idx, GL_TENSOR)) {

@@ -7,7 +7,9 @@
 
 static int f_image_load(lua_State *L) {
     gan_tensor *t;
-    if (gan_image_load(&t, luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 0)) != GAN_OK) return gl_fail(L);
+    const char *path = luaL_checkstring(L, 1);
+    int channels = lua_isnoneornil(L, 2) ? 0 : (int)gl_int_in(L, 2, 0, 4, "image.load", "channels");
+    if (gan_image_load(&t, path, channels) != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
 }
@@ -16,8 +18,8 @@ static int f_image_decode(lua_State *L) {
     size_t n;
     const char *b = luaL_checklstring(L, 1, &n);
     gan_tensor *t;
-    if (gan_image_decode(&t, (const unsigned char *)b, n, (int)luaL_optinteger(L, 2, 0),
-                         luaL_optstring(L, 3, "<bytes>")) != GAN_OK)
+    int channels = lua_isnoneornil(L, 2) ? 0 : (int)gl_int_in(L, 2, 0, 4, "image.decode", "channels");
+    if (gan_image_decode(&t, (const unsigned char *)b, n, channels, luaL_optstring(L, 3, "<bytes>")) != GAN_OK)
         return gl_fail(L);
     gl_push_tensor(L, t);
     return 1;
@@ -78,7 +80,7 @@ static int f_image_job(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_getfield(L, 3, "channels");
-    int channels = (int)luaL_optinteger(L, -1, 0);
+    int channels = lua_isnil(L, -1) ? 0 : (int)gl_int_in(L, -1, 0, 4, "image_job", "channels");
     lua_getfield(L, 3, "composite");
     bool composite = lua_toboolean(L, -1);
     double bg[3] = {1, 1, 1};
@@ -145,8 +147,17 @@ static int f_tensor_from_bytes(lua_State *L) {
     return 1;
 }
 
+// image_max_pixels([n]) -> the limit (before setting n)
+static int f_image_max_pixels(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)gan_image_max_pixels());
+    if (!lua_isnoneornil(L, 1) &&
+        gan_image_set_max_pixels(gl_int_in(L, 1, 1, (lua_Integer)1 << 40, "image.set_max_pixels", "the limit")) != GAN_OK)
+        return gl_fail(L);
+    return 1;
+}
+
 static const luaL_Reg functions[] = {
-    {"tensor_from_bytes", f_tensor_from_bytes},
+    {"tensor_from_bytes", f_tensor_from_bytes}, {"image_max_pixels", f_image_max_pixels},
     {"image_load", f_image_load}, {"image_decode", f_image_decode},
     {"image_save_png", f_image_save_png}, {"image_resize", f_image_resize},
     {"image_job", f_image_job}, {NULL, NULL}};

@@ -9,6 +9,7 @@ static void (*const registers[])(lua_State *, const gl_tables *) = {
     gl_register_draw, gl_register_parallel, gl_register_alloc, gl_register_readline, gl_register_dist};
 
 int luaopen_gan_core(lua_State *L) {
+    gan_set_dim_base(1);   // core's messages then name dims as Lua users write them
     gl_tables t;
     int *tables[] = {&t.module, &t.methods, &t.getters, &t.setters};
     for (int i = 0; i < 4; i++) {

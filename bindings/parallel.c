@@ -4,9 +4,7 @@
 #include <time.h>
 
 static int f_set_num_threads(lua_State *L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return luaL_argerror(L, 1, "thread count must be >= 1");
-    gan_set_num_threads((int)n);
+    gan_set_num_threads((int)gl_int_in(L, 1, 1, 1024, "set_num_threads", "the thread count"));
     return 0;
 }
 static int f_get_num_threads(lua_State *L) { lua_pushinteger(L, gan_get_num_threads()); return 1; }

@@ -11,12 +11,6 @@
 --     gan run experiments/biggan_ablation.lua --set only=no_attention --set steps=500
 local gan = require("gan")
 
-local cfg = gan.config.from_args({
-   steps = 2000, seeds = 3, n = 10000, threads = 1, root = "runs/biggan_ablation",
-   only = gan.config.optional("string"),
-}, arg or {})
-gan.set_num_threads(cfg.threads)
-
 -- label, what it switches off, settings over the full model
 local VARIANTS = {
    { "full", "nothing", {} },
@@ -27,6 +21,17 @@ local VARIANTS = {
    { "ac_head", "projection (an auxiliary classifier instead)", { model = { head = "ac" } } },
    { "d_steps_1", "2 D steps (1 instead)", { train = { d_steps = 1 } } },
 }
+
+local range = gan.config.range
+local labels = {}
+for i, v in ipairs(VARIANTS) do labels[i] = v[1] end
+-- steps: at least 4 (a sheet and a checkpoint every steps / 4); n: evaluation samples;
+-- only: one variant's label
+local cfg = gan.config.from_args({
+   steps = range(2000, "[4, inf)"), seeds = range(3, "[1, inf)"), n = range(10000, "[1, inf)"),
+   threads = range(1, "[1, 1024]"), root = "runs/biggan_ablation", only = gan.config.optional("string", labels),
+}, arg or {})
+gan.set_num_threads(cfg.threads)
 
 local M = gan.models.get("biggan")
 local full_file = "experiments/biggan_fashion.yaml"

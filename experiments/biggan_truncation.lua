@@ -12,19 +12,15 @@
 --        --set checkpoint=runs/biggan/fashion/checkpoints/step_012000.safetensors
 local gan = require("gan")
 
+local range = gan.config.range
+-- thresholds: a list (--set thresholds=[1.0, 0.5]); threads 0: the machine's cores
 local cfg = gan.config.from_args({
-   run = gan.config.optional("string"), checkpoint = gan.config.optional("string"), n = 10000,
-   thresholds = "0,2.0,1.5,1.0,0.75,0.5,0.25,0.1", threads = 0,
+   run = gan.config.optional("string"), checkpoint = gan.config.optional("string"), n = range(10000, "[1, inf)"),
+   thresholds = range({ 0.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25, 0.1 }, "[0, inf)"), threads = range(0, "[0, 1024]"),
 }, arg or {})
 if not cfg.run then error("biggan_truncation: give the run directory: --set run=runs/biggan/<name>", 0) end
 if cfg.threads > 0 then gan.set_num_threads(cfg.threads) end
-
-local thresholds = {}
-for v in cfg.thresholds:gmatch("[^,]+") do
-   local t = tonumber(v)
-   if not t or t < 0 then error(("biggan_truncation: thresholds must be numbers >= 0, got '%s'"):format(v), 0) end
-   thresholds[#thresholds + 1] = t
-end
+local thresholds = cfg.thresholds
 
 local model, path, step = gan.eval.load(cfg.run, { checkpoint = cfg.checkpoint })
 if type(model.cfg.model.truncation) ~= "number" then

@@ -12,10 +12,14 @@
 local gan = require("gan")
 local metrics = require("gan.metrics")
 
+local range = gan.config.range
 local cfg = gan.config.from_args({
-   data = { name = "mnist", batch_size = 128 },
-   train = { epochs = 30, lr = 1e-3, seed = 1, threads = 2, shift = 2 },
-   out = gan.config.optional("string"),
+   data = { name = gan.config.choice("mnist", { "mnist", "fashion_mnist", "emoji_style", "emoji_category" }),
+      batch_size = range(128, "[1, inf)") },
+   -- shift: random translations of up to this many pixels (augmentation)
+   train = { epochs = range(30, "[1, inf)"), lr = range(1e-3, "[0, inf)"), seed = range(1, "[0, inf)"),
+      threads = range(2, "[1, 1024]"), shift = range(2, "[0, inf)") },
+   out = gan.config.optional("string"),   -- the weights' path (default: gan.metrics' own)
 }, arg or {})
 gan.set_num_threads(cfg.train.threads)
 gan.manual_seed(cfg.train.seed)

@@ -8,10 +8,6 @@
 --     gan run experiments/health_demos.lua --set root=/tmp/health
 local gan = require("gan")
 
-local cfg = gan.config.from_args({ root = "runs/health_demos", threads = 1, only = gan.config.optional("string") },
-   arg or {})
-gan.set_num_threads(cfg.threads)
-
 -- label, model, config file or nil, settings, what is provoked
 local DEMOS = {
    { "d_lr", "dcgan", nil, { train = { steps = 1500, lr_d = 5e-3 } }, "D's learning rate 25x G's (5e-3 vs 2e-4)" },
@@ -20,6 +16,12 @@ local DEMOS = {
    { "ring8_collapse", "vanilla_gan", "experiments/toy_ring8.yaml", { train = { steps = 5000 } },
       "vanilla GAN (non-saturating) on the ring of 8 Gaussians" },
 }
+
+local labels = {}
+for i, d in ipairs(DEMOS) do labels[i] = d[1] end
+local cfg = gan.config.from_args({ root = "runs/health_demos", threads = gan.config.range(1, "[1, 1024]"),
+   only = gan.config.optional("string", labels) }, arg or {})
+gan.set_num_threads(cfg.threads)
 
 local rows = { "| run | provoked | detector | warned at step | evidence |", "|---|---|---|---|---|" }
 for _, d in ipairs(DEMOS) do

@@ -12,12 +12,6 @@
 --     gan run experiments/objectives_mnist.lua --set only=wgan --set steps=1000
 local gan = require("gan")
 
-local cfg = gan.config.from_args({
-   steps = 5000, batch_size = 64, eval_every = 250, threads = 2, seed = 0, root = "runs/objectives",
-   only = gan.config.optional("string"),
-}, arg or {})
-gan.set_num_threads(cfg.threads)
-
 local CONV = { model = { ngf = 32, ndf = 32 } }
 local function with(base, extra)
    return gan.config.merge(base, extra)
@@ -37,6 +31,17 @@ local RUNS = {
    { "ebgan", "ebgan", CONV },
    { "began", "began", {} },
 }
+
+local range = gan.config.range
+local labels = {}
+for i, r in ipairs(RUNS) do labels[i] = r[1] end
+-- eval_every: steps between FID evaluations (0: none); only: one run's label
+local cfg = gan.config.from_args({
+   steps = range(5000, "[1, inf)"), batch_size = range(64, "[1, inf)"), eval_every = range(250, "[0, inf)"),
+   threads = range(2, "[1, 1024]"), seed = range(0, "[0, inf)"), root = "runs/objectives",
+   only = gan.config.optional("string", labels),
+}, arg or {})
+gan.set_num_threads(cfg.threads)
 
 local function read_metrics(dir) return gan.run.read_metrics(dir .. "/metrics.jsonl") end
 

@@ -13,8 +13,9 @@
 --     gan run experiments/saturation.lua --set steps=1000
 local gan = require("gan")
 
-local cfg = gan.config.from_args({ steps = 200, d_steps = 300, seed = 0, threads = 2, root = "runs/saturation" },
-   arg or {})
+local range = gan.config.range
+local cfg = gan.config.from_args({ steps = range(200, "[1, inf)"), d_steps = range(300, "[1, inf)"),
+   seed = range(0, "[0, inf)"), threads = range(2, "[1, 1024]"), root = "runs/saturation" }, arg or {})
 gan.set_num_threads(cfg.threads)
 local M = gan.models.vanilla_gan
 

@@ -11,12 +11,6 @@
 --     gan run experiments/toy2d_benchmark.lua --set only=unrolled_k5 --set steps=2000
 local gan = require("gan")
 
-local cfg = gan.config.from_args({
-   data = "ring8", seeds = 5, steps = 5000, threads = 2, root = "runs/toy2d",
-   only = gan.config.optional("string"),
-}, arg or {})
-gan.set_num_threads(cfg.threads)
-
 -- label, model, settings over the toy config
 local OBJECTIVES = {
    { "gan_ns", "vanilla_gan", { train = { loss = "nonsaturating" } } },
@@ -29,6 +23,17 @@ local OBJECTIVES = {
    { "unrolled_k5", "unrolled_gan", { train = { unroll = 5 } } },
    { "unrolled_k10", "unrolled_gan", { train = { unroll = 10 } } },
 }
+
+local range = gan.config.range
+local labels = {}
+for i, o in ipairs(OBJECTIVES) do labels[i] = o[1] end
+-- steps: at least 5 (a sheet every steps / 5); only: one objective's label
+local cfg = gan.config.from_args({
+   data = gan.config.choice("ring8", { "ring8", "grid25" }), seeds = range(5, "[1, inf)"),
+   steps = range(5000, "[5, inf)"), threads = range(2, "[1, 1024]"), root = "runs/toy2d",
+   only = gan.config.optional("string", labels),
+}, arg or {})
+gan.set_num_threads(cfg.threads)
 
 local toy_yaml = ("experiments/toy_%s.yaml"):format(cfg.data)
 

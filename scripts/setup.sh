@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(
    lua5.4 liblua5.4-dev luarocks lua-busted lua-argparse lua-cjson lua-yaml lua-penlight
    lua-filesystem dataset-fashion-mnist
-   libopenblas-dev libopenblas-openmp-dev libdnnl-dev libstb-dev libreadline-dev libyaml-dev
+   libopenblas-dev libopenblas-openmp-dev libdnnl-dev libstb-dev libreadline-dev libyaml-dev zlib1g-dev
    cmake gcc pkg-config libclang-rt-14-dev
    tmux valgrind hyperfine python3-torch openmpi-bin libopenmpi-dev
 )

@@ -52,7 +52,7 @@ const char *gan_conv_last_dnnl_impl(void) { return gan_dnnl_last_impl(); }
 uint64_t gan_conv_dnnl_runs(void) { return gan_dnnl_runs(); }
 
 int64_t gan_conv_out_size(int64_t in, int k, int stride, int pad, int dil) {
-    return (in + 2 * pad - (int64_t)dil * (k - 1) - 1) / stride + 1;
+    return (in + 2 * (int64_t)pad - (int64_t)dil * (k - 1) - 1) / stride + 1;
 }
 
 typedef struct {
@@ -67,6 +67,13 @@ typedef struct {
 
 #define OWN(g, field) ((g)->field + SP - (g)->nsp)
 
+// a * b, or INT64_MAX when it overflows (channel counts times groups, products of spatial
+// sizes: checks then fail cleanly instead of wrapping around).
+static int64_t mul_sat(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 // in, out, k: the nsp spatial sizes of x, y and the kernel.
 static void set_geom(geom *g, int nsp, int64_t N, int64_t Ci, int64_t Co, const int64_t *in,
                      const int64_t *out, const int64_t *k, const gan_conv_params *p) {
@@ -80,13 +87,24 @@ static void set_geom(geom *g, int nsp, int64_t N, int64_t Ci, int64_t Co, const 
         g->stride[i] = j < 0 ? 1 : p->stride[j];
         g->pad[i] = j < 0 ? 0 : p->pad[j];
         g->dil[i] = j < 0 ? 1 : p->dilation[j];
-        g->kvol *= g->k[i];
-        g->Lin *= g->in[i];
-        g->L *= g->out[i];
+        g->kvol = mul_sat(g->kvol, g->k[i]);
+        g->Lin = mul_sat(g->Lin, g->in[i]);
+        g->L = mul_sat(g->L, g->out[i]);
     }
     g->Cg = Ci / p->groups;
     g->Cog = Co / p->groups;
-    g->K = g->Cg * g->kvol;
+    g->K = mul_sat(g->Cg, g->kvol);
+}
+
+// The input, the output and the weight, flattened to (N, C, positions), within
+// gan_check_shape's bound: so are all the products the kernels form from them (a
+// transposed convolution with a huge stride asks for an output no tensor can hold).
+static int check_geom(const geom *g, const char *op) {
+    int64_t x[3] = {g->N, g->Ci, g->Lin}, y[3] = {g->N, g->Co, g->L}, w[3] = {g->Co, g->Cg, g->kvol};
+    if (gan_check_shape(3, x, op, NULL) != GAN_OK || gan_check_shape(3, y, op, NULL) != GAN_OK ||
+        gan_check_shape(3, w, op, NULL) != GAN_OK)
+        return GAN_ERR;
+    return GAN_OK;
 }
 
 // The output positions ow (innermost dim) whose input position ow*stride + off lies
@@ -351,8 +369,17 @@ static int check_params(const gan_conv_params *p, int nsp, const char *op) {
 
 // An input (N, C, *spatial) and a weight of the same rank.
 static int check_ranks(const gan_tensor *x, const gan_tensor *w, int nsp, const char *op) {
-    if (x->ndim == 2 + nsp && w->ndim == 2 + nsp) return GAN_OK;
     char sx[GAN_SHAPE_BUF], sw[GAN_SHAPE_BUF];
+    if (x->ndim == 2 + nsp && w->ndim == 2 + nsp) {
+        // Spatial extents fit an int (the kernel sizes are passed as ints), which also
+        // keeps the output-size arithmetic of every direction inside int64.
+        for (int i = 2; i < 2 + nsp; i++)
+            if (x->size[i] > INT32_MAX || w->size[i] > INT32_MAX)
+                return gan_error("%s: spatial sizes above 2^31 - 1 are not supported (input %s, "
+                                 "weight %s)", op, gan_shape_str(sx, sizeof sx, x->ndim, x->size),
+                                 gan_shape_str(sw, sizeof sw, w->ndim, w->size));
+        return GAN_OK;
+    }
     return gan_error("%s: expected a %d-d input (N, C, %s) and a %d-d weight, got %s and %s", op,
                      2 + nsp, spatial_names[nsp], 2 + nsp, gan_shape_str(sx, sizeof sx, x->ndim, x->size),
                      gan_shape_str(sw, sizeof sw, w->ndim, w->size));
@@ -378,11 +405,11 @@ static int conv_forward(gan_tensor **out, int nsp, const gan_tensor *x, const ga
         check_float_same(x, w, op, "input", "weight") != GAN_OK)
         return GAN_ERR;
     int64_t Co = w->size[0], Ci = x->size[1];
-    if (Ci != w->size[1] * p->groups || Co % p->groups)
+    if (Ci != mul_sat(w->size[1], p->groups) || Co % p->groups)
         return gan_error("%s: input %s has %lld channels, weight %s expects %lld (groups %d)", op,
                          gan_shape_str(sx, sizeof sx, x->ndim, x->size), (long long)Ci,
                          gan_shape_str(sw, sizeof sw, w->ndim, w->size),
-                         (long long)(w->size[1] * p->groups), p->groups);
+                         (long long)mul_sat(w->size[1], p->groups), p->groups);
     if (b && (b->ndim != 1 || b->size[0] != Co || b->dtype != x->dtype))
         return gan_error("%s: bias must be a %s vector of %lld entries, got %s", op,
                          gan_dtype_name(x->dtype), (long long)Co, gan_shape_str(sx, sizeof sx, b->ndim, b->size));
@@ -400,6 +427,7 @@ static int conv_forward(gan_tensor **out, int nsp, const gan_tensor *x, const ga
                          gan_shape_str(sx, sizeof sx, x->ndim, x->size), join(k, sizeof k, OWN(&g, k), nsp, "x"),
                          join(pad, sizeof pad, OWN(&g, pad), nsp, ","), join(dil, sizeof dil, OWN(&g, dil), nsp, ","));
     }
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_FWD, &g, x, w, b);
 }
 
@@ -411,7 +439,7 @@ static int conv_input_grad(gan_tensor **out, int nsp, const gan_tensor *gy, cons
     if (check_params(p, nsp, op) != GAN_OK || check_ranks(gy, w, nsp, op) != GAN_OK ||
         check_float_same(gy, w, op, "input", "weight") != GAN_OK)
         return GAN_ERR;
-    int64_t Co = w->size[0], Ci = w->size[1] * p->groups;
+    int64_t Co = w->size[0], Ci = mul_sat(w->size[1], p->groups);
     if (gy->size[1] != Co || Co % p->groups)
         return gan_error("%s: input %s has %lld channels, weight %s expects %lld (groups %d)", op,
                          gan_shape_str(sg, sizeof sg, gy->ndim, gy->size), (long long)gy->size[1],
@@ -429,6 +457,7 @@ static int conv_input_grad(gan_tensor **out, int nsp, const gan_tensor *gy, cons
                          join(k, sizeof k, OWN(&g, k), nsp, "x"), join(s, sizeof s, OWN(&g, stride), nsp, ","),
                          join(pad, sizeof pad, OWN(&g, pad), nsp, ","));
     }
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_BWD_DATA, &g, gy, w, NULL);
 }
 
@@ -460,6 +489,7 @@ static int conv_weight_grad(gan_tensor **out, int nsp, const gan_tensor *x, cons
     }
     geom g;
     set_geom(&g, nsp, x->size[0], x->size[1], gy->size[1], x->size + 2, o, k, p);
+    if (check_geom(&g, op) != GAN_OK) return GAN_ERR;
     return run(out, GAN_DNNL_BWD_WEIGHTS, &g, x, gy, NULL);
 }
 
@@ -588,7 +618,7 @@ static int ag_conv_transpose(gan_tensor **out, int nsp, gan_tensor *x, gan_tenso
     int64_t o[SP] = {0};
     bool empty = false;
     for (int i = 0; i < nsp; i++) {
-        o[i] = (x->size[2 + i] - 1) * p->stride[i] - 2 * p->pad[i] +
+        o[i] = (x->size[2 + i] - 1) * p->stride[i] - 2 * (int64_t)p->pad[i] +
                (int64_t)p->dilation[i] * (w->size[2 + i] - 1) + p->output_padding[i] + 1;
         empty = empty || o[i] < 1;
     }

@@ -16,6 +16,10 @@ int gan_error(const char *fmt, ...) {
 
 const char *gan_last_error(void) { return last_error; }
 
+static int dim_base = 0;
+void gan_set_dim_base(int base) { dim_base = base; }
+int gan_dim_base(void) { return dim_base; }
+
 int gan_error_context(const char *op) {
     size_t n = strlen(op);
     if (strncmp(last_error, op, n) == 0 && last_error[n] == ':') return GAN_ERR;

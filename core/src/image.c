@@ -14,6 +14,7 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
+#include <zlib.h>
 
 static int read_file(const char *path, unsigned char **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -40,13 +41,192 @@ static int read_file(const char *path, unsigned char **buf, size_t *len) {
     return GAN_OK;
 }
 
+static int64_t max_pixels = GAN_IMAGE_MAX_PIXELS;
+
+int gan_image_set_max_pixels(int64_t n) {
+    if (n < 1) return gan_error("image: the pixel limit must be >= 1, got %lld", (long long)n);
+    __atomic_store_n(&max_pixels, n, __ATOMIC_RELAXED);
+    return GAN_OK;
+}
+
+int64_t gan_image_max_pixels(void) { return __atomic_load_n(&max_pixels, __ATOMIC_RELAXED); }
+
+static int check_pixels(int64_t w, int64_t h, const char *name) {
+    int64_t limit = gan_image_max_pixels();
+    if (w > limit / h)   // w * h > limit, without overflow (h >= 1)
+        return gan_error("image: %s is %lldx%lld pixels, more than the limit of %lld "
+                         "(gan.image.set_max_pixels)", name, (long long)w, (long long)h, (long long)limit);
+    return GAN_OK;
+}
+
+// ---- PNG integrity (stb_image checks neither CRCs nor the zlib stream)
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+// The bytes of the filtered scanlines of a (w x h) image of `bpp` bits per pixel: one
+// filter byte per row, each of the seven Adam7 passes on its own when interlaced.
+static int64_t png_raw_size(int64_t w, int64_t h, int64_t bpp, bool interlaced) {
+    static const int pass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                   {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};   // x0, y0, dx, dy
+    if (!interlaced) return h * (1 + (w * bpp + 7) / 8);
+    int64_t total = 0;
+    for (int i = 0; i < 7; i++) {
+        int64_t pw = (w - pass[i][0] + pass[i][2] - 1) / pass[i][2];
+        int64_t ph = (h - pass[i][1] + pass[i][3] - 1) / pass[i][3];
+        if (pw > 0 && ph > 0) total += ph * (1 + (pw * bpp + 7) / 8);
+    }
+    return total;
+}
+
+// The channels of a PNG colour type with a valid bit depth, or 0.
+static int png_channels(int color, int depth) {
+    switch (color) {
+    case 0: return (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16) ? 1 : 0;
+    case 3: return (depth == 1 || depth == 2 || depth == 4 || depth == 8) ? 1 : 0;
+    case 2: return (depth == 8 || depth == 16) ? 3 : 0;
+    case 4: return (depth == 8 || depth == 16) ? 2 : 0;
+    case 6: return (depth == 8 || depth == 16) ? 4 : 0;
+    }
+    return 0;
+}
+
+// Walks every chunk (length, CRC-32), checks IHDR and the pixel limit, then inflates the
+// IDAT stream into a small scratch buffer, counting bytes: zlib verifies the stream and
+// its Adler-32, and the count must be what the dimensions need (no more: a bomb stops at
+// that size; no less: a short image is corrupt).
+static int check_png(const unsigned char *b, size_t len, const char *name) {
+    size_t pos = 8;
+    int64_t w = 0, h = 0, raw = 0, got = 0;
+    bool seen_idat = false, idat_done = false, stream_end = false, iend = false;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return gan_error("image: cannot check %s: zlib failed to start", name);
+    unsigned char scratch[1 << 14];
+    int rc = GAN_OK;
+    for (int k = 0; !iend; k++) {
+        if (len - pos < 12) {
+            rc = gan_error("image: %s is truncated: %s at byte %zu", name,
+                           k == 0 ? "no IHDR chunk" : "no IEND chunk", pos);
+            break;
+        }
+        uint32_t n = be32(b + pos);
+        const unsigned char *type = b + pos + 4, *data = b + pos + 8;
+        char tname[5] = {0};
+        for (int i = 0; i < 4; i++) tname[i] = (type[i] >= 32 && type[i] < 127) ? (char)type[i] : '?';
+        if (n > 0x7fffffffu || n > len - pos - 12) {
+            rc = gan_error("image: %s is truncated or corrupt: chunk '%s' at byte %zu claims %u bytes, "
+                           "%zu remain", name, tname, pos, n, len - pos - 12);
+            break;
+        }
+        uint32_t crc = (uint32_t)crc32_z(crc32_z(0, type, 4), data, n);
+        if (crc != be32(data + n)) {
+            rc = gan_error("image: %s is corrupt: CRC mismatch in chunk '%s' at byte %zu", name, tname, pos);
+            break;
+        }
+        bool is_idat = memcmp(type, "IDAT", 4) == 0;
+        if (k == 0) {
+            if (memcmp(type, "IHDR", 4) != 0 || n != 13) {
+                rc = gan_error("image: %s is corrupt: the first chunk is not a 13-byte IHDR", name);
+                break;
+            }
+            w = be32(data);
+            h = be32(data + 4);
+            int depth = data[8], color = data[9], interlace = data[12];
+            int ch = png_channels(color, depth);
+            if (w < 1 || h < 1 || w > 0x7fffffff || h > 0x7fffffff || !ch || data[10] || data[11] || interlace > 1) {
+                rc = gan_error("image: %s is corrupt: invalid IHDR (%lldx%lld, bit depth %d, colour type %d, "
+                               "compression %d, filter %d, interlace %d)", name, (long long)w, (long long)h,
+                               depth, color, data[10], data[11], interlace);
+                break;
+            }
+            if ((rc = check_pixels(w, h, name)) != GAN_OK) break;
+            raw = png_raw_size(w, h, (int64_t)ch * depth, interlace == 1);
+        } else if (is_idat) {
+            if (idat_done) {
+                rc = gan_error("image: %s is corrupt: its IDAT chunks are not consecutive", name);
+                break;
+            }
+            seen_idat = true;
+            z.next_in = (unsigned char *)data;
+            z.avail_in = n;
+            while (z.avail_in > 0 && !stream_end) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                int zr = inflate(&z, Z_NO_FLUSH);
+                got += (int64_t)(sizeof scratch - z.avail_out);
+                if (got > raw) {
+                    rc = gan_error("image: %s is corrupt: its pixel data inflates past the %lld bytes a "
+                                   "%lldx%lld image needs", name, (long long)raw, (long long)w, (long long)h);
+                    break;
+                }
+                if (zr == Z_STREAM_END) stream_end = true;
+                else if (zr != Z_OK) {
+                    rc = gan_error("image: %s is corrupt: its compressed pixel data is invalid (zlib: %s)",
+                                   name, z.msg ? z.msg : "error");
+                    break;
+                }
+            }
+            if (rc != GAN_OK) break;
+            if (stream_end && z.avail_in > 0) {
+                rc = gan_error("image: %s is corrupt: bytes after the end of its compressed pixel data", name);
+                break;
+            }
+        } else {
+            if (seen_idat) idat_done = true;
+            iend = memcmp(type, "IEND", 4) == 0;
+        }
+        pos += 12 + (size_t)n;
+    }
+    // the stream may still hold output when its input ended exactly at a chunk boundary
+    while (rc == GAN_OK && !stream_end && seen_idat) {
+        z.next_out = scratch;
+        z.avail_out = sizeof scratch;
+        int zr = inflate(&z, Z_NO_FLUSH);
+        got += (int64_t)(sizeof scratch - z.avail_out);
+        if (got > raw)
+            rc = gan_error("image: %s is corrupt: its pixel data inflates past the %lld bytes a %lldx%lld "
+                           "image needs", name, (long long)raw, (long long)w, (long long)h);
+        else if (zr == Z_STREAM_END) stream_end = true;
+        else if (zr == Z_BUF_ERROR && z.avail_out > 0)
+            rc = gan_error("image: %s is truncated: its compressed pixel data ends early", name);
+        else if (zr != Z_OK)
+            rc = gan_error("image: %s is corrupt: its compressed pixel data is invalid (zlib: %s)", name,
+                           z.msg ? z.msg : "error");
+    }
+    inflateEnd(&z);
+    if (rc != GAN_OK) return GAN_ERR;
+    if (!seen_idat) return gan_error("image: %s is corrupt: it has no IDAT chunk", name);
+    if (got != raw)
+        return gan_error("image: %s is corrupt: its pixel data is %lld bytes, a %lldx%lld image needs %lld", name,
+                         (long long)got, (long long)w, (long long)h, (long long)raw);
+    return GAN_OK;
+}
+
+static const unsigned char PNG_SIGNATURE[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
 int gan_image_decode(gan_tensor **out, const unsigned char *bytes, size_t len, int channels,
                      const char *name) {
     if (channels < 0 || channels > 4) return gan_error("image: channels must be 0-4, got %d", channels);
     if (len > (size_t)INT32_MAX) return gan_error("image: %s is too large", name);
+    if (len >= 8 && memcmp(bytes, PNG_SIGNATURE, 8) == 0) {
+        if (check_png(bytes, len, name) != GAN_OK) return GAN_ERR;
+    } else {
+        int iw, ih, ic;
+        if (!stbi_info_from_memory(bytes, (int)len, &iw, &ih, &ic)) {
+            const char *why = stbi_failure_reason();
+            return gan_error("image: cannot decode %s: %s", name, why && *why ? why : "not an image stb_image reads");
+        }
+        if (iw < 1 || ih < 1) return gan_error("image: cannot decode %s: it is %dx%d pixels", name, iw, ih);
+        if (check_pixels(iw, ih, name) != GAN_OK) return GAN_ERR;
+    }
     int w, h, c;
     unsigned char *px = stbi_load_from_memory(bytes, (int)len, &w, &h, &c, channels);
-    if (!px) return gan_error("image: cannot decode %s: %s", name, stbi_failure_reason());
+    if (!px) {
+        const char *why = stbi_failure_reason();
+        return gan_error("image: cannot decode %s: %s", name, why && *why ? why : "stb_image gave no reason");
+    }
     if (channels) c = channels;
     int64_t size[3] = {c, h, w};
     gan_tensor *t;
@@ -95,9 +275,8 @@ int gan_image_save_png(const char *path, const gan_tensor *img) {
             px[i * c + k] = (unsigned char)lrint(v * 255.0);
         }
     gan_tensor_release(fc);
-    char *tmp = gan_malloc(strlen(path) + 32);
+    char *tmp = gan_atomic_temp(path);
     if (!tmp) { free(px); return gan_error("save_png: out of memory"); }
-    sprintf(tmp, "%s.tmp.%d", path, (int)getpid());
     int ok = stbi_write_png(tmp, (int)w, (int)h, (int)c, px, (int)(w * c));
     free(px);
     if (!ok) { unlink(tmp); free(tmp); return gan_error("save_png: cannot write %s", path); }

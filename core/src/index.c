@@ -22,8 +22,9 @@ int gan_cat(gan_tensor **out, int n, const gan_tensor *const *ts, int dim) {
         if (!ok)
             return gan_error("cat: tensor %d has shape %s, incompatible with %s along dim %d",
                              k + 1, gan_shape_str(a, sizeof a, t->ndim, t->size),
-                             gan_shape_str(b, sizeof b, t0->ndim, t0->size), dim);
-        size[d] += t->size[d];
+                             gan_shape_str(b, sizeof b, t0->ndim, t0->size), d + gan_dim_base());
+        if (__builtin_add_overflow(size[d], t->size[d], &size[d]))
+            return gan_error("cat: the joined size along dim %d overflows", d + gan_dim_base());
     }
     gan_tensor *o;
     if (gan_empty(&o, t0->dtype, t0->ndim, size) != GAN_OK) return GAN_ERR;
@@ -61,7 +62,7 @@ int gan_index_select(gan_tensor **out, const gan_tensor *a, int dim, const gan_t
         int64_t ix = gan_get_i64(index, &i);
         if (ix < 0 || ix >= a->size[d])
             return gan_error("index_select: index %lld out of range for dim %d of size %lld",
-                             (long long)ix, d, (long long)a->size[d]);
+                             (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
     }
     int64_t size[GAN_MAX_DIMS];
     memcpy(size, a->size, sizeof size);
@@ -99,7 +100,8 @@ static int check_gather_like(const gan_tensor *a, int d, const gan_tensor *index
             return gan_error("%s: index of shape %s is larger than the tensor %s in dim %d", op,
                              gan_shape_str(si, sizeof si, index->ndim, index->size),
                              gan_shape_str(sa, sizeof sa, (src && index->size[i] > src->size[i]) ? src->ndim : a->ndim,
-                                           (src && index->size[i] > src->size[i]) ? src->size : a->size), i);
+                                           (src && index->size[i] > src->size[i]) ? src->size : a->size),
+                             i + gan_dim_base());
     }
     if (src && src->dtype != a->dtype)
         return gan_error("%s: src has dtype %s, the tensor has %s", op,
@@ -137,7 +139,7 @@ int gan_gather(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor 
         int64_t ix = gan_get_i64(index, pos);
         if (ix < 0 || ix >= a->size[d]) {
             status = gan_error("gather: index %lld out of range for dim %d of size %lld",
-                               (long long)ix, d, (long long)a->size[d]);
+                               (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
             break;
         }
     });
@@ -167,7 +169,7 @@ int gan_scatter_add_(gan_tensor *a, int dim, const gan_tensor *index, const gan_
         int64_t ix = gan_get_i64(index, pos);
         if (ix < 0 || ix >= a->size[d]) {
             status = gan_error("scatter_add: index %lld out of range for dim %d of size %lld",
-                               (long long)ix, d, (long long)a->size[d]);
+                               (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
             break;
         }
     });
@@ -209,12 +211,12 @@ int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tens
         return gan_error("index_add: source %s (%s) does not fit tensor %s (%s) with %lld indices "
                          "along dim %d", gan_shape_str(ss, sizeof ss, src->ndim, src->size),
                          gan_dtype_name(src->dtype), gan_shape_str(sa, sizeof sa, a->ndim, a->size),
-                         gan_dtype_name(a->dtype), (long long)n, d);
+                         gan_dtype_name(a->dtype), (long long)n, d + gan_dim_base());
     for (int64_t i = 0; i < n; i++) {
         int64_t ix = gan_get_i64(index, &i);
         if (ix < 0 || ix >= a->size[d])
             return gan_error("index_add: index %lld out of range for dim %d of size %lld",
-                             (long long)ix, d, (long long)a->size[d]);
+                             (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
     }
     gan_tensor *o;
     if (gan_clone(&o, a) != GAN_OK) return GAN_ERR;

@@ -38,13 +38,24 @@ static inline gan_shape gan_shape_of(const gan_tensor *t) {
     return s;
 }
 
-// Strides of a contiguous tensor of this shape.
+// The bound on a shape's sizes: their product, zero sizes counted as 1, is at most
+// GAN_MAX_NUMEL (2^59 - 1). It bounds the element count and every contiguous stride, so that
+// element and byte offsets computed from them cannot overflow int64.
+#define GAN_MAX_NUMEL (INT64_MAX / 16)
+// Checks a shape against GAN_MAX_DIMS, negative sizes and GAN_MAX_NUMEL (errors name op);
+// *numel (if not NULL) is its element count.
+int gan_check_shape(int ndim, const int64_t *size, const char *op, int64_t *numel);
+// Strides of a contiguous tensor of this shape (one that passed gan_check_shape).
 void gan_contiguous_strides(int64_t *stride, int ndim, const int64_t *size);
 // True if a and b may reference the same memory.
 bool gan_may_overlap(const gan_tensor *a, const gan_tensor *b);
 // Shape checks shared by ops; messages name `op`.
 int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *op,
                    bool *mask);
+
+// The temporary `<path>.tmp.<pid>` an atomic write goes through (malloc'd; NULL when out of
+// memory), after removing the temporaries of that path that dead processes left (io.c).
+char *gan_atomic_temp(const char *path);
 
 // Prefixes the thread's error message with "op: " (unless it already starts so), for a
 // failure deep inside an op; returns GAN_ERR.

@@ -15,14 +15,14 @@ int gan_max_pool2d_indices(gan_tensor **out, const gan_tensor *x, const int *k,
     for (int i = 0; i < 2; i++) {
         if (k[i] < 1 || stride[i] < 1 || dil[i] < 1 || pad[i] < 0)
             return gan_error("max_pool2d: kernel, stride and dilation must be >= 1 and padding >= 0");
-        if (pad[i] * 2 > k[i])
+        if ((int64_t)pad[i] * 2 > k[i])
             return gan_error("max_pool2d: padding %d must be at most half the kernel size %d", pad[i], k[i]);
     }
     int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3];
     int64_t o[2];
     int64_t in[2] = {H, W};
     for (int i = 0; i < 2; i++) {
-        int64_t span = in[i] + 2 * pad[i] - (int64_t)dil[i] * (k[i] - 1) - 1;
+        int64_t span = in[i] + 2 * (int64_t)pad[i] - (int64_t)dil[i] * (k[i] - 1) - 1;
         o[i] = (ceil_mode ? (span + stride[i] - 1) / stride[i] : span / stride[i]) + 1;
         // A window must start inside the input or the left padding.
         if (ceil_mode && (o[i] - 1) * stride[i] >= in[i] + pad[i]) o[i]--;

@@ -119,32 +119,40 @@ int gan_check_dims(int *out, int ndims, const int *dims, int ndim, const char *o
 
 // ---- creation
 
-static int check_size(int ndim, const int64_t *size, const char *op, int64_t *numel) {
+int gan_check_shape(int ndim, const int64_t *size, const char *op, int64_t *numel) {
     if (ndim < 0 || ndim > GAN_MAX_DIMS)
         return gan_error("%s: %d dims requested, at most %d supported", op, ndim, GAN_MAX_DIMS);
-    int64_t n = 1;
+    // span: the product with zero sizes counted as 1, which bounds every stride of the
+    // contiguous layout (a zero-element tensor still has strides).
+    int64_t n = 1, span = 1;
     for (int i = 0; i < ndim; i++) {
         if (size[i] < 0)
-            return gan_error("%s: negative size %lld in dim %d", op, (long long)size[i], i);
-        if (size[i] && n > INT64_MAX / 16 / size[i])
-            return gan_error("%s: tensor of that size would overflow", op);
+            return gan_error("%s: negative size %lld in dim %d", op, (long long)size[i],
+                             i + gan_dim_base());
+        int64_t s = size[i] > 0 ? size[i] : 1;
+        if (__builtin_mul_overflow(span, s, &span) || span > GAN_MAX_NUMEL) {
+            char b[GAN_SHAPE_BUF];
+            return gan_error("%s: a tensor of shape %s would overflow (its sizes multiply to 2^59 or more)",
+                             op, gan_shape_str(b, sizeof b, ndim, size));
+        }
         n *= size[i];
     }
-    *numel = n;
+    if (numel) *numel = n;
     return GAN_OK;
 }
 
-int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
+// A new uninitialised tensor; errors name `op`.
+static int new_tensor(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size, const char *op) {
     int64_t n = 0;
-    if ((unsigned)dt >= GAN_NUM_DTYPES) return gan_error("empty: invalid dtype %d", (int)dt);
-    if (check_size(ndim, size, "empty", &n) != GAN_OK) return GAN_ERR;
+    if ((unsigned)dt >= GAN_NUM_DTYPES) return gan_error("%s: invalid dtype %d", op, (int)dt);
+    if (gan_check_shape(ndim, size, op, &n) != GAN_OK) return GAN_ERR;
     gan_tensor *t = gan_malloc(sizeof *t);
     gan_storage *s = gan_malloc(sizeof *s);
     size_t nbytes = (size_t)n * gan_dtype_size(dt);
     void *data = gan_alloc(nbytes);
     if (!t || !s || !data) {
         free(t); free(s); gan_free(data, nbytes);
-        return gan_error("empty: out of memory for %lld elements", (long long)n);
+        return gan_error("%s: out of memory for %lld elements", op, (long long)n);
     }
     s->data = data; s->nbytes = nbytes; s->refcount = 1; s->version = 0;
     memset(t, 0, sizeof *t);
@@ -155,15 +163,19 @@ int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
     return GAN_OK;
 }
 
+int gan_empty(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
+    return new_tensor(out, dt, ndim, size, "empty");
+}
+
 int gan_full(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size, double value) {
-    if (gan_empty(out, dt, ndim, size) != GAN_OK) return GAN_ERR;
+    if (new_tensor(out, dt, ndim, size, "full") != GAN_OK) return GAN_ERR;
     if (gan_fill_(*out, value) == GAN_OK) return GAN_OK;
     gan_tensor_release(*out);
     return GAN_ERR;
 }
 
 int gan_zeros(gan_tensor **out, gan_dtype dt, int ndim, const int64_t *size) {
-    if (gan_empty(out, dt, ndim, size) != GAN_OK) return GAN_ERR;
+    if (new_tensor(out, dt, ndim, size, "zeros") != GAN_OK) return GAN_ERR;
     memset((*out)->storage->data, 0, (*out)->storage->nbytes);
     return GAN_OK;
 }
@@ -302,9 +314,12 @@ static int infer_size(int64_t *size, int ndim, const int64_t *in, int64_t numel,
             if (infer >= 0) return gan_error("%s: only one dim can be -1", op);
             infer = i;
         } else if (in[i] < 0) {
-            return gan_error("%s: invalid size %lld in dim %d", op, (long long)in[i], i);
-        } else {
-            prod *= in[i];
+            return gan_error("%s: invalid size %lld in dim %d", op, (long long)in[i],
+                             i + gan_dim_base());
+        } else if (__builtin_mul_overflow(prod, in[i], &prod)) {
+            char b[GAN_SHAPE_BUF];
+            return gan_error("%s: a tensor of shape %s would overflow (its sizes multiply to 2^59 or "
+                             "more)", op, gan_shape_str(b, sizeof b, ndim, in));
         }
     }
     if (infer >= 0) {
@@ -313,7 +328,8 @@ static int infer_size(int64_t *size, int ndim, const int64_t *in, int64_t numel,
     } else if (prod != numel) {
         goto bad;
     }
-    return GAN_OK;
+    // The element count matches, but a zero-element shape may still have huge strides.
+    return gan_check_shape(ndim, size, op, NULL);
 bad:;
     char s[GAN_SHAPE_BUF];
     return gan_error("%s: shape %s is invalid for %lld elements", op,
@@ -383,7 +399,7 @@ int gan_narrow(gan_tensor **out, const gan_tensor *t, int dim, int64_t start, in
         int64_t end;
         if (__builtin_add_overflow(start, length, &end)) end = INT64_MAX;
         return gan_error("narrow: range [%lld, %lld) out of bounds for dim %d of size %lld",
-                         (long long)start, (long long)end, dim, (long long)t->size[dim]);
+                         (long long)start, (long long)end, dim + gan_dim_base(), (long long)t->size[dim]);
     }
     gan_tensor *v = new_view(t);
     if (!v) return GAN_ERR;
@@ -398,7 +414,7 @@ int gan_select(gan_tensor **out, const gan_tensor *t, int dim, int64_t index) {
     if (gan_wrap_dim(&dim, dim, t->ndim, "select") != GAN_OK) return GAN_ERR;
     if (index < 0 || index >= t->size[dim])
         return gan_error("select: index %lld out of range for dim %d of size %lld",
-                         (long long)index, dim, (long long)t->size[dim]);
+                         (long long)index, dim + gan_dim_base(), (long long)t->size[dim]);
     gan_tensor *v = new_view(t);
     if (!v) return GAN_ERR;
     v->offset += index * t->stride[dim];
@@ -434,7 +450,11 @@ int gan_expand(gan_tensor **out, const gan_tensor *t, int ndim, const int64_t *s
         gan_tensor_release(v);
         return gan_error("expand: cannot expand shape %s to %s (dim %d)",
                          gan_shape_str(a, sizeof a, t->ndim, t->size),
-                         gan_shape_str(b, sizeof b, ndim, size), i);
+                         gan_shape_str(b, sizeof b, ndim, size), i + gan_dim_base());
+    }
+    if (gan_check_shape(ndim, v->size, "expand", NULL) != GAN_OK) {
+        gan_tensor_release(v);
+        return GAN_ERR;
     }
     *out = v;
     return GAN_OK;
@@ -461,7 +481,10 @@ int gan_unsqueeze(gan_tensor **out, const gan_tensor *t, int dim) {
     if (!v) return GAN_ERR;
     for (int i = t->ndim; i > dim; i--) { v->size[i] = t->size[i - 1]; v->stride[i] = t->stride[i - 1]; }
     v->size[dim] = 1;
-    v->stride[dim] = dim < t->ndim ? t->size[dim] * t->stride[dim] : 1;
+    // Any stride serves a size-1 dim; this one keeps a contiguous tensor contiguous (and
+    // 1 where the product would overflow: zero-element views may have huge strides).
+    if (dim == t->ndim || __builtin_mul_overflow(t->size[dim], t->stride[dim], &v->stride[dim]))
+        v->stride[dim] = 1;
     v->ndim = t->ndim + 1;
     *out = v;
     return GAN_OK;
@@ -492,7 +515,7 @@ int gan_as_strided(gan_tensor **out, const gan_tensor *t, int ndim, const int64_
     bool empty = false, overflow = false;
     for (int i = 0; i < ndim; i++) {
         if (size[i] < 0 || stride[i] < 0)
-            return gan_error("as_strided: negative size or stride in dim %d", i);
+            return gan_error("as_strided: negative size or stride in dim %d", i + gan_dim_base());
         if (size[i] == 0) empty = true;
         else if (__builtin_mul_overflow(size[i] - 1, stride[i], &step) ||
                  __builtin_add_overflow(hi, step, &hi))
@@ -503,6 +526,8 @@ int gan_as_strided(gan_tensor **out, const gan_tensor *t, int ndim, const int64_
     if (offset < 0 || (!empty && (overflow || end > (int64_t)t->storage->nbytes)))
         return gan_error("as_strided: view reaches outside the storage of %zu bytes",
                          t->storage->nbytes);
+    // Stride-0 dims reach no further, but the element count must still be bounded.
+    if (gan_check_shape(ndim, size, "as_strided", NULL) != GAN_OK) return GAN_ERR;
     gan_tensor *v = new_view(t);
     if (!v) return GAN_ERR;
     v->ndim = ndim;

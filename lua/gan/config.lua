@@ -26,30 +26,172 @@ local yaml = require("yaml")
 local config = {}
 
 -- ---------------------------------------------------------------------------------------
--- Optional keys
+-- Declared keys: optional keys, ranges, choices and checks
+--
+-- A default may be a marker instead of a plain value: a table with this metatable holding
+-- the key's kind, its default (nil for optional keys) and what values are allowed. The
+-- resolved config holds plain values only; every value is checked against its marker
+-- when the config is resolved.
 
-local Optional = {}
-Optional.__index = Optional
-Optional.__name = "gan.config.optional"
+local Spec = {}
+Spec.__index = Spec
+Spec.__name = "gan.config.spec"
 
 local optional_kinds = {string = true, number = true, integer = true, boolean = true,
                         list = true}
 
+local function is_spec(v)
+   return getmetatable(v) == Spec
+end
+
+local function is_optional(v)
+   return is_spec(v) and v.optional
+end
+
+-- A value as a message shows it: numbers as YAML writes them, strings quoted.
+local function show(v)
+   if type(v) == "number" then return config.format_number(v) end
+   if type(v) == "string" then return ("'%s'"):format(v) end
+   return tostring(v)
+end
+
+-- Parses an interval "[lo, hi]", "(0, inf)", "[1, inf)": bounds are numbers or ±inf, each
+-- end open or closed.
+local function parse_interval(text, fn)
+   local open_lo, lo, hi, open_hi = tostring(text):match("^%s*([%[%(])%s*([^,%s]+)%s*,%s*([^,%s%]%)]+)%s*([%]%)])%s*$")
+   local function bound(b)
+      if b == "inf" or b == "+inf" then return math.huge end
+      if b == "-inf" then return -math.huge end
+      return tonumber(b)
+   end
+   lo, hi = open_lo and bound(lo), open_lo and bound(hi)
+   if not (lo and hi) or lo > hi then
+      error(("%s: an interval looks like \"[0, 1)\" or \"[1, inf)\", got %s"):format(fn, show(text)), 3)
+   end
+   return {lo = lo, hi = hi, lo_open = open_lo == "(", hi_open = open_hi == ")", interval = text}
+end
+
+-- What a spec allows, as words ("an integer in [1, inf)", "one of 'adam', 'rmsprop'"),
+-- or nil when its kind is the only constraint.
+local function allowed_text(spec)
+   if spec.interval then
+      local what = spec.kind == "integer" and "an integer" or "a number"
+      if spec.kind == "list" then what = "numbers" end
+      return ("%s in %s"):format(what, spec.interval)
+   end
+   if spec.choices then
+      local c = {}
+      for i, v in ipairs(spec.choices) do c[i] = show(v) end
+      return "one of " .. table.concat(c, ", ")
+   end
+   return spec.what
+end
+
+-- nil if v (a plain value of the spec's kind) is allowed, else a message.
+local function violation(spec, v)
+   if v == nil then return nil end
+   if spec.interval then
+      local values = type(v) == "table" and v or {v}
+      for i, x in ipairs(values) do
+         local ok = type(x) == "number" and x == x
+            and (spec.lo_open and x > spec.lo or not spec.lo_open and x >= spec.lo)
+            and (spec.hi_open and x < spec.hi or not spec.hi_open and x <= spec.hi)
+         if not ok then
+            local at = type(v) == "table" and ("[%d]"):format(i) or ""
+            return ("expected %s, got %s"):format(allowed_text(spec), show(x)), at
+         end
+      end
+   elseif spec.choices then
+      for _, c in ipairs(spec.choices) do if c == v then return nil end end
+      return ("expected %s, got %s"):format(allowed_text(spec), show(v))
+   elseif spec.check and not spec.check(v) then
+      return ("expected %s, got %s"):format(spec.what, show(v))
+   end
+   return nil
+end
+
+-- The kind a plain default declares ("integer", "number", "string", "boolean", "list").
+local function plain_kind(v)
+   local t = type(v)
+   if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
+   if t == "table" then return "list" end
+   return t
+end
+
+-- A spec of `kind` (with `default`, may be nil) constrained by `constraint`: an interval
+-- string (numbers and lists of numbers), a list of choices, or a predicate function
+-- (then `what` describes what it accepts).
+local function new_spec(fn, kind, default, constraint, what, optional)
+   local spec = setmetatable({kind = kind, default = default, optional = optional}, Spec)
+   local ct = type(constraint)
+   if ct == "string" then
+      if kind ~= "number" and kind ~= "integer" and kind ~= "list" then
+         error(("%s: an interval needs a number, an integer or a list of numbers, not a %s"):format(fn, kind), 3)
+      end
+      for k, x in pairs(parse_interval(constraint, fn)) do spec[k] = x end
+   elseif ct == "table" then
+      if #constraint == 0 then error(("%s: the list of choices is empty"):format(fn), 3) end
+      spec.choices = constraint
+   elseif ct == "function" then
+      if type(what) ~= "string" then
+         error(("%s: a check function needs a description of what it accepts"):format(fn), 3)
+      end
+      spec.check, spec.what = constraint, what
+   elseif constraint ~= nil then
+      error(("%s: a constraint is an interval string, a list of choices or a function, got %s"):format(fn, ct), 3)
+   end
+   local bad = violation(spec, default)
+   if bad then error(("%s: the default does not fit: %s"):format(fn, bad), 3) end
+   return spec
+end
+
 --- Declares a key whose default is nil (absent from the resolved config unless set).
 -- `null` (or `~`) in a file or a `--set` sets it back to nil.
 -- @tparam string kind "string", "number", "integer", "boolean" or "list" (of scalars)
+-- @param[opt] constraint what values are allowed, as for config.range (an interval),
+--  config.choice (a list) or config.valid (a function, with `what`)
+-- @tparam[opt] string what with a function: what it accepts, in words
 -- @return a marker to use as the default value
--- @usage data = {max_images = config.optional("integer")}
-function config.optional(kind)
+-- @usage data = {max_images = config.optional("integer", "[1, inf)")}
+function config.optional(kind, constraint, what)
    if not optional_kinds[kind] then
       error(("config.optional: kind must be string, number, integer, boolean or list, "
          .. "got %s"):format(tostring(kind)), 2)
    end
-   return setmetatable({kind = kind}, Optional)
+   return new_spec("config.optional", kind, nil, constraint, what, true)
 end
 
-local function is_optional(v)
-   return getmetatable(v) == Optional
+--- A number (or a list of numbers) with a default and an interval it must lie in: "[a, b]"
+-- includes both ends, "(a, b)" neither; "inf" and "-inf" are the open ends. NaN is never
+-- in an interval. The default's type is the key's type, as for a plain default.
+-- @usage train = {lr = config.range(2e-4, "[0, inf)"), beta1 = config.range(0.5, "[0, 1)"),
+--  steps = config.range(1000, "[1, inf)")}
+function config.range(default, interval)
+   local kind = plain_kind(default)
+   if kind ~= "number" and kind ~= "integer" and kind ~= "list" then
+      error(("config.range: the default must be a number or a list of numbers, got %s"):format(type(default)), 2)
+   end
+   return new_spec("config.range", kind, default, interval)
+end
+
+--- A value with a default and the list of values it may take (of the default's type).
+-- @usage train = {loss = config.choice("nonsaturating", {"nonsaturating", "lsgan", "wgan"})}
+function config.choice(default, choices)
+   if type(choices) ~= "table" then error("config.choice: choices must be a list", 2) end
+   for _, c in ipairs(choices) do
+      if plain_kind(c) ~= plain_kind(default) and not (type(c) == "number" and type(default) == "number") then
+         error(("config.choice: choice %s is not of the default's type"):format(show(c)), 2)
+      end
+   end
+   return new_spec("config.choice", plain_kind(default), default, choices)
+end
+
+--- A value with a default and a predicate it must satisfy; `what` says in words what it
+-- accepts (error messages and listings use it).
+-- @usage data = {name = config.valid("mnist", is_dataset, "mnist, emoji or a directory of images")}
+function config.valid(default, check, what)
+   if type(check) ~= "function" then error("config.valid: check must be a function", 2) end
+   return new_spec("config.valid", plain_kind(default), default, check, what)
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -62,8 +204,13 @@ local function is_list(t)
    return n == #t
 end
 
+-- A mapping in a defaults table: a table that is neither a marker nor a non-empty list.
+local function is_mapping(v)
+   return type(v) == "table" and not is_spec(v) and not (next(v) ~= nil and is_list(v))
+end
+
 local function deep_copy(v)
-   if is_optional(v) then return nil end
+   if is_spec(v) then return deep_copy(v.default) end
    if type(v) ~= "table" then return v end
    local c = {}
    for k, x in pairs(v) do c[k] = deep_copy(x) end
@@ -72,7 +219,7 @@ end
 
 -- The kind a default value declares.
 local function kind_of(v)
-   if is_optional(v) then return v.kind end
+   if is_spec(v) then return v.kind end
    local t = type(v)
    if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
    if t == "table" then return is_list(v) and "list" or "mapping" end
@@ -93,6 +240,11 @@ local function fail(where, path, fmt, ...)
    if path and path ~= "" then msg = path .. ": " .. msg end
    error(setmetatable({message = where .. ": " .. msg}, where_mt), 0)
 end
+
+-- The most values a YAML document may stand for once its aliases are expanded: a file of
+-- a few hundred bytes can otherwise nest aliases into billions of values (and minutes of
+-- work and gigabytes of memory, for config.load or a config).
+config.MAX_YAML_VALUES = 100000
 
 -- where(line) names a place: "file:line", or the override for `--set` values.
 local function build_tree(text, where)
@@ -131,11 +283,14 @@ local function build_tree(text, where)
             end
          elseif t == "SCALAR" then
             add({kind = "scalar", value = ev.value, quoted = ev.style ~= "PLAIN",
-                 line = line_of(ev)}, ev)
+                 line = line_of(ev), size = 1}, ev)
          elseif t == "ALIAS" then
             local node = anchors[ev.anchor]
             if not node then
                fail(where(line_of(ev)), nil, "unknown alias *%s", ev.anchor)
+            end
+            if not node.size then
+               fail(where(line_of(ev)), nil, "alias *%s refers to a node that contains it", ev.anchor)
             end
             add(node, ev)
          elseif t == "SEQUENCE_START" or t == "MAPPING_START" then
@@ -145,6 +300,15 @@ local function build_tree(text, where)
             add(node, ev)
             stack[#stack + 1] = node
          elseif t == "SEQUENCE_END" or t == "MAPPING_END" then
+            -- the values this node stands for, aliases expanded (keys count one each)
+            local node, size = stack[#stack], 1
+            for _, item in ipairs(node.items or {}) do size = size + item.size end
+            for _, k in ipairs(node.keys or {}) do size = size + 1 + node.values[k].size end
+            if size > config.MAX_YAML_VALUES then
+               fail(where(node.line), nil, "the YAML expands to more than %d values through its aliases",
+                  config.MAX_YAML_VALUES)
+            end
+            node.size = size
             stack[#stack] = nil
          end
       end
@@ -154,7 +318,7 @@ local function build_tree(text, where)
       -- lyaml: "<problem> at document: 1, line: 3, column: 2\n<context> at line: 2, ..."
       local msg = tostring(err):gsub("%s+$", "")
       local line = tonumber(msg:match("line: (%d+)"))
-      msg = msg:gsub(" at document: %d+, line: %d+, column: %d+", "")
+      msg = msg:gsub(" at document: %d+, line: %d+, column: %d+", ""):gsub(" at document: %d+", "")
          :gsub("\n", " "):gsub(" at line: (%d+), column: %d+", " at line %1")
       -- A --set value has no lines worth naming.
       if where(1) == where(2) then msg = msg:gsub(" at line %d+", "") end
@@ -198,7 +362,7 @@ local function describe(node)
    if v == nil then return "null" end
    if type(v) == "string" then return ("string %q"):format(v) end
    if math.type(v) == "integer" then return "integer " .. v end
-   if type(v) == "number" then return "float " .. tostring(v) end
+   if type(v) == "number" then return "float " .. config.format_number(v) end
    return "boolean " .. tostring(v)
 end
 
@@ -270,10 +434,11 @@ function convert(template, node, path, where)
          return nil
       end
       if node.kind ~= "seq" then fail(w, path, "expected a list, got %s", describe(node)) end
-      local elem = not is_optional(template) and template[1]
+      local base = is_spec(template) and template.default or template   -- the default list, if any
+      local elem = base and base[1]
       -- Numbers of both kinds among the defaults: any number will do.
       if elem ~= nil and math.type(elem) == "integer" then
-         for _, e in ipairs(template) do
+         for _, e in ipairs(base) do
             if math.type(e) == "float" then elem = 0.0 end
          end
       end
@@ -289,6 +454,10 @@ function convert(template, node, path, where)
             if out[i] == nil then fail(where(item.line), sub, "expected a scalar, got null") end
          end
       end
+      if is_spec(template) then
+         local bad, at = violation(template, out)
+         if bad then fail(w, path .. (at or ""), "%s", bad) end
+      end
       return out
    end
    if node.kind ~= "scalar" then
@@ -303,6 +472,10 @@ function convert(template, node, path, where)
    if not ok then
       local hint = (kind == "string" and v ~= nil) and " (quote it to make it a string)" or ""
       fail(w, path, "expected %s, got %s%s", article[kind], describe(node), hint)
+   end
+   if is_spec(template) then
+      local bad = violation(template, v)
+      if bad then fail(w, path, "%s", bad) end
    end
    return v
 end
@@ -372,11 +545,29 @@ local function node_of(v)
    return node
 end
 
+-- Checks every value of cfg against the markers of defaults: values from a file, `values`
+-- or an override were checked as they were read, so this catches defaults that bypassed
+-- config.merge (a plain table built by hand over a marker's key).
+local function check_declared(cfg, defaults, path)
+   for k, tmpl in pairs(defaults) do
+      local sub = path == "" and tostring(k) or path .. "." .. tostring(k)
+      if is_spec(tmpl) then
+         local bad, at = violation(tmpl, cfg[k])
+         if bad then fail("defaults", sub .. (at or ""), "%s", bad) end
+      elseif is_mapping(tmpl) and type(cfg[k]) == "table" then
+         check_declared(cfg[k], tmpl, sub)
+      end
+   end
+end
+
 --- Resolves a config: a copy of the defaults, then the YAML file, then `values`, then the
--- overrides.
+-- overrides. Every value is checked against the type of its default and against what
+-- the key's marker allows (config.range, config.choice, config.valid, config.optional).
 -- @tparam table defaults the experiment's defaults (not modified)
 -- @tparam[opt] table opts `file` (a YAML path or nil), `values` (a Lua table of settings,
---  checked as a file's are: `{train = {steps = 10}}`), `overrides` ({"a.b=v", ...})
+--  checked as a file's are: `{train = {steps = 10}}`), `overrides` ({"a.b=v", ...}),
+--  `note` (function(message) told when the file has no settings; default: a line on
+--  stderr)
 -- @treturn table the resolved config
 -- @raise a message naming the file and line (or the override) and the key path
 function config.resolve(defaults, opts)
@@ -387,7 +578,11 @@ function config.resolve(defaults, opts)
       if opts.file then
          local where = file_where(opts.file)
          local root = build_tree(read_file(opts.file), where)
-         if root and not (root.kind == "scalar" and scalar_value(root) == nil) then
+         if not root or (root.kind == "scalar" and scalar_value(root) == nil) then
+            -- it changes nothing, which may not be what was meant (the wrong file?): say so
+            local note = opts.note or function(msg) io.stderr:write("gan.config: ", msg, "\n") end
+            note(("%s has no settings (it is empty or all comments): the defaults are used"):format(opts.file))
+         else
             if root.kind ~= "map" then
                fail(where(root.line), nil, "the top level must be a mapping, got %s",
                   describe(root))
@@ -400,29 +595,84 @@ function config.resolve(defaults, opts)
          merge(cfg, defaults, node_of(opts.values), "", function() return "values" end)
       end
       for _, o in ipairs(opts.overrides or {}) do apply_override(cfg, defaults, o) end
+      check_declared(cfg, defaults, "")
    end))
    return cfg
 end
 
---- A new table: `base` with `over` merged in, mappings key by key (recursively), every
--- other value (lists, scalars, config.optional markers) taken whole from `over`; neither
--- is modified (their values are shared, not copied). For layering defaults: a model's
--- on the loop's, an experiment's on the model's.
--- @tparam table base
--- @tparam[opt] table over
--- @treturn table
-function config.merge(base, over)
+-- spec with another default (its constraint kept); path names the key in errors.
+local function with_default(spec, v, path)
+   local kind = plain_kind(v)
+   if kind ~= spec.kind and not (spec.kind == "number" and kind == "integer") then
+      error(("config.merge: %s: the default must be %s, got %s"):format(path, article[spec.kind], show(v)), 0)
+   end
+   if spec.kind == "number" then v = v + 0.0 end
+   local out = setmetatable({}, Spec)
+   for k, x in pairs(spec) do out[k] = x end
+   out.default = v
+   local bad = violation(out, v)
+   if bad then error(("config.merge: %s: the default does not fit: %s"):format(path, bad), 0) end
+   return out
+end
+
+local function merge_defaults(base, over, path)
    local out = {}
    for k, v in pairs(base) do out[k] = v end
    for k, v in pairs(over or {}) do
-      local b = out[k]
-      local mapping = type(v) == "table" and not is_optional(v) and not (next(v) ~= nil and is_list(v))
-      if mapping and type(b) == "table" and not is_optional(b) and not (next(b) ~= nil and is_list(b)) then
-         out[k] = config.merge(b, v)
+      local b, sub = out[k], path == "" and tostring(k) or path .. "." .. tostring(k)
+      if is_mapping(v) and is_mapping(b) then
+         out[k] = merge_defaults(b, v, sub)
+      elseif is_spec(b) and not is_spec(v) and not is_mapping(v) then
+         out[k] = with_default(b, v, sub)   -- a new default within the same declared range
       else
          out[k] = v
       end
    end
+   return out
+end
+
+--- A new table: `base` with `over` merged in, mappings key by key (recursively), every
+-- other value (lists, scalars, markers) taken whole from `over`; neither is modified
+-- (their values are shared, not copied). A plain value over a marker (config.range,
+-- config.choice, ...) keeps the marker's constraint with the new default, which must fit
+-- it. For layering defaults: a model's on the loop's, an experiment's on the model's.
+-- @tparam table base
+-- @tparam[opt] table over
+-- @treturn table
+-- @raise "config.merge: train.steps: the default does not fit: ..."
+function config.merge(base, over)
+   local ok, out = pcall(merge_defaults, base, over, "")
+   if not ok then error(out, 2) end
+   return out
+end
+
+--- Every key a defaults table declares, with its default, type and what it allows,
+-- sorted by key: for listings such as an experiment's `--help`.
+-- @tparam table defaults
+-- @treturn {table,...} entries {key = "train.lr", default = 0.0002, type = "number",
+--  optional = false, allowed = "a number in [0, inf)" (nil when any value of the type
+--  will do), interval = "[0, inf)", choices = {...}, what = "..." (whichever applies)}
+function config.describe(defaults)
+   local out = {}
+   local function walk(t, path)
+      for _, k in ipairs(sorted_keys(t)) do
+         local v, key = t[k], path == "" and k or path .. "." .. k
+         if is_mapping(v) and next(v) ~= nil then
+            walk(v, key)
+         else
+            local e = {key = key, type = kind_of(v), optional = is_optional(v) or false}
+            if is_spec(v) then
+               e.default, e.allowed = deep_copy(v.default), allowed_text(v)
+               e.interval, e.what = v.interval, v.what
+               e.choices = v.choices and deep_copy(v.choices)
+            else
+               e.default = deep_copy(v)
+            end
+            out[#out + 1] = e
+         end
+      end
+   end
+   walk(defaults, "")
    return out
 end
 

@@ -25,21 +25,39 @@ local function composite(img, bg)
 end
 image.composite = composite
 
---- Loads PNG, JPEG, BMP, TGA or GIF (first frame). opts: channels (1 gray, 3 RGB, 4
--- RGBA; default: the file's), alpha = "composite" to flatten transparency onto bg
--- (default white {1, 1, 1}), giving RGB.
-function image.load(path, opts)
-   opts = opts or {}
-   if opts.alpha == "composite" then return composite(core.image_load(path, 4), opts.bg) end
-   return core.image_load(path, opts.channels or 0)
+-- Calls a core image function; its error (which names the file and the reason) is raised
+-- at the caller of image.load / image.decode, not at a line of this file.
+local function c_call(fn, ...)
+   local ok, r = pcall(fn, ...)
+   if not ok then error((tostring(r):gsub("^[^\n]-:%d+: ", "")), 3) end
+   return r
 end
 
---- Decodes image bytes (a Lua string), with the options of load.
+--- Loads PNG, JPEG, BMP, TGA or GIF (first frame). opts: channels (1 gray, 3 RGB, 4
+-- RGBA; default: the file's), alpha = "composite" to flatten transparency onto bg
+-- (default white {1, 1, 1}), giving RGB. A corrupt or truncated file, or one larger than
+-- image.max_pixels(), is an error naming the file and the reason.
+function image.load(path, opts)
+   opts = opts or {}
+   if opts.alpha == "composite" then return composite(c_call(core.image_load, path, 4), opts.bg) end
+   return c_call(core.image_load, path, opts.channels or 0)
+end
+
+--- Decodes image bytes (a Lua string), with the options of load (and opts.name, what
+-- errors call the bytes: "<bytes>" by default).
 function image.decode(bytes, opts)
    opts = opts or {}
-   if opts.alpha == "composite" then return composite(core.image_decode(bytes, 4), opts.bg) end
-   return core.image_decode(bytes, opts.channels or 0)
+   if opts.alpha == "composite" then return composite(c_call(core.image_decode, bytes, 4, opts.name), opts.bg) end
+   return c_call(core.image_decode, bytes, opts.channels or 0, opts.name)
 end
+
+--- The largest image decoding accepts, in pixels (width x height): 2^26 (8192 x 8192) by
+-- default. A decompression bomb (a small file that inflates to gigabytes) is refused
+-- before any memory is allocated for it.
+function image.max_pixels() return core.image_max_pixels() end
+
+--- Sets that limit (an integer >= 1, for the whole process); returns the previous one.
+function image.set_max_pixels(n) return c_call(core.image_max_pixels, n) end
 
 --- Saves a (C, H, W) or (H, W) image in [0, 1] as PNG (values clamped, written atomically).
 function image.save(path, img) core.image_save_png(path, img) end

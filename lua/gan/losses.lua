@@ -135,15 +135,20 @@ losses.PAIRS = {
    hinge = { d = losses.hinge_d, g = losses.hinge_g },
 }
 
+--- The names of losses.PAIRS, sorted (what a config's train.loss may be).
+function losses.names()
+   local names = {}
+   for k in pairs(losses.PAIRS) do names[#names + 1] = k end
+   table.sort(names)
+   return names
+end
+
 --- The loss pair called `name` (see losses.PAIRS); an unknown name is an error listing
 -- the known ones.
 function losses.pair(name)
    local p = losses.PAIRS[name]
    if p then return p end
-   local names = {}
-   for k in pairs(losses.PAIRS) do names[#names + 1] = k end
-   table.sort(names)
-   error(("losses: unknown loss '%s' (%s)"):format(tostring(name), table.concat(names, ", ")), 2)
+   error(("losses: unknown loss '%s' (%s)"):format(tostring(name), table.concat(losses.names(), ", ")), 2)
 end
 
 return losses

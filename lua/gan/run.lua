@@ -152,6 +152,16 @@ local function attach(dir, experiment, name, cfg)
    return self
 end
 
+--- True for a name a run directory may have: one path component of letters, digits,
+-- '_', '.' and '-', starting with a letter, a digit or '_' (so never "", ".", ".." or
+-- anything with a '/': a run stays inside its root).
+-- @tparam string name
+-- @treturn bool
+function run.valid_name(name)
+   return type(name) == "string" and #name <= 255 and name:match("^[%w_][%w_.%-]*$") ~= nil
+end
+run.NAME_RULE = "a directory name (letters, digits, '_', '.', '-'; starting with a letter, digit or '_')"
+
 --- Creates a new run directory `<root>/<experiment>/<name>/` with config.yaml,
 -- command.txt, an empty metrics.jsonl, samples/ and checkpoints/.
 -- @tparam table opts `experiment` (required), `name` (default: the local time as
@@ -162,6 +172,9 @@ function run.new(opts)
    local experiment = opts.experiment
    if type(experiment) ~= "string" or experiment == "" or experiment:find("/") then
       error("gan.run.new: experiment must be a name without '/'", 2)
+   end
+   if opts.name ~= nil and not run.valid_name(opts.name) then
+      error(("gan.run.new: name must be %s, got '%s'"):format(run.NAME_RULE, tostring(opts.name)), 2)
    end
    local root = opts.root or "runs"
    local parent = root .. "/" .. experiment
@@ -296,11 +309,17 @@ function Run:latest_checkpoint()
    return nil
 end
 
---- Deletes all step checkpoints but the latest k (best.safetensors is kept).
+--- Deletes all step checkpoints but the latest k (best.safetensors is kept), and the
+-- temporaries (`*.tmp.<pid>`) that writers killed mid-save left in checkpoints/ and
+-- samples/ (never those of a live process).
 -- @tparam int k
--- @treturn {string,...} the deleted paths
+-- @treturn {string,...} the deleted checkpoint paths
 function Run:keep_checkpoints(k)
    assert(math.type(k) == "integer" and k >= 0, "run:keep_checkpoints: k must be an integer >= 0")
+   local core = require("gan.core")
+   for _, sub in ipairs { "checkpoints", "samples" } do
+      if exists(self.dir .. "/" .. sub) then core.remove_stale_temporaries(self.dir .. "/" .. sub) end
+   end
    local list, removed = step_checkpoints(self), {}
    for i = 1, #list - k do
       os.remove(list[i].path)
@@ -502,10 +521,13 @@ end
 -- shared among the ranks under mpirun) / cfg.train.seed. Under mpirun (gan.dist) MPI is
 -- initialised first and only rank 0 creates the run directory (the others get no run,
 -- or the reopened run when resuming).
+-- opts.prepare(cfg, resumed), if given, runs after that (on every rank) and before a new
+-- run directory is created: whatever can fail on a bad config (building the data and the
+-- model) belongs there, so that a failing start leaves no run directory behind.
 -- @treturn table cfg
 -- @treturn Run run
 -- @treturn boolean whether the run is being resumed
-function run.from_args(experiment, defaults, argv)
+function run.from_args(experiment, defaults, argv, opts)
    require("gan.dist").init()   -- under mpirun: MPI first (a single process: nothing)
    local args = table.move(argv or {}, 1, #(argv or {}), 1, {})
    local resume, strict
@@ -540,6 +562,7 @@ function run.from_args(experiment, defaults, argv)
       core.set_num_threads(cfg.train.threads > 0 and cfg.train.threads or dist.default_threads())
    end
    if cfg.train and cfg.train.seed then core.manual_seed(cfg.train.seed) end
+   if opts and opts.prepare then opts.prepare(cfg, resume ~= nil) end
    if not r and dist.is_main() then
       r = run.new { experiment = experiment, name = cfg.run and cfg.run.name, root = cfg.run and cfg.run.root,
          config = cfg, argv = argv }

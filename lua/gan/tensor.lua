@@ -124,6 +124,12 @@ function M.stack(list, dim)
    local parts = {}
    for i, t in ipairs(list) do
       if getmetatable(t) ~= mt then error(("stack: entry %d is not a tensor"):format(i), 2) end
+      -- the new dim's position in the result, which has one dim more than the entries
+      local n = t:dim() + 1
+      if i == 1 and (math.type(dim) ~= "integer" or dim == 0 or dim > n or dim < -n) then
+         error(("stack: dim %s out of range for stacking %d-d tensors (1..%d or -%d..-1)"):format(
+            tostring(dim), n - 1, n, n), 2)
+      end
       if i > 1 and table.concat(t:size(), ",") ~= table.concat(list[1]:size(), ",") then
          error(("stack: entry %d has size {%s}, entry 1 has {%s}"):format(i,
             table.concat(t:size(), ", "), table.concat(list[1]:size(), ", ")), 2)

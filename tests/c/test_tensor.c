@@ -96,6 +96,25 @@ static void test_creation_errors(void) {
     // Sizes whose product overflows are refused before allocating.
     CHECK_ERR(gan_empty(&t, GAN_FLOAT64, 3, I64((int64_t)1 << 40, (int64_t)1 << 40, 16)),
               "would overflow");
+    // A zero-element tensor still has strides: huge sizes beside a zero are refused too
+    // (the strides of (0, 2^62, 2^62) overflow int64).
+    int64_t big = (int64_t)1 << 62;
+    CHECK_ERR(gan_zeros(&t, GAN_FLOAT32, 3, I64(0, big, big)),
+              "zeros: a tensor of shape (0, 4611686018427387904, 4611686018427387904) would overflow");
+    CHECK_ERR(gan_full(&t, GAN_FLOAT32, 2, I64(big, 0), 1.0), "full: a tensor of shape");
+    CHECK_OK(gan_zeros(&t, GAN_FLOAT32, 3, I64(0, (int64_t)1 << 29, (int64_t)1 << 29)));
+    CHECK(t->stride[0] == (int64_t)1 << 58 && gan_numel(t) == 0);
+    gan_tensor *v;
+    // views of it whose strides would overflow
+    CHECK_ERR(gan_view(&v, t, 3, I64(big, big, 0)), "view: a tensor of shape");
+    CHECK_ERR(gan_reshape(&v, t, 2, I64(-1, big)), "reshape: a tensor of shape (0, 4611686018427387904) would overflow");
+    CHECK_OK(gan_unsqueeze(&v, t, 0));
+    gan_tensor_release(v);
+    gan_tensor_release(t);
+    CHECK_OK(gan_zeros(&t, GAN_FLOAT32, 2, I64(1, 1)));
+    CHECK_ERR(gan_expand(&v, t, 3, I64(big, big, 1)), "expand: a tensor of shape");
+    CHECK_ERR(gan_as_strided(&v, t, 2, I64(big, big), I64(0, 0), 0), "as_strided: a tensor of shape");
+    gan_tensor_release(t);
     CHECK_ERR(gan_eye(&t, GAN_FLOAT32, -1, 3), "negative size -1");
     double x = 0;
     CHECK_ERR(gan_from_doubles(&t, GAN_FLOAT32, 1, I64(-4), &x), "negative size");

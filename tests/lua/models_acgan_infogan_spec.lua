@@ -233,7 +233,8 @@ describe("gan.models.acgan on the loop", function()
       assert(ref.l_c > logs.l_c, "the fakes' class term is gone")
       for _, bad in ipairs { -1.0, 0 / 0 } do
          assert.has_error(function() build(1, { fake_class_weight = bad }) end,
-            ("acgan: train.fake_class_weight must be >= 0, got %s"):format(tostring(bad)))
+            ("values: train.fake_class_weight: expected a number in [0, inf), got %s"):format(
+               gan.config.format_number(bad)))
       end
    end)
 

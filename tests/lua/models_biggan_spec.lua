@@ -244,15 +244,17 @@ describe("sagan / biggan networks", function()
    end)
 
    it("bad settings are refused with the key named", function()
+      -- single values by the config's declarations, combinations by build
       local cases = {
-         { { model = { head = "both" } }, "model.head must be 'projection' or 'ac', got 'both'" },
-         { { model = { attention = 12 } }, "model.attention must be 0 (none) or a power of two" },
-         { { model = { attention = 32 } }, "model.attention must be 0 (none) or a power of two" },
-         { { train = { d_steps = 0 } }, "train.d_steps must be an integer >= 1, got 0" },
-         { { train = { ortho = -1 } }, "train.ortho must be >= 0" },
-         { { model = { truncation = -0.5 } }, "model.truncation must be >= 0" },
+         { { model = { head = "both" } }, "values: model.head: expected one of 'projection', 'ac', got 'both'" },
+         { { model = { attention = 12 } }, "values: model.attention: expected one of 0, 8, 16, 32, 64, 128, 256, got 12" },
+         { { model = { attention = 32 } }, "biggan: model.attention must be 0 (none) or a power of two from 8 to "
+            .. "data.image_size / 2 (16), got 32" },
+         { { train = { d_steps = 0 } }, "values: train.d_steps: expected an integer in [1, inf), got 0" },
+         { { train = { ortho = -1 } }, "values: train.ortho: expected a number in [0, inf), got -1.0" },
+         { { model = { truncation = -0.5 } }, "values: model.truncation: expected a number in [0, inf), got -0.5" },
          { { model = { nz = 15 } }, "model.nz (15) must split into 4 equal chunks" },
-         { { data = { image_size = 24 } }, "data.image_size must be 4 * 2^k" },
+         { { data = { image_size = 24 } }, "values: data.image_size: expected one of 8, 16, 32, 64, 128, 256, 512, got 24" },
       }
       for _, c in ipairs(cases) do
          local ok, err = pcall(tiny, biggan, c[1])
@@ -267,9 +269,12 @@ describe("sagan / biggan networks", function()
       -- the data must have as many classes as the model, and labels at all
       assert.has_error(function() biggan.dataset(H.config(biggan, { model = { n_classes = 9 } })) end,
          "biggan: fashion_mnist has 10 classes, but model.n_classes is 9")
-      assert.has_error(function() sagan.dataset(H.config(sagan, { data = { name = "ring8" } })) end,
-         "sagan: data.name 'ring8' has no class labels; a class-conditional model needs them (fashion_mnist, "
-            .. "mnist, emoji_category)")
+      assert.has_error(function() H.config(sagan, { data = { name = "ring8" } }) end,
+         "values: data.name: expected one of 'fashion_mnist', 'mnist', 'emoji_category', got 'ring8'")
+      local unchecked = H.config(sagan)   -- a config built by hand, past the declarations
+      unchecked.data.name = "ring8"
+      assert.has_error(function() sagan.dataset(unchecked) end,
+         "sagan: data.name 'ring8' has no class labels; a class-conditional model needs them")
    end)
 end)
 

@@ -146,7 +146,7 @@ describe("unrolled GAN", function()
 
    it("refuses a negative K and unrolling with RMSprop", function()
       assert.has_error(function() tiny(models.unrolled_gan, { train = { unroll = -1 } }) end,
-         "unrolled_gan: train.unroll must be an integer >= 0, got -1")
+         "values: train.unroll: expected an integer in [0, inf), got -1")
       assert.has_error(function() tiny(models.unrolled_gan, { train = { optimizer = "rmsprop" } }) end,
          "unrolled_gan: unrolling follows D's Adam steps: train.optimizer must be 'adam' and n_critic 1")
    end)

@@ -57,7 +57,7 @@ describe("gan.models.cyclegan", function()
       assert.has_error(function() build(2, { steps = 10, decay_start = 11 }) end,
          "cyclegan: train.decay_start must be between 0 and train.steps (10), got 11")
       assert.has_error(function() cg.new(H.config(cg, { model = { generator = "vit" } })) end,
-         "cyclegan: model.generator must be 'resnet' or 'unet', got 'vit'")
+         "values: model.generator: expected one of 'resnet', 'unet', got 'vit'")
    end)
 
    it("holds the learning rate for half the steps, then decays it linearly to 0", function()

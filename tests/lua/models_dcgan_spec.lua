@@ -182,7 +182,7 @@ describe("gan.models.dcgan's step", function()
       end
       assert(H.maxabs(model.G[1].weight - before) > 0, "G was updated")
       assert.has_error(function() Img.new(H.config(Img, { train = { augment_shift = -1 } })) end,
-         "img_gan: augment shift must be a number >= 0, got -1")
+         "values: train.augment_shift: expected an integer in [0, inf), got -1")
    end)
 
    it("samples 64 images from the EMA generator with standing statistics; refuses a bad config", function()
@@ -201,11 +201,11 @@ describe("gan.models.dcgan's step", function()
       assert.are.equal(0, H.maxabs(imgs - want))
       assert.is_true(model.G.training)
       assert.has_error(function() dc.new(H.config(dc, { train = { loss = "bogus" } })) end,
-         "losses: unknown loss 'bogus' (hinge, lsgan, minimax, nonsaturating, wgan)")
+         "values: train.loss: expected one of 'hinge', 'lsgan', 'minimax', 'nonsaturating', 'wgan', got 'bogus'")
       assert.has_error(function() dc.new(H.config(dc, { train = { decay_start = 700 } })) end,
          "dcgan: train.decay_start must be between 0 and train.steps (600), got 700")
       assert.has_error(function() dc.new(H.config(dc, { model = { d_norm = "group" } })) end,
-         "DCGANDiscriminator: norm must be 'batch', 'layer' or 'none', got 'group'")
+         "values: model.d_norm: expected one of 'batch', 'layer', 'none', got 'group'")
    end)
 
    it("resumes exactly with every random stream at once", function()

@@ -223,6 +223,11 @@ header = json.loads(raw[8:8 + n].decode("utf-8"))
 data = raw[8 + n:]
 meta = header.pop("__metadata__", {})
 assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()), meta
+# gan.crc32: zlib's CRC-32 of the file with its own 8 digits read as "0"s
+import zlib
+field = b'"gan.crc32":"' + meta["gan.crc32"].encode() + b'"'
+at = raw.index(field) + len(b'"gan.crc32":"')
+assert zlib.crc32(raw[:at] + b"00000000" + raw[at + 8:]) == int(meta["gan.crc32"], 16), "crc"
 fmt = {"F32": "f", "F64": "d", "I64": "q"}
 size = {"F32": 4, "F64": 8, "I64": 8}
 out, spans = {}, []
@@ -249,7 +254,7 @@ print(json.dumps({"tensors": out, "meta_keys": sorted(meta.keys()), "header_len"
       assert.is_true(ok, out)
       local res = require("cjson").decode(out)
       local T = res.tensors
-      assert.are.same({ "gan.format", "gan.tree" }, res.meta_keys)
+      assert.are.same({ "gan.crc32", "gan.format", "gan.tree" }, res.meta_keys)
       assert.are.equal(0, res.header_len % 8)
       assert.are.equal("F32", T["model.weight"].dtype)
       assert.are.same({ 2, 2 }, T["model.weight"].shape)

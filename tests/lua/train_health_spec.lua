@@ -329,9 +329,8 @@ describe("experience replay of D snapshots", function()
       local model, loader = build { train = { replay_every = 2, replay_network = "E" } }
       assert.has_error(function() gan.train.fit(model, { data = loader, progress = false }) end,
          "train.replay_network: toy_health has no network 'E' (its networks: G, D)")
-      model, loader = build { train = { replay_every = 2, replay_keep = 0 } }
-      assert.has_error(function() gan.train.fit(model, { data = loader, progress = false }) end,
-         "train.replay_keep must be a positive integer, got 0")
+      assert.has_error(function() build { train = { replay_every = 2, replay_keep = 0 } } end,
+         "values: train.replay_keep: expected an integer in [1, inf), got 0")
    end)
 end)
 
@@ -370,7 +369,9 @@ describe("another optimizer for D or G (train.optimizer_d / optimizer_g)", funct
       assert.are.equal("RMSprop", m.optimizers.d.opt.name)
       assert.are.equal(0.25, m.optimizers.d.opt.param_groups[1].lr)
       assert.has_error(function() build { train = { optimizer_d = "lbfgs" } } end,
-         "train.optimizer_d must be 'sgd', 'adam' or 'rmsprop', got 'lbfgs'")
+         "values: train.optimizer_d: expected one of 'sgd', 'adam', 'rmsprop', got 'lbfgs'")
+      assert.has_error(function() build { health = { diversity = 2 } } end,
+         "values: health.diversity: expected a number in [0, 1], got 2.0")
       local One = gan.train.model { name = "one", summary = "s", paper = "none" }
       function One:build() self:network("G", nn.Linear(1, 1)); self:optimizer("g", optim.SGD(self.G:parameters(), { lr = 1 })) end
       assert.has_error(function() One.new(H.config(One, { train = { optimizer_d = "sgd" } })) end,

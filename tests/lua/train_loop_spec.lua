@@ -279,8 +279,16 @@ describe("gan.train.trial (one resumable run of a study)", function()
       assert(os.execute(("mkdir -p '%s/toy_mmd/c' && echo junk > '%s/toy_mmd/c/metrics.jsonl'"):format(dir, dir)))
       local c = gan.train.trial(Toy, cfg("c", 12), { dataset = ds })
       assert.are.equal(want, H.read_all(c .. "/metrics.jsonl"))
+      local rule = "a directory name (letters, digits, '_', '.', '-'; starting with a letter, digit or '_')"
       assert.has_error(function() gan.train.trial(Toy, cfg(nil, 12), { dataset = ds }) end,
-         "trial: cfg.run.name must name the run")
+         "trial: cfg.run.name must be " .. rule .. ", got nil")
+      -- a name set after the config was resolved is checked before anything is removed
+      local outside = cfg("x", 12)
+      outside.run.name = "../outside"
+      assert(os.execute(("mkdir -p '%s/outside' && echo keep > '%s/outside/f'"):format(dir, dir)))
+      assert.has_error(function() gan.train.trial(Toy, outside, { dataset = ds }) end,
+         "trial: cfg.run.name must be " .. rule .. ", got ../outside")
+      assert.are.equal("keep\n", H.read_all(dir .. "/outside/f"))
       H.rm_rf(dir)
    end)
 end)

@@ -11,4 +11,9 @@ int gan_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // The last message set on this thread ("" when none).
 const char *gan_last_error(void);
 
+// Messages that name a dim (or a position in a shape) count from this base: 0 by default,
+// as C does; the Lua module sets 1, so its users read the dims they wrote. Process-wide.
+void gan_set_dim_base(int base);
+int gan_dim_base(void);
+
 #endif

@@ -5,9 +5,20 @@
 #include "gan/tensor.h"
 
 // Decodes PNG, JPEG, BMP, TGA, GIF (first frame), ... `channels` 0 keeps the file's.
+// Before anything is decoded or allocated, the image's width x height must be at most
+// gan_image_max_pixels(); a PNG is checked in full first (signature, every chunk's
+// length and CRC-32, IHDR, the zlib stream of its IDAT chunks with its Adler-32, and that
+// stream's inflated size against the one its dimensions need), which stb_image does not.
+// Errors name `name` and the reason.
 int gan_image_decode(gan_tensor **out, const unsigned char *bytes, size_t len, int channels,
                      const char *name);
 int gan_image_load(gan_tensor **out, const char *path, int channels);
+// The largest image (width x height, in pixels) decoding accepts: a decompression bomb
+// (a small file that inflates to gigabytes) is refused before anything is allocated.
+// Process-wide; GAN_IMAGE_MAX_PIXELS (2^26 = 8192 x 8192) by default.
+#define GAN_IMAGE_MAX_PIXELS ((int64_t)1 << 26)
+int gan_image_set_max_pixels(int64_t n);   // n >= 1
+int64_t gan_image_max_pixels(void);
 // PNG of a (C, H, W) or (H, W) float image in [0, 1] (clamped, rounded), written atomically.
 int gan_image_save_png(const char *path, const gan_tensor *img);
 

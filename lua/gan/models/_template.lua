@@ -21,21 +21,27 @@ local losses = require("gan.losses")
 local data = require("gan.data")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 -- 1. The class: its name (the file's name), one line for `gan models`, its paper, and its
 -- config defaults. They are merged over gan.train.Model.defaults, which every model has:
 -- data.batch_size; train.steps, seed, threads, log_every, sample_every, checkpoint_every,
--- keep_checkpoints, eval_every, eval_samples; run.root, run.name. `best` names the
--- evaluation metric whose best value keeps checkpoints/best.safetensors.
+-- keep_checkpoints, eval_every, eval_samples; run.root, run.name. Each default declares
+-- what it allows, checked before a run starts: config.range(default, "[lo, hi]") for
+-- numbers ("(0, inf)", "[0, 1)": open or closed ends), config.choice(default, {...}),
+-- config.valid(default, predicate, "what it accepts"); a plain value is checked by type
+-- only. `best` names the evaluation metric whose best value keeps
+-- checkpoints/best.safetensors.
 local M = require("gan.train.model").define {
    name = "_template",
    summary = "The template of a model file: an MLP GAN on flattened MNIST",
    paper = "Goodfellow et al. 2014, Generative Adversarial Nets",
    best = { metric = "fid", mode = "min" },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64 },
-      model = { nz = 64, hidden = 256 },
-      train = { steps = 2000, lr = 2e-4, beta1 = 0.5, beta2 = 0.999 },
+      data = { name = choice("mnist", { "mnist", "fashion_mnist" }), image_size = range(32, "[1, 512]"), batch_size = 64 },
+      model = { nz = range(64, "[1, inf)"), hidden = range(256, "[1, inf)") },
+      train = { steps = 2000, lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"), beta2 = range(0.999, "[0, 1)") },
    },
 }
 

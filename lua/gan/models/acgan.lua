@@ -13,6 +13,8 @@ local F = require("gan.nn.functional")
 local optim = require("gan.optim")
 local blocks = require("gan.nn.blocks")
 local metrics = require("gan.metrics")
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "acgan",
@@ -20,14 +22,18 @@ local M = require("gan.train.model").define {
    paper = "Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier GANs",
    health = { d_loss = { "l_s" } },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64 },
-      model = { nz = 100, ngf = 32, ndf = 32, dropout = 0.0, n_classes = 10 },
+      -- labelled data only
+      data = { name = choice("mnist", { "mnist", "fashion_mnist" }), image_size = choice(32, require("gan.models.dcgan").SIZES),
+         batch_size = 64 },
+      model = { nz = range(100, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)"),
+         dropout = range(0.0, "[0, 1)"), n_classes = range(10, "[1, inf)") },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
-         lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, ema = 0.0, ema_start = 0,
+         lr_g = range(2e-4, "[0, inf)"), lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), ema = range(0.0, "[0, 1)"), ema_start = range(0, "[0, inf)"),
          -- the weight of the fakes' class term in D's loss (1: the paper; 0: D's class
          -- head learns from real images only)
-         fake_class_weight = 1.0,
+         fake_class_weight = range(1.0, "[0, inf)"),
       },
    },
 }
@@ -102,18 +108,12 @@ end
 
 --- The labelled training split (the test split stays unseen).
 function M.dataset(cfg)
-   local name = cfg.data.name
-   if name ~= "mnist" and name ~= "fashion_mnist" then
-      error(("acgan: data.name must be mnist or fashion_mnist (labelled data), got '%s'"):format(name), 0)
-   end
-   return require("gan.data").for_gan(name, { split = "train", image_size = cfg.data.image_size })
+   return M.check_classes(require("gan.data").for_gan(cfg.data.name, { split = "train",
+      image_size = cfg.data.image_size }), cfg)
 end
 
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
-   if t.fake_class_weight ~= t.fake_class_weight or t.fake_class_weight < 0 then
-      error(("acgan: train.fake_class_weight must be >= 0, got %s"):format(tostring(t.fake_class_weight)), 0)
-   end
    local G = self:network("G", M.Generator { nz = m.nz, ngf = m.ngf, nc = 1, image_size = size, n_classes = m.n_classes })
    local D = self:network("D", M.Discriminator { ndf = m.ndf, nc = 1, image_size = size, dropout = m.dropout,
       n_classes = m.n_classes })

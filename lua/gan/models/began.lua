@@ -15,6 +15,8 @@ local data = require("gan.data")
 local optim = require("gan.optim")
 local no_grad = require("gan.autograd").no_grad
 local dcgan = require("gan.models.dcgan")
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "began",
@@ -23,11 +25,14 @@ local M = require("gan.train.model").define {
    best = { metric = "fid", mode = "min" },
    progress = { "loss_d", "loss_g", "m_global", "k" },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64, split = "train" },
+      -- image_size: a power of two from 8 (the decoder starts at 8x8)
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES),
+         image_size = choice(32, { 8, 16, 32, 64, 128, 256, 512 }), batch_size = 64, split = choice("train", dcgan.SPLITS) },
       -- n: convolution width; h: embedding and latent size
-      model = { nz = 64, n = 32, h = 64 },
-      train = { steps = 5000, gamma = 0.5, lambda_k = 0.001, lr_g = 1e-4, lr_d = 1e-4, beta1 = 0.5, beta2 = 0.999,
-         sample_every = 500, checkpoint_every = 1000 },
+      model = { nz = range(64, "[1, inf)"), n = range(32, "[1, inf)"), h = range(64, "[1, inf)") },
+      train = { steps = 5000, gamma = range(0.5, "(0, 1]"), lambda_k = range(0.001, "[0, 1]"),
+         lr_g = range(1e-4, "[0, inf)"), lr_d = range(1e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), sample_every = 500, checkpoint_every = 1000 },
    },
 }
 
@@ -91,9 +96,6 @@ function Balance:load_state_dict(s) self.k = s.k end
 
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
-   if d.image_size < 8 or d.image_size & (d.image_size - 1) ~= 0 then
-      error(("began: data.image_size must be a power of two >= 8, got %d"):format(d.image_size), 0)
-   end
    local nc = data.channels(d.name)
    local G = self:network("G", decoder(nc, m.n, m.nz, d.image_size))
    local D = self:network("D", AE(nc, m.n, m.h, d.image_size))

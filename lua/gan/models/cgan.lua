@@ -14,6 +14,8 @@ local losses = require("gan.losses")
 local metrics = require("gan.metrics")
 local optim = require("gan.optim")
 local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "cgan",
@@ -21,9 +23,12 @@ local M = require("gan.train.model").define {
    paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets",
    health = { d_loss = { "loss_d" } },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 100, split = "train" },
-      model = { nz = 100, n_classes = 10, dropout = 0.5 },
-      train = { steps = 5000, loss = "nonsaturating", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+      -- labelled data only; MLPs take any image size
+      data = { name = choice("mnist", { "mnist", "fashion_mnist" }), image_size = range(32, "[1, 512]"), batch_size = 100,
+         split = choice("train", require("gan.models.dcgan").SPLITS) },
+      model = { nz = range(100, "[1, inf)"), n_classes = range(10, "[1, inf)"), dropout = range(0.5, "[0, 1)") },
+      train = { steps = 5000, loss = choice("nonsaturating", losses.names()), lr_g = range(2e-4, "[0, inf)"),
+         lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"), beta2 = range(0.999, "[0, 1)"),
          sample_every = 500, checkpoint_every = 1000 },
    },
 }
@@ -57,10 +62,7 @@ end
 
 --- The training split of data.name (labelled digits).
 function M.dataset(cfg)
-   if cfg.data.name ~= "mnist" and cfg.data.name ~= "fashion_mnist" then
-      error(("cgan: data.name must be mnist or fashion_mnist (labelled data), got '%s'"):format(cfg.data.name), 0)
-   end
-   return data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size })
+   return M.check_classes(data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size }), cfg)
 end
 
 function M:build(cfg)

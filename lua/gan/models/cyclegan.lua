@@ -17,6 +17,8 @@ local image = require("gan.image")
 local ImagePool = require("gan.train.pool")
 local stack = require("gan.tensor").stack
 local is_tensor = require("gan.tensor").is_tensor
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "cyclegan",
@@ -24,14 +26,20 @@ local M = require("gan.train.model").define {
    paper = "Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using CycleGANs",
    health = { d_loss = { "loss_d_a", "loss_d_b" } },
    defaults = {
-      data = { a = "google", b = "twitter", image_size = 64, batch_size = 1, flip = true },
-      model = { generator = "resnet", ngf = 32, n_blocks = 6, n_downs = 6, ndf = 32, n_layers = 3 },
+      -- a, b: the emoji vendors of the two domains
+      data = { a = choice("google", data.VENDORS), b = choice("twitter", data.VENDORS),
+         image_size = choice(64, require("gan.models.dcgan").SIZES), batch_size = 1, flip = true },
+      -- n_blocks: residual blocks of the ResNet generator; n_downs: the U-Net's depth
+      model = { generator = choice("resnet", { "resnet", "unet" }), ngf = range(32, "[1, inf)"),
+         n_blocks = range(6, "[0, inf)"), n_downs = range(6, "[5, inf)"), ndf = range(32, "[1, inf)"),
+         n_layers = range(3, "[1, inf)") },
       train = {
          steps = 1000, sample_every = 250, checkpoint_every = 500,
          -- the learning rate is constant until decay_start, then decays linearly to 0
-         decay_start = 500, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda_cycle = 10.0,
-         lambda_identity = 0.5, pool = 50,
-         n_samples = 8,   -- held-out pairs in the sample sheets
+         decay_start = range(500, "[0, inf)"), lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), lambda_cycle = range(10.0, "[0, inf)"),
+         lambda_identity = range(0.5, "[0, inf)"), pool = range(50, "[0, inf)"),
+         n_samples = range(8, "[1, inf)"),   -- held-out pairs in the sample sheets
       },
    },
 }
@@ -69,6 +77,19 @@ local function generator(m)
    error(("cyclegan: model.generator must be 'resnet' or 'unet', got '%s'"):format(tostring(m.generator)), 0)
 end
 
+-- The side of the PatchGAN's output for images of side s: n_layers stride-2 4x4
+-- convolutions (padding 1), then two of stride 1.
+local function patch_side(s, n_layers)
+   for _ = 1, n_layers do
+      if s < 1 then break end
+      s = (s - 2) // 2 + 1
+   end
+   return s - 2
+end
+
+-- k * 2^n as a message shows it: the number while it is an exact integer, else the formula.
+local function times_pow2(k, n) return n <= 60 and tostring(k << n) or ("%d * 2^%d"):format(k, n) end
+
 local function params_of(...)
    local ps = {}
    for _, net in ipairs { ... } do
@@ -82,6 +103,16 @@ function M:build(cfg)
    if t.decay_start < 0 or t.decay_start > t.steps then
       error(("cyclegan: train.decay_start must be between 0 and train.steps (%d), got %d"):format(t.steps,
          t.decay_start), 0)
+   end
+   -- the networks' depths against the image size (else the first step fails inside a conv)
+   local size = cfg.data.image_size
+   if m.generator == "unet" and size < 2 ^ m.n_downs then
+      error(("cyclegan: data.image_size (%d) is too small for the U-Net's model.n_downs (%d): it needs at least %s")
+         :format(size, m.n_downs, times_pow2(1, m.n_downs)), 0)
+   end
+   if patch_side(size, m.n_layers) < 1 then
+      error(("cyclegan: data.image_size (%d) is too small for the discriminator's model.n_layers (%d): it needs at "
+         .. "least %s"):format(size, m.n_layers, times_pow2(3, m.n_layers)), 0)
    end
    local G_AB = self:network("G_AB", generator(m))
    local G_BA = self:network("G_BA", generator(m))

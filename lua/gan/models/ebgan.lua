@@ -14,6 +14,8 @@ local data = require("gan.data")
 local optim = require("gan.optim")
 local no_grad = require("gan.autograd").no_grad
 local dcgan = require("gan.models.dcgan")
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "ebgan",
@@ -22,10 +24,12 @@ local M = require("gan.train.model").define {
    health = { d_loss = { "loss_d" } },
    best = { metric = "fid", mode = "min" },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64, split = "train" },
-      model = { nz = 100, ngf = 32, ndf = 32 },
-      train = { steps = 5000, margin = 1.0, lambda_pt = 0.1, lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999,
-         sample_every = 500, checkpoint_every = 1000 },
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = choice(32, dcgan.SIZES),
+         batch_size = 64, split = choice("train", dcgan.SPLITS) },
+      model = { nz = range(100, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)") },
+      train = { steps = 5000, margin = range(1.0, "[0, inf)"), lambda_pt = range(0.1, "[0, inf)"),
+         lr_g = range(2e-4, "[0, inf)"), lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), sample_every = 500, checkpoint_every = 1000 },
    },
 }
 

@@ -17,7 +17,8 @@ local M = pixelcnn:extend {
    summary = "Gated PixelCNN: vertical and horizontal stacks (no blind spot), class-conditional",
    paper = "van den Oord, Kalchbrenner, Vinyals, Espeholt, Graves & Kavukcuoglu 2016, Conditional Image "
       .. "Generation with PixelCNN Decoders",
-   defaults = { model = { conditional = true, n_classes = 10, n_samples = 100 } },
+   -- n_classes: the digits' 10 (checked against the data)
+   defaults = { model = { conditional = true, n_classes = require("gan.config").range(10, "[1, inf)"), n_samples = 100 } },
 }
 
 -- x shifted down by one row (a zero row on top) or right by one column.

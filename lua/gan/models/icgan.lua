@@ -17,6 +17,8 @@ local blocks = require("gan.nn.blocks")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
 local stack = require("gan.tensor").stack
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "icgan",
@@ -24,9 +26,12 @@ local M = require("gan.train.model").define {
    paper = "Perarnau, van de Weijer, Raducanu & Alvarez 2016, Invertible Conditional GANs for image editing",
    health = { d_loss = { "loss_d" } },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64 },
-      model = { nz = 64, ngf = 32, ndf = 32 },
-      train = { steps = 6000, lr = 2e-4, beta1 = 0.5, beta2 = 0.999, sample_every = 1000, checkpoint_every = 2000 },
+      -- the classes are the data's (10 digits, 6 skin tones); DCGAN's networks and sizes
+      data = { name = choice("mnist", { "mnist", "emoji_skin" }), image_size = choice(32, require("gan.models.dcgan").SIZES),
+         batch_size = 64 },
+      model = { nz = range(64, "[1, inf)"), ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)") },
+      train = { steps = 6000, lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"), beta2 = range(0.999, "[0, 1)"),
+         sample_every = 1000, checkpoint_every = 2000 },
    },
 }
 

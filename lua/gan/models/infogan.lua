@@ -17,6 +17,9 @@ local optim = require("gan.optim")
 local losses = require("gan.losses")
 local blocks = require("gan.nn.blocks")
 local metrics = require("gan.metrics")
+local data = require("gan.data")
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 local init_weights = nn.init.gan_normal(0.02)
 
 local M = require("gan.train.model").define {
@@ -25,13 +28,18 @@ local M = require("gan.train.model").define {
    paper = "Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, InfoGAN",
    health = { d_loss = { "loss_d" } },
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 64 },
-      model = { n_noise = 62, n_cat = 10, n_cont = 2, ngf = 32, ndf = 32, arch = "dcgan", traversal = 2.0 },
+      -- image_size: a power of two >= 16 for arch "dcgan", a multiple of 4 for "paper"
+      data = { name = config.valid("mnist", data.for_gan_image_name, data.FOR_GAN_IMAGE_NAMES), image_size = range(32, "[4, 512]"),
+         batch_size = 64 },
+      model = { n_noise = range(62, "[0, inf)"), n_cat = range(10, "[1, inf)"), n_cont = range(2, "[0, inf)"),
+         ngf = range(32, "[1, inf)"), ndf = range(32, "[1, inf)"), arch = choice("dcgan", { "dcgan", "paper" }),
+         traversal = range(2.0, "[0, inf)") },
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
          -- the paper: Adam, 1e-3 for G and 2e-4 for D; lambda weighs the information loss,
          -- lambda_cont its continuous part
-         lr_g = 1e-3, lr_d = 2e-4, beta1 = 0.5, beta2 = 0.999, lambda = 1.0, lambda_cont = 1.0,
+         lr_g = range(1e-3, "[0, inf)"), lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), lambda = range(1.0, "[0, inf)"), lambda_cont = range(1.0, "[0, inf)"),
       },
    },
 }
@@ -163,7 +171,12 @@ function M.dataset(cfg)
 end
 
 function M:build(cfg)
-   local m, t = cfg.model, cfg.train
+   local m, t, size = cfg.model, cfg.train, cfg.data.image_size
+   local fits = m.arch == "paper" and size % 4 == 0 or m.arch == "dcgan" and size >= 16 and size & (size - 1) == 0
+   if not fits then
+      error(("infogan: data.image_size must be %s with model.arch '%s', got %d"):format(
+         m.arch == "paper" and "a multiple of 4" or "a power of two >= 16", m.arch, size), 0)
+   end
    local G = self:network("G", M.Generator { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, ngf = m.ngf,
       image_size = cfg.data.image_size, arch = m.arch })
    local D = self:network("D", M.Discriminator { ndf = m.ndf, n_cat = m.n_cat, n_cont = m.n_cont,

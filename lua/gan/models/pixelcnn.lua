@@ -13,6 +13,8 @@ local F = require("gan.nn.functional")
 local data = require("gan.data")
 local optim = require("gan.optim")
 local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range = config.range
 
 local M = require("gan.train.model").define {
    name = "pixelcnn",
@@ -21,10 +23,12 @@ local M = require("gan.train.model").define {
    best = { metric = "nll", mode = "min" },
    progress = { "nll" },
    defaults = {
-      data = { name = "binarized_mnist", batch_size = 64 },
-      -- h: feature maps; blocks: residual blocks of masked 3x3 convolutions
-      model = { h = 32, blocks = 6, n_samples = 16 },
-      train = { steps = 10000, lr = 1e-3, beta1 = 0.9, beta2 = 0.999, sample_every = 5000, checkpoint_every = 2000 },
+      data = { name = config.choice("binarized_mnist", { "binarized_mnist" }), batch_size = 64 },
+      -- h: feature maps; blocks: residual blocks of masked 3x3 convolutions; n_samples:
+      -- the images of a sheet (each takes 784 network passes)
+      model = { h = range(32, "[1, inf)"), blocks = range(6, "[0, inf)"), n_samples = range(16, "[1, inf)") },
+      train = { steps = 10000, lr = range(1e-3, "[0, inf)"), beta1 = range(0.9, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), sample_every = 5000, checkpoint_every = 2000 },
    },
 }
 
@@ -48,12 +52,12 @@ function M.Network(opts)
    return nn.Sequential(layers)
 end
 
---- The training digits, binarized afresh in every batch.
+--- The training digits, binarized afresh in every batch (with their classes, checked
+-- against model.n_classes, for a conditional model).
 function M.dataset(cfg)
-   if cfg.data.name ~= "binarized_mnist" then
-      error(("%s: data.name must be binarized_mnist, got '%s'"):format(cfg.model.name, cfg.data.name), 0)
-   end
-   return data.binarized_mnist { split = "train", dynamic = true }
+   local ds = data.binarized_mnist { split = "train", dynamic = true }
+   if cfg.model.conditional then M.check_classes(ds, cfg) end
+   return ds
 end
 
 --- The network; a conditional model (gated PixelCNN) also takes the class.

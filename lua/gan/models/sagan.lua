@@ -39,6 +39,13 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local nn_utils = require("gan.nn.utils")
 local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range, choice = config.range, config.choice
+
+-- Image sizes 4 * 2^B (B up blocks), and the resolutions self-attention can sit at
+-- (0: none; below data.image_size, which build checks).
+local SIZES = { 8, 16, 32, 64, 128, 256, 512 }
+local ATTENTION = { 0, 8, 16, 32, 64, 128, 256 }
 
 local M = require("gan.train.model").define {
    name = "sagan",
@@ -47,14 +54,19 @@ local M = require("gan.train.model").define {
    health = { d_loss = { "loss_d" } },
    best = { metric = "fid", mode = "min" },
    defaults = {
-      data = { name = "fashion_mnist", image_size = 32, batch_size = 64 },
+      -- labelled data only (n_classes must be its class count: 10, 10, 9)
+      data = { name = choice("fashion_mnist", { "fashion_mnist", "mnist", "emoji_category" }),
+         image_size = choice(32, SIZES), batch_size = 64 },
       model = {
-         nz = 128, n_classes = 10, ch = 32, attention = 16, sn_g = true, shared_dim = 0, hierarchical = false,
-         head = "projection", truncation = 0.0,
+         nz = range(128, "[1, inf)"), n_classes = range(10, "[1, inf)"), ch = range(32, "[1, inf)"),
+         attention = choice(16, ATTENTION), sn_g = true, shared_dim = range(0, "[0, inf)"), hierarchical = false,
+         head = choice("projection", { "projection", "ac" }), truncation = range(0.0, "[0, inf)"),
       },
       train = {
          steps = 10000, sample_every = 500, checkpoint_every = 1000,
-         lr_g = 1e-4, lr_d = 4e-4, beta1 = 0.0, beta2 = 0.9, d_steps = 1, ortho = 0.0, ema = 0.0, ema_start = 0,
+         lr_g = range(1e-4, "[0, inf)"), lr_d = range(4e-4, "[0, inf)"), beta1 = range(0.0, "[0, 1)"),
+         beta2 = range(0.9, "[0, 1)"), d_steps = range(1, "[1, inf)"), ortho = range(0.0, "[0, inf)"),
+         ema = range(0.0, "[0, 1)"), ema_start = range(0, "[0, inf)"),
       },
    },
 }
@@ -212,32 +224,17 @@ function M.Discriminator(opts) return Discriminator(opts) end
 --- The labelled training split (the test split stays unseen: it is the reference set):
 -- Fashion-MNIST, MNIST, or emoji by category (emoji_category, 9 classes).
 function M.dataset(cfg)
-   local ds = data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
-   if not ds.labels or type(ds.classes) ~= "table" then
-      error(("%s: data.name '%s' has no class labels; a class-conditional model needs them (fashion_mnist, "
-         .. "mnist, emoji_category)"):format(cfg.model.name, cfg.data.name), 0)
-   end
-   if #ds.classes ~= cfg.model.n_classes then
-      error(("%s: %s has %d classes, but model.n_classes is %d"):format(cfg.model.name, cfg.data.name, #ds.classes,
-         cfg.model.n_classes), 0)
-   end
-   return ds
+   return M.check_classes(data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size }), cfg)
 end
-
-local function check(cond, msg, ...) if not cond then error(("%s: " .. msg):format(...), 0) end end
 
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
-   local who = self.name
-   check(m.head == "projection" or m.head == "ac", "model.head must be 'projection' or 'ac', got '%s'", who,
-      tostring(m.head))
-   check(t.d_steps >= 1 and t.d_steps == math.floor(t.d_steps), "train.d_steps must be an integer >= 1, got %s",
-      who, tostring(t.d_steps))
-   check(t.ortho >= 0, "train.ortho must be >= 0, got %s", who, tostring(t.ortho))
-   check(m.truncation >= 0, "model.truncation must be >= 0 (0: no truncation), got %s", who, tostring(m.truncation))
+   -- each value is in its declared range; what is left is between keys
    local a = m.attention
-   check(a == 0 or (a >= 8 and a < d.image_size and math.log(a, 2) == math.floor(math.log(a, 2))),
-      "model.attention must be 0 (none) or a power of two from 8 to data.image_size / 2, got %s", who, tostring(a))
+   if not (a == 0 or (a >= 8 and a < d.image_size and math.log(a, 2) == math.floor(math.log(a, 2)))) then
+      error(("%s: model.attention must be 0 (none) or a power of two from 8 to data.image_size / 2 (%d), got %s")
+         :format(self.name, d.image_size // 2, tostring(a)), 0)
+   end
    local nc = data.channels(d.name)
    local G = self:network("G", M.Generator { nz = m.nz, n_classes = m.n_classes, ch = m.ch, nc = nc,
       image_size = d.image_size, attention = m.attention, sn = m.sn_g, shared_dim = m.shared_dim,

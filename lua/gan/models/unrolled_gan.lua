@@ -15,14 +15,12 @@ local M = require("gan.models.vanilla_gan"):extend {
    name = "unrolled_gan",
    summary = "Unrolled GAN: G's loss through K differentiable Adam steps of D (second order)",
    paper = "Metz, Poole, Pfau & Sohl-Dickstein 2017, Unrolled Generative Adversarial Networks",
-   defaults = { train = { unroll = 5 } },
+   -- unroll: K, the differentiable Adam steps of D that G's loss looks through (0: vanilla GAN)
+   defaults = { train = { unroll = require("gan.config").range(5, "[0, inf)") } },
 }
 
 function M:build(cfg)
    local t = cfg.train
-   if math.type(t.unroll) ~= "integer" or t.unroll < 0 then
-      error(("unrolled_gan: train.unroll must be an integer >= 0, got %s"):format(tostring(t.unroll)), 0)
-   end
    if t.unroll > 0 and (t.optimizer ~= "adam" or t.n_critic ~= 1) then
       error("unrolled_gan: unrolling follows D's Adam steps: train.optimizer must be 'adam' and n_critic 1", 0)
    end

@@ -15,6 +15,8 @@ local data = require("gan.data")
 local optim = require("gan.optim")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
    name = "vae",
@@ -26,10 +28,14 @@ local M = require("gan.train.model").define {
       data = { batch_size = 100 },
       -- arch: "mlp" (hidden x layers, tanh) or "conv" (nf, 2 nf channels at 14 and 7
       -- pixels); decoder: "bernoulli" (binarized digits) or "gaussian" (grey digits, std
-      -- sigma); conditional: the class joins encoder and decoder (cVAE)
-      model = { arch = "mlp", decoder = "bernoulli", nz = 32, hidden = 500, layers = 2, nf = 32, sigma = 0.1,
-         conditional = false, n_classes = 10, iwae_k = 5000 },
-      train = { steps = 20000, lr = 1e-3, beta1 = 0.9, beta2 = 0.999, sample_every = 5000, checkpoint_every = 5000 },
+      -- sigma); conditional: the class joins encoder and decoder (cVAE; n_classes: the
+      -- digits' 10); iwae_k: importance samples per digit of the IWAE bound
+      model = { arch = choice("mlp", { "mlp", "conv" }), decoder = choice("bernoulli", { "bernoulli", "gaussian" }),
+         nz = range(32, "[1, inf)"), hidden = range(500, "[1, inf)"), layers = range(2, "[0, inf)"),
+         nf = range(32, "[1, inf)"), sigma = range(0.1, "(0, inf)"), conditional = false,
+         n_classes = range(10, "[1, inf)"), iwae_k = range(5000, "[1, inf)") },
+      train = { steps = 20000, lr = range(1e-3, "[0, inf)"), beta1 = range(0.9, "[0, 1)"),
+         beta2 = range(0.999, "[0, 1)"), sample_every = 5000, checkpoint_every = 5000 },
    },
 }
 
@@ -101,8 +107,10 @@ end
 --- The training digits: binarized afresh each batch (Bernoulli decoder) or grey levels
 -- in [0, 1] (Gaussian decoder).
 function M.dataset(cfg)
-   if cfg.model.decoder == "bernoulli" then return data.binarized_mnist { split = "train", dynamic = true } end
-   return data.mnist { split = "train" }
+   local ds = cfg.model.decoder == "bernoulli" and data.binarized_mnist { split = "train", dynamic = true }
+      or data.mnist { split = "train" }
+   if cfg.model.conditional then M.check_classes(ds, cfg) end
+   return ds
 end
 
 -- The held-out digits as the model is evaluated on: fixed binarization (seed 0) or grey.
@@ -119,12 +127,6 @@ M.deterministic = false
 
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
-   if m.arch ~= "mlp" and m.arch ~= "conv" then
-      error(("%s: model.arch must be 'mlp' or 'conv', got '%s'"):format(self.name, tostring(m.arch)), 0)
-   end
-   if m.decoder ~= "bernoulli" and m.decoder ~= "gaussian" then
-      error(("%s: model.decoder must be 'bernoulli' or 'gaussian', got '%s'"):format(self.name, tostring(m.decoder)), 0)
-   end
    local E = self:network("encoder", Encoder(m, self.deterministic))
    local D = self:network("decoder", Decoder(m))
    local params = E:parameters()

@@ -19,15 +19,22 @@ local plot = require("gan.plot")
 local dcgan = require("gan.models.dcgan")
 local nn = require("gan.nn")
 
+local config = require("gan.config")
+local range = config.range
+
 local M = dcgan:extend {
    name = "vanilla_gan",
    summary = "The original GAN: MLP generator, maxout discriminator; minimax or non-saturating loss",
    paper = "Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville & Bengio 2014, Generative Adversarial Nets",
    defaults = {
-      data = { name = "mnist", image_size = 32, batch_size = 100, split = "train" },
+      -- MLPs take any image size (ignored on the 2-d toys), and the toys' points (which
+      -- DCGAN's convolutions do not)
+      data = { name = config.valid("mnist", data.for_gan_name, data.FOR_GAN_NAMES), image_size = range(32, "[1, 512]"), batch_size = 100, split = "train" },
       -- G: nz -> g_layers x g_hidden (ReLU) -> image (tanh) or point (linear); D: d_layers
       -- x d_hidden maxout units of `pieces` (0: ReLU), dropout after each
-      model = { nz = 100, g_hidden = 1200, g_layers = 2, d_hidden = 240, d_layers = 2, pieces = 5, dropout = 0.5 },
+      model = { nz = 100, g_hidden = range(1200, "[1, inf)"), g_layers = range(2, "[0, inf)"),
+         d_hidden = range(240, "[1, inf)"), d_layers = range(2, "[0, inf)"), pieces = range(5, "[0, inf)"),
+         dropout = range(0.5, "[0, 1)") },
       train = { steps = 5000, sample_every = 500, checkpoint_every = 1000 },
    },
 }

@@ -35,6 +35,21 @@ local function pair(v, default, op, name)
    error(("%s: %s must be a number or a pair of numbers"):format(op, name), 3)
 end
 
+-- pair() of integers >= lo (floats with integral values become integers), so that a
+-- wrong size is reported under the name the caller used.
+local function int_pair(v, default, op, name, lo)
+   local p = pair(v, default, op, name)
+   for i = 1, 2 do
+      local n = math.tointeger(p[i])
+      if not n or n < lo then
+         error(("%s: %s must be an integer >= %d or a pair of them, got %s"):format(op, name, lo,
+            type(v) == "table" and "{" .. table.concat(v, ", ") .. "}" or tostring(v)), 3)
+      end
+      p[i] = n
+   end
+   return p
+end
+
 local set = require("gan.opts").set
 local check_opts = require("gan.opts").check   -- errors point at the caller of the F function
 
@@ -66,9 +81,9 @@ function F.avg_pool2d(x, kernel, opts)
    opts = check_opts(opts, set("stride", "padding", "count_include_pad"), "avg_pool2d")
    check_tensor(x, "avg_pool2d", "input")
    if x:dim() ~= 4 then error("avg_pool2d: expected a 4-d input (N, C, H, W), got " .. shape_str(x), 2) end
-   local k = pair(kernel, nil, "avg_pool2d", "kernel_size")
-   local stride = pair(opts.stride, k, "avg_pool2d", "stride")
-   local pad = pair(opts.padding, 0, "avg_pool2d", "padding")
+   local k = int_pair(kernel, nil, "avg_pool2d", "kernel_size", 1)
+   local stride = int_pair(opts.stride, k, "avg_pool2d", "stride", 1)
+   local pad = int_pair(opts.padding, 0, "avg_pool2d", "padding", 0)
    local C = x:size(2)
    local w = core.full({ C, 1, k[1], k[2] }, 1 / (k[1] * k[2]), { dtype = x.dtype })
    local y = core.conv2d(x, w, nil, { stride = stride, padding = pad, groups = C })
@@ -85,10 +100,10 @@ end
 function F.max_pool2d(x, kernel, opts)
    opts = check_opts(opts, set("stride", "padding", "dilation", "ceil_mode", "return_indices"), "max_pool2d")
    check_tensor(x, "max_pool2d", "input")
-   local k = pair(kernel, nil, "max_pool2d", "kernel_size")
-   local stride = pair(opts.stride, k, "max_pool2d", "stride")
-   local idx = core.max_pool2d_indices(x, k, stride, pair(opts.padding, 0, "max_pool2d", "padding"),
-      pair(opts.dilation, 1, "max_pool2d", "dilation"), opts.ceil_mode)
+   local k = int_pair(kernel, nil, "max_pool2d", "kernel_size", 1)
+   local stride = int_pair(opts.stride, k, "max_pool2d", "stride", 1)
+   local idx = core.max_pool2d_indices(x, k, stride, int_pair(opts.padding, 0, "max_pool2d", "padding", 0),
+      int_pair(opts.dilation, 1, "max_pool2d", "dilation", 1), opts.ceil_mode)
    local N, C, Ho, Wo = idx:size(1), idx:size(2), idx:size(3), idx:size(4)
    local flat = x:reshape(N, C, x:size(3) * x:size(4))
    local y = flat:gather(3, idx:view(N, C, Ho * Wo)):view(N, C, Ho, Wo)
@@ -113,7 +128,7 @@ end
 function F.adaptive_avg_pool2d(x, size)
    check_tensor(x, "adaptive_avg_pool2d", "input")
    if x:dim() ~= 4 then error("adaptive_avg_pool2d: expected a 4-d input, got " .. shape_str(x), 2) end
-   local s = pair(size, nil, "adaptive_avg_pool2d", "output_size")
+   local s = int_pair(size, nil, "adaptive_avg_pool2d", "output_size", 1)
    local H, W = x:size(3), x:size(4)
    if s[1] == H and s[2] == W then return x end
    if H % s[1] == 0 and W % s[2] == 0 then
@@ -154,7 +169,7 @@ function F.interpolate(x, opts)
    local H, W = x:size(3), x:size(4)
    local out, scale
    if opts.size ~= nil then
-      out = pair(opts.size, nil, "interpolate", "size")
+      out = int_pair(opts.size, nil, "interpolate", "size", 1)
       scale = { H / out[1], W / out[2] }
    elseif opts.scale_factor ~= nil then
       local f = pair(opts.scale_factor, nil, "interpolate", "scale_factor")
@@ -180,9 +195,19 @@ function F.interpolate(x, opts)
    error(("interpolate: unknown mode '%s' (nearest or bilinear)"):format(tostring(mode)), 2)
 end
 
+-- The upscale factor of pixel_shuffle / pixel_unshuffle: an integer >= 1.
+local function check_factor(r, op)
+   local n = math.tointeger(r)
+   if not n or n < 1 then
+      error(("%s: the factor must be an integer >= 1, got %s"):format(op, tostring(r)), 3)
+   end
+   return n
+end
+
 --- (N, C r^2, H, W) -> (N, C, H r, W r).
 function F.pixel_shuffle(x, r)
    check_tensor(x, "pixel_shuffle", "input")
+   r = check_factor(r, "pixel_shuffle")
    if x:dim() ~= 4 or x:size(2) % (r * r) ~= 0 then
       error(("pixel_shuffle: channels of %s are not divisible by %d^2"):format(shape_str(x), r), 2)
    end
@@ -193,6 +218,7 @@ end
 --- (N, C, H r, W r) -> (N, C r^2, H, W).
 function F.pixel_unshuffle(x, r)
    check_tensor(x, "pixel_unshuffle", "input")
+   r = check_factor(r, "pixel_unshuffle")
    if x:dim() ~= 4 or x:size(3) % r ~= 0 or x:size(4) % r ~= 0 then
       error(("pixel_unshuffle: spatial size of %s is not divisible by %d"):format(shape_str(x), r), 2)
    end
@@ -395,7 +421,14 @@ function F.embedding(indices, weight)
    if indices.dtype ~= "int64" then error("embedding: indices must be int64, got " .. indices.dtype, 2) end
    local s = indices:size()
    s[#s + 1] = weight:size(2)
-   return weight:index_select(1, indices:reshape(-1)):view(s)
+   local ok, rows = pcall(weight.index_select, weight, 1, indices:reshape(-1))
+   if not ok then
+      -- index_select's message names dim 1 of weight; say it as the caller sees it
+      local bad = tostring(rows):match("index (%-?%d+) out of range")
+      if not bad then error(rows, 0) end
+      error(("embedding: index %s out of range for %d embeddings"):format(bad, weight:size(1)), 2)
+   end
+   return rows:view(s)
 end
 
 --- Zeroes elements with probability p and scales the rest by 1 / (1 - p) in training.
@@ -436,11 +469,14 @@ function F.gelu(x, approximate)
    return x * 0.5 * ((x * (1 / math.sqrt(2))):erf() + 1)
 end
 
--- log(1 + exp(z)) = relu(z) + log1p(exp(-|z|)), with -|z| written as z - 2 relu(z): its
--- derivative is then sigmoid(z) everywhere, also at z == 0 (where abs' would give 0).
+-- log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), with max(z, 0) and -|z| built from the
+-- two halves zp = (z > 0 and z or 0) and zn = (z > 0 and 0 or z) as zp + log1p(exp(zn - zp)):
+-- its derivative is sigmoid(z) everywhere, also at z == 0 (where abs' would give 0) and at
+-- z = ±inf (no inf - inf on either path: softplus'(-inf) = 0, softplus'(inf) = 1).
 local function stable_softplus(z)
-   local r = z:relu()
-   return r + (z - r * 2):exp():log1p()
+   local pos, zero = z:gt(0), core.zeros_like(z)
+   local zp, zn = core.where(pos, z, zero), core.where(pos, zero, z)
+   return zp + (zn - zp):exp():log1p()
 end
 
 --- log(1 + exp(beta x)) / beta, computed stably; linear above threshold as PyTorch.
@@ -454,6 +490,9 @@ end
 --- log(sum(exp(x), dim)), stable.
 function F.logsumexp(x, dim, keepdim)
    local m = x:max(dim, true):detach()
+   -- A row whose maximum is infinite is shifted by 0 instead: -inf - -inf and inf - inf
+   -- would be NaN, while the sum gives log(0) = -inf and log(inf) = inf (as PyTorch).
+   m = core.where(m:abs():lt(math.huge), m, core.zeros_like(m))
    local s = (x - m):exp():sum(dim, true):log() + m
    if keepdim then return s end
    return s:squeeze(dim)

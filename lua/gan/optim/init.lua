@@ -48,6 +48,21 @@ local function make_groups(params, defaults, known, name)
    return groups
 end
 
+-- The hyperparameters that must be finite numbers >= 0 (betas are checked by Adam).
+local NON_NEGATIVE = { "lr", "eps", "weight_decay", "momentum", "dampening", "alpha" }
+
+local function check_hyper(groups, name)
+   for gi, g in ipairs(groups) do
+      for _, k in ipairs(NON_NEGATIVE) do
+         local v = g[k]
+         if v ~= nil and not (type(v) == "number" and v >= 0 and v < math.huge) then
+            error(("%s: %s%s must be a finite number >= 0, got %s"):format(name,
+               #groups > 1 and ("group %d: "):format(gi) or "", k, tostring(v)), 4)
+         end
+      end
+   end
+end
+
 local function new(cls, name, params, opts, defaults)
    local known = { params = true }
    for k in pairs(defaults) do known[k] = true end
@@ -56,6 +71,7 @@ local function new(cls, name, params, opts, defaults)
    self.name = name
    self.defaults = defaults
    self.param_groups = make_groups(params, defaults, known, name)
+   check_hyper(self.param_groups, name)
    self.state = {}   -- tensor -> per-parameter state table
    return self
 end

@@ -31,16 +31,23 @@ return function(spec)
    local M = spec.model
    if type(M) == "string" then M = require("gan.models").get(M) end
    local name = spec.name or script_name(spec.argv) or M.name
-   local cfg, run, resumed = gan.run.from_args(name, config.merge(M.defaults, spec.defaults), spec.argv)
-   if cfg.model.name ~= M.name then
-      error(("%s: model.name is '%s', but this experiment trains '%s'"):format(name, tostring(cfg.model.name),
-         M.name), 0)
-   end
-   local world, say = gan.dist.world_size(), gan.dist.is_main() and print or function() end
-   local ds = (spec.dataset or M.dataset)(cfg)
-   local loader = gan.data.DataLoader(ds, { batch_size = cfg.data.batch_size,
-      generator = gan.Generator(cfg.train.seed + 7), shard = world > 1 and { gan.dist.rank(), world } or nil })
-   local model = M.new(cfg)
+   local ds, loader, model, world
+   -- The config is checked as it is resolved; then the data and the model are built
+   -- (errors there name the key too) before a new run directory exists, so a failing start
+   -- leaves none behind.
+   local cfg, run, resumed = gan.run.from_args(name, config.merge(M.defaults, spec.defaults), spec.argv,
+      { prepare = function(c)
+         if c.model.name ~= M.name then
+            error(("%s: model.name is '%s', but this experiment trains '%s'"):format(name,
+               tostring(c.model.name), M.name), 0)
+         end
+         world = gan.dist.world_size()   -- MPI is initialised by now
+         ds = (spec.dataset or M.dataset)(c)
+         loader = gan.data.DataLoader(ds, { batch_size = c.data.batch_size,
+            generator = gan.Generator(c.train.seed + 7), shard = world > 1 and { gan.dist.rank(), world } or nil })
+         model = M.new(c)
+      end })
+   local say = gan.dist.is_main() and print or function() end
    say(("%s: %s (%s); %d training samples, batch %d%s; %s; run %s"):format(name, M.name, M.paper, #ds,
       cfg.data.batch_size, world > 1 and (" over %d processes"):format(world) or "", model:describe(),
       run and run.dir or "?"))

@@ -22,13 +22,19 @@
 -- @module gan.train.health
 local H = {}
 
---- The config section, with the thresholds' defaults (docs/training.md, "Training health").
-H.defaults = {
+local config = require("gan.config")
+local range = config.range
+
+--- The config section (`health`): the thresholds' defaults and ranges (docs/training.md,
+-- "Training health"); H.defaults has the plain values.
+H.config = {
    enabled = true, strict = false,
-   d_loss = 0.05, d_window = 200,
-   grad_factor = 100, grad_window = 200, grad_patience = 50,
-   collapse_every = 500, collapse_after = 2000, diversity = 0.3, class_share = 0.6,
+   d_loss = range(0.05, "[0, inf)"), d_window = range(200, "[1, inf)"),
+   grad_factor = range(100, "(1, inf)"), grad_window = range(200, "[1, inf)"), grad_patience = range(50, "[0, inf)"),
+   collapse_every = range(500, "[0, inf)"), collapse_after = range(2000, "[0, inf)"),
+   diversity = range(0.3, "[0, 1]"), class_share = range(0.6, "(0, 1]"),
 }
+H.defaults = config.resolve(H.config, {})
 
 local Monitor = {}
 Monitor.__index = Monitor

@@ -118,7 +118,19 @@ function L.resume(model, loader, run)
    local path = run and run:latest_checkpoint()
    if not path then error("resume: the run has no checkpoint to resume from", 2) end
    local o, rng = objects(model, loader), nil
-   if dist.active() then o.dist_rng = { load_state_dict = function(_, s) rng = s end } end
+   if dist.active() then
+      -- every rank's random states (dist.rng_states): an int64 (ranks, 4) tensor; the rank
+      -- count is dist.prepare's to compare
+      o.dist_rng = {
+         state_dict = function() return core.zeros({ dist.world_size(), 4 }, { dtype = "int64" }) end,
+         load_state_dict = function(_, s)
+            if s.dtype ~= "int64" or s:dim() ~= 2 or s:size(2) ~= 4 then
+               error(("expected an int64 (ranks, 4) tensor, got %s (%s)"):format(s.dtype,
+                  table.concat(s:size(), ", ")), 0)
+            end
+            rng = s
+         end }
+   end
    local extra = serialize.load_checkpoint(path, o)
    model.step, model.last_checkpoint, model._health_state = extra.step, path, extra.health
    if dist.active() then

@@ -28,27 +28,40 @@ local optim = require("gan.optim")
 local Model = {}
 Model.__index = Model
 
+local gan_run = require("gan.run")
+local range = config.range
+local OPTIMIZER_NAMES = { "sgd", "adam", "rmsprop" }
+
 --- What every model's config has, below the model's own defaults: the data batch size,
 -- the loop's settings (train.*), the run directory (run.*) and the health monitor's
--- thresholds (health.*).
+-- thresholds (health.*). Every value declares what it allows (config.range,
+-- config.choice, config.valid): models that change a default keep its range;
+-- config.describe(M.defaults) lists them.
 Model.defaults = {
-   data = { batch_size = 64 },
+   data = { batch_size = range(64, "[1, inf)") },
    model = {},
    train = {
       -- threads 0: the machine's cores (shared among the ranks under mpirun)
-      steps = 1000, seed = 0, threads = 0, log_every = 10, sample_every = 100, checkpoint_every = 500,
-      keep_checkpoints = 3, eval_every = 0, eval_samples = 2000,
-      -- another optimizer for D or G than the model's ("sgd", "adam" or "rmsprop", at the
-      -- model's learning rate): the lectures' "SGD for D, Adam for G"
-      optimizer_d = config.optional("string"), optimizer_g = config.optional("string"),
+      steps = range(1000, "[1, inf)"), seed = range(0, "[0, inf)"), threads = range(0, "[0, 1024]"),
+      -- every *_every: steps between events; 0 = never (log_every: at least 1)
+      log_every = range(10, "[1, inf)"), sample_every = range(100, "[0, inf)"),
+      checkpoint_every = range(500, "[0, inf)"), keep_checkpoints = range(3, "[0, inf)"),
+      eval_every = range(0, "[0, inf)"), eval_samples = range(2000, "[1, inf)"),
+      -- another optimizer for D or G than the model's, at the model's learning rate: the
+      -- lectures' "SGD for D, Adam for G"
+      optimizer_d = config.optional("string", OPTIMIZER_NAMES), optimizer_g = config.optional("string", OPTIMIZER_NAMES),
       -- experience replay: every replay_every steps (0: off) a snapshot of network
-      -- replay_network joins a ring of replay_keep, and the network trains as a random
-      -- older snapshot for replay_steps steps (gan.train.replay)
-      replay_every = 0, replay_network = "D", replay_keep = 10, replay_steps = 1,
+      -- replay_network joins a ring of replay_keep; a random older one then stands in for
+      -- the network during the next replay_steps steps (gan.train.replay)
+      replay_every = range(0, "[0, inf)"),
+      replay_network = config.valid("D", function(v) return v:match("^[%w_]+$") ~= nil end,
+         "a network's name (letters, digits, _)"),
+      replay_keep = range(10, "[1, inf)"),
+      replay_steps = range(1, "[1, inf)"),
    },
-   run = { root = "runs", name = config.optional("string") },
+   run = { root = "runs", name = config.optional("string", gan_run.valid_name, gan_run.NAME_RULE) },
    -- the training health monitor's switches and thresholds (gan.train.health)
-   health = require("gan.train.health").defaults,
+   health = require("gan.train.health").config,
 }
 
 --- The scalars the progress line shows (when the step logs them).
@@ -67,6 +80,7 @@ local function define(parent, spec)
    cls.__index = cls
    cls.name, cls.summary, cls.paper = spec.name, spec.summary, spec.paper
    cls.defaults = config.merge(parent.defaults, spec.defaults)
+   -- model.name names the model (plain: gan.train.experiment refuses a config of another)
    cls.defaults.model = config.merge(cls.defaults.model, { name = spec.name })
    cls.progress = spec.progress
    cls.best = spec.best   -- { metric =, mode = "min" | "max" }: what `best.safetensors` keeps
@@ -132,17 +146,15 @@ end
 
 local OPT_OPTS = opts.set("scheduler", "per", "clip_grad_norm", "clip_weights")
 
--- The optimizer `kind` over opt's parameter groups at their learning rates (Adam with
--- the DCGAN betas 0.5, 0.999); a scheduler of opt now steps the new one.
+-- The optimizer `kind` (one of OPTIMIZER_NAMES, checked with the config) over opt's
+-- parameter groups at their learning rates (Adam with the DCGAN betas 0.5, 0.999); a
+-- scheduler of opt now steps the new one.
 local OPTIMIZERS = {
    sgd = function(groups, lr) return optim.SGD(groups, { lr = lr }) end,
    adam = function(groups, lr) return optim.Adam(groups, { lr = lr, betas = { 0.5, 0.999 } }) end,
    rmsprop = function(groups, lr) return optim.RMSprop(groups, { lr = lr }) end,
 }
-local function replaced(opt, kind, key, scheduler)
-   if not OPTIMIZERS[kind] then
-      error(("%s must be 'sgd', 'adam' or 'rmsprop', got '%s'"):format(key, tostring(kind)), 0)
-   end
+local function replaced(opt, kind, scheduler)
    local groups = {}
    for i, g in ipairs(opt.param_groups) do groups[i] = { params = g.params, lr = g.lr } end
    local new = OPTIMIZERS[kind](groups, groups[1].lr)
@@ -162,7 +174,7 @@ function Model:optimizer(name, opt, o)
       error(("optimizer '%s': per must be 'step' or 'epoch', got '%s'"):format(name, tostring(o.per)), 2)
    end
    local key = "optimizer_" .. tostring(name):lower()
-   if self.cfg.train[key] ~= nil then opt = replaced(opt, self.cfg.train[key], "train." .. key, o.scheduler) end
+   if self.cfg.train[key] ~= nil then opt = replaced(opt, self.cfg.train[key], o.scheduler) end
    local params = {}
    for _, g in ipairs(opt.param_groups) do for _, p in ipairs(g.params) do params[#params + 1] = p end end
    register(self, "optimizers", name, { opt = opt, params = params, scheduler = o.scheduler, per = o.per or "step",
@@ -270,6 +282,21 @@ function Model.balanced_classes(n, k)
    local l = {}
    for i = 1, n do l[i] = (i - 1) % k end
    return core.tensor(l, { dtype = "int64" })
+end
+
+--- The labelled training set `ds` of a class-conditional model, checked against the
+-- config: it must have labels and exactly model.n_classes classes (a label beyond
+-- n_classes would otherwise fail inside the first step, after the run has started).
+-- Returns ds; raises an error naming the model, data.name and model.n_classes.
+function Model.check_classes(ds, cfg)
+   local who, name, k = cfg.model.name, tostring(cfg.data.name or ds.name), cfg.model.n_classes
+   if not ds.labels or type(ds.classes) ~= "table" then
+      error(("%s: data.name '%s' has no class labels; a class-conditional model needs them"):format(who, name), 0)
+   end
+   if #ds.classes ~= k then
+      error(("%s: %s has %d classes, but model.n_classes is %d"):format(who, name, #ds.classes, k), 0)
+   end
+   return ds
 end
 
 --- The generator's inputs for n samples drawn from `generator`; models with a G

@@ -26,7 +26,7 @@ local function copy(sd)
 end
 
 --- A replay for `model` from its cfg.train (replay_every, replay_network, replay_keep,
--- replay_steps); nil when replay_every is 0.
+-- replay_steps: their ranges are the config's); nil when replay_every is 0.
 function R.of(model)
    local t = model.cfg.train
    local every = t.replay_every or 0
@@ -36,12 +36,6 @@ function R.of(model)
    if not net then
       error(("train.replay_network: %s has no network '%s' (its networks: %s)"):format(model.name, tostring(name),
          table.concat(model._order.networks, ", ")), 0)
-   end
-   for _, k in ipairs { "replay_every", "replay_keep", "replay_steps" } do
-      local v = t[k]
-      if type(v) ~= "number" or v < 1 or v % 1 ~= 0 then
-         error(("train.%s must be a positive integer, got %s"):format(k, tostring(v)), 0)
-      end
    end
    return setmetatable({ net = net, name = name, every = every, keep = t.replay_keep, steps = t.replay_steps,
       snapshots = {}, until_step = 0, rng = core.Generator(t.seed + 11) }, R)

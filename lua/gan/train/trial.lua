@@ -16,7 +16,10 @@ local lfs = require("lfs")
 return function(M, cfg, opts)
    local gan = require("gan")
    if type(M) == "string" then M = gan.models.get(M) end
-   if type(cfg.run.name) ~= "string" then error("trial: cfg.run.name must name the run", 2) end
+   -- checked here too (scripts set run.name after resolving): the directory may be removed
+   if not gan.run.valid_name(cfg.run.name) then
+      error(("trial: cfg.run.name must be %s, got %s"):format(gan.run.NAME_RULE, tostring(cfg.run.name)), 2)
+   end
    local dir = ("%s/%s/%s"):format(cfg.run.root, M.name, cfg.run.name)
    local ckpt = lfs.attributes(dir .. "/checkpoints", "mode") == "directory"
       and gan.run.open(dir):latest_checkpoint()
