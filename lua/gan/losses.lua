@@ -135,12 +135,48 @@ losses.PAIRS = {
    hinge = { d = losses.hinge_d, g = losses.hinge_g },
 }
 
---- The names of losses.PAIRS, sorted (what a config's train.loss may be).
+--- The names of losses.PAIRS (built in and registered), sorted: what a config's
+-- train.loss may be.
 function losses.names()
    local names = {}
    for k in pairs(losses.PAIRS) do names[#names + 1] = k end
    table.sort(names)
    return names
+end
+
+--- Registers a loss pair of one's own under `name` (then `train.loss = name` in a config
+-- selects it, for the DCGAN family of models). pair = { d = fn(c), g = fn(c) }: each
+-- receives a context c and returns the loss (a one-element tensor). For D: c.d_real,
+-- c.d_fake (D's outputs on the real batch and on the fakes), c.real, c.fake, c.D, c.step,
+-- c.rng, c.smoothing, c.flip. For G: c.d_fake (D on G(z), differentiable in G), c.fake,
+-- c.real, c.d_real (D on the real batch, computed when read), c.D, c.G, c.z, c.step,
+-- c.rng. c.features(x, layer) returns the output of D's inner module `layer` (see
+-- losses.features) for input x. Returns the pair.
+function losses.register(name, pair)
+   if type(name) ~= "string" or not name:match("^[%w_]+$") then
+      error(("losses.register: the name must be letters, digits and _, got %s"):format(tostring(name)), 2)
+   end
+   if type(pair) ~= "table" or type(pair.d) ~= "function" or type(pair.g) ~= "function" then
+      error(("losses.register '%s': expected { d = function(c), g = function(c) }"):format(name), 2)
+   end
+   losses.PAIRS[name] = { d = pair.d, g = pair.g, context = true }
+   return losses.PAIRS[name]
+end
+
+--- The output of module `layer` (a module inside `net`, e.g. D.main[4]) when net runs
+-- on x, through a forward hook (so gradients flow through it): the features a
+-- feature-matching loss compares. Returns it.
+function losses.features(net, x, layer)
+   if type(layer) ~= "table" or not layer.register_forward_hook then
+      error("losses.features: layer must be a module inside the network", 2)
+   end
+   local got
+   local h = layer:register_forward_hook(function(_, out) got = out end)
+   local ok, err = pcall(net, x)
+   h.remove()
+   if not ok then error(err, 0) end
+   if got == nil then error("losses.features: the layer did not run in the network's forward", 2) end
+   return got
 end
 
 --- The loss pair called `name` (see losses.PAIRS); an unknown name is an error listing

@@ -118,8 +118,88 @@ end
 -- @treturn table
 function repl.new_env(preload)
    local env = setmetatable({}, {__index = _G})
+   env.help = repl.help
    for k, v in pairs(preload or {}) do env[k] = v end
    return env
+end
+
+--- How the REPL shows a value: tostring, except for plain tables, which show their
+-- contents ({64, 1, 32, 32} for a size; {lr = 0.0002, betas = {0.5, 0.999}}), at most
+-- two levels deep and 12 entries per table.
+function repl.show(v, depth)
+   depth = depth or 0
+   if type(v) == "string" then return depth > 0 and ("%q"):format(v) or v end
+   if type(v) ~= "table" then return tostring(v) end
+   local mt = getmetatable(v)
+   if mt ~= nil then return tostring(v) end
+   if depth >= 2 then return "{...}" end
+   local parts, n = {}, #v
+   for i = 1, math.min(n, 12) do parts[#parts + 1] = repl.show(v[i], depth + 1) end
+   if n > 12 then parts[#parts + 1] = ("... (%d in all)"):format(n) end
+   local keys = {}
+   for k in pairs(v) do
+      if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+   end
+   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+   for i, k in ipairs(keys) do
+      if i > 12 then parts[#parts + 1] = ("... (%d keys)"):format(#keys) break end
+      local name = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[%s]"):format(repl.show(k, 1))
+      parts[#parts + 1] = name .. " = " .. repl.show(v[k], depth + 1)
+   end
+   return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- The comment block right above line `line` of file `path` (its "---" / "--" lines,
+-- markers removed) and the line itself (the signature).
+local function doc_comment(path, line)
+   local f = io.open(path, "rb")
+   if not f then return nil end
+   local lines = {}
+   for l in f:lines() do lines[#lines + 1] = l end
+   f:close()
+   local sig, doc = lines[line], {}
+   for i = line - 1, 1, -1 do
+      local text = lines[i]:match("^%s*%-%-%-?%s?(.*)$")
+      if not text or lines[i]:match("^%s*%-%-%[") then break end
+      if not text:match("^@") then table.insert(doc, 1, text) end
+   end
+   return sig, doc
+end
+
+--- help(f): prints the doc comment and the signature of a Lua function (a public
+-- function of gan, or one's own), where it is defined; for a table, the names of its
+-- functions. Returns nothing.
+function repl.help(v)
+   local out = {}
+   if type(v) == "function" then
+      local info = debug.getinfo(v, "S")
+      if info.what == "C" then
+         out[1] = "a function written in C (the tensor methods and gan.core): see docs/api.md"
+      else
+         local path = info.source:match("^@(.*)$")
+         local sig, doc = nil, nil
+         if path then sig, doc = doc_comment(path, info.linedefined) end
+         if not sig then
+            out[1] = ("a Lua function defined in %s (no source to read)"):format(info.short_src)
+         else
+            out[1] = sig:gsub("^%s+", "")
+            for _, l in ipairs(doc) do out[#out + 1] = "  " .. l end
+            if #doc == 0 then out[#out + 1] = "  (no doc comment)" end
+            out[#out + 1] = ("  -- %s:%d"):format(path, info.linedefined)
+         end
+      end
+   elseif type(v) == "table" then
+      local names = {}
+      for k, x in pairs(v) do
+         if type(k) == "string" and type(x) == "function" and not k:match("^_") then names[#names + 1] = k end
+      end
+      table.sort(names)
+      out[1] = #names > 0 and ("functions: " .. table.concat(names, ", ") .. "; help(t.name) describes one")
+         or "a table without functions"
+   else
+      out[1] = ("help: give it a function or a table (got a %s)"):format(type(v))
+   end
+   io.write(table.concat(out, "\n"), "\n")
 end
 
 -- Locals do not outlive the chunk they are typed in, so in the REPL a leading `local`
@@ -179,7 +259,7 @@ local function format_results(results)
    if results.n == 0 or (results.n == 1 and results[1] == nil) then return nil end
    local parts = {}
    for i = 1, results.n do
-      local ok, s = pcall(tostring, results[i])
+      local ok, s = pcall(repl.show, results[i])
       parts[i] = ok and s or ("<tostring failed: " .. tostring(s) .. ">")
    end
    return table.concat(parts, "\t")

@@ -551,7 +551,10 @@ function run.from_args(experiment, defaults, argv, opts)
       r = run.open(resume, defaults)
       cfg = r.config
    else
-      cfg = config.from_args(defaults, args)
+      local script = argv and argv[0] or experiment
+      cfg = config.from_args(defaults, args, { usage = "gan run " .. tostring(script), options = {
+         "--resume RUN_DIR     continue that run from its latest checkpoint (with its own config)",
+         "--strict-health      stop at the first training-health warning" } })
    end
    if strict then
       if type(cfg.health) ~= "table" then error(experiment .. ": --strict-health: this config has no health section", 0) end

@@ -145,3 +145,106 @@ describe("bin/gan", function()
       assert.are.equal("gan 0.1.0\n", r.stdout)
    end)
 end)
+
+describe("experiment scripts on the command line #release_only", function()
+   local function tmp()
+      local d = os.tmpname()
+      os.remove(d)
+      return d
+   end
+
+   it("--help lists the options and every key with its default and range, and trains nothing", function()
+      local root = tmp()
+      local r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--help", "--set", "run.root=" .. root })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("^usage: gan run .-experiments/dcgan.lua %[%-%-config FILE%]", r.stdout)
+      assert.matches("\n  %-%-resume RUN_DIR ", r.stdout)
+      assert.matches("\n  train.steps%s+600%s+an integer in %[1, inf%)\n", r.stdout)
+      assert.matches("\n  train.loss%s+'nonsaturating'%s+a loss of gan.losses", r.stdout)
+      assert.matches("\n  train.optimizer%s+'adam'%s+one of 'adam', 'rmsprop'\n", r.stdout)
+      assert.is_nil(io.open(root, "r"), "no run directory")
+   end)
+
+   it("refuses an argument it does not take (the old --steps 100), with the key it may mean, and writes nothing", function()
+      local root = tmp()
+      local r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--steps", "100", "--set", "run.root=" .. root })
+      assert.are.equal(1, r.code)
+      assert.are.equal("gan: unknown argument '--steps' (did you mean --set train.steps=...?); this script takes "
+         .. "--config FILE, --set KEY=VALUE, --resume, --strict-health and --help (which lists every key)\n", r.stderr)
+      assert.is_nil(io.open(root, "r"), "no run directory")
+   end)
+
+   it("a data set smaller than one batch is refused before a run directory exists, so a retry says the same", function()
+      local root, data = tmp(), tmp()
+      local script = C.script(([[
+         local gan = require "gan"
+         os.execute("mkdir -p %s")
+         for i = 1, 3 do gan.image.save(("%s/%%d.png"):format(i), gan.rand { 3, 8, 8 }) end
+      ]]):format(data, data))
+      assert.are.equal(0, C.gan_run({ "run", script }).code)
+      for _ = 1, 2 do
+         local r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--set", "data.name=" .. data,
+            "--set", "run.root=" .. root, "--set", "run.name=small" })
+         assert.are.equal(1, r.code)
+         assert.are.equal("gan: dcgan: data.batch_size is 64 but the training data has 3 samples: not one batch; "
+            .. "lower data.batch_size\n", r.stderr)
+         assert.is_nil(io.open(root, "r"), "no run directory")
+      end
+      os.execute("rm -rf '" .. data .. "'")
+      os.remove(script)
+   end)
+
+   it("a bad setting is one line naming the key, without a traceback", function()
+      local r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--set", "train.steps=-5" })
+      assert.are.equal(1, r.code)
+      assert.matches("^gan: [^\n]*train.steps: expected an integer in %[1, inf%), got %-5\n$", r.stderr)
+   end)
+
+   it("an error inside a Sequential names the layer; the traceback shows the user's lines, not gan's", function()
+      local script = C.script([[
+         local gan = require "gan"
+         local net = gan.nn.Sequential { gan.nn.Linear(3, 4), gan.nn.ReLU(), gan.nn.Linear(5, 1) }
+         local function run()
+            local y = net(gan.randn { 2, 3 })
+            return y
+         end
+         run()
+      ]])
+      local r = C.gan_run({ "run", script })
+      assert.are.equal(1, r.code)
+      -- the message starts at the user's line that called the network
+      assert.matches("^gan: [^\n]*lua_[^\n]*%.lua:4: Sequential%[3%] %(Linear%): linear: input %(2, 4%)", r.stderr)
+      assert.matches("stack traceback:", r.stderr, 1, true)
+      assert.matches("in local 'run'", r.stderr, 1, true)
+      assert.matches("in main chunk", r.stderr, 1, true)
+      assert.is_nil(r.stderr:find("lua/gan/", 1, true), r.stderr)
+      assert.is_nil(r.stderr:find("[C]:", 1, true), r.stderr)
+      os.remove(script)
+   end)
+end)
+
+describe("gan eval on a run of one's own experiment #release_only", function()
+   it("rebuilds a model class and a loss the script defined, without training", function()
+      local root = os.tmpname()
+      os.remove(root)
+      local script = C.script(([[
+         local gan = require "gan"
+         local bce = function(x, t) return gan.F.binary_cross_entropy_with_logits(x, x:detach() * 0 + t) end
+         gan.losses.register("my_rahinge", {
+            d = function(c) return (1 - (c.d_real - c.d_fake:mean())):relu():mean() + (1 + (c.d_fake - c.d_real:mean())):relu():mean() end,
+            g = function(c) return bce(c.d_fake - c.d_real:mean(), 1) end,
+         })
+         local M = gan.models.dcgan:extend { name = "my_gan", summary = "mine", paper = "none" }
+         gan.train.experiment { model = M, argv = arg, defaults = { train = { loss = "my_rahinge", steps = 2,
+            sample_every = 0, checkpoint_every = 2 }, run = { root = %q, name = "mine" } } }
+      ]]):format(root))
+      local r = C.gan_run({ "run", script })
+      assert.are.equal(0, r.code, r.stderr)
+      local e = C.gan_run({ "eval", root .. "/" .. script:match("([^/]+)%.lua$") .. "/mine", "--n", "100" })
+      assert.are.equal(0, e.code, e.stderr)
+      assert.matches("\nfid%s+[%d.]+\n", e.stdout)
+      assert.matches("step%s+2\n", e.stdout)
+      os.execute("rm -rf '" .. root .. "'")
+      os.remove(script)
+   end)
+end)

@@ -238,16 +238,34 @@ model:
    end)
 
    describe("from_args", function()
-      it("takes --config and --set and returns the other arguments", function()
+      it("takes --config and --set and returns the arguments after --", function()
          local path = file("seed: 5\ntrain:\n  steps: 20\n")
          local cfg, rest, used = config.from_args(defaults(), {[0] = "exp.lua",
-            "--config", path, "pos", "--set", "train.steps=30", "--set=verbose=true",
-            "--other", "--", "--set", "x"})
+            "--config", path, "--set", "train.steps=30", "--set=verbose=true", "--", "--set", "x"})
          assert.are.equal(5, cfg.seed)
          assert.are.equal(30, cfg.train.steps)
          assert.is_true(cfg.verbose)
-         assert.are.same({"pos", "--other", "--set", "x"}, rest)
+         assert.are.same({"--set", "x"}, rest)
          assert.are.equal(path, used)
+      end)
+
+      it("refuses an argument it does not take, naming it and the key it may mean", function()
+         assert.has_error(function() config.from_args(defaults(), {"--steps", "100"}) end,
+            "unknown argument '--steps' (did you mean --set train.steps=...?); this script takes --config FILE, "
+               .. "--set KEY=VALUE and --help (which lists every key)")
+         assert.has_error(function() config.from_args(defaults(), {"pos"}, {options = {"--resume DIR  x"}}) end,
+            "unknown argument 'pos'; this script takes --config FILE, --set KEY=VALUE, --resume and --help "
+               .. "(which lists every key)")
+      end)
+
+      it("help lists the options and every key with its default and what it allows", function()
+         local text = config.help({train = {steps = config.range(10, "[1, inf)"), loss = config.choice("a", {"a", "b"})},
+            name = config.optional("string")}, {usage = "gan run x.lua", options = {"--resume RUN_DIR  go on"}})
+         assert.matches("^usage: gan run x.lua %[%-%-config FILE%] %[%-%-set KEY=VALUE ...%]\n", text)
+         assert.matches("\n  %-%-resume RUN_DIR  go on\n", text)
+         assert.matches("\n  name%s+%(none%)%s+string\n", text)
+         assert.matches("\n  train.loss%s+'a'%s+one of 'a', 'b'\n", text)
+         assert.matches("\n  train.steps%s+10%s+an integer in %[1, inf%)\n", text)
       end)
 
       it("works without any option and complains about a missing argument", function()

@@ -442,7 +442,7 @@ describe("metrics.evaluate with a tiny generator and classifier", function()
 end)
 
 -- The shipped reference classifiers, on the held-out images they were not trained on.
-describe("shipped reference classifiers", function()
+describe("shipped reference classifiers #release_only", function()
    local targets = { mnist = 0.99, fashion_mnist = 0.90 }
    for _, name in ipairs { "mnist", "fashion_mnist" } do
       it(name .. ": test accuracy >= " .. targets[name], function()
@@ -570,7 +570,7 @@ describe("metrics.hungarian and matched_accuracy", function()
    end)
 end)
 
-describe("metrics.train_classifier and per-class FID", function()
+describe("metrics.train_classifier and per-class FID #release_only", function()
    it("learns two separable image classes (bright vs dark squares) and reaches 100% on new ones", function()
       gan.manual_seed(12)
       local function make(n, g)

@@ -201,7 +201,8 @@ describe("gan.models.dcgan's step", function()
       assert.are.equal(0, H.maxabs(imgs - want))
       assert.is_true(model.G.training)
       assert.has_error(function() dc.new(H.config(dc, { train = { loss = "bogus" } })) end,
-         "values: train.loss: expected one of 'hinge', 'lsgan', 'minimax', 'nonsaturating', 'wgan', got 'bogus'")
+         "values: train.loss: expected a loss of gan.losses: nonsaturating, minimax, lsgan, wgan, hinge or one "
+            .. "registered with gan.losses.register, got 'bogus'")
       assert.has_error(function() dc.new(H.config(dc, { train = { decay_start = 700 } })) end,
          "dcgan: train.decay_start must be between 0 and train.steps (600), got 700")
       assert.has_error(function() dc.new(H.config(dc, { model = { d_norm = "group" } })) end,

@@ -202,7 +202,7 @@ describe("the REPL with piped input", function()
          "type(t)",
       }, "\n") .. "\n")
       assert.are.equal("", r.stderr)
-      assert.matches("^42\ntable: 0x%x+\ntable\n$", r.stdout)
+      assert.are.equal("42\n{1, 2}\ntable\n", r.stdout)
    end)
 
    it("reports an error with a traceback and goes on", function()
@@ -227,6 +227,34 @@ describe("the REPL with piped input", function()
       assert.are.equal("", r.stderr)
       assert.matches("size={2, 3}", r.stdout, 1, true)
       assert.matches("float32", r.stdout, 1, true)
+   end)
+
+   it("prints sizes and other plain tables by their contents", function()
+      local r = C.gan_run({}, "x = gan.zeros{64, 1, 32, 32}\nx:size()\n{lr = 2e-4, betas = {0.5, 0.999}, 'a'}\n"
+         .. "{1, {2, {3, {4}}}}\n")
+      assert.are.equal("", r.stderr)
+      assert.are.equal("{64, 1, 32, 32}\n{\"a\", betas = {0.5, 0.999}, lr = 0.0002}\n{1, {2, {...}}}\n", r.stdout)
+   end)
+
+   it("help(f) prints a function's signature and doc comment; help(t) lists a table's functions", function()
+      local r = C.gan_run({}, "help(gan.metrics.fid)\nhelp(gan.losses)\nhelp(gan.zeros)\nhelp(3)\n")
+      assert.are.equal("", r.stderr)
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("function M.fid(a, b)", lines[1])
+      assert.matches("^  Fr..?chet distance between Gaussians", lines[2])
+      assert.matches("^  %-%- .*lua/gan/metrics/init.lua:%d+$", lines[4])
+      assert.matches("^functions: .*nonsaturating_d, .*; help%(t.name%) describes one$", lines[5])
+      assert.are.equal("help: give it a function or a table (got a number)", lines[#lines])
+   end)
+end)
+
+describe("gan data", function()
+   it("alone prints the data directory, as gan data dir does", function()
+      local a, b = C.gan_run({ "data" }), C.gan_run({ "data", "dir" })
+      assert.are.equal(0, a.code, a.stderr)
+      assert.are.equal(b.stdout, a.stdout)
+      assert.matches("^/.+\n$", a.stdout)
    end)
 end)
 

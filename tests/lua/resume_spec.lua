@@ -85,7 +85,7 @@ H.single_threaded(setup, teardown)
 
 -- ---------------------------------------------------------------- experiments in a child process
 
-describe("experiment resume after kill -9", function()
+describe("experiment resume after kill -9 #release_only", function()
    local dir
    setup(function() dir = tmpdir() end)
    teardown(function() rm_rf(dir) end)

@@ -46,7 +46,9 @@ local M = require("gan.train.model").define {
       train = {
          steps = 600, sample_every = 100, checkpoint_every = 300,
          -- optimizer: "adam" (lr, betas) or "rmsprop" (lr; WGAN)
-         loss = choice("nonsaturating", losses.names()), optimizer = choice("adam", { "adam", "rmsprop" }),
+         loss = config.valid("nonsaturating", function(v) return losses.PAIRS[v] ~= nil end,
+            "a loss of gan.losses: nonsaturating, minimax, lsgan, wgan, hinge or one registered with gan.losses.register"),
+         optimizer = choice("adam", { "adam", "rmsprop" }),
          lr_g = range(2e-4, "[0, inf)"), lr_d = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
          beta2 = range(0.999, "[0, 1)"),
          -- critic steps per G step; WGAN-GP (weight gp, every gp_every steps), R1 on real
@@ -137,16 +139,23 @@ local function mean_of(t) return t:detach():double():mean():item() end
 function M:train_step(data_, step)
    local G, D, t = self.G, self.D, self.cfg.train
    local view = self.d_view or function(x) return x end
-   local logs, z = {}, nil
+   local logs, z, real = {}, nil, nil
    for _ = 1, t.n_critic do
-      local real = data_:next().image
+      real = data_:next().image
       z = self:latent(real:size(1), self.rng)
       local fake = no_grad(G, z)
       local seen = self.pool and self.pool:query(fake) or fake
       local loss_d, d_real, d_fake = self:update("d", function()
          local d_real, d_fake = D(view(real, step, self.rng)), D(view(seen, step, self.rng))
-         local loss = self.loss.d(d_real, d_fake, { smoothing = t.label_smoothing, flip = t.label_flip,
-            generator = self.rng })
+         local loss
+         if self.loss.context then   -- a registered loss: it sees everything (losses.register)
+            loss = self.loss.d { d_real = d_real, d_fake = d_fake, real = real, fake = seen, D = D, step = step,
+               rng = self.rng, smoothing = t.label_smoothing, flip = t.label_flip,
+               features = function(x, layer) return losses.features(D, x, layer) end }
+         else
+            loss = self.loss.d(d_real, d_fake, { smoothing = t.label_smoothing, flip = t.label_flip,
+               generator = self.rng })
+         end
          local w = penalties.lazy_weight(step, t.gp, t.gp_every)
          if w then
             local gp, norm = penalties.gradient_penalty(D, real, fake, { weight = w, generator = self.rng })
@@ -163,8 +172,20 @@ function M:train_step(data_, step)
       end)
       logs.loss_d, logs.d_real, logs.d_fake = loss_d:item(), mean_of(d_real), mean_of(d_fake)
    end
-   local loss_g = self:update("g", function() return self.loss.g(D(view(G(z), step, self.rng))) end,
-      { freeze = D })
+   local loss_g = self:update("g", function()
+      local fake = G(z)
+      local d_fake = D(view(fake, step, self.rng))
+      if not self.loss.context then return self.loss.g(d_fake) end
+      local c = { d_fake = d_fake, fake = fake, real = real, D = D, G = G, z = z, step = step, rng = self.rng,
+         features = function(x, layer) return losses.features(D, x, layer) end }
+      return self.loss.g(setmetatable(c, { __index = function(_, k)   -- D(real) only when the loss reads it
+         if k == "d_real" then
+            local v = D(view(real, step, self.rng))
+            rawset(c, "d_real", v)
+            return v
+         end
+      end }))
+   end, { freeze = D })
    logs.loss_g = loss_g:item()
    return logs
 end

@@ -27,12 +27,15 @@ function M.names()
    return names
 end
 
---- The model class called `name`.
+--- The model class called `name`: a file of gan.models, or a class an experiment script
+-- defined in this process (gan.train.model { name = ... }).
 function M.get(name)
    if type(name) == "string" and name:match("^[%w][%w_]*$") and name ~= "init"
       and package.searchpath("gan.models." .. name, package.path) then
       return require("gan.models." .. name)
    end
+   local defined = require("gan.train.model").registry[name]
+   if defined then return defined end
    error(("gan: no model '%s' (models: %s)"):format(tostring(name), table.concat(M.names(), ", ")), 2)
 end
 

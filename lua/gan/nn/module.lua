@@ -77,7 +77,35 @@ function Module:__newindex(k, v)
    rawset(self, k, v)
 end
 
-function Module:__call(...) return self:forward(...) end
+function Module:__call(...)
+   local hooks = rawget(self, "_forward_hooks")
+   if hooks == nil or next(hooks) == nil then return self:forward(...) end
+   local out = self:forward(...)
+   for _, id in ipairs(rawget(self, "_hook_order")) do
+      local h = hooks[id]
+      if h then
+         local r = h(self, out, ...)
+         if r ~= nil then out = r end
+      end
+   end
+   return out
+end
+
+--- Calls fn(module, output, inputs...) after every forward of this module; a value fn
+-- returns replaces the output. Returns a handle whose remove() unregisters fn. (The way
+-- to read features of an inner layer: gan.losses.features.)
+function Module:register_forward_hook(fn)
+   if type(fn) ~= "function" then error("register_forward_hook: expected a function", 2) end
+   local hooks, order = rawget(self, "_forward_hooks"), rawget(self, "_hook_order")
+   if not hooks then
+      hooks, order = {}, {}
+      rawset(self, "_forward_hooks", hooks)
+      rawset(self, "_hook_order", order)
+   end
+   local id = #order + 1
+   order[id], hooks[id] = id, fn
+   return { remove = function() hooks[id] = nil end }
+end
 
 function Module:forward()
    error(("%s: forward is not implemented"):format(getmetatable(self).__name), 2)
@@ -253,6 +281,10 @@ end
 -- missing, unexpected or mis-shaped key is reported in one error; without, mis-shaped
 -- keys still fail and the lists of missing and unexpected keys are returned.
 function Module:load_state_dict(sd, opts)
+   if type(sd) ~= "table" then
+      error(("load_state_dict into %s: expected a state table, got %s (a checkpoint keeps a network's state "
+         .. "under .states: gan.load(path).states.G)"):format(getmetatable(self).__name, type(sd)), 2)
+   end
    local strict = not (opts and opts.strict == false)
    local own = {}
    for prefix, m in self:named_modules() do
@@ -348,8 +380,18 @@ function Sequential:__init(...)
    end
 end
 
+--- Runs the layers in order. An error in one is raised again with the layer's index
+-- and type in front ("Sequential[3] (Conv2d): ..."), nested Sequentials adding theirs.
 function Sequential:forward(x, ...)
-   for _, m in self:named_children() do x = m(x, ...) end
+   for i, m in self:named_children() do
+      local ok, y = pcall(m, x, ...)
+      if not ok then
+         if type(y) ~= "string" then error(y, 0) end
+         y = y:gsub("^[^\n:]*lua/gan/[^\n:]*:%d+: ", "")   -- a position inside gan says nothing to the user
+         error(("%s[%s] (%s): %s"):format(getmetatable(self).__name, tostring(i), getmetatable(m).__name, y), 2)
+      end
+      x = y
+   end
    return x
 end
 

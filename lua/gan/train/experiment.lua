@@ -45,6 +45,11 @@ return function(spec)
          ds = (spec.dataset or M.dataset)(c)
          loader = gan.data.DataLoader(ds, { batch_size = c.data.batch_size,
             generator = gan.Generator(c.train.seed + 7), shard = world > 1 and { gan.dist.rank(), world } or nil })
+         if loader:len() == 0 then
+            error(("%s: data.batch_size is %d but the training data has %d samples%s: not one batch; lower "
+               .. "data.batch_size"):format(name, c.data.batch_size, #ds, world > 1 and (" (over %d processes)"):format(world)
+               or ""), 0)
+         end
          model = M.new(c)
       end })
    local say = gan.dist.is_main() and print or function() end

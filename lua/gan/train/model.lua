@@ -64,6 +64,10 @@ Model.defaults = {
    health = require("gan.train.health").config,
 }
 
+--- Every model class defined in this process, by name (the files of gan.models and the
+-- classes experiment scripts define).
+Model.registry = {}
+
 --- The scalars the progress line shows (when the step logs them).
 Model.progress = { "loss_d", "loss_g", "loss" }
 
@@ -82,6 +86,7 @@ local function define(parent, spec)
    cls.defaults = config.merge(parent.defaults, spec.defaults)
    -- model.name names the model (plain: gan.train.experiment refuses a config of another)
    cls.defaults.model = config.merge(cls.defaults.model, { name = spec.name })
+   Model.registry[spec.name] = cls   -- gan.models.get finds classes defined outside gan.models too
    cls.progress = spec.progress
    cls.best = spec.best   -- { metric =, mode = "min" | "max" }: what `best.safetensors` keeps
    if spec.health then cls.health = spec.health end   -- { d_loss = { keys } }: see Model:health_keys
