@@ -196,6 +196,7 @@ cli.add_command {
 cli.add_command(require("gan.plot").command)
 cli.add_command(require("gan.eval").command)
 cli.add_command(require("gan.fid").command)
+for _, c in ipairs(require("gan.sample").commands) do cli.add_command(c) end
 
 -- Builds the argparse parser from cli.commands; returns it and the argparse commands by name.
 local function build_parser()

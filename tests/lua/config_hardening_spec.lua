@@ -120,8 +120,8 @@ describe("a failing start leaves no run directory and names the key", function()
          -- 2-d points are for the MLP models (vanilla_gan, unrolled_gan), not DCGAN's convolutions
          { "data.name=ring8", "data.name: expected mnist, fashion_mnist, emoji, emoji_category or a directory of "
             .. "images, got 'ring8'" },
-         { "train.loss=wasserstein", "train.loss: expected one of 'hinge', 'lsgan', 'minimax', 'nonsaturating', "
-            .. "'wgan', got 'wasserstein'" },
+         { "train.loss=wasserstein", "train.loss: expected a loss of gan.losses: nonsaturating, minimax, lsgan, "
+            .. "wgan, hinge or one registered with gan.losses.register, got 'wasserstein'" },
          { "data.image_size=30", "data.image_size: expected one of 16, 32, 64, 128, 256, 512, got 30" },
          { "train.beta1=1.5", "train.beta1: expected a number in [0, 1), got 1.5" },
       }
@@ -271,9 +271,10 @@ describe("declared ranges and choices", function()
       for _, e in ipairs(config.describe(dcgan.defaults)) do by_key[e.key] = e end
       assert.are.same({ key = "train.lr_g", type = "number", default = 2e-4, optional = false,
          allowed = "a number in [0, inf)", interval = "[0, inf)" }, by_key["train.lr_g"])
+      local losses_text = "a loss of gan.losses: nonsaturating, minimax, lsgan, wgan, hinge or one registered with "
+         .. "gan.losses.register"
       assert.are.same({ key = "train.loss", type = "string", default = "nonsaturating", optional = false,
-         allowed = "one of 'hinge', 'lsgan', 'minimax', 'nonsaturating', 'wgan'",
-         choices = { "hinge", "lsgan", "minimax", "nonsaturating", "wgan" } }, by_key["train.loss"])
+         allowed = losses_text, what = losses_text }, by_key["train.loss"])
       assert.are.equal("string", by_key["data.split"].type)
       assert.is_true(by_key["data.split"].optional)
       assert.is_nil(by_key["data.split"].default)

@@ -45,21 +45,38 @@ return function(spec)
          ds = (spec.dataset or M.dataset)(c)
          loader = gan.data.DataLoader(ds, { batch_size = c.data.batch_size,
             generator = gan.Generator(c.train.seed + 7), shard = world > 1 and { gan.dist.rank(), world } or nil })
+         model = M.new(c)
          if loader:len() == 0 then
             error(("%s: data.batch_size is %d but the training data has %d samples%s: not one batch; lower "
                .. "data.batch_size"):format(name, c.data.batch_size, #ds, world > 1 and (" (over %d processes)"):format(world)
                or ""), 0)
          end
-         model = M.new(c)
       end })
    local say = gan.dist.is_main() and print or function() end
    say(("%s: %s (%s); %d training samples, batch %d%s; %s; run %s"):format(name, M.name, M.paper, #ds,
       cfg.data.batch_size, world > 1 and (" over %d processes"):format(world) or "", model:describe(),
       run and run.dir or "?"))
    if resumed then say(("%s: resumed from step %d"):format(name, gan.train.resume(model, loader, run))) end
-   gan.train.fit(model, { data = loader, run = run, hooks = spec.hooks })
+   local hooks, last = setmetatable({}, { __index = spec.hooks }), nil
+   hooks.on_eval = function(m, step, res)
+      last = { step = step, res = res }
+      if spec.hooks and spec.hooks.on_eval then spec.hooks.on_eval(m, step, res) end
+   end
+   gan.train.fit(model, { data = loader, run = run, hooks = hooks })
    if not gan.dist.is_main() then return model, nil, cfg end
    run:close()
    say(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl"):format(name, run.dir, run.dir))
+   if last then   -- the run's last evaluation, in words
+      local r, parts = last.res, {}
+      if type(r.confident) == "number" then
+         parts[#parts + 1] = ("%.1f%% of the samples confidently recognised by the reference classifier"):format(100 * r.confident)
+      end
+      if type(r.class_accuracy) == "number" then parts[#parts + 1] = ("class accuracy %.1f%%"):format(100 * r.class_accuracy) end
+      if type(r.fid) == "number" then parts[#parts + 1] = ("FID %.1f"):format(r.fid) end
+      if #parts > 0 then
+         say(("%s: evaluation at step %d (%s samples): %s"):format(name, last.step, tostring(r.n_samples or "?"),
+            table.concat(parts, ", ")))
+      end
+   end
    return model, run, cfg
 end

@@ -1,0 +1,155 @@
+--- gan sample and gan interpolate: images from any run's generator, without writing code.
+--
+--     gan sample runs/dcgan/full -n 64 --seed 3             # runs/dcgan/full/sample_s3.png
+--     gan sample runs/biggan/fashion --truncation 0.5       # truncated z (models that have it)
+--     gan interpolate runs/dcgan/full --rows 4 --steps 10   # rows from z_a to z_b
+--
+-- The run's model is rebuilt as `gan eval` does (gan.eval.load: best checkpoint, else the
+-- latest; EMA weights with standing statistics when kept). Samples come from the model's
+-- network G through model:latent (for conditional models the latent includes the classes);
+-- a model without G (VAE, PixelCNN, CycleGAN) gives its own sheet (model:sample()).
+-- @module gan.sample
+local core = require("gan.core")
+local image = require("gan.image")
+
+local S = {}
+
+-- The model of a run and its generator network (nil when it has none).
+local function load(dir, checkpoint)
+   local model, path, step = require("gan.eval").load(dir, { checkpoint = checkpoint })
+   local G = model.networks.G and model.latent ~= require("gan.train.model").latent and model:sampler("G") or nil
+   return model, G, path, step
+end
+
+-- model:latent(n, g[, truncation]); truncation only for latents that take it.
+local function latent(model, n, g, truncation)
+   if truncation then
+      if debug.getinfo(model.latent, "u").nparams < 4 then
+         error(("gan sample: %s draws no truncated latents (--truncation is for models whose latent takes one: "
+            .. "sagan, biggan)"):format(model.name), 0)
+      end
+      return model:latent(n, g, truncation)
+   end
+   return model:latent(n, g)
+end
+
+--- n images (N, C, H, W) in [-1, 1] from a run: opts n (64), seed (1), truncation,
+-- checkpoint. Returns the images, the number per row, and a note (a model without G: its
+-- sheet instead).
+function S.sample(dir, opts)
+   opts = opts or {}
+   local model, G = load(dir, opts.checkpoint)
+   local n = opts.n or 64
+   if not G then
+      local imgs, o = model:sample()
+      return imgs, o and o.nrow or 8, ("%s has no generator G to draw %d samples from: this is its own sheet"):format(
+         model.name, n)
+   end
+   local g = core.Generator(opts.seed or 1)
+   local parts = {}
+   for s = 1, n, 256 do
+      parts[#parts + 1] = model.run_eval(G, latent(model, math.min(256, n - s + 1), g, opts.truncation))
+   end
+   return core.cat(parts, 1), math.max(1, math.floor(math.sqrt(n) + 0.5)), nil
+end
+
+--- Rows of images along straight lines in latent space: opts rows (4), steps (8 images
+-- per row, ends included), seed (1), checkpoint. Each row goes from one latent to another
+-- (drawn by model:latent); the parts of a latent that are not the noise (classes) stay
+-- those of the row's start. Returns the images (rows x steps, row by row) and steps.
+function S.interpolate(dir, opts)
+   opts = opts or {}
+   local model, G = load(dir, opts.checkpoint)
+   if not G then error(("gan interpolate: %s has no generator G with latents to interpolate"):format(model.name), 0) end
+   local rows, steps = opts.rows or 4, opts.steps or 8
+   local ends = table.pack(latent(model, 2 * rows, core.Generator(opts.seed or 1), opts.truncation))
+   local z = ends[1]
+   local a, b = z:narrow(1, 1, rows), z:narrow(1, rows + 1, rows)
+   local zs, rest = {}, {}
+   for r = 1, rows do
+      for k = 0, steps - 1 do
+         local t = steps > 1 and k / (steps - 1) or 0
+         zs[#zs + 1] = a:narrow(1, r, 1) * (1 - t) + b:narrow(1, r, 1) * t
+      end
+   end
+   for i = 2, ends.n do   -- other inputs (classes): the row's start, repeated along the row
+      local idx = {}
+      for r = 1, rows do for _ = 1, steps do idx[#idx + 1] = r - 1 end end
+      rest[i - 1] = ends[i]:index_select(1, core.tensor(idx, { dtype = "int64" }))
+   end
+   return model.run_eval(G, core.cat(zs, 1), table.unpack(rest)), steps
+end
+
+local function int(name, v, lo)
+   local n = tonumber(v)
+   if not n or n % 1 ~= 0 or n < lo then
+      error(("--%s must be an integer >= %d, got '%s'"):format(name, lo, tostring(v)), 0)
+   end
+   return math.tointeger(n)
+end
+
+-- Runs fn() and prints its error as gan's commands do; returns the exit status.
+local function guarded(fn)
+   local ok, err = pcall(fn)
+   if ok then return 0 end
+   io.stderr:write("gan: ", tostring(err), "\n")
+   return 1
+end
+
+S.commands = {
+   {
+      name = "sample",
+      summary = "Draw samples from a run's generator into a PNG sheet.",
+      description = "Rebuilds RUN_DIR's model (best checkpoint, else latest; EMA weights when kept) and "
+         .. "writes N samples as one sheet, RUN_DIR/sample_s<SEED>.png unless --out names a file.",
+      setup = function(cmd)
+         cmd:argument("run_dir", "The run directory.")
+         cmd:option("-n", "Number of samples.", "64")
+         cmd:option("--seed", "Seed of the latents.", "1")
+         cmd:option("--truncation", "Truncate z to [-t, t] (models whose latent takes it: sagan, biggan).")
+         cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
+         cmd:option("--out", "The PNG to write.")
+      end,
+      run = function(o)
+         return guarded(function()
+            local n, seed = int("n", o.n, 1), int("seed", o.seed, 0)
+            local t = o.truncation and tonumber(o.truncation)
+            if o.truncation and not (t and t > 0) then
+               error(("--truncation must be a number > 0, got '%s'"):format(o.truncation), 0)
+            end
+            local imgs, nrow, note = S.sample(o.run_dir, { n = n, seed = seed, truncation = t, checkpoint = o.checkpoint })
+            local out = o.out or ("%s/sample_s%d.png"):format(o.run_dir:gsub("/+$", ""), seed)
+            image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 } })
+            if note then print(note) end
+            print(("gan sample: %d images -> %s"):format(imgs:size(1), out))
+         end)
+      end,
+   },
+   {
+      name = "interpolate",
+      summary = "Walk between latents of a run's generator: a sheet of interpolation rows.",
+      description = "Rebuilds RUN_DIR's model as gan sample does and writes ROWS rows of STEPS images, each "
+         .. "row from one latent to another (classes of conditional models kept along a row), to "
+         .. "RUN_DIR/interpolate_s<SEED>.png unless --out names a file.",
+      setup = function(cmd)
+         cmd:argument("run_dir", "The run directory.")
+         cmd:option("--rows", "Number of rows.", "4")
+         cmd:option("--steps", "Images per row, both ends included.", "8")
+         cmd:option("--seed", "Seed of the end points.", "1")
+         cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
+         cmd:option("--out", "The PNG to write.")
+      end,
+      run = function(o)
+         return guarded(function()
+            local seed = int("seed", o.seed, 0)
+            local imgs, steps = S.interpolate(o.run_dir, { rows = int("rows", o.rows, 1), steps = int("steps", o.steps, 2),
+               seed = seed, checkpoint = o.checkpoint })
+            local out = o.out or ("%s/interpolate_s%d.png"):format(o.run_dir:gsub("/+$", ""), seed)
+            image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 } })
+            print(("gan interpolate: %d rows of %d -> %s"):format(imgs:size(1) // steps, steps, out))
+         end)
+      end,
+   },
+}
+
+return S
