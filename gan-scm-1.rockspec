@@ -32,4 +32,6 @@ build = {
          gan = "bin/gan",
       },
    },
+   -- the experiment scripts and the docs `gan help` points to, in the rock's directory
+   copy_directories = { "docs", "experiments" },
 }

@@ -117,5 +117,16 @@ installed_run() {
       [ "$out" = "loaded gan $version	--flag" ]
 }
 check "installed gan run" installed_run
+installed_docs() {
+   # gan help names the installed docs and experiments, and both exist there
+   local out docs exps
+   out=$(cd / && "$work/rocks/bin/gan" help) || return 1
+   docs=$(printf '%s\n' "$out" | sed -n 's/^Docs: //p')
+   exps=$(printf '%s\n' "$out" | sed -n 's/^Experiments: //p')
+   echo "docs: $docs; experiments: $exps"
+   [ -f "$docs" ] && [ -f "$exps/dcgan.lua" ] && [ -f "$exps/dcgan_quick.yaml" ] &&
+      case "$docs" in "$work"/rocks/*) true ;; *) false ;; esac
+}
+check "installed gan help names installed docs and experiments" installed_docs
 
 finish

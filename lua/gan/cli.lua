@@ -198,6 +198,28 @@ cli.add_command(require("gan.eval").command)
 cli.add_command(require("gan.fid").command)
 for _, c in ipairs(require("gan.sample").commands) do cli.add_command(c) end
 
+--- The directory holding docs/ and experiments/: the checkout's root when gan runs from a
+-- source tree, else the installed rock's directory (luarocks copies both there). nil when
+-- neither is found.
+function cli.share_dir()
+   local function has_docs(d) local f = io.open(d .. "/docs/getting-started.md", "r") if f then f:close() end return f ~= nil end
+   local root = GAN_LUA:match("^(.*)/lua/gan/$")
+   if root and has_docs(root) then return root end
+   -- installed: <tree>/share/lua/5.4/gan/ -> <tree>/lib/luarocks/rocks-5.4/gan/<version>/
+   local tree = GAN_LUA:match("^(.*)/share/lua/[^/]+/gan/$")
+   if not tree then return nil end
+   local base = tree .. "/lib/luarocks/rocks-" .. _VERSION:match("%d+%.%d+") .. "/gan"
+   local p = io.popen("ls -1 '" .. base:gsub("'", "'\\''") .. "' 2>/dev/null")
+   for v in p:lines() do
+      if has_docs(base .. "/" .. v) then
+         p:close()
+         return base .. "/" .. v
+      end
+   end
+   p:close()
+   return nil
+end
+
 -- Builds the argparse parser from cli.commands; returns it and the argparse commands by name.
 local function build_parser()
    local parser = argparse("gan", "gan " .. version()
@@ -205,8 +227,9 @@ local function build_parser()
       :require_command(false)
       :command_target("command")
       :help_max_width(80)
-      :epilog("With no command, gan starts the interactive REPL.\n"
-         .. "Docs: docs/getting-started.md")
+      :epilog("With no command, gan starts the interactive REPL.\n" .. (cli.share_dir()
+         and ("Docs: %s/docs/getting-started.md\nExperiments: %s/experiments"):format(cli.share_dir(), cli.share_dir())
+         or "Docs: not installed with this copy of gan"))
    parser:flag("-v --version", "Print the version and exit.")
    local commands = {}
    for _, spec in ipairs(cli.commands) do
