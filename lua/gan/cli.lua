@@ -139,6 +139,11 @@ cli.add_command {
          return 2
       end
       io.write((name and ctx.commands[name] or ctx.parser):get_help(), "\n")
+      if not name then   -- where the docs and experiments are (paths are not wrapped)
+         local dir = cli.share_dir()
+         io.write(dir and ("Docs: %s/docs/getting-started.md\nExperiments: %s/experiments\n"):format(dir, dir)
+            or "Docs: not installed with this copy of gan\n")
+      end
       return 0
    end,
 }
@@ -227,9 +232,7 @@ local function build_parser()
       :require_command(false)
       :command_target("command")
       :help_max_width(80)
-      :epilog("With no command, gan starts the interactive REPL.\n" .. (cli.share_dir()
-         and ("Docs: %s/docs/getting-started.md\nExperiments: %s/experiments"):format(cli.share_dir(), cli.share_dir())
-         or "Docs: not installed with this copy of gan"))
+      :epilog("With no command, gan starts the interactive REPL.")
    parser:flag("-v --version", "Print the version and exit.")
    local commands = {}
    for _, spec in ipairs(cli.commands) do
