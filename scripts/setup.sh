@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages gan needs (as root; otherwise prints the command to run)
 # and builds gan into build/ (the library, the Lua module build/gan/core.so, the C tests).
+# Usage: bash scripts/setup.sh [--for-tests]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,6 +12,11 @@ packages=(
    cmake gcc pkg-config libclang-rt-14-dev
    tmux valgrind hyperfine python3-torch openmpi-bin libopenmpi-dev
 )
+# With --for-tests, what only the test command needs: headless Chromium renders the run
+# report (gan report) and LDoc builds the API reference.
+if [ "${1:-}" = "--for-tests" ]; then
+   packages+=(chromium lua-ldoc)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

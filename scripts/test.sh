@@ -68,7 +68,7 @@ run_busted() {
 }
 
 section "setup and Release build"
-check "setup and build (scripts/setup.sh)" bash scripts/setup.sh
+check "setup and build (scripts/setup.sh --for-tests)" bash scripts/setup.sh --for-tests
 [ "$failed" -eq 0 ] || finish
 
 section "C tests (build)"

@@ -199,6 +199,7 @@ cli.add_command {
 }
 
 cli.add_command(require("gan.plot").command)
+cli.add_command(require("gan.report").command)
 cli.add_command(require("gan.eval").command)
 cli.add_command(require("gan.fid").command)
 for _, c in ipairs(require("gan.sample").commands) do cli.add_command(c) end

@@ -1,5 +1,6 @@
---- `gan plot RUN_DIR [--out FILE] [--keys k1,k2]`: a run's metrics.jsonl as curves
--- against step, drawn into a PNG by gan's own drawing primitives (core/src/draw.c).
+--- `gan plot RUN_DIR... [--out FILE] [--keys k1,k2] [--smooth w]`: runs' metrics.jsonl as
+-- curves against step, one panel per metric and the runs overlaid, drawn into a PNG by
+-- gan's own drawing primitives (core/src/draw.c).
 --
 --     local img = plot.render(run:metrics(), {keys = {"loss_d", "loss_g"}, title = run.name})
 --     gan.image.save("curves.png", img)
@@ -64,52 +65,78 @@ local function tick_format(step, lo, hi)
    return "%." .. decimals .. "f"
 end
 
---- Draws the curves of `records` into a new (3, H, W) image.
--- @tparam {table,...} records metrics records, each with a `step`
--- @tparam[opt] table opts `keys` (default: every numeric key but the x key), `title`,
---  `width` (800), `height` (500), `x` (the key on the x axis, "step"; another key gets
---  decimal ticks and is the axis label)
--- @return a float32 (3, height, width) tensor in [0, 1]
-function plot.render(records, opts)
+-- The points {x, y} of `key` against `xkey` in `records`; a record whose value is NaN or
+-- infinite gives `false`, a gap in the line. Records without a finite x are skipped.
+local function points_of(records, xkey, key)
+   local pts = {}
+   for _, r in ipairs(records) do
+      local x, y = r[xkey], r[key]
+      if finite(x) then
+         if finite(y) then pts[#pts + 1] = {x, y}
+         elseif y ~= nil then pts[#pts + 1] = false end
+      end
+   end
+   return pts
+end
+
+--- Smooths a series of points as TensorBoard does: an exponential moving average with
+-- weight `w` in [0, 1), debiased (divided by 1 - w^n) so the start is not pulled to 0.
+-- Gaps (false) are kept and skipped by the average.
+-- @tparam {{x,y}|false,...} points
+-- @tparam number w the weight of the past (0: the points unchanged)
+-- @treturn {{x,y}|false,...} new points
+function plot.smooth(points, w)
+   if not (type(w) == "number" and w >= 0 and w < 1) then
+      error(("plot.smooth: the weight must be in [0, 1), got %s"):format(tostring(w)), 2)
+   end
+   local out, avg, n = {}, 0, 0
+   for i, p in ipairs(points) do
+      if p then
+         avg, n = avg * w + (1 - w) * p[2], n + 1
+         out[i] = {p[1], w == 0 and p[2] or avg / (1 - w ^ n)}
+      else
+         out[i] = false
+      end
+   end
+   return out
+end
+
+--- Series with fewer points than this (periodic evaluations, say) are drawn as logged
+-- even when smoothing is asked for: an average over a handful of points only lags.
+plot.smooth_min = 30
+
+local function lighter(c, t)
+   return {c[1] + (1 - c[1]) * t, c[2] + (1 - c[2]) * t, c[3] + (1 - c[3]) * t}
+end
+
+-- One panel: `series` ({label, color, points}) drawn into a new (3, height, width) image
+-- with grid, ticks, a title and (unless opts.legend is false) a legend. With opts.smooth
+-- > 0 each series of at least plot.smooth_min points is drawn faint as logged and solid
+-- smoothed.
+local function draw_panel(series, opts)
    local core = require("gan.core")
-   opts = opts or {}
    local W, H = opts.width or 800, opts.height or 500
    local xkey = opts.x or "step"
-   local keys = opts.keys
-   if not keys then
-      keys = {}
-      for _, k in ipairs(plot.numeric_keys(records)) do if k ~= xkey then keys[#keys + 1] = k end end
-   end
-   if #keys == 0 then error("plot: no numeric series to plot", 2) end
+   local smooth = opts.smooth or 0
 
-   -- Series and data bounds.
-   local series = {}
    local xlo, xhi, ylo, yhi = math.huge, -math.huge, math.huge, -math.huge
-   for i, k in ipairs(keys) do
-      local pts = {}
-      for _, r in ipairs(records) do
-         local x, y = r[xkey], r[k]
-         if finite(x) then
-            if finite(y) then
-               pts[#pts + 1] = {x, y}
-               xlo, xhi = math.min(xlo, x), math.max(xhi, x)
-               ylo, yhi = math.min(ylo, y), math.max(yhi, y)
-            elseif r[k] ~= nil then
-               pts[#pts + 1] = false   -- NaN or inf: a gap in the line
-            end
+   for _, s in ipairs(series) do
+      for _, p in ipairs(s.points) do
+         if p then
+            xlo, xhi = math.min(xlo, p[1]), math.max(xhi, p[1])
+            ylo, yhi = math.min(ylo, p[2]), math.max(yhi, p[2])
          end
       end
-      series[i] = {key = k, points = pts, color = plot.colors[(i - 1) % #plot.colors + 1]}
    end
-   if xlo > xhi then error("plot: the series hold no finite values", 2) end
+   if xlo > xhi then error("plot: the series hold no finite values", 3) end
    if xlo == xhi then xlo, xhi = xlo - 1, xhi + 1 end
    if ylo == yhi then
       local d = ylo == 0 and 1 or math.abs(ylo) * 0.1
       ylo, yhi = ylo - d, yhi + d
    end
-   local ystep = tick_step(ylo, yhi, 6)
+   local ystep = tick_step(ylo, yhi, math.max(2, math.floor(H / 80)))
    ylo, yhi = math.floor(ylo / ystep + 1e-9) * ystep, math.ceil(yhi / ystep - 1e-9) * ystep
-   local xstep = tick_step(xlo, xhi, 8, xkey == "step")
+   local xstep = tick_step(xlo, xhi, math.max(2, math.floor(W / 100)), xkey == "step")
    local yfmt = tick_format(ystep, ylo, yhi)
    local xfmt = xkey == "step" and "%d" or tick_format(xstep, xlo, xhi)
 
@@ -123,7 +150,7 @@ function plot.render(records, opts)
    end
    local left, right, top, bottom = label_w + 16, 20, 40, 40
    local pw, ph = W - left - right, H - top - bottom
-   if pw < 20 or ph < 20 then error("plot: the image is too small", 2) end
+   if pw < 20 or ph < 20 then error("plot: the image is too small", 3) end
    local function px(x) return left + (x - xlo) / (xhi - xlo) * (pw - 1) end
    local function py(y) return top + (yhi - y) / (yhi - ylo) * (ph - 1) end
 
@@ -133,8 +160,8 @@ function plot.render(records, opts)
 
    -- Title, grid, ticks and labels.
    local title = opts.title or ""
-   local tw = text_size(title, 2)
-   draw_text(img, math.floor((W - tw) / 2), 10, title, BLACK, 2)
+   local scale = text_size(title, 2) <= W - 20 and 2 or 1
+   draw_text(img, math.floor((W - text_size(title, scale)) / 2), 10, title, BLACK, scale)
    for _, t in ipairs(ylabels) do
       local y = math.floor(py(t[1]) + 0.5)
       draw_line(img, left, y, left + pw - 1, y, GRID)
@@ -152,38 +179,176 @@ function plot.render(records, opts)
    local sw = text_size(xkey)
    draw_text(img, left + (pw - sw) // 2, H - 14, xkey, AXIS_TEXT)
 
-   -- Curves, then the axes over their ends.
-   for _, s in ipairs(series) do
+   -- Curves (faint as logged under their smoothed line), then the axes over their ends.
+   local function curve(points, color, width)
       local prev
-      for _, p in ipairs(s.points) do
+      for _, p in ipairs(points) do
          if p then
             local x, y = px(p[1]), py(p[2])
-            if prev then draw_line(img, prev[1], prev[2], x, y, s.color, 2) end
+            if prev then draw_line(img, prev[1], prev[2], x, y, color, width) end
             prev = {x, y}
          else
             prev = nil
          end
       end
-      if #s.points == 1 and s.points[1] then
-         fill_rect(img, math.floor(prev[1]) - 2, math.floor(prev[2]) - 2, 5, 5, s.color)
+      if #points == 1 and points[1] then
+         fill_rect(img, math.floor(prev[1]) - 2, math.floor(prev[2]) - 2, 5, 5, color)
       end
+   end
+   local function smoothed(s) return smooth > 0 and #s.points >= plot.smooth_min end
+   for _, s in ipairs(series) do
+      if smoothed(s) then curve(s.points, lighter(s.color, 0.7), 1) end
+   end
+   for _, s in ipairs(series) do
+      curve(smoothed(s) and plot.smooth(s.points, smooth) or s.points, s.color, 2)
    end
    draw_line(img, left - 1, top, left - 1, top + ph, BLACK)
    draw_line(img, left - 1, top + ph, left + pw - 1, top + ph, BLACK)
 
    -- Legend, top right inside the plot.
-   local lw = 0
-   for _, s in ipairs(series) do lw = math.max(lw, (text_size(s.key))) end
-   local bw, bh = lw + 44, #series * 16 + 8
-   local bx, by = left + pw - bw - 8, top + 8
-   fill_rect(img, bx, by, bw, bh, {0.6, 0.6, 0.6})
-   fill_rect(img, bx + 1, by + 1, bw - 2, bh - 2, WHITE)
-   for i, s in ipairs(series) do
-      local y = by + 4 + (i - 1) * 16 + 6
-      draw_line(img, bx + 8, y, bx + 28, y, s.color, 3)
-      draw_text(img, bx + 36, y - 4, s.key, BLACK)
+   if opts.legend ~= false then
+      local lw = 0
+      for _, s in ipairs(series) do lw = math.max(lw, (text_size(s.label))) end
+      local bw, bh = lw + 44, #series * 16 + 8
+      local bx, by = left + pw - bw - 8, top + 8
+      fill_rect(img, bx, by, bw, bh, {0.6, 0.6, 0.6})
+      fill_rect(img, bx + 1, by + 1, bw - 2, bh - 2, WHITE)
+      for i, s in ipairs(series) do
+         local y = by + 4 + (i - 1) * 16 + 6
+         draw_line(img, bx + 8, y, bx + 28, y, s.color, 3)
+         draw_text(img, bx + 36, y - 4, s.label, BLACK)
+      end
    end
    return img
+end
+
+local function color(i) return plot.colors[(i - 1) % #plot.colors + 1] end
+
+--- Draws the curves of `records` into a new (3, H, W) image: one panel, one line per key.
+-- @tparam {table,...} records metrics records, each with a `step`
+-- @tparam[opt] table opts `keys` (default: every numeric key but the x key), `title`,
+--  `width` (800), `height` (500), `x` (the key on the x axis, "step"; another key gets
+--  decimal ticks and is the axis label), `smooth` (a weight for plot.smooth; 0)
+-- @return a float32 (3, height, width) tensor in [0, 1]
+function plot.render(records, opts)
+   opts = opts or {}
+   local xkey = opts.x or "step"
+   local keys = opts.keys
+   if not keys then
+      keys = {}
+      for _, k in ipairs(plot.numeric_keys(records)) do if k ~= xkey then keys[#keys + 1] = k end end
+   end
+   if #keys == 0 then error("plot: no numeric series to plot", 2) end
+   local series = {}
+   for i, k in ipairs(keys) do
+      series[i] = {label = k, color = color(i), points = points_of(records, xkey, k)}
+   end
+   return draw_panel(series, opts)
+end
+
+--- Groups metric keys into panels: one panel per key, except that keys differing only in
+-- a final number (eval_class_0 ... eval_class_9) share a panel titled `eval_class_*`.
+-- @tparam {string,...} keys sorted keys
+-- @treturn {{title=string, keys={string,...}},...} in the order of `keys`
+function plot.panels(keys)
+   local panels, family = {}, {}
+   for _, k in ipairs(keys) do
+      local stem = k:match("^(.-_)%d+$")
+      local title = stem and stem .. "*" or k
+      local p = family[title]
+      if not p then
+         p = {title = title, keys = {}}
+         family[title] = p
+         panels[#panels + 1] = p
+      end
+      p.keys[#p.keys + 1] = k
+   end
+   for _, p in ipairs(panels) do
+      if #p.keys == 1 then p.title = p.keys[1] end
+      table.sort(p.keys, function(a, b)
+         local na, nb = tonumber(a:match("(%d+)$")), tonumber(b:match("(%d+)$"))
+         if na and nb and na ~= nb then return na < nb end
+         return a < b
+      end)
+   end
+   return panels
+end
+
+-- A strip naming each run in its colour, as wide as the figure.
+local function run_legend(names, width)
+   local core = require("gan.core")
+   local rows, x, y = {{}}, 8, 0
+   for i, name in ipairs(names) do
+      local w = core.text_size(name) + 40
+      if x + w > width and x > 8 then rows[#rows + 1], x = {}, 8 end
+      table.insert(rows[#rows], {i = i, name = name, x = x})
+      x = x + w
+   end
+   local img = core.ones{3, #rows * 18 + 8, width}
+   for r, row in ipairs(rows) do
+      y = 4 + (r - 1) * 18 + 8
+      for _, e in ipairs(row) do
+         core.draw_line(img, e.x, y, e.x + 20, y, color(e.i), 3)
+         core.draw_text(img, e.x + 28, y - 4, e.name, BLACK)
+      end
+   end
+   return img
+end
+
+--- Draws several runs' metrics as a grid of panels: one panel per metric (see
+-- plot.panels), every run overlaid in its own colour with the runs named above the grid.
+-- @tparam {{name=string, records={table,...}},...} runs
+-- @tparam[opt] table opts `keys` (default: every numeric key of any run), `smooth`,
+--  `width` and `height` of a panel (400, 260), `columns` (default up to 3)
+-- @return a float32 (3, H, W) tensor in [0, 1]
+function plot.figure(runs, opts)
+   local gan = require("gan")
+   opts = opts or {}
+   local keys = opts.keys
+   if not keys then
+      local all = {}
+      for _, r in ipairs(runs) do for _, rec in ipairs(r.records) do all[#all + 1] = rec end end
+      keys = plot.numeric_keys(all)
+   end
+   if #keys == 0 then error("plot: no numeric series to plot", 2) end
+   local panels = plot.panels(keys)
+   local pw, ph = opts.width or 400, opts.height or 260
+   local columns = math.min(opts.columns or 3, #panels)
+   local imgs = {}
+   for _, p in ipairs(panels) do
+      local series = {}
+      for ri, r in ipairs(runs) do
+         for ki, k in ipairs(p.keys) do
+            local pts = points_of(r.records, "step", k)
+            if #pts > 0 then
+               series[#series + 1] = {label = #runs > 1 and r.name .. " " .. k or k,
+                  color = color(#runs > 1 and ri or ki), points = pts}
+            end
+         end
+      end
+      local any = false
+      for _, sr in ipairs(series) do for _, pt in ipairs(sr.points) do any = any or pt ~= false end end
+      local img
+      if any then
+         img = draw_panel(series, {title = p.title, width = pw, height = ph, smooth = opts.smooth,
+            legend = #runs == 1 and #p.keys > 1})
+      else   -- no finite value in any run: an empty panel that says so
+         img = require("gan.core").ones{3, ph, pw}
+         require("gan.core").draw_text(img, 10, 10, p.title .. ": no finite values", BLACK)
+      end
+      imgs[#imgs + 1] = img
+   end
+   while #imgs % columns ~= 0 do imgs[#imgs + 1] = require("gan.core").ones{3, ph, pw} end
+   local rows = {}
+   for i = 1, #imgs, columns do
+      rows[#rows + 1] = gan.cat({table.unpack(imgs, i, i + columns - 1)}, 3)
+   end
+   if #runs > 1 then
+      local names = {}
+      for i, r in ipairs(runs) do names[i] = r.name end
+      table.insert(rows, 1, run_legend(names, columns * pw))
+   end
+   return #rows == 1 and rows[1] or gan.cat(rows, 2)
 end
 
 --- A scatter plot of 2-d points (N, 2) as a float32 (3, size, size) image in [0, 1]: the
@@ -216,18 +381,36 @@ function plot.scatter(points, opts)
    return img
 end
 
---- Plots RUN_DIR/metrics.jsonl into a PNG.
--- @tparam table opts `run_dir`, `out` (default RUN_DIR/curves.png), `keys` (a list or a
---  comma-separated string), `width`, `height`
--- @treturn string the PNG's path
-function plot.plot_run(opts)
-   local dir = opts.run_dir:gsub("(.)/+$", "%1")
+-- The records of RUN_DIR/metrics.jsonl, or an error naming the directory.
+local function run_records(dir)
    local metrics = dir .. "/metrics.jsonl"
    local f = io.open(metrics, "rb")
    if not f then error(("no metrics.jsonl in %s"):format(dir), 0) end
    f:close()
-   local records = require("gan.run").read_metrics(metrics)
-   local available = plot.numeric_keys(records)
+   return require("gan.run").read_metrics(metrics), metrics
+end
+
+--- Plots the metrics.jsonl of one or more runs into a PNG: one panel per metric, the runs
+-- overlaid (plot.figure).
+-- @tparam table opts `run_dirs` (a list of run directories), `out` (default
+--  FIRST_RUN/curves.png), `keys` (a list or a comma-separated string), `smooth`, `width`
+--  and `height` of a panel, `columns`
+-- @treturn string the PNG's path
+function plot.plot_runs(opts)
+   local runs, available, seen = {}, {}, {}
+   for i, d in ipairs(opts.run_dirs) do
+      local dir = d:gsub("(.)/+$", "%1")
+      local records, metrics = run_records(dir)
+      local keys = plot.numeric_keys(records)
+      if #keys == 0 then error(("%s holds no numeric metrics"):format(metrics), 0) end
+      for _, k in ipairs(keys) do
+         if not seen[k] then seen[k] = true; available[#available + 1] = k end
+      end
+      local name = dir:match("([^/]+)$")
+      local parent = dir:match("([^/]+)/[^/]+$")
+      runs[i] = {name = parent and parent .. "/" .. name or name, records = records, dir = dir}
+   end
+   table.sort(available)
    local keys = opts.keys
    if type(keys) == "string" then
       local list = {}
@@ -235,46 +418,56 @@ function plot.plot_run(opts)
       keys = list
    end
    if keys then
-      local known = {}
-      for _, k in ipairs(available) do known[k] = true end
       for _, k in ipairs(keys) do
-         if not known[k] then
-            error(("%s has no numeric key '%s' (it has: %s)"):format(metrics, k,
-               #available > 0 and table.concat(available, ", ") or "none"), 0)
+         if not seen[k] then
+            error(("no run has a numeric key '%s' (they have: %s)"):format(k, table.concat(available, ", ")), 0)
          end
       end
-   elseif #available == 0 then
-      error(("%s holds no numeric metrics"):format(metrics), 0)
    end
-   local img = plot.render(records, {keys = keys, title = dir:match("([^/]+)$"),
-      width = opts.width, height = opts.height})
-   local out = opts.out or dir .. "/curves.png"
+   local img = plot.figure(runs, {keys = keys, smooth = opts.smooth, width = opts.width,
+      height = opts.height, columns = opts.columns})
+   local out = opts.out or runs[1].dir .. "/curves.png"
    require("gan.core").image_save_png(out, img)
    return out
+end
+
+local function bounded_int(lo, hi, what)
+   return function(s)
+      local n = math.tointeger(tonumber(s))
+      if n and n >= lo and n <= hi then return n end
+      return nil, ("expected %s in [%d, %d], got %s"):format(what, lo, hi, s)
+   end
 end
 
 --- The `gan plot` command (registered in gan.cli).
 plot.command = {
    name = "plot",
-   summary = "Plot a run's metrics against step into a PNG.",
-   description = "Plot the curves of RUN_DIR/metrics.jsonl (every numeric key except step, "
-      .. "or those of --keys) against step into a PNG, by default RUN_DIR/curves.png.",
+   summary = "Plot the metrics of one or more runs into a PNG, one panel per metric.",
+   description = "Plot RUN_DIR/metrics.jsonl (every numeric key except step, or those of "
+      .. "--keys) against step into a PNG, by default FIRST_RUN_DIR/curves.png: one panel per "
+      .. "metric (keys that differ only in a final number share one), several runs overlaid "
+      .. "in their own colours.",
    setup = function(cmd)
-      cmd:argument("run_dir", "The run directory (holding metrics.jsonl).")
-      cmd:option("-o --out", "The PNG to write (default: RUN_DIR/curves.png).")
+      cmd:argument("run_dirs", "Run directories (each holding metrics.jsonl).")
+         :args("+")
+      cmd:option("-o --out", "The PNG to write (default: FIRST_RUN_DIR/curves.png).")
          :argname("<png>")
       cmd:option("-k --keys", "Comma-separated keys to plot, e.g. loss_d,loss_g.")
          :argname("<k1,k2>")
-      local function pixels(s)
-         local n = math.tointeger(tonumber(s))
-         if n and n >= 100 and n <= 8000 then return n end
-         return nil, "expected a number of pixels in [100, 8000], got " .. s
-      end
-      cmd:option("--width", "Image width in pixels.", "800"):convert(pixels)
-      cmd:option("--height", "Image height in pixels.", "500"):convert(pixels)
+      cmd:option("-s --smooth", "Smoothing weight in [0, 1): an exponential moving average "
+         .. "as TensorBoard's, drawn over the faint raw curve.", "0")
+         :convert(function(s)
+            local w = tonumber(s)
+            if w and w >= 0 and w < 1 then return w end
+            return nil, "expected a weight in [0, 1), got " .. s
+         end)
+      cmd:option("--width", "Width of a panel in pixels.", "400"):convert(bounded_int(200, 4000, "pixels"))
+      cmd:option("--height", "Height of a panel in pixels.", "260"):convert(bounded_int(150, 4000, "pixels"))
+      cmd:option("--columns", "Panels per row (default: up to 3).")
+         :convert(bounded_int(1, 20, "a number of columns"))
    end,
    run = function(opts)
-      local ok, res = pcall(plot.plot_run, opts)
+      local ok, res = pcall(plot.plot_runs, opts)
       if not ok then
          io.stderr:write("gan plot: ", tostring(res), "\n")
          return 1

@@ -184,10 +184,59 @@ describe("gan plot", function()
       else
          assert.are.equal(0, quietly(plot.main, {r.dir}))
       end
+      -- one panel per metric (loss_d, loss_g, lr) of the default 400 x 260, three in a row,
+      -- each series in the first colour (one run, one key per panel)
       local img = core.image_load(r.dir .. "/curves.png", 3)
-      assert.are.same({3, 500, 800}, {img:size(1), img:size(2), img:size(3)})
-      assert.is_true(count_color(img, plot.colors[1]) > 100)
-      assert.is_true(count_color(img, plot.colors[2]) > 100)
+      assert.are.same({3, 260, 1200}, {img:size(1), img:size(2), img:size(3)})
+      for p = 0, 2 do
+         local panel = img:narrow(3, p * 400 + 1, 400)
+         assert.is_true(count_color(panel, plot.colors[1]) > 100, p)
+         assert.are.equal(0, count_color(panel, plot.colors[2]), p)
+      end
+   end)
+
+   it("groups numbered keys into one panel and overlays runs in their own colours", function()
+      assert.are.same({{title = "eval_class_*", keys = {"eval_class_2", "eval_class_10"}},
+                       {title = "eval_fid", keys = {"eval_fid"}}, {title = "loss_1x", keys = {"loss_1x"}}},
+         plot.panels({"eval_class_10", "eval_class_2", "eval_fid", "loss_1x"}))
+      assert.are.same({{title = "d_1", keys = {"d_1"}}}, plot.panels({"d_1"}))   -- a lone number stays
+      local r2 = run.new{experiment = "p", root = root, name = "other"}
+      for step = 10, 300, 10 do r2:log(step, {loss_d = 2 - step / 300}) end
+      r2:close()
+      local out = root .. "/both.png"
+      assert.are.equal(0, quietly(plot.main, {r.dir, r2.dir, "--out", out, "--keys", "loss_d,loss_g",
+                                              "--columns", "1"}))
+      local img = core.image_load(out, 3)
+      -- a legend strip naming the runs above two panels stacked in one column
+      local strip = img:size(2) - 2 * 260
+      assert.is_true(strip >= 20 and strip <= 40, strip)
+      assert.are.equal(400, img:size(3))
+      local function panel(i) return img:narrow(2, strip + (i - 1) * 260 + 1, 260) end
+      -- loss_d: run 1 in colour 1, run 2 in colour 2; loss_g: run 1 alone
+      assert.is_true(count_color(panel(1), plot.colors[1]) > 100 and count_color(panel(1), plot.colors[2]) > 100)
+      assert.is_true(count_color(panel(2), plot.colors[1]) > 100)
+      assert.are.equal(0, count_color(panel(2), plot.colors[2]))
+   end)
+
+   it("smooths as a debiased exponential moving average, keeping gaps", function()
+      local pts = {{1, 1}, {2, 3}, false, {4, 0}}
+      local sm = plot.smooth(pts, 0.5)
+      -- by hand: a1 = 0.5 -> 0.5 / 0.5 = 1; a2 = 0.25 + 1.5 = 1.75 -> 1.75 / 0.75; a3 = 0.875 -> 0.875 / 0.875
+      assert.are.equal(1, sm[1][2])
+      assert.is_true(math.abs(sm[2][2] - 1.75 / 0.75) < 1e-12)
+      assert.is_false(sm[3])
+      assert.is_true(math.abs(sm[4][2] - 1) < 1e-12)
+      assert.are.same(pts, plot.smooth(pts, 0))
+      assert.has_error(function() plot.smooth(pts, 1) end, "plot.smooth: the weight must be in [0, 1), got 1")
+      -- a smoothed panel draws the raw curve faint under the solid one; a short series is not smoothed
+      local noisy = {}
+      for i = 1, 200 do noisy[i] = {step = i * 10, y = (i % 2 == 0) and 1 or 0} end
+      local c = plot.colors[1]   -- the faint colour: 70 % of the way to white
+      local faint = {0.7 + 0.3 * c[1], 0.7 + 0.3 * c[2], 0.7 + 0.3 * c[3]}
+      local img = plot.render(noisy, {keys = {"y"}, smooth = 0.9, width = 400, height = 300})
+      assert.is_true(count_color(img, faint) > 100)
+      local short = {table.unpack(noisy, 1, 20)}
+      assert.are.equal(0, count_color(plot.render(short, {keys = {"y"}, smooth = 0.9, width = 400, height = 300}), faint))
    end)
 
    it("takes --out and --keys", function()
@@ -213,7 +262,7 @@ describe("gan plot", function()
       local text = assert(io.open(err, "rb")):read("a")
       os.remove(err)
       assert.are.same({1, 1, 2}, {a, b, c})
-      assert.matches("has no numeric key 'loss_x' %(it has: loss_d, loss_g, lr%)", text)
+      assert.matches("no run has a numeric key 'loss_x' %(they have: loss_d, loss_g, lr%)", text)
       assert.matches("no metrics.jsonl in ", text)
    end)
 end)

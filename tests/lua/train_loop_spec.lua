@@ -173,6 +173,32 @@ describe("gan.train.fit on a model without a discriminator", function()
       fresh:load_weights(ck.states)
       for k, v in pairs(model.G:state_dict()) do assert.are.equal(0, H.maxabs(v - fresh.G:state_dict()[k]), k) end
       assert.has_error(function() fresh:load_weights({ G = ck.states.G }, "ck") end, "ck has no EMA of 'G'")
+      -- the report, rewritten at the last step, shows it with its sheets
+      local html = H.read_all(run.dir .. "/report.html")
+      assert.matches('class="meta">step 12 ', html, 1, true)
+      assert.matches('alt="samples at step 12"', html, 1, true)
+      H.rm_rf(dir)
+   end)
+
+   it("rewrites report.html after each sheet and evaluation, not otherwise; train.report = false leaves it out", function()
+      local dir = H.tmpdir()
+      local run = gan.run.new { experiment = "toy", name = "rep", root = dir, config = {} }
+      local model, loader = build { train = { steps = 9, log_every = 1, sample_every = 4, checkpoint_every = 0 } }
+      local seen = {}
+      gan.train.fit(model, { data = loader, run = run, progress = false, hooks = { on_step = function(_, step)
+         local f = io.open(run.dir .. "/report.html", "rb")
+         seen[step] = f and f:read("a"):match('class="meta">step (%d+) ') or "none"
+         if f then f:close() end
+      end } })
+      run:close()
+      -- on_step runs before the step's sheet: the page of step 4 is seen from step 5 on
+      assert.are.same({ "none", "none", "none", "none", "4", "4", "4", "4", "8" }, seen)
+      assert.matches('class="meta">step 9 ', H.read_all(run.dir .. "/report.html"), 1, true)
+      local run2 = gan.run.new { experiment = "toy", name = "norep", root = dir, config = {} }
+      local m2, l2 = build { train = { steps = 3, sample_every = 1, report = false } }
+      gan.train.fit(m2, { data = l2, run = run2, progress = false })
+      run2:close()
+      assert.is_false(H.exists(run2.dir .. "/report.html"))
       H.rm_rf(dir)
    end)
 

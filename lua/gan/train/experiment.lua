@@ -65,7 +65,8 @@ return function(spec)
    gan.train.fit(model, { data = loader, run = run, hooks = hooks })
    if not gan.dist.is_main() then return model, nil, cfg end
    run:close()
-   say(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl"):format(name, run.dir, run.dir))
+   say(("%s: done; sample sheets in %s/samples, metrics in %s/metrics.jsonl%s"):format(name, run.dir, run.dir,
+      cfg.train.report ~= false and (", the report in %s/report.html"):format(run.dir) or ""))
    if last then   -- the run's last evaluation, in words
       local r, parts = last.res, {}
       if type(r.confident) == "number" then

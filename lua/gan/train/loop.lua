@@ -248,16 +248,27 @@ local function collapse_signals(model, mon, batch)
    return health.collapse_signals(imgs, real:to(imgs.dtype), mon.classifier or nil)
 end
 
+-- Rewrites the run's report.html (gan.report); a failure is noted once and the run goes on.
+local function refresh_report(run, progress, state)
+   local ok, err = pcall(require("gan.report").write, run.dir)
+   if not ok and not state.report_failed then
+      state.report_failed = true
+      local text = "report.html not refreshed: " .. tostring(err)
+      if progress then progress:note(text) else io.stderr:write(text, "\n") end
+   end
+end
+
 local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "checkpoint_every",
-   "keep_checkpoints", "eval_every", "eval_samples", "progress", "hooks")
+   "keep_checkpoints", "eval_every", "eval_samples", "report", "progress", "hooks")
 
 --- Trains `model` until `steps` steps in all. opts: data (the DataLoader, required),
 -- run (a gan.run; without it nothing is written), hooks = { on_step(model, step, logs), on_sample(model,
 -- step, images), on_eval(model, step, metrics) }, progress (true: the progress line);
 -- steps, log_every, sample_every, checkpoint_every, keep_checkpoints, eval_every,
--- eval_samples (all default to the model's cfg.train; 0 switches sheets, checkpoints
--- and evaluation off; the last step always logs, and samples and checkpoints when they
--- are on). A resumed run calls gan.train.resume first. Under data parallelism (several
+-- eval_samples, report (all default to the model's cfg.train; 0 switches sheets,
+-- checkpoints and evaluation off; the last step always logs, and samples and checkpoints
+-- when they are on; report: rewrite the run's report.html after each sheet, each
+-- evaluation and the last step). A resumed run calls gan.train.resume first. Under data parallelism (several
 -- ranks, gan.dist) every rank calls fit with its shard of the data: the ranks start from
 -- rank 0's state, logged scalars are averaged over them, and only rank 0 writes the run,
 -- sheets and evaluations (hooks see the rank's own logs). Returns the model.
@@ -278,6 +289,7 @@ function L.fit(model, o)
    local steps, log_every = setting("steps"), setting("log_every")
    local sample_every, checkpoint_every = setting("sample_every") or 0, setting("checkpoint_every") or 0
    local eval_every, keep = setting("eval_every") or 0, setting("keep_checkpoints") or 3
+   local reporting, report_state = run ~= nil and setting("report") ~= false, {}
    local progress = o.progress ~= false and run
       and require("gan.run").Progress { total = steps, every = log_every, start = model.step } or nil
    local data = batches(loader)
@@ -327,12 +339,10 @@ function L.fit(model, o)
          end
          t_last, samples_since = now, 0
       end
-      if main and sample_every > 0 and (step % sample_every == 0 or step == steps) then
-         save_sheet(model, run, hooks)
-      end
-      if main and eval_every > 0 and (step % eval_every == 0 or step == steps) then
-         evaluate(model, loader, run, hooks, setting("eval_samples"))
-      end
+      local sheet = main and sample_every > 0 and (step % sample_every == 0 or step == steps)
+      if sheet then save_sheet(model, run, hooks) end
+      local evaluated = main and eval_every > 0 and (step % eval_every == 0 or step == steps)
+      if evaluated then evaluate(model, loader, run, hooks, setting("eval_samples")) end
       if checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
          local rng = parallel and dist.rng_states(model) or nil   -- every rank takes part
          if run then
@@ -342,6 +352,7 @@ function L.fit(model, o)
             run:keep_checkpoints(keep)
          end
       end
+      if reporting and (sheet or evaluated or step == steps) then refresh_report(run, progress, report_state) end
    end
    if progress then progress:close() end
    return model

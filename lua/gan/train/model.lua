@@ -47,6 +47,8 @@ Model.defaults = {
       log_every = range(10, "[1, inf)"), sample_every = range(100, "[0, inf)"),
       checkpoint_every = range(500, "[0, inf)"), keep_checkpoints = range(3, "[0, inf)"),
       eval_every = range(0, "[0, inf)"), eval_samples = range(2000, "[1, inf)"),
+      -- rewrite the run's report.html (gan report) with each sheet, evaluation and the end
+      report = true,
       -- another optimizer for D or G than the model's, at the model's learning rate: the
       -- lectures' "SGD for D, Adam for G"
       optimizer_d = config.optional("string", OPTIMIZER_NAMES), optimizer_g = config.optional("string", OPTIMIZER_NAMES),
