@@ -106,6 +106,41 @@ describe("gan.data datasets", function()
       end)
    end)
 
+   describe("stacked_mnist", function()
+      it("stacks three digits of the split as R, G, B, labelled 100 d_R + 10 d_G + d_B", function()
+         local digits = data.mnist { split = "test", signed = true }
+         local ds = data.stacked_mnist { split = "test", n = 50, seed = 3, signed = true }
+         assert.are.equal(50, #ds)
+         assert.are.equal(1000, ds.classes)
+         local b = ds:get_batch(gan.tensor({ 0, 7, 49 }, { dtype = "int64" }))
+         assert.are.same({ 3, 3, 32, 32 }, b.image:size())
+         local picks = ds.picks:totable()
+         for r, i in ipairs { 1, 8, 50 } do
+            local want = 0
+            for c = 1, 3 do
+               local d = digits:get(picks[i][c] + 1)
+               -- padded by 2 pixels of the background (-1) to 32x32
+               assert.are.equal(0, (b.image[r][c]:narrow(1, 3, 28):narrow(2, 3, 28) - d.image[1]):abs():max():item())
+               assert.are.equal(-1, b.image[r][c]:narrow(1, 1, 2):max():item())
+               want = want * 10 + d.label
+            end
+            assert.are.equal(want, b.label[r])
+         end
+         -- a function of (split, n, seed): the same again, another seed differs
+         local again = data.stacked_mnist { split = "test", n = 50, seed = 3 }
+         assert.are.same(picks, again.picks:totable())
+         assert.are_not.same(picks, data.stacked_mnist({ split = "test", n = 50, seed = 4 }).picks:totable())
+         assert.are.same({ 3, 28, 28 }, data.stacked_mnist({ split = "test", n = 2, image_size = 28 }):get(2).image:size())
+         H.raises(function() data.stacked_mnist { split = "all" } end, "stacked_mnist: split must be 'train' or 'test', got 'all'")
+         H.raises(function() data.stacked_mnist { image_size = 64 } end, "stacked_mnist: image_size must be 28 or 32, got 64")
+         -- for_gan: signed, 3 channels, 60,000 training images
+         local g = data.for_gan("stacked_mnist", {})
+         assert.are.equal(60000, #g)
+         assert.are.equal(3, data.channels("stacked_mnist"))
+         assert.are.equal(-1, g:get(1).image:min():item())
+      end)
+   end)
+
    describe("fashion_mnist", function()
       local train, test
       setup(function()

@@ -480,6 +480,44 @@ describe("shipped reference classifiers #release_only", function()
    end)
 end)
 
+describe("metrics.stacked_modes", function()
+   -- A stand-in classifier: a channel filled with -1 + 0.2 d + 0.1 is the digit d, sure.
+   local clf = {
+      features = function(_, x) return x:mean({ 2, 3, 4 }):reshape(x:size(1), 1) end,
+      out = function(f)   -- called as classifier.out(f), as an nn.Linear field is
+         local centers = gan.tensor({ { -0.9, -0.7, -0.5, -0.3, -0.1, 0.1, 0.3, 0.5, 0.7, 0.9 } }, F64)
+         return (f:double() - centers):pow(2):mul(-1000)
+      end,
+   }
+   local function images(triples)
+      local x = gan.zeros { #triples, 3, 4, 4 }
+      for i, t in ipairs(triples) do
+         for c = 1, 3 do x[i][c]:fill_(-1 + 0.2 * t[c] + 0.1) end
+      end
+      return x
+   end
+
+   it("counts the modes of the three channels' digits and the KL of their histogram to uniform", function()
+      local same = {}
+      for i = 1, 30 do same[i] = { 1, 2, 3 } end
+      local r = M.stacked_modes(images(same), clf)
+      assert.are.equal(1, r.modes)
+      close(r.kl, math.log(1000), 1e-12, "one mode")
+      assert.are.equal(1, r.confident)
+      local all = {}
+      for m = 0, 999 do all[#all + 1] = { m // 100, m // 10 % 10, m % 10 } end
+      r = M.stacked_modes(images(all), clf)
+      assert.are.equal(1000, r.modes)
+      close(r.kl, 0, 1e-12, "every mode once")
+      -- two modes, 3 : 1: KL = 3/4 log(750) + 1/4 log(250)
+      r = M.stacked_modes(images { { 0, 0, 1 }, { 0, 0, 1 }, { 0, 0, 1 }, { 9, 9, 9 } }, clf)
+      assert.are.equal(2, r.modes)
+      close(r.kl, 0.75 * math.log(750) + 0.25 * math.log(250), 1e-12, "3 : 1")
+      assert.has_error(function() M.stacked_modes(gan.zeros { 2, 1, 4, 4 }, clf) end,
+         "stacked_modes: expected (N, 3, H, W) images, got {2, 1, 4, 4}")
+   end)
+end)
+
 describe("metrics.evaluate_translation", function()
    local nn = gan.nn
    local Neg = nn.class("Neg", nn.Module)

@@ -229,6 +229,56 @@ function D.binarized_mnist(opts)
       dynamic = opts.dynamic == true }, Binarized)
 end
 
+-- ---------------------------------------------------------------- stacked digits
+
+local Stacked = {}
+Stacked.__index = Stacked
+Stacked.__len = function(self) return self.picks:size(1) end
+function Stacked:len() return self.picks:size(1) end
+function Stacked:get_batch(idx)
+   local p = self.picks:index_select(1, idx)   -- (B, 3) digit indices
+   local chans = {}
+   for c = 1, 3 do chans[c] = self.digits:index_select(1, p:select(2, c):contiguous()) end
+   return { image = core.cat(chans, 2), label = self.labels:index_select(1, idx) }
+end
+function Stacked:get(i)
+   if math.type(i) ~= "integer" or i < 1 or i > self:len() then
+      error(("stacked_mnist: index %s out of range 1..%d"):format(tostring(i), self:len()), 2)
+   end
+   local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }))
+   return { image = b.image[1], label = b.label[1] }
+end
+
+--- Stacked MNIST (Metz et al. 2017; ProGAN's mode test): three MNIST digits drawn
+-- independently as the R, G and B channels of one image, so 1,000 modes (the label
+-- 100 d_R + 10 d_G + d_B). Digits of D.mnist's split opts.split ("train" (default) or
+-- "test"); opts.n images (60,000 for train, 10,000 for test), drawn from a generator
+-- seeded by opts.seed (0) and the split, so a data set is a function of (split, n, seed);
+-- opts.image_size (32: padded with the background as for_gan does, or 28), opts.signed.
+-- Images are composed per batch from the (10,000 x 1 x S x S) digits, not stored.
+function D.stacked_mnist(opts)
+   opts = opts or {}
+   local split = opts.split or "train"
+   if split ~= "train" and split ~= "test" then
+      error(("stacked_mnist: split must be 'train' or 'test', got '%s'"):format(tostring(split)), 2)
+   end
+   local digits = D.mnist { split = split, signed = opts.signed }
+   local x = digits.images
+   local size = opts.image_size or 32
+   if size == 32 then
+      x = require("gan.nn.functional").pad(x, { 2, 2, 2, 2 }, "constant", opts.signed and -1 or 0)
+   elseif size ~= 28 then
+      error(("stacked_mnist: image_size must be 28 or 32, got %s"):format(tostring(size)), 2)
+   end
+   local n = opts.n or (split == "train" and 60000 or 10000)
+   local g = core.Generator(((opts.seed or 0) * 2 + (split == "test" and 1 or 0)) * 7919 + 104729)
+   local picks = core.randint(0, x:size(1), { n, 3 }, { generator = g })
+   local d = digits.labels:index_select(1, picks:reshape(-1)):reshape(n, 3)
+   local labels = d:select(2, 1) * 100 + d:select(2, 2) * 10 + d:select(2, 3)
+   return setmetatable({ name = "stacked_mnist", digits = x, picks = picks, labels = labels:contiguous(),
+      digit_labels = d, classes = 1000 }, Stacked)
+end
+
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
    "Sneaker", "Bag", "Ankle boot" }
 
@@ -639,7 +689,8 @@ function D.paired(a, b)
    return setmetatable({ a = a, b = b }, Paired)
 end
 
---- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "emoji" (opts.vendor),
+--- A dataset ready for a GAN by name: "mnist", "fashion_mnist", "stacked_mnist" (three
+-- digits as R, G, B; D.stacked_mnist), "emoji" (opts.vendor),
 -- "emoji_category" (opts.vendors: the labelled emoji of several vendors), a
 -- 2-d toy mixture ("ring8", "grid25": points, not images) or a directory (image_folder);
 -- images in [-1, 1] at opts.image_size (28-pixel digits are padded with the background
@@ -659,6 +710,11 @@ function D.for_gan(name, opts)
       -- In memory: resize once.
       ds.images = fix(ds.images)
       return ds
+   elseif name == "stacked_mnist" then
+      if size ~= 32 and size ~= 28 then
+         error(("stacked_mnist: data.image_size must be 28 or 32, got %s"):format(tostring(size)), 0)
+      end
+      return D.stacked_mnist { split = opts.split or "train", image_size = size, signed = true }
    elseif D.TOY2D[name] then
       return D.toy2d(name, { split = opts.split })
    elseif name == "emoji" then
@@ -670,21 +726,22 @@ function D.for_gan(name, opts)
    return D.image_folder(name, { size = size, flip = opts.flip, signed = true })
 end
 
---- True for a name for_gan knows: "mnist", "fashion_mnist", "emoji", "emoji_category", a
+--- True for a name for_gan knows: "mnist", "fashion_mnist", "stacked_mnist", "emoji", "emoji_category", a
 -- 2-d toy mixture or an existing directory (of images). D.FOR_GAN_NAMES says it in words.
 function D.for_gan_name(name)
    if type(name) ~= "string" then return false end
-   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or name == "emoji_category" or D.TOY2D[name] then
+   if name == "mnist" or name == "fashion_mnist" or name == "emoji" or name == "emoji_category"
+      or name == "stacked_mnist" or D.TOY2D[name] then
       return true
    end
    return is_dir(name)
 end
-D.FOR_GAN_NAMES = "mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images"
+D.FOR_GAN_NAMES = "mnist, fashion_mnist, stacked_mnist, emoji, emoji_category, ring8, grid25 or a directory of images"
 
 --- The same without the 2-d toy mixtures: the names of image data sets, for models whose
 -- networks are convolutional (D.FOR_GAN_IMAGE_NAMES in words).
 function D.for_gan_image_name(name) return D.for_gan_name(name) and not D.TOY2D[name] end
-D.FOR_GAN_IMAGE_NAMES = "mnist, fashion_mnist, emoji, emoji_category or a directory of images"
+D.FOR_GAN_IMAGE_NAMES = "mnist, fashion_mnist, stacked_mnist, emoji, emoji_category or a directory of images"
 
 -- ---------------------------------------------------------------- 2-d toy mixtures
 
