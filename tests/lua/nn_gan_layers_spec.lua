@@ -424,6 +424,37 @@ describe("ProGAN and StyleGAN layers", function()
       assert.is_true(math.abs(s - 1) < 0.3, s)
    end)
 
+   it("ModulatedConv2d: each sample convolved with its own modulated, demodulated weights", function()
+      local m = nn.ModulatedConv2d(3, 4, 3, 5)
+      H.close(m.style.bias, { 1, 1, 1 }, 0, 0, "style bias 1 at init")
+      set(m.style.bias, gan.randn { 3 })
+      set(m.bias, gan.randn { 4 })
+      local x, w = gan.randn { 2, 3, 5, 5 }, gan.randn { 2, 5 }
+      local s = m.style(w):detach()                       -- (2, 3) styles
+      local base = m.weight:detach():double() * (1 / math.sqrt(27))
+      local function by_hand(demod)
+         local outs = {}
+         for n = 1, 2 do
+            -- w'_{o,i,k} = base_{o,i,k} s_{n,i}; demodulated: over sqrt(sum_{i,k} w'^2 + 1e-8)
+            local wn = base * s[n]:double():view(1, 3, 1, 1)
+            if demod then wn = wn / ((wn * wn):sum({ 2, 3, 4 }, true) + 1e-8):sqrt() end
+            outs[n] = H.conv2d(x:narrow(1, n, 1):double(), wn, m.bias:detach():double(), { padding = { 1, 1 } })
+         end
+         local flat = {}   -- the two samples' values, in the (N, C, H, W) order
+         for n = 1, 2 do for _, v in ipairs(outs[n]) do flat[#flat + 1] = v end end
+         return flat
+      end
+      H.close(m(x, w), by_hand(true), 1e-4, 1e-4, "modulated, demodulated")
+      local plain = nn.ModulatedConv2d(3, 4, 3, 5, { demodulate = false })
+      set(plain.weight, m.weight:detach()); set(plain.bias, m.bias:detach())
+      set(plain.style.weight, m.style.weight:detach()); set(plain.style.bias, m.style.bias:detach())
+      H.close(plain(x, w), by_hand(false), 1e-4, 1e-4, "modulated only")
+      -- demodulation keeps unit-variance inputs at about unit variance, whatever the style's scale
+      local big = m(gan.randn { 64, 3, 8, 8 }, gan.randn { 64, 5 } * 10) - m.bias:detach():view(1, 4, 1, 1)
+      local sd = big:double():std():item()
+      assert.is_true(sd > 0.7 and sd < 1.3, sd)
+   end)
+
    it("AdaIN: instance norm scaled and shifted by Linear(style), scale bias 1 at init", function()
       local m = nn.AdaIN(3, 4)
       H.close(m.style.bias, { 1, 1, 1, 0, 0, 0 }, 0, 0, "scale bias 1, shift bias 0")
@@ -524,10 +555,11 @@ describe("GAN layers gradcheck in float64", function()
       check(nn.MinibatchStdDev(2), { H.randn({ 4, 2, 2, 2 }):requires_grad_() })
    end)
 
-   it("EqualLinear, EqualConv2d, AdaIN and NoiseInjection", function()
+   it("EqualLinear, EqualConv2d, AdaIN, ModulatedConv2d and NoiseInjection", function()
       check(to_f64(nn.EqualLinear(3, 2, { lr_mul = 0.5 })), { H.randn({ 2, 3 }):requires_grad_() })
       check(to_f64(nn.EqualConv2d(2, 2, 3, { padding = 1 })), { H.randn({ 1, 2, 3, 3 }):requires_grad_() })
       check(to_f64(nn.AdaIN(2, 3)), { H.randn({ 2, 2, 2, 2 }):requires_grad_(), H.randn({ 2, 3 }):requires_grad_() })
+      check(to_f64(nn.ModulatedConv2d(2, 3, 3, 2)), { H.randn({ 2, 2, 3, 3 }):requires_grad_(), H.randn({ 2, 2 }):requires_grad_() })
       local noise = to_f64(nn.NoiseInjection(2))
       set(noise.weight, H.randn { 1, 2, 1, 1 })
       check(noise, { H.randn({ 2, 2, 2, 2 }):requires_grad_(), H.randn({ 2, 1, 2, 2 }):requires_grad_() })

@@ -722,6 +722,29 @@ function M.stacked_modes(x, classifier)
    return { modes = modes, kl = kl, confident = sure:mean():item() }
 end
 
+--- The perceptual path length of a list of per-pair distances (Karras et al. 2019): the
+-- mean of those between the 1st and the 99th percentile (inclusive; percentiles by linear
+-- interpolation between order statistics, as numpy's default), which drops the rare
+-- pairs that cross a discontinuity of the generator.
+-- @tparam {number,...} d the distances, at least 2
+-- @treturn number
+function M.path_length(d)
+   if type(d) ~= "table" or #d < 2 then error("path_length: needs at least 2 distances", 2) end
+   local s = { table.unpack(d) }
+   table.sort(s)
+   local function pct(q)
+      local h = (#s - 1) * q + 1
+      local lo = math.floor(h)
+      return s[lo] + (h - lo) * ((s[lo + 1] or s[lo]) - s[lo])
+   end
+   local lo, hi = pct(0.01), pct(0.99)
+   local sum, k = 0, 0
+   for _, v in ipairs(s) do
+      if v >= lo and v <= hi then sum, k = sum + v, k + 1 end
+   end
+   return sum / k
+end
+
 --- Train on synthetic, test on real: a fresh classifier (the reference recipe) trained
 -- on generated images with the classes they were generated for, then its accuracy on
 -- the real test split of `dataset`. opts: epochs (10), seed (1).

@@ -1,7 +1,7 @@
 --- Layers specific to GAN architectures: SAGAN's self-attention, conditional batch norm
 -- (class embeddings or any conditioning vector, as BigGAN), ProGAN's pixel norm,
 -- minibatch standard deviation and equalised learning rate, StyleGAN's AdaIN and noise
--- injection, CycleGAN's residual block and BigGAN/SNGAN residual up/down blocks.
+-- injection, StyleGAN2's modulated convolution, CycleGAN's residual block and BigGAN/SNGAN residual up/down blocks.
 -- @module gan.nn.gan_layers
 local core = require("gan.core")
 local no_grad = require("gan.autograd").no_grad
@@ -159,6 +159,44 @@ function G.AdaIN:forward(x, w)
    local s = self.style(w)
    local scale, bias = s:narrow(2, 1, C):view(N, C, 1, 1), s:narrow(2, C + 1, C):view(N, C, 1, 1)
    return F.instance_norm(x) * scale + bias
+end
+
+--- StyleGAN2's modulated convolution (Karras et al. 2020) with equalised learning rate:
+-- the style s = Linear(style_dim, in_ch)(w) (bias initialised to 1) scales the weight's
+-- input channels per sample, w'_{n,o,i,k} = scale * w_{o,i,k} * s_{n,i}, and with
+-- demodulate (default) each output channel is divided by the norm of its modulated
+-- weights, sqrt(sum_{i,k} w'_{n,o,i,k}^2 + 1e-8), which keeps the output's scale without
+-- normalising by the actual activations (AdaIN's droplets). Computed without per-sample
+-- weights: conv(x * s, w) * d, equal to conv(x, w') because s scales input channels and
+-- d output channels. opts: padding (k // 2), demodulate (true), bias (true).
+G.ModulatedConv2d = class("ModulatedConv2d", Module)
+function G.ModulatedConv2d:__init(in_ch, out_ch, k, style_dim, opts)
+   Module.__init(self)
+   opts = opts or {}
+   self.in_ch, self.out_ch, self.k = in_ch, out_ch, k
+   self.padding = opts.padding or k // 2
+   self.demodulate = opts.demodulate ~= false
+   self.weight = core.randn({ out_ch, in_ch, k, k }):requires_grad_()
+   self.scale = 1 / math.sqrt(in_ch * k * k)
+   self.style = G.EqualLinear(style_dim, in_ch, { bias_init = 1 })
+   if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
+end
+function G.ModulatedConv2d:forward(x, w)
+   local N = x:size(1)
+   local s = self.style(w)                                   -- (N, in)
+   local weight = self.weight * self.scale
+   local y = F.conv2d(x * s:view(N, self.in_ch, 1, 1), weight, nil, { padding = self.padding })
+   if self.demodulate then
+      -- sum_{i,k} (w_{o,i,k} s_i)^2 = (s^2) @ (sum_k w_{o,i,k}^2)^T: (N, out)
+      local wsq = (weight * weight):sum({ 3, 4 })            -- (out, in)
+      local d = ((s * s):matmul(wsq:t()) + 1e-8):rsqrt()
+      y = y * d:view(N, self.out_ch, 1, 1)
+   end
+   if self.bias then y = y + self.bias:view(1, self.out_ch, 1, 1) end
+   return y
+end
+function G.ModulatedConv2d:extra_repr()
+   return ("%d, %d, k=%d%s"):format(self.in_ch, self.out_ch, self.k, self.demodulate and "" or ", demodulate=false")
 end
 
 --- StyleGAN noise injection: x + weight * noise with a learned per-channel weight
