@@ -11,6 +11,15 @@ local argparse = require "argparse"
 
 local cli = {}
 
+local GAN_LUA = (debug.getinfo(1, "S").source:match("^@(.*/)") or "lua/gan/")   -- gan's Lua modules
+
+-- An error message without its "file:line: " position when that position is in gan's own
+-- modules (the message then says all; the user's code is not there).
+local function without_gan_position(msg)
+   if msg:sub(1, #GAN_LUA) == GAN_LUA or msg:match("^lua/gan/") then return (msg:gsub("^[^\n:]*:%d+: ", "", 1)) end
+   return msg
+end
+
 --- Commands in the order `gan help` lists them.
 cli.commands = {}
 local by_name = {}
@@ -34,9 +43,48 @@ local function version()
    return require "gan.version"
 end
 
+--- An argparse converter (`cmd:option("-n", ...):convert(cli.integer("-n", 1))`) that
+-- accepts a whole number in [lo, hi] (hi default: no bound); anything else is a usage
+-- error naming the option and the range.
+-- @tparam string name the option, as the user types it
+-- @tparam int lo
+-- @tparam[opt] int hi
+-- @treturn function
+function cli.integer(name, lo, hi)
+   return function(s)
+      local n = math.tointeger(tonumber(s))
+      if n and n >= lo and (hi == nil or n <= hi) then return n end
+      return nil, hi and ("%s: expected an integer in [%d, %d], got '%s'"):format(name, lo, hi, s)
+         or ("%s: expected an integer >= %d, got '%s'"):format(name, lo, s)
+   end
+end
+
+--- Runs a command's `run(opts, ctx)`: its exit status, or, when it raises an error, the
+-- message "gan NAME: what went wrong" on stderr and exit status 1 (a message that starts
+-- with "gan NAME" is written as it is, one that starts with "NAME" gets "gan " in front;
+-- a position inside gan's own modules is dropped). Every command goes through it, so a
+-- command's code raises errors and never formats them itself.
+-- @tparam table spec a command spec (cli.add_command)
+-- @tparam table opts the parsed arguments
+-- @tparam[opt] table ctx as cli.main passes it
+-- @treturn int exit status
+function cli.run_command(spec, opts, ctx)
+   local ok, res = pcall(spec.run, opts, ctx or {})
+   if ok then return res or 0 end
+   local msg, name = tostring(res), spec.name
+   msg = without_gan_position(msg)
+   if msg:sub(1, #name + 4) == "gan " .. name then
+      io.stderr:write(msg, "\n")
+   elseif msg:sub(1, #name) == name and msg:sub(#name + 1, #name + 1):match("[: ]") then
+      io.stderr:write("gan ", msg, "\n")
+   else
+      io.stderr:write("gan ", name, ": ", msg, "\n")
+   end
+   return 1
+end
+
 -- Error message plus the user's part of the traceback; non-string errors are described as
 -- lua.c does.
-local GAN_LUA = (debug.getinfo(1, "S").source:match("^@(.*/)") or "lua/gan/")   -- gan's Lua modules
 
 local function traceback_handler(e)
    if type(e) ~= "string" then
@@ -48,7 +96,7 @@ local function traceback_handler(e)
    -- (a bad config, a missing file): no traceback. A position inside gan's modules is
    -- dropped from the message; the user's frames below show where their code called.
    if not e:match("^[^\n:]*:%d+:") then return e end
-   if e:sub(1, #GAN_LUA) == GAN_LUA or e:match("^lua/gan/") then e = e:gsub("^[^\n:]*:%d+: ", "", 1) end
+   e = without_gan_position(e)
    local tb = debug.traceback(e, 2)
    -- Frames below the script are gan's own (xpcall, cli, bin/gan): not the user's business.
    local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
@@ -170,11 +218,7 @@ cli.add_command {
          io.stderr:write("gan data fetch: name a dataset (mnist, fashion_mnist, emoji, emoji-<vendor>)\n")
          return 2
       end
-      local ok, where = pcall(datasets.fetch, opts.name)
-      if not ok then
-         io.stderr:write("gan: ", tostring(where), "\n")
-         return 1
-      end
+      local where = datasets.fetch(opts.name)
       print(("gan data fetch: %s is installed in %s"):format(opts.name, where))
       return 0
    end,
@@ -292,7 +336,7 @@ function cli.main(argv)
       return require("gan.repl").run()
    end
    local ctx = {argv = argv, rest = rest, parser = parser, commands = commands}
-   return by_name[opts.command].run(opts, ctx) or 0
+   return cli.run_command(by_name[opts.command], opts, ctx)
 end
 
 return cli

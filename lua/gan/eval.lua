@@ -112,14 +112,12 @@ E.command = {
       .. "'gan models' lists the models.",
    setup = function(cmd)
       cmd:argument("run_dir", "The run directory.")
-      cmd:option("--n", "Number of samples.", "10000"):convert(tonumber)
+      cmd:option("--n", "Number of samples.", "10000"):convert(require("gan.cli").integer("--n", 1))
       cmd:option("--checkpoint", "A checkpoint file to evaluate instead.")
       cmd:option("--classifier", "Reference classifier weights to use instead of the shipped ones.")
    end,
    run = function(opts)
-      local ok, res = pcall(E.evaluate, opts.run_dir, { n = opts.n, checkpoint = opts.checkpoint,
-         classifier = opts.classifier })
-      if not ok then io.stderr:write("gan: ", tostring(res), "\n"); return 1 end
+      local res = E.evaluate(opts.run_dir, { n = opts.n, checkpoint = opts.checkpoint, classifier = opts.classifier })
       local keys = {}
       for k in pairs(res) do keys[#keys + 1] = k end
       table.sort(keys)

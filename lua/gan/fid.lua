@@ -143,26 +143,21 @@ M.command = {
       cmd:argument("dir_b", "the folder to measure")
       cmd:option("--features", "'folder' (a network trained on DIR_A), mnist, fashion_mnist, emoji_style, "
          .. "emoji_category, or a classifier weights file", "folder")
+      local integer = require("gan.cli").integer
       cmd:option("--size", "image size for a folder-trained network (a multiple of 8)", "32")
-      cmd:option("--channels", "1 or 3 (folder-trained network)", "3")
-      cmd:option("--epochs", "training epochs of a folder-trained network", "10")
-      cmd:option("--limit", "at most this many images per folder (0: all)", "0")
+         :convert(function(v)
+            local n = math.tointeger(tonumber(v))
+            if n and n >= 8 and n % 8 == 0 then return n end
+            return nil, ("--size: expected a multiple of 8, got '%s'"):format(v)
+         end)
+      cmd:option("--channels", "1 or 3 (folder-trained network)", "3"):choices { "1", "3" }
+      cmd:option("--epochs", "training epochs of a folder-trained network", "10"):convert(integer("--epochs", 1))
+      cmd:option("--limit", "at most this many images per folder (0: all)", "0"):convert(integer("--limit", 0))
       cmd:flag("--no-cache", "do not cache a folder-trained network in the data directory")
    end,
    run = function(args)
-      local function int(name, v, lo)
-         local n = tonumber(v)
-         if not n or n % 1 ~= 0 or n < lo then error(("fid: --%s must be an integer >= %d, got '%s'"):format(name, lo, v), 0) end
-         return math.tointeger(n)
-      end
-      local size = int("size", args.size, 8)
-      if size % 8 ~= 0 then error(("fid: --size must be a multiple of 8, got %d"):format(size), 0) end
-      local channels = int("channels", args.channels, 1)
-      if channels ~= 1 and channels ~= 3 then error(("fid: --channels must be 1 or 3, got %d"):format(channels), 0) end
-      local ok, r = pcall(M.compare, args.dir_a, args.dir_b, { features = args.features, size = size,
-         channels = channels, epochs = int("epochs", args.epochs, 1), limit = int("limit", args.limit, 0),
-         cache = not args.no_cache })
-      if not ok then io.stderr:write("gan: ", tostring(r), "\n"); return 1 end
+      local r = M.compare(args.dir_a, args.dir_b, { features = args.features, size = args.size,
+         channels = tonumber(args.channels), epochs = args.epochs, limit = args.limit, cache = not args.no_cache })
       print(("fid        %.4f"):format(r.fid))
       print(("kid        %.5f +- %.5f"):format(r.kid, r.kid_std))
       print(("precision  %.4f"):format(r.precision))

@@ -431,14 +431,6 @@ function plot.plot_runs(opts)
    return out
 end
 
-local function bounded_int(lo, hi, what)
-   return function(s)
-      local n = math.tointeger(tonumber(s))
-      if n and n >= lo and n <= hi then return n end
-      return nil, ("expected %s in [%d, %d], got %s"):format(what, lo, hi, s)
-   end
-end
-
 --- The `gan plot` command (registered in gan.cli).
 plot.command = {
    name = "plot",
@@ -461,18 +453,13 @@ plot.command = {
             if w and w >= 0 and w < 1 then return w end
             return nil, "expected a weight in [0, 1), got " .. s
          end)
-      cmd:option("--width", "Width of a panel in pixels.", "400"):convert(bounded_int(200, 4000, "pixels"))
-      cmd:option("--height", "Height of a panel in pixels.", "260"):convert(bounded_int(150, 4000, "pixels"))
-      cmd:option("--columns", "Panels per row (default: up to 3).")
-         :convert(bounded_int(1, 20, "a number of columns"))
+      local integer = require("gan.cli").integer
+      cmd:option("--width", "Width of a panel in pixels.", "400"):convert(integer("--width", 200, 4000))
+      cmd:option("--height", "Height of a panel in pixels.", "260"):convert(integer("--height", 150, 4000))
+      cmd:option("--columns", "Panels per row (default: up to 3)."):convert(integer("--columns", 1, 20))
    end,
    run = function(opts)
-      local ok, res = pcall(plot.plot_runs, opts)
-      if not ok then
-         io.stderr:write("gan plot: ", tostring(res), "\n")
-         return 1
-      end
-      io.write("wrote ", res, "\n")
+      io.write("wrote ", plot.plot_runs(opts), "\n")
       return 0
    end,
 }
@@ -489,7 +476,7 @@ function plot.main(args)
       io.stderr:write("gan plot: ", opts, "\n", parser:get_usage(), "\n")
       return 2
    end
-   return plot.command.run(opts)
+   return require("gan.cli").run_command(plot.command, opts)
 end
 
 return plot

@@ -442,12 +442,7 @@ report.command = {
       cmd:argument("run_dir", "The run directory (holding metrics.jsonl).")
    end,
    run = function(opts)
-      local ok, res = pcall(report.write, opts.run_dir)
-      if not ok then
-         io.stderr:write("gan report: ", tostring(res), "\n")
-         return 1
-      end
-      io.write("wrote ", res, "\n")
+      io.write("wrote ", report.write(opts.run_dir), "\n")
       return 0
    end,
 }

@@ -80,22 +80,6 @@ function S.interpolate(dir, opts)
    return model.run_eval(G, core.cat(zs, 1), table.unpack(rest)), steps
 end
 
-local function int(name, v, lo)
-   local n = tonumber(v)
-   if not n or n % 1 ~= 0 or n < lo then
-      error(("--%s must be an integer >= %d, got '%s'"):format(name, lo, tostring(v)), 0)
-   end
-   return math.tointeger(n)
-end
-
--- Runs fn() and prints its error as gan's commands do; returns the exit status.
-local function guarded(fn)
-   local ok, err = pcall(fn)
-   if ok then return 0 end
-   io.stderr:write("gan: ", tostring(err), "\n")
-   return 1
-end
-
 S.commands = {
    {
       name = "sample",
@@ -104,25 +88,25 @@ S.commands = {
          .. "writes N samples as one sheet, RUN_DIR/sample_s<SEED>.png unless --out names a file.",
       setup = function(cmd)
          cmd:argument("run_dir", "The run directory.")
-         cmd:option("-n", "Number of samples.", "64")
-         cmd:option("--seed", "Seed of the latents.", "1")
+         local integer = require("gan.cli").integer
+         cmd:option("-n", "Number of samples.", "64"):convert(integer("-n", 1))
+         cmd:option("--seed", "Seed of the latents.", "1"):convert(integer("--seed", 0))
          cmd:option("--truncation", "Truncate z to [-t, t] (models whose latent takes it: sagan, biggan).")
+            :convert(function(v)
+               local t = tonumber(v)
+               if t and t > 0 then return t end
+               return nil, ("--truncation: expected a number > 0, got '%s'"):format(v)
+            end)
          cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
          cmd:option("--out", "The PNG to write.")
       end,
       run = function(o)
-         return guarded(function()
-            local n, seed = int("n", o.n, 1), int("seed", o.seed, 0)
-            local t = o.truncation and tonumber(o.truncation)
-            if o.truncation and not (t and t > 0) then
-               error(("--truncation must be a number > 0, got '%s'"):format(o.truncation), 0)
-            end
-            local imgs, nrow, note = S.sample(o.run_dir, { n = n, seed = seed, truncation = t, checkpoint = o.checkpoint })
-            local out = o.out or ("%s/sample_s%d.png"):format(o.run_dir:gsub("/+$", ""), seed)
-            image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 } })
-            if note then print(note) end
-            print(("gan sample: %d images -> %s"):format(imgs:size(1), out))
-         end)
+         local imgs, nrow, note = S.sample(o.run_dir, { n = o.n, seed = o.seed, truncation = o.truncation,
+            checkpoint = o.checkpoint })
+         local out = o.out or ("%s/sample_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
+         image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 } })
+         if note then print(note) end
+         print(("gan sample: %d images -> %s"):format(imgs:size(1), out))
       end,
    },
    {
@@ -133,21 +117,19 @@ S.commands = {
          .. "RUN_DIR/interpolate_s<SEED>.png unless --out names a file.",
       setup = function(cmd)
          cmd:argument("run_dir", "The run directory.")
-         cmd:option("--rows", "Number of rows.", "4")
-         cmd:option("--steps", "Images per row, both ends included.", "8")
-         cmd:option("--seed", "Seed of the end points.", "1")
+         local integer = require("gan.cli").integer
+         cmd:option("--rows", "Number of rows.", "4"):convert(integer("--rows", 1))
+         cmd:option("--steps", "Images per row, both ends included.", "8"):convert(integer("--steps", 2))
+         cmd:option("--seed", "Seed of the end points.", "1"):convert(integer("--seed", 0))
          cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
          cmd:option("--out", "The PNG to write.")
       end,
       run = function(o)
-         return guarded(function()
-            local seed = int("seed", o.seed, 0)
-            local imgs, steps = S.interpolate(o.run_dir, { rows = int("rows", o.rows, 1), steps = int("steps", o.steps, 2),
-               seed = seed, checkpoint = o.checkpoint })
-            local out = o.out or ("%s/interpolate_s%d.png"):format(o.run_dir:gsub("/+$", ""), seed)
-            image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 } })
-            print(("gan interpolate: %d rows of %d -> %s"):format(imgs:size(1) // steps, steps, out))
-         end)
+         local imgs, steps = S.interpolate(o.run_dir, { rows = o.rows, steps = o.steps, seed = o.seed,
+            checkpoint = o.checkpoint })
+         local out = o.out or ("%s/interpolate_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
+         image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 } })
+         print(("gan interpolate: %d rows of %d -> %s"):format(imgs:size(1) // steps, steps, out))
       end,
    },
 }

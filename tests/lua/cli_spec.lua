@@ -296,12 +296,16 @@ describe("gan sample and gan interpolate #release_only", function()
    it("names what is wrong", function()
       local r = C.gan_run({ "sample", dir, "--truncation", "0.5" })
       assert.are.equal(1, r.code)
-      assert.are.equal("gan: gan sample: dcgan draws no truncated latents (--truncation is for models whose latent "
+      assert.are.equal("gan sample: dcgan draws no truncated latents (--truncation is for models whose latent "
          .. "takes one: sagan, biggan)\n", r.stderr)
-      r = C.gan_run({ "sample", dir, "-n", "0" })
-      assert.are.equal("gan: --n must be an integer >= 1, got '0'\n", r.stderr)
-      r = C.gan_run({ "sample", root .. "/nothing" })
+      r = C.gan_run({ "sample", dir, "-n", "0" })   -- a usage error: status 2 and the usage
+      assert.are.equal(2, r.code)
+      assert.matches("^gan: %-n: expected an integer >= 1, got '0'\nUsage: gan sample ", r.stderr)
+      r = C.gan_run({ "sample", dir, "--truncation", "0" })
+      assert.are.equal(2, r.code)
+      assert.matches("^gan: %-%-truncation: expected a number > 0, got '0'\n", r.stderr)
+      r = C.gan_run({ "sample", root .. "/nothing" })   -- no position inside gan's modules
       assert.are.equal(1, r.code)
-      assert.matches("^gan: .*nothing", r.stderr)
+      assert.matches("^gan sample: gan.run.open: no config.yaml in .*/nothing\n$", r.stderr)
    end)
 end)

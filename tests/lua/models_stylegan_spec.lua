@@ -7,15 +7,8 @@ local M = gan.models.get("stylegan")
 
 local function tiny(values)
    values = values or {}
-   values.data = { name = "mnist", image_size = 8, batch_size = 4 }
    values.model = { nz = 6, w_dim = 5, n_mlp = 2, fmap_base = 64, fmap_max = 8, mbstd_group = 2 }
-   values.train = values.train or {}
-   values.train.threads = 1
-   gan.manual_seed(0)
-   local model = M.new(H.config(M, values))
-   local g = gan.Generator(3)
-   local loader = H.loader({ image = gan.rand({ 16, 1, 8, 8 }, { generator = g }):mul(2):sub(1) }, 4, 5)
-   return model, loader
+   return H.tiny_image_model(M, values, 8)
 end
 
 describe("StyleGAN", function()

@@ -68,6 +68,20 @@ function H.tiny_model(M, values)
    return model, loader
 end
 
+--- A model of class M on `values` with data.name "mnist" at size x size, batches of 4,
+-- one thread (seeded 0), and a loader of batches of 4 over 16 random one-channel images of
+-- that size in [-1, 1]: the tiny setting of the growing and style-based models' specs.
+function H.tiny_image_model(M, values, size)
+   values.data = { name = "mnist", image_size = size, batch_size = 4 }
+   values.train = values.train or {}
+   values.train.threads = 1
+   gan.manual_seed(0)
+   local model = M.new(H.config(M, values))
+   local g = gan.Generator(3)
+   local loader = H.loader({ image = gan.rand({ 16, 1, size, size }, { generator = g }):mul(2):sub(1) }, 4, 5)
+   return model, loader
+end
+
 --- What a model's train_step reads from, over a loader (for calling train_step by hand).
 function H.batches(loader) return require("gan.train.loop").batches(loader) end
 

@@ -61,12 +61,8 @@ local function lrelu(x) return F.leaky_relu(x, 0.2) end
 local function up(x) return F.interpolate(x, { scale_factor = 2, mode = "bilinear" }) end
 local function down(x) return F.avg_pool2d(x, 2) end
 
---- The channels of each level 0..top: min(fmap_max, fmap_base / R), R = 4 * 2^level.
-function M.channels(m, top)
-   local ch = {}
-   for l = 0, top do ch[l] = math.max(1, math.min(m.fmap_max, m.fmap_base // (4 * 2 ^ l))) end
-   return ch
-end
+--- The channels of each level 0..top: ProGAN's, min(fmap_max, fmap_base / R).
+M.channels = require("gan.models.progan").channels
 
 -- A modulated 3x3 convolution with noise and a leaky ReLU.
 local StyledConv = nn.class("StyledConv", nn.Module)
