@@ -202,6 +202,52 @@ end)
 
 -- ---------------------------------------------------------------- resampling
 
+describe("interpolate bicubic", function()
+   -- Keys' cubic convolution, a = -0.5, written out as a 1-d resampler
+   local function keys(t)
+      t = math.abs(t)
+      if t <= 1 then return 1.5 * t ^ 3 - 2.5 * t ^ 2 + 1 elseif t < 2 then return -0.5 * t ^ 3 + 2.5 * t ^ 2 - 4 * t + 2 end
+      return 0
+   end
+   local function resample1d(v, out)
+      local n, r = #v, {}
+      for i = 0, out - 1 do
+         local src = (i + 0.5) * n / out - 0.5
+         local acc = 0
+         for k = math.floor(src) - 1, math.floor(src) + 2 do
+            acc = acc + keys(src - k) * v[math.min(math.max(k, 0), n - 1) + 1]
+         end
+         r[i + 1] = acc
+      end
+      return r
+   end
+
+   it("is Keys' cubic convolution along each axis (a = -0.5, edges replicated)", function()
+      local x = gan.rand({ 1, 1, 3, 5 }, { generator = gan.Generator(6), dtype = "float64" })
+      local y = F.interpolate(x, { scale_factor = 2, mode = "bicubic" })
+      assert.are.same({ 1, 1, 6, 10 }, y:size())
+      local rows = x[1][1]:totable()
+      local wide = {}
+      for i, r in ipairs(rows) do wide[i] = resample1d(r, 10) end
+      local want = {}
+      for j = 1, 10 do
+         local col = {}
+         for i = 1, 3 do col[i] = wide[i][j] end
+         local c = resample1d(col, 6)
+         for i = 1, 6 do want[i] = want[i] or {}; want[i][j] = c[i] end
+      end
+      local got = y[1][1]:totable()
+      for i = 1, 6 do for j = 1, 10 do
+         assert.is_true(math.abs(got[i][j] - want[i][j]) < 1e-12, i .. "," .. j)
+      end end
+      -- a constant stays constant; a linear ramp stays linear inside (the kernel reproduces lines)
+      local c = F.interpolate(gan.full({ 1, 1, 4, 4 }, 0.3, { dtype = "float64" }), { size = 8, mode = "bicubic" })
+      assert.is_true((c - 0.3):abs():max():item() < 1e-12)
+      assert.has_error(function() F.interpolate(x, { scale_factor = 2, mode = "cubic" }) end,
+         "interpolate: unknown mode 'cubic' (nearest, bilinear or bicubic)")
+   end)
+end)
+
 describe("interpolate", function()
    before_each(function() gan.manual_seed(44) end)
 

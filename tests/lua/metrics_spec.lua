@@ -480,6 +480,65 @@ describe("shipped reference classifiers #release_only", function()
    end)
 end)
 
+describe("metrics.psnr, ssim and luminance", function()
+   local function img(rows) return gan.tensor(rows, F64):view(1, 1, #rows, #rows[1]) end
+
+   it("PSNR: 10 log10(255^2 / MSE) per image on the 0-255 scale, averaged; crop and luminance", function()
+      -- [-1, 1] -> 0-255: -1 -> 0, 1 -> 255; one pixel off by 0.2 (25.5 levels) in 4
+      local a = img { { -1, 1 }, { 0, 0.5 } }
+      local b = img { { -1, 1 }, { 0, 0.7 } }
+      close(M.psnr(a, b), 10 * math.log(255 ^ 2 / (25.5 ^ 2 / 4), 10), 1e-12, "psnr")
+      close(M.psnr(a, a), 100, 0, "identical")
+      -- two images: the mean of their PSNRs, not the PSNR of the mean MSE
+      local a2, b2 = gan.cat({ a, a }, 1), gan.cat({ b, a:clone():fill_(0) }, 1)
+      -- a against 0 (127.5 on 0-255): off by 127.5, 127.5, 0 and 63.75
+      local mse2 = (127.5 ^ 2 + 127.5 ^ 2 + 0 + 63.75 ^ 2) / 4
+      close(M.psnr(a2, b2), (10 * math.log(255 ^ 2 / (25.5 ^ 2 / 4), 10) + 10 * math.log(255 ^ 2 / mse2, 10)) / 2,
+         1e-12, "two images")
+      -- crop 1 of a 3x3 image leaves the centre pixel
+      local c = img { { 1, 1, 1 }, { 1, 0, 1 }, { 1, 1, 1 } }
+      local d = img { { -1, -1, -1 }, { -1, 0.2, -1 }, { -1, -1, -1 } }
+      close(M.psnr(c, d, { crop = 1 }), 10 * math.log(255 ^ 2 / 25.5 ^ 2, 10), 1e-12, "crop")
+      -- luminance of RGB: BT.601 as rgb2ycbcr; white 235, black 16
+      local rgb = gan.tensor({ 1, -1, 0, 1, -1, 0, 1, -1, 0 }, F64):view(1, 3, 1, 3)
+      local y = M.luminance(rgb):totable()[1][1][1]
+      close(y[1], 16 + 65.481 + 128.553 + 24.966, 1e-9, "white")
+      close(y[2], 16, 1e-9, "black")
+      close(y[3], 16 + 0.5 * (65.481 + 128.553 + 24.966), 1e-9, "grey")
+      assert.has_error(function() M.psnr(a, gan.zeros { 1, 1, 2, 3 }) end, "psnr: the batches differ in size: {1, 1, 2, 2} and {1, 1, 2, 3}")
+   end)
+
+   it("SSIM against a hand computation on one 11x11 window; 1 for identical images", function()
+      local g = gan.Generator(4)
+      local a = gan.rand({ 1, 1, 11, 11 }, { generator = g, dtype = "float64" }) * 2 - 1
+      local b = (a * 0.7 + gan.rand({ 1, 1, 11, 11 }, { generator = g, dtype = "float64" }) * 0.3):clamp(-1, 1)
+      -- by hand: Gaussian weights, weighted means, variances and covariance on 0-255
+      local w, sw = {}, 0
+      for i = 1, 11 do for j = 1, 11 do
+         local v = math.exp(-((i - 6) ^ 2 + (j - 6) ^ 2) / (2 * 1.5 ^ 2))
+         w[#w + 1] = v; sw = sw + v
+      end end
+      local x, y = {}, {}
+      for i, v in ipairs(a:reshape(-1):totable()) do x[i] = (v + 1) * 127.5 end
+      for i, v in ipairs(b:reshape(-1):totable()) do y[i] = (v + 1) * 127.5 end
+      local mx, my = 0, 0
+      for i = 1, 121 do mx, my = mx + w[i] / sw * x[i], my + w[i] / sw * y[i] end
+      local vx, vy, cxy = 0, 0, 0
+      for i = 1, 121 do
+         vx = vx + w[i] / sw * (x[i] - mx) ^ 2
+         vy = vy + w[i] / sw * (y[i] - my) ^ 2
+         cxy = cxy + w[i] / sw * (x[i] - mx) * (y[i] - my)
+      end
+      local c1, c2 = (0.01 * 255) ^ 2, (0.03 * 255) ^ 2
+      local want = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx ^ 2 + my ^ 2 + c1) * (vx + vy + c2))
+      close(M.ssim(a, b), want, 1e-9, "ssim")
+      assert.is_true(want < 0.99)
+      close(M.ssim(a, a), 1, 1e-12, "identical")
+      assert.has_error(function() M.ssim(gan.zeros { 1, 1, 8, 8 }, gan.zeros { 1, 1, 8, 8 }) end,
+         "ssim: images of 8x8 are smaller than the 11x11 window")
+   end)
+end)
+
 describe("metrics.stacked_modes", function()
    -- A stand-in classifier: a channel filled with -1 + 0.2 d + 0.1 is the digit d, sure.
    local clf = {

@@ -508,6 +508,22 @@ describe("activations", function()
       H.close(big, { 0.5, 0.5 }, 1e-6, 0, "stable softmax")
    end)
 
+   it("PReLU: max(0, x) + a min(0, x), one slope per channel or one shared, learned", function()
+      local shared = nn.PReLU()
+      H.close(shared.weight, { 0.25 }, 0, 0, "init 0.25")
+      local x = gan.tensor({ -2, -0.5, 0, 1.5, 3, -1 }):view(1, 2, 3)
+      H.close(shared(x), { -0.5, -0.125, 0, 1.5, 3, -0.25 }, 1e-7, 0, "shared slope")
+      local per = nn.PReLU(2, 0.1)
+      set(per.weight, gan.tensor { 0.1, 0.5 })
+      -- channel 1 (-2, -0.5, 0) at 0.1, channel 2 (1.5, 3, -1) at 0.5
+      H.close(per(x), { -0.2, -0.05, 0, 1.5, 3, -0.5 }, 1e-7, 0, "per channel")
+      assert.has_error(function() per(gan.zeros { 1, 3, 2 }) end, "PReLU: 2 slopes for an input of 3 channels")
+      local xx = H.tensor({ -2.1, -0.7, 0.4, 0.9, -1.3, 1.7 }, { 1, 2, 3 }):requires_grad_()
+      local w64 = gan.tensor({ 0.1, 0.5 }, F64):requires_grad_()
+      rawset(per, "weight", w64)   -- the same parameter in float64, for the gradient check
+      assert.is_true(gradcheck(function(a) return per(a) end, { xx, w64 }))
+   end)
+
    it("activations gradcheck in float64", function()
       local x = H.tensor({ -2.1, -0.7, -0.3, 0.4, 0.9, 1.7 }, { 2, 3 }):requires_grad_()
       for _, m in ipairs { nn.LeakyReLU(0.2), nn.ELU(), nn.GELU(), nn.GELU("tanh"), nn.Tanh(),

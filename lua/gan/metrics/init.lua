@@ -762,10 +762,77 @@ end
 -- Per-image mean absolute error and PSNR of x against y, both in [-1, 1], measured on the
 -- [0, 1] scale: L1 = mean |x - y| / 2, PSNR = 10 log10(1 / MSE) averaged over images.
 local function l1_psnr(x, y)
-   local d = (x:double() - y:double()) * 0.5
-   local mse = (d * d):flatten(2):mean(2)
-   local psnr = (mse:clamp(1e-10, math.huge):log() * (-10 / math.log(10))):mean():item()
-   return d:abs():mean():item(), psnr
+   return ((x:double() - y:double()) * 0.5):abs():mean():item(), M.psnr(x, y)
+end
+
+-- ---------------------------------------------------------------- image fidelity
+
+--- The luminance of images in [-1, 1] on the 0-255 scale, (N, 1, H, W) float64: for RGB
+-- the Y of ITU-R BT.601 as MATLAB's rgb2ycbcr computes it (16 + 65.481 R + 128.553 G +
+-- 24.966 B, R, G, B in [0, 1]), the convention of the super-resolution papers; a
+-- one-channel image is its own luminance (255 x its [0, 1] value).
+function M.luminance(x)
+   local u = (x:double() + 1) * 0.5
+   if x:size(2) == 1 then return u * 255 end
+   if x:size(2) ~= 3 then error(("luminance: expected 1 or 3 channels, got %d"):format(x:size(2)), 2) end
+   return (u:narrow(2, 1, 1) * 65.481 + u:narrow(2, 2, 1) * 128.553 + u:narrow(2, 3, 1) * 24.966) + 16
+end
+
+local function fidelity_inputs(a, b, opts, who)
+   if a:dim() ~= 4 or a:dim() ~= b:dim() then error(who .. ": expected two (N, C, H, W) batches", 3) end
+   for d = 1, 4 do
+      if a:size(d) ~= b:size(d) then
+         error(("%s: the batches differ in size: {%s} and {%s}"):format(who, table.concat(a:size(), ", "),
+            table.concat(b:size(), ", ")), 3)
+      end
+   end
+   local x, y
+   if opts.y then x, y = M.luminance(a), M.luminance(b)
+   else x, y = (a:double() + 1) * 127.5, (b:double() + 1) * 127.5 end
+   local c = opts.crop or 0
+   if c > 0 then
+      local h, w = x:size(3) - 2 * c, x:size(4) - 2 * c
+      if h < 1 or w < 1 then error(("%s: a crop of %d leaves nothing of %dx%d images"):format(who, c, x:size(3), x:size(4)), 3) end
+      x, y = x:narrow(3, c + 1, h):narrow(4, c + 1, w), y:narrow(3, c + 1, h):narrow(4, c + 1, w)
+   end
+   return x, y
+end
+
+--- PSNR in dB of `a` against `b` (images in [-1, 1]), peak 255 on the 0-255 scale: per
+-- image 10 log10(255^2 / MSE), averaged over the images (an identical pair counts as 100
+-- dB). opts: y (true: on the luminance, M.luminance; default false: every channel),
+-- crop (pixels dropped at each border, 0; the SR papers crop the scale factor).
+function M.psnr(a, b, opts)
+   opts = opts or {}
+   local x, y = fidelity_inputs(a, b, opts, "psnr")
+   local mse = ((x - y) ^ 2):flatten(2):mean(2):totable()
+   local sum = 0
+   for _, m in ipairs(mse) do sum = sum + (m > 0 and 10 * math.log(255 * 255 / m, 10) or 100) end
+   return sum / #mse
+end
+
+--- SSIM (Wang et al. 2004) of `a` against `b` (images in [-1, 1]) on the 0-255 scale: an
+-- 11x11 Gaussian window (sigma 1.5) over valid positions, C1 = (0.01 * 255)^2, C2 =
+-- (0.03 * 255)^2, luminance, contrast and structure in one, the map averaged per image
+-- and channel, then over images. opts: y, crop as M.psnr.
+function M.ssim(a, b, opts)
+   opts = opts or {}
+   local x, y = fidelity_inputs(a, b, opts, "ssim")
+   local C = x:size(2)
+   if x:size(3) < 11 or x:size(4) < 11 then
+      error(("ssim: images of %dx%d are smaller than the 11x11 window"):format(x:size(3), x:size(4)), 2)
+   end
+   local g, sum = {}, 0
+   for i = 1, 11 do g[i] = math.exp(-((i - 6) ^ 2) / (2 * 1.5 * 1.5)); sum = sum + g[i] end
+   local k = {}
+   for i = 1, 11 do k[i] = {} for j = 1, 11 do k[i][j] = g[i] * g[j] / (sum * sum) end end
+   local w = core.tensor({ k }, { dtype = "float64" }):view(1, 1, 11, 11):expand(C, 1, 11, 11):contiguous()
+   local function blur(t) return F.conv2d(t, w, nil, { groups = C }) end
+   local mx, my = blur(x), blur(y)
+   local sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+   local c1, c2 = (0.01 * 255) ^ 2, (0.03 * 255) ^ 2
+   local map = ((mx * my * 2 + c1) * (sxy * 2 + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+   return map:mean():item()
 end
 
 --- Evaluates a pair of translators on paired held-out images: `a` (N, C, H, W) in domain

@@ -160,8 +160,38 @@ local function bilinear_matrix(n, out, align_corners, scale, dtype)
    return core.tensor(rows, { dtype = dtype })
 end
 
+-- Keys' cubic convolution kernel with a = -0.5 (MATLAB's imresize, the super-resolution
+-- papers' bicubic).
+local CUBIC_A = -0.5
+local function cubic(t)
+   local a = CUBIC_A
+   t = math.abs(t)
+   if t <= 1 then return (a + 2) * t ^ 3 - (a + 3) * t ^ 2 + 1 end
+   if t < 2 then return a * t ^ 3 - 5 * a * t ^ 2 + 8 * a * t - 4 * a end
+   return 0
+end
+
+-- Bicubic interpolation matrix (out, n): half-pixel centres, four taps, indices past an
+-- edge clamped to it (edge pixels replicated).
+local function bicubic_matrix(n, out, scale, dtype)
+   local rows = {}
+   for i = 0, out - 1 do
+      local src = (i + 0.5) * scale - 0.5
+      local f = math.floor(src)
+      local row = {}
+      for j = 1, n do row[j] = 0 end
+      for k = f - 1, f + 2 do
+         local j = math.min(math.max(k, 0), n - 1)
+         row[j + 1] = row[j + 1] + cubic(src - k)
+      end
+      rows[i + 1] = row
+   end
+   return core.tensor(rows, { dtype = dtype })
+end
+
 --- Resize (N, C, H, W). Options: size ({h, w} or a number) or scale_factor (number or
--- pair), mode "nearest" (default) or "bilinear", align_corners (bilinear; default false).
+-- pair), mode "nearest" (default), "bilinear" or "bicubic" (Keys' kernel, a = -0.5, edges
+-- replicated; no antialiasing when shrinking), align_corners (bilinear; default false).
 function F.interpolate(x, opts)
    opts = check_opts(opts, set("size", "scale_factor", "mode", "align_corners"), "interpolate")
    check_tensor(x, "interpolate", "input")
@@ -191,8 +221,11 @@ function F.interpolate(x, opts)
       local ah = bilinear_matrix(H, out[1], opts.align_corners, scale[1], x.dtype)
       local aw = bilinear_matrix(W, out[2], opts.align_corners, scale[2], x.dtype)
       return core.matmul(core.matmul(ah, x), aw:t())
+   elseif mode == "bicubic" then
+      local ah, aw = bicubic_matrix(H, out[1], scale[1], x.dtype), bicubic_matrix(W, out[2], scale[2], x.dtype)
+      return core.matmul(core.matmul(ah, x), aw:t())
    end
-   error(("interpolate: unknown mode '%s' (nearest or bilinear)"):format(tostring(mode)), 2)
+   error(("interpolate: unknown mode '%s' (nearest, bilinear or bicubic)"):format(tostring(mode)), 2)
 end
 
 -- The upscale factor of pixel_shuffle / pixel_unshuffle: an integer >= 1.

@@ -304,6 +304,27 @@ L.Softplus = activation("Softplus", function(x, b, t) return F.softplus(x, b, t)
 L.Softmax = activation("Softmax", function(x, d) return F.softmax(x, d or -1) end, function(d) return "dim=" .. (d or -1) end)
 L.Identity = activation("Identity", function(x) return x end)
 
+--- Parametric ReLU (He et al. 2015): max(0, x) + a * min(0, x) with a learned slope a per
+-- channel (dimension 2 of the input; num_parameters 1: one slope shared), starting at
+-- `init` (0.25).
+L.PReLU = class("PReLU", Module)
+function L.PReLU:__init(num_parameters, init)
+   Module.__init(self)
+   self.num_parameters = num_parameters or 1
+   self.weight = core.full({ self.num_parameters }, init or 0.25):requires_grad_()
+end
+function L.PReLU:forward(x)
+   local shape = { 1, self.num_parameters }
+   for _ = 3, x:dim() do shape[#shape + 1] = 1 end
+   if self.num_parameters ~= 1 and (x:dim() < 2 or x:size(2) ~= self.num_parameters) then
+      error(("PReLU: %d slopes for an input of %d channels"):format(self.num_parameters,
+         x:dim() >= 2 and x:size(2) or 1), 2)
+   end
+   local a = self.num_parameters == 1 and self.weight:reshape(table.unpack(shape)) or self.weight:view(table.unpack(shape))
+   return x:relu() - (-x):relu() * a
+end
+function L.PReLU:extra_repr() return "num_parameters=" .. self.num_parameters end
+
 -- ---------------------------------------------------------------- resampling, padding, pooling
 
 --- opts as F.interpolate: scale_factor or size, mode, align_corners.
