@@ -801,11 +801,29 @@ end
 --- PSNR in dB of `a` against `b` (images in [-1, 1]), peak 255 on the 0-255 scale: per
 -- image 10 log10(255^2 / MSE), averaged over the images (an identical pair counts as 100
 -- dB). opts: y (true: on the luminance, M.luminance; default false: every channel),
--- crop (pixels dropped at each border, 0; the SR papers crop the scale factor).
+-- crop (pixels dropped at each border, 0; the SR papers crop the scale factor), mask
+-- ((N, 1, H, W), 1 where the error counts: the MSE is over those pixels only, as inside
+-- an inpainted hole; every image needs one).
 function M.psnr(a, b, opts)
    opts = opts or {}
    local x, y = fidelity_inputs(a, b, opts, "psnr")
-   local mse = ((x - y) ^ 2):flatten(2):mean(2):totable()
+   local sq = (x - y) ^ 2
+   local mse
+   if opts.mask then
+      local m = opts.mask:double()
+      if m:dim() ~= 4 or m:size(1) ~= sq:size(1) or m:size(2) ~= 1 or m:size(3) ~= sq:size(3) or m:size(4) ~= sq:size(4) then
+         error("psnr: the mask must be (N, 1, H, W) as the images", 2)
+      end
+      local count = (m:flatten(2):sum(2) * sq:size(2)):totable()
+      local sums = (sq * m):flatten(2):sum(2):totable()
+      mse = {}
+      for i, c in ipairs(count) do
+         if c == 0 then error(("psnr: the mask of image %d is empty"):format(i), 2) end
+         mse[i] = sums[i] / c
+      end
+   else
+      mse = sq:flatten(2):mean(2):totable()
+   end
    local sum = 0
    for _, m in ipairs(mse) do sum = sum + (m > 0 and 10 * math.log(255 * 255 / m, 10) or 100) end
    return sum / #mse
