@@ -1,4 +1,5 @@
---- Grad-mode scopes on top of the C engine.
+--- Grad-mode scopes on top of the C engine: gan.no_grad and gan.enable_grad.
+-- @module gan.autograd
 local core = require("gan.core")
 
 local M = {}

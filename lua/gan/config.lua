@@ -1,4 +1,6 @@
---- Experiment configs: Lua defaults, a YAML file on top, `--set key=value` on top of that.
+--- Experiment configs: Lua defaults, then a YAML file, then settings from the command line.
+--
+-- A YAML file goes on top of the defaults and `--set key=value` on top of that.
 --
 --     local config = require("gan.config")
 --     local defaults = {
@@ -727,9 +729,9 @@ local function unknown_argument(defaults, a, o)
       .. "(which lists every key)"):format(a, hint, #extra > 0 and ", " .. table.concat(extra, ", ") or "")
 end
 
---- Resolves a script's config from its command line: `--config FILE` (or `--config=FILE`)
--- and any number of `--set KEY=VALUE` (or `--set=KEY=VALUE`); `--` ends the options and
--- the words after it are returned. `--help` (or `-h`) prints config.help and exits; any
+--- Resolves a script's config from its command line.
+-- Reads `--config FILE` (or `--config=FILE`) and any number of `--set KEY=VALUE` (or
+-- `--set=KEY=VALUE`); `--` ends the options and the words after it are returned. `--help` (or `-h`) prints config.help and exits; any
 -- other argument is an error naming it (and the key it may have meant).
 -- @tparam table defaults
 -- @tparam table args the script's `arg` (elements 1..n are read)

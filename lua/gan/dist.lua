@@ -17,6 +17,8 @@ local D = {}
 local C = core.dist
 
 --- Whether this build of gan has MPI.
+-- @function available
+-- @treturn boolean
 D.available = C.available
 
 --- Whether this process is one of several launched together (mpirun -np N, N > 1).
@@ -35,7 +37,13 @@ function D.init()
    return C.world_size()
 end
 
---- This process's rank (0 without MPI) and the number of processes (1 without MPI).
+--- This process's rank, numbered from 0 (0 without MPI).
+-- @function rank
+-- @treturn int
+
+--- The number of processes working together (1 without MPI).
+-- @function world_size
+-- @treturn int
 D.rank, D.world_size = C.rank, C.world_size
 --- True on rank 0 (and in a single process): the rank that writes.
 function D.is_main() return C.rank() == 0 end
@@ -53,10 +61,35 @@ local function need_mpi(fn)
       return C[fn](...)
    end
 end
+
+--- Sums a tensor over the ranks, in place: every rank gets the sum (or the mean).
+-- Every rank must call it in the same order with a tensor of the same dtype and element
+-- count. Raises an error when gan.dist is not initialised.
+-- @function all_reduce
+-- @tparam Tensor t contiguous float32, float64 or int64
+-- @tparam[opt="sum"] string op "sum" or "mean" (float dtypes only)
+-- @treturn Tensor t
+
+--- Copies rank `root`'s values into t on every rank, in place.
+-- @function broadcast
+-- @tparam Tensor t
+-- @tparam[opt=0] int root the rank that sends
+-- @treturn Tensor t
+
+--- The ranks' tensors (of one shape) concatenated along dim 1 in rank order, as a new
+-- tensor on every rank.
+-- @function all_gather
+-- @tparam Tensor t
+-- @treturn Tensor
+
+--- Waits until every rank has reached this call.
+-- @function barrier
 D.all_reduce, D.broadcast, D.all_gather, D.barrier =
    need_mpi("all_reduce"), need_mpi("broadcast"), need_mpi("all_gather"), need_mpi("barrier")
 
---- Ends every process of the job (after an error on one rank), with `code` (1).
+--- Ends every process of the job (after an error on one rank).
+-- @function abort
+-- @tparam[opt=1] int code the exit status
 D.abort = C.abort
 
 --- The threads one rank uses by default: the cores of this machine shared among the

@@ -1,5 +1,7 @@
 --- Tensor conveniences written in Lua on top of gan.core: printing, stack, split, chunk,
--- and function forms of the methods (`gan.exp(x)` as well as `x:exp()`).
+-- and function forms of the methods (`gan.exp(x)` as well as `x:exp()`). The tensor
+-- methods written in C are in gan.core (class Tensor).
+-- @module gan.tensor
 local core = require("gan.core")
 
 local M = {}

@@ -5,6 +5,7 @@
 -- element. When fn has few outputs the full Jacobian is compared; otherwise it is
 -- projected on a few random output directions v (v^T J against finite differences of
 -- v^T fn), which checks every input element at a fraction of the cost.
+-- @module gan.testing
 local core = require("gan.core")
 local no_grad = require("gan.autograd").no_grad
 
