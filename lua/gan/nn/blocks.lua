@@ -184,6 +184,10 @@ function UnetBlock:__init(outer_nc, inner_nc, opts)
    self.sub = opts.sub   -- the inner levels (nil at the innermost)
    self.up = nn.Sequential(up)
 end
+--- One U-Net level: down, the inner levels, up; all but the outermost level return
+-- their input concatenated with the output along the channels.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor
 function UnetBlock:forward(x)
    local h = self.down(x)
    if self.sub then h = self.sub(h) end

@@ -443,8 +443,17 @@ end
 
 -- ---------------------------------------------------------------- activations
 
+--- max(x, 0), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.relu(x) return x:relu() end
+--- tanh(x), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.tanh(x) return x:tanh() end
+--- 1 / (1 + exp(-x)), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.sigmoid(x) return x:sigmoid() end
 
 --- max(x, 0) + slope * min(x, 0).
@@ -460,7 +469,10 @@ function F.elu(x, alpha)
    return x:relu() + neg:expm1() * alpha
 end
 
---- Gaussian error linear unit; opts.approximate = "tanh" for the tanh form.
+--- Gaussian error linear unit: x Phi(x), exact (with erf) or in its tanh form.
+-- @tparam Tensor x
+-- @tparam[opt] string approximate "tanh" for the tanh form
+-- @treturn Tensor
 function F.gelu(x, approximate)
    if approximate == "tanh" then
       local c = math.sqrt(2 / math.pi)
@@ -498,11 +510,19 @@ function F.logsumexp(x, dim, keepdim)
    return s:squeeze(dim)
 end
 
+--- x - logsumexp(x, dim): log-probabilities along dim, stable.
+-- @tparam Tensor x
+-- @tparam[opt=-1] int dim
+-- @treturn Tensor of x's shape
 function F.log_softmax(x, dim)
    dim = dim or -1
    return x - F.logsumexp(x, dim, true)
 end
 
+--- exp(x) / sum(exp(x), dim), computed after subtracting the maximum along dim.
+-- @tparam Tensor x
+-- @tparam[opt=-1] int dim
+-- @treturn Tensor of x's shape
 function F.softmax(x, dim)
    dim = dim or -1
    local e = (x - x:max(dim, true):detach()):exp()
@@ -549,6 +569,12 @@ function F.mse_loss(input, target, opts)
    return reduce(d * d, opts.reduction, "mse_loss")
 end
 
+--- Mean absolute error.
+-- @tparam Tensor input
+-- @tparam Tensor target of input's shape
+-- @tparam[opt] table opts `reduction`: "mean" (default), "sum" or "none"
+-- @treturn Tensor
+-- @raise when the shapes differ
 function F.l1_loss(input, target, opts)
    opts = check_opts(opts, set("reduction"), "l1_loss")
    check_pair(input, target, "l1_loss")

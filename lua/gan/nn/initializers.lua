@@ -33,6 +33,12 @@ function I.calculate_gain(nonlinearity, param)
    error(("calculate_gain: unknown nonlinearity '%s'"):format(tostring(nonlinearity)), 2)
 end
 
+--- Fills t with draws from U(a, b).
+-- @tparam Tensor t
+-- @tparam[opt=0] number a
+-- @tparam[opt=1] number b
+-- @tparam[opt] Generator gen default the default generator
+-- @treturn Tensor t
 function I.uniform_(t, a, b, gen)
    no_grad(function() t:uniform_(a or 0, b or 1, gen and { generator = gen }) end)
    return t
@@ -44,13 +50,30 @@ function I.normal_(t, mean, std, gen)
    return t
 end
 
+--- Fills t with draws from N(mean, std) truncated to [a, b] (redrawn outside).
+-- @tparam Tensor t
+-- @tparam[opt=0] number mean
+-- @tparam[opt=1] number std
+-- @tparam[opt=-2] number a the lower bound (not in standard deviations)
+-- @tparam[opt=2] number b the upper bound
+-- @treturn Tensor t
 function I.trunc_normal_(t, mean, std, a, b)
    no_grad(function() t:trunc_normal_(mean or 0, std or 1, a or -2, b or 2) end)
    return t
 end
 
+--- Fills t with v.
+-- @tparam Tensor t
+-- @tparam number v
+-- @treturn Tensor t
 function I.constant_(t, v) no_grad(function() t:fill_(v) end); return t end
+--- Fills t with zeros.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function I.zeros_(t) return I.constant_(t, 0) end
+--- Fills t with ones.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function I.ones_(t) return I.constant_(t, 1) end
 
 --- Glorot: std = gain sqrt(2 / (fan_in + fan_out)).
@@ -59,6 +82,10 @@ function I.xavier_normal_(t, gain)
    return I.normal_(t, 0, (gain or 1) * math.sqrt(2 / (fi + fo)))
 end
 
+--- Glorot uniform: U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out)).
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.xavier_uniform_(t, gain)
    local fi, fo = I.fans(t)
    local a = (gain or 1) * math.sqrt(6 / (fi + fo))
@@ -81,6 +108,12 @@ end
 -- nonlinearity ("leaky_relu").
 function I.kaiming_normal_(t, opts) return I.normal_(t, 0, kaiming_std(t, opts)) end
 
+--- He uniform: U(-b, b) with b = sqrt(3) gain / sqrt(fan), the bound of kaiming_normal_'s std.
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt] table opts `a` (the leaky slope, 0), `mode` ("fan_in" or "fan_out"),
+--  `nonlinearity` ("leaky_relu")
+-- @treturn Tensor t
+-- @raise on an unknown mode or nonlinearity
 function I.kaiming_uniform_(t, opts)
    local bound = math.sqrt(3) * kaiming_std(t, opts)
    return I.uniform_(t, -bound, bound)

@@ -107,6 +107,10 @@ function Module:register_forward_hook(fn)
    return { remove = function() hooks[id] = nil end }
 end
 
+--- Computes the module's output; every module class defines it (called by `m(...)`).
+-- The base class's raises an error naming the class.
+-- @param ... the inputs (tensors, labels, ...)
+-- @return the outputs
 function Module:forward()
    error(("%s: forward is not implemented"):format(getmetatable(self).__name), 2)
 end
@@ -165,6 +169,8 @@ function Module:named_children()
    end
 end
 
+--- The direct children, in registration order.
+-- @treturn {Module,...}
 function Module:children()
    local list = {}
    for _, m in self:named_children() do list[#list + 1] = m end
@@ -186,6 +192,8 @@ function Module:named_modules(prefix)
    end
 end
 
+--- This module and all its descendants, depth first.
+-- @treturn {Module,...}
 function Module:modules()
    local list = {}
    for _, m in self:named_modules() do list[#list + 1] = m end
@@ -223,12 +231,16 @@ function Module:parameters()
    return list
 end
 
+--- All buffers (running statistics, masks, ...), as an array.
+-- @treturn {Tensor,...}
 function Module:buffers()
    local list = {}
    for _, b in self:named_buffers() do list[#list + 1] = b end
    return list
 end
 
+--- The number of parameter elements (each shared tensor counted once).
+-- @treturn int
 function Module:num_parameters()
    local n = 0
    for _, p in self:named_parameters() do n = n + p:numel() end
@@ -242,6 +254,8 @@ function Module:train(mode)
    return self
 end
 
+--- Sets evaluation mode on this module and all descendants: self:train(false).
+-- @treturn Module self
 function Module:eval() return self:train(false) end
 
 --- Calls fn(m) on every module (children first), e.g. for initialisation.
@@ -368,6 +382,11 @@ end
 -- ---------------------------------------------------------------- containers
 
 --- Applies its modules in order: `Sequential { a, b, c }` or `Sequential(a, b, c)`.
+-- Children are named by their 1-based position.
+-- @function Sequential
+-- @param ... the modules, or one list of them
+-- @treturn Module
+-- @raise when an entry is not a module
 local Sequential = class("Sequential", Module)
 M.Sequential = Sequential
 
@@ -404,6 +423,9 @@ function Sequential:add(m)
 end
 
 --- A list of modules registered as children (no forward of its own).
+-- @function ModuleList
+-- @tparam[opt] {Module,...} list the initial modules
+-- @treturn Module
 local ModuleList = class("ModuleList", Module)
 M.ModuleList = ModuleList
 
@@ -411,8 +433,13 @@ function ModuleList:__init(list)
    Module.__init(self)
    for i, m in ipairs(list or {}) do self:add_module(i, m) end
 end
+--- Appends a module.
+-- @tparam Module m
+-- @treturn ModuleList self
 function ModuleList:append(m) self:add_module(#self._module_names + 1, m); return self end
 function ModuleList:__len() return #self._module_names end
+--- Iterates (i, module) over the list in order.
+-- @return an iterator for a generic for
 function ModuleList:ipairs()
    local i = 0
    return function()
@@ -423,6 +450,9 @@ function ModuleList:ipairs()
 end
 
 --- A table of named modules registered as children (keys sorted for a fixed order).
+-- @function ModuleDict
+-- @tparam[opt] table dict name -> module
+-- @treturn Module
 local ModuleDict = class("ModuleDict", Module)
 M.ModuleDict = ModuleDict
 

@@ -230,6 +230,9 @@ EMA.__index = EMA
 --- An exponential moving average of a model's parameters and buffers: `ema.model` is a
 -- copy updated by `ema:update(step)`; before start_step it copies the model exactly
 -- (BigGAN starts averaging after some iterations, with decay 0.9999).
+-- @tparam Module model the model to average (left unchanged)
+-- @tparam[opt] table opts `decay` (0.999), `start_step` (0)
+-- @treturn EMA with `model`, an eval-mode copy without gradients
 function U.EMA(model, opts)
    opts = opts or {}
    local self = setmetatable({}, EMA)
@@ -242,6 +245,9 @@ function U.EMA(model, opts)
    return self
 end
 
+--- Moves the average towards the model's current parameters and copies its buffers.
+-- p_ema = decay p_ema + (1 - decay) p from start_step on; before it, a plain copy.
+-- @tparam[opt] int step the training step (default the number of updates so far + 1)
 function EMA:update(step)
    step = step or self.num_updates + 1
    self.num_updates = step
@@ -259,11 +265,17 @@ function EMA:update(step)
    end)
 end
 
+--- The average's state for a checkpoint: the averaged model's state dict, the number of
+-- updates, decay and start_step.
+-- @treturn table
 function EMA:state_dict()
    return { model = self.model:state_dict(), num_updates = self.num_updates, decay = self.decay,
       start_step = self.start_step }
 end
 
+--- Restores the state that EMA:state_dict returned.
+-- @tparam table sd
+-- @raise as Module:load_state_dict when the averaged model's keys or shapes differ
 function EMA:load_state_dict(sd)
    self.model:load_state_dict(sd.model)
    self.num_updates, self.decay, self.start_step = sd.num_updates, sd.decay, sd.start_step
