@@ -57,6 +57,9 @@ function losses.lsgan_d(d_real, d_fake, opts)
    return (((d_real - t) ^ 2):mean() + ((d_fake - tf) ^ 2):mean()) * 0.5
 end
 
+--- Least squares GAN's generator loss: 0.5 E[(D(G(z)) - 1)^2].
+-- @tparam Tensor d_fake D's outputs on fakes
+-- @treturn Tensor a scalar
 function losses.lsgan_g(d_fake)
    return ((d_fake - 1) ^ 2):mean() * 0.5
 end
@@ -66,6 +69,9 @@ function losses.wasserstein_d(d_real, d_fake)
    return d_fake:mean() - d_real:mean()
 end
 
+--- Wasserstein generator loss: -E[D(G(z))].
+-- @tparam Tensor d_fake the critic's outputs on fakes
+-- @treturn Tensor a scalar
 function losses.wasserstein_g(d_fake)
    return -d_fake:mean()
 end
@@ -75,6 +81,9 @@ function losses.hinge_d(d_real, d_fake)
    return (1 - d_real):relu():mean() + (1 + d_fake):relu():mean()
 end
 
+--- Hinge generator loss: -E[D(G(z))] (as the Wasserstein one).
+-- @tparam Tensor d_fake D's outputs on fakes
+-- @treturn Tensor a scalar
 function losses.hinge_g(d_fake)
    return -d_fake:mean()
 end
@@ -87,6 +96,9 @@ function losses.ebgan_d(e_real, e_fake, opts)
    return e_real:mean() + (m - e_fake):relu():mean()
 end
 
+--- EBGAN's generator loss: the mean energy of the fakes, E(G(z)).
+-- @tparam Tensor e_fake per-sample energies of fakes
+-- @treturn Tensor a scalar
 function losses.ebgan_g(e_fake) return e_fake:mean() end
 
 --- EBGAN's pull-away term on a batch of embeddings s (N, ...): the mean squared cosine
@@ -116,6 +128,11 @@ function losses.began(l_real, l_fake, state)
    return d, g, m
 end
 
+--- Moves BEGAN's k after a step: k += lambda_k (gamma L(x) - L(G(z))), clamped to [0, 1].
+-- @tparam table state k (0), gamma (0.5), lambda_k (0.001); k is updated in place
+-- @tparam Tensor|number l_real L(x) of the step
+-- @tparam Tensor|number l_fake L(G(z)) of the step
+-- @treturn number the new k
 function losses.began_update(state, l_real, l_fake)
    local lr = type(l_real) == "number" and l_real or l_real:item()
    local lf = type(l_fake) == "number" and l_fake or l_fake:item()

@@ -83,13 +83,22 @@ end
 local InMemory = {}
 InMemory.__index = InMemory
 InMemory.__len = function(self) return self.images:size(1) end
+--- The number of samples.
+-- @treturn int
 function InMemory:len() return self.images:size(1) end
+--- Sample i: `{image = (C, H, W) tensor, label = integer}`.
+-- @tparam int i 1-based
+-- @treturn table
+-- @raise when i is not an integer in 1..len
 function InMemory:get(i)
    if math.type(i) ~= "integer" or i < 1 or i > self:len() then
       error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), self:len()), 2)
    end
    return { image = self.images[i], label = self.labels[i] }
 end
+--- The samples at idx as one batch: `{image = (B, C, H, W), label = int64 (B)}`.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @treturn table
 function InMemory:get_batch(idx)
    return { image = self.images:index_select(1, idx), label = self.labels:index_select(1, idx) }
 end
@@ -202,12 +211,23 @@ end
 local Binarized = {}
 Binarized.__index = Binarized
 Binarized.__len = function(self) return self.probs:size(1) end
+--- The number of samples.
+-- @treturn int
 function Binarized:len() return self.probs:size(1) end
+--- The samples at idx as one batch: binary images drawn from the pixel probabilities
+-- (dynamic binarisation: a fresh draw every time) or fixed ones, and their labels.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator g for the draws (default the default generator)
+-- @treturn table `{image = (B, 1, 28, 28), label = int64 (B)}`
 function Binarized:get_batch(idx, g)
    local p = self.probs:index_select(1, idx)
    local x = self.dynamic and core.empty(p:size()):bernoulli_(p, { generator = g }) or p
    return { image = x, label = self.labels:index_select(1, idx) }
 end
+--- Sample i, as get_batch draws it.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @treturn table `{image = (1, 28, 28), label = integer}`
 function Binarized:get(i, g)
    local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
    return { image = b.image[1], label = b.label[1] }
@@ -293,6 +313,8 @@ end
 local FileDataset = {}
 FileDataset.__index = FileDataset
 FileDataset.__len = function(self) return #self.files end
+--- The number of image files.
+-- @treturn int
 function FileDataset:len() return #self.files end
 
 local function file_spec(self, g)
@@ -341,8 +363,19 @@ function FileDataset:get_batch_async(idx, g)
    end }
 end
 
+--- The images at idx decoded, resized and stacked as one batch, with their labels and
+-- extra fields; waits for the decoding.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator g for the random flips
+-- @treturn table `{image = (B, C, H, W), label = ..., ...}`
+-- @raise naming the file when one cannot be decoded
 function FileDataset:get_batch(idx, g) return self:get_batch_async(idx, g):wait() end
 
+--- Sample i: the first row of get_batch over {i - 1}.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @treturn table `{image = (C, H, W), ...}`
+-- @raise when i is not an integer in 1..len
 function FileDataset:get(i, g)
    if math.type(i) ~= "integer" or i < 1 or i > #self.files then
       error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), #self.files), 2)
@@ -572,6 +605,8 @@ function FileDataset:index_of(code) return self.by_code and self.by_code[code] e
 
 local Unpaired = {}
 Unpaired.__index = Unpaired
+--- The length of the longer of the two datasets.
+-- @treturn int
 function Unpaired:len() return math.max(D.len(self.a), D.len(self.b)) end
 Unpaired.__len = Unpaired.len
 
@@ -611,6 +646,12 @@ function D.unpaired(a, b, opts)
    return setmetatable({ a = a, b = b, seed = opts and opts.seed or 0 }, Unpaired)
 end
 
+--- Starts reading the batch at positions idx of both datasets (a at i mod #a, b at the
+-- epoch's permutation); both read in the background when they can.
+-- @tparam Tensor idx int64 positions, 0-based
+-- @tparam[opt] Generator g handed to both datasets
+-- @tparam[opt=0] int epoch the loader's epoch, which picks b's permutation
+-- @treturn table a handle whose `wait()` returns `{a = batch, b = batch}`
 function Unpaired:get_batch_async(idx, g, epoch)
    local na = D.len(self.a)
    local ia, ib = {}, {}
@@ -619,7 +660,17 @@ function Unpaired:get_batch_async(idx, g, epoch)
    local jb = sub_batch(self.b, core.tensor(ib, { dtype = "int64" }), g, epoch)
    return { wait = function() return { a = ja:wait(), b = jb:wait() } end }
 end
+--- The batch at positions idx of both datasets: get_batch_async and wait.
+-- @tparam Tensor idx int64 positions, 0-based
+-- @tparam[opt] Generator g
+-- @tparam[opt=0] int epoch
+-- @treturn table `{a = batch, b = batch}`
 function Unpaired:get_batch(idx, g, epoch) return self:get_batch_async(idx, g, epoch):wait() end
+--- Position i of both datasets, each as a batch of one sample (not a single sample).
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @tparam[opt=0] int epoch
+-- @treturn table `{a = batch, b = batch}`
 function Unpaired:get(i, g, epoch)
    local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g, epoch)
    return { a = b.a, b = b.b }
@@ -627,6 +678,8 @@ end
 
 local Paired = setmetatable({}, { __index = Unpaired })
 Paired.__index = Paired
+--- The number of pairs.
+-- @treturn int
 function Paired:len() return D.len(self.a) end
 Paired.__len = Paired.len
 function Paired:_b_index(pos) return pos end
@@ -732,6 +785,9 @@ function D.channels(name)
    return (name == "mnist" or name == "fashion_mnist") and 1 or 3
 end
 
+--- A dataset's length: ds:len() if it has one, else #ds.
+-- @param ds a dataset
+-- @treturn int
 function D.len(ds)
    if type(ds) == "table" and ds.len then return ds:len() end
    return #ds

@@ -48,8 +48,16 @@ function data.TensorDataset(fields, opts)
    return setmetatable({ fields = fields, n = n, transform = opts and opts.transform }, TensorDataset)
 end
 
+--- The number of samples (rows of each field).
+-- @treturn int
 function TensorDataset:len() return self.n end
 
+--- Sample i: row i of every field (a tensor, or a number for a 1-d field), passed
+-- through the dataset's transform if it has one.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g the loader's generator, handed to the transform
+-- @treturn table field -> value
+-- @raise when i is not an integer in 1..len
 function TensorDataset:get(i, g)
    if math.type(i) ~= "integer" or i < 1 or i > self.n then
       error(("dataset: index %s out of range 1..%d"):format(tostring(i), self.n), 2)
@@ -63,6 +71,11 @@ function TensorDataset:get(i, g)
    return s
 end
 
+--- The rows idx of every field as one batch, or nil when the dataset has a transform
+-- (the loader then collates transformed samples).
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator gen unused
+-- @treturn table|nil field -> tensor
 function TensorDataset:get_batch(idx, gen)
    if self.transform then return nil end   -- per-sample transforms: collate instead
    local b = {}
@@ -269,6 +282,9 @@ function DataLoader:state_dict()
       epoch_rng = self.epoch_rng, rng = self.generator:get_state() }
 end
 
+--- Restores the position DataLoader:state_dict returned: the next batch is the one the
+-- saved loader would have given next.
+-- @tparam table sd
 function DataLoader:load_state_dict(sd)
    self.pending = nil
    if sd.finished or not sd.epoch_rng then

@@ -47,6 +47,12 @@ function Generator:__init(opts)
    self.embed = nn.Embedding(self.n_classes, self.nz)
    self.net = blocks.DCGANGenerator { nz = self.nz, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
+--- Images for noise z and class labels y: the class embedding times z, through DCGAN's
+-- generator.
+-- @tparam Tensor z (N, nz) or (N, nz, 1, 1)
+-- @tparam Tensor y int64 class labels (N), 0-based
+-- @treturn Tensor (N, nc, S, S)
+-- @raise when y is missing
 function Generator:forward(z, y)
    if y == nil then error("ACGAN generator: class labels are required, G(z, y)", 2) end
    local n = z:size(1)
@@ -76,7 +82,14 @@ function Discriminator:__init(opts)
       nn.init.zeros_(l.bias)
    end
 end
+--- The trunk's flattened features of x (after dropout), which both heads read.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor (N, features)
 function Discriminator:features(x) return self.drop(self.trunk(x):flatten(2)) end
+--- The source logit (real or fake) and the class logits of x.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor source logits (N)
+-- @treturn Tensor class logits (N, n_classes)
 function Discriminator:forward(x)
    local h = self:features(x)
    return self.source(h):reshape(x:size(1)), self.class(h)
@@ -112,6 +125,9 @@ function M.dataset(cfg)
       image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds G and D, their Adam optimizers "g" and "d" (train.lr_g, lr_d, beta1, beta2) and,
+-- with train.ema > 0, an EMA copy of G.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
    local G = self:network("G", M.Generator { nz = m.nz, ngf = m.ngf, nc = 1, image_size = size, n_classes = m.n_classes })

@@ -91,9 +91,16 @@ M.dataset = dcgan.dataset
 --- The balance term k_t, checkpointed with the run.
 local Balance = {}
 Balance.__index = Balance
+--- The balance term for a checkpoint.
+-- @treturn table `{k = number}`
 function Balance:state_dict() return { k = self.k } end
+--- Restores k from Balance:state_dict's table.
+-- @tparam table s
 function Balance:load_state_dict(s) self.k = s.k end
 
+--- Builds the decoder G and the autoencoder D, their Adam optimizers "g" and "d", and the
+-- checkpointed balance term k (starting at 0).
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)

@@ -65,6 +65,9 @@ function M.dataset(cfg)
    return M.check_classes(data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds the label-conditioned MLPs G and D, the loss pair train.loss and the Adam
+-- optimizers "g" and "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, s = cfg.model, cfg.train, cfg.data.image_size
    local c = data.channels(cfg.data.name)

@@ -98,6 +98,12 @@ local function params_of(...)
    return ps
 end
 
+--- Builds the generators G_AB and G_BA, the PatchGAN discriminators D_A and D_B, one Adam
+-- optimizer "g" for both generators and one "d" for both discriminators (each with a
+-- linear decay to 0 after train.decay_start), and the image pools when train.pool > 0.
+-- @tparam table cfg the resolved config
+-- @raise when train.decay_start is outside [0, train.steps] or data.image_size is too small
+--  for model.n_downs or model.n_layers
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    if t.decay_start < 0 or t.decay_start > t.steps then

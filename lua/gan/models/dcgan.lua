@@ -84,6 +84,12 @@ function M:make_networks(cfg)
       blocks.DCGANDiscriminator { ndf = m.ndf, nc = nc, image_size = d.image_size, norm = m.d_norm }
 end
 
+--- Builds G and D (make_networks; synchronised batch norm with model.sync_bn), the loss
+-- pair train.loss, the optimizers "g" and "d" (train.optimizer; a linear decay after
+-- train.decay_start > 0; D's weights clipped to train.clip > 0), the EMA of G
+-- (train.ema > 0), the image pool (train.pool > 0) and D's input augmentation.
+-- @tparam table cfg the resolved config
+-- @raise when train.decay_start is outside [0, train.steps]
 function M:build(cfg)
    local t = cfg.train
    if t.decay_start < 0 or t.decay_start > t.steps then

@@ -62,6 +62,8 @@ end
 --- The training images (data.split).
 M.dataset = dcgan.dataset
 
+--- Builds DCGAN's generator G, the autoencoder D and their Adam optimizers "g" and "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)

@@ -62,6 +62,10 @@ function Discriminator:__init(k, opts)
    self.k = k
    self.net = blocks.DCGANDiscriminator { ndf = opts.ndf, nc = opts.nc + k, image_size = opts.image_size }
 end
+--- D's logits for images x with their labels appended as k one-hot planes.
+-- @tparam Tensor x (N, nc, S, S)
+-- @tparam Tensor y int64 class labels (N), 0-based
+-- @treturn Tensor D's output for each image (DCGAN's discriminator)
 function Discriminator:forward(x, y) return self.net(with_planes(x, y, self.k)) end
 
 -- An encoder: DCGAN's discriminator trunk to 4x4, then a linear map to `out` values.
@@ -97,6 +101,9 @@ local function test_set(cfg)
    return stack(imgs, 1), ds.labels
 end
 
+--- Builds the conditional G and D, the encoders E_z (image to latent) and E_y (image to
+-- labels), and one Adam optimizer per network, named after it.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    local k = classes(cfg)

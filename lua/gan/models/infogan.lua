@@ -170,6 +170,9 @@ function M.dataset(cfg)
    return require("gan.data").for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
 end
 
+--- Builds G and D (with its Q heads) for model.arch and their Adam optimizers "g" and "d".
+-- @tparam table cfg the resolved config
+-- @raise when data.image_size does not suit model.arch
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
    local fits = m.arch == "paper" and size % 4 == 0 or m.arch == "dcgan" and size >= 16 and size & (size - 1) == 0

@@ -40,6 +40,9 @@ function Block:__init(h)
    self.body = nn.Sequential { nn.ReLU(), nn.Conv2d(2 * h, h, 1), nn.ReLU(), nn.MaskedConv2d(h, h, 3, { mask = "B" }),
       nn.ReLU(), nn.Conv2d(h, 2 * h, 1) }
 end
+--- x plus the block's masked branch.
+-- @tparam Tensor x (N, 2h, H, W)
+-- @treturn Tensor of x's shape
 function Block:forward(x) return x + self.body(x) end
 
 --- x (N, 1, H, W) of 0 and 1 -> one logit per pixel (N, 1, H, W), each from the pixels
@@ -63,6 +66,8 @@ end
 --- The network; a conditional model (gated PixelCNN) also takes the class.
 function M:make_network(cfg) return M.Network { h = cfg.model.h, blocks = cfg.model.blocks } end
 
+--- Builds the network "net" (make_network) and its Adam optimizer "net".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local t = cfg.train
    local net = self:network("net", self:make_network(cfg))

@@ -227,6 +227,11 @@ function M.dataset(cfg)
    return M.check_classes(data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds the BigGAN-style G and D, their Adam optimizers "g" and "d", the EMA of G
+-- (train.ema > 0) and the list of G's weights under orthogonal regularisation
+-- (train.ortho > 0).
+-- @tparam table cfg the resolved config
+-- @raise when model.attention is neither 0 nor a power of two in [8, data.image_size / 2]
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    -- each value is in its declared range; what is left is between keys

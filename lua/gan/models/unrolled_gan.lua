@@ -19,6 +19,9 @@ local M = require("gan.models.vanilla_gan"):extend {
    defaults = { train = { unroll = require("gan.config").range(5, "[0, inf)") } },
 }
 
+--- Builds vanilla_gan's networks and optimizers.
+-- @tparam table cfg the resolved config
+-- @raise when unrolling (train.unroll > 0) with an optimizer other than Adam or n_critic ~= 1
 function M:build(cfg)
    local t = cfg.train
    if t.unroll > 0 and (t.optimizer ~= "adam" or t.n_critic ~= 1) then

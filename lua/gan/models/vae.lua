@@ -125,6 +125,8 @@ end
 
 M.deterministic = false
 
+--- Builds the encoder and the decoder and one Adam optimizer "vae" over both.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    local E = self:network("encoder", Encoder(m, self.deterministic))
