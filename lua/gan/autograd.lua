@@ -30,6 +30,8 @@ function M.enable_grad(fn, ...)
    return run_with(true, fn, ...)
 end
 
+--- Sets gan.no_grad and gan.enable_grad (called once by require("gan")).
+-- @tparam table gan the gan module table
 function M.install(gan)
    gan.no_grad = M.no_grad
    gan.enable_grad = M.enable_grad

@@ -16,8 +16,14 @@ local core = require("gan.core")
 
 local M = {}
 
--- Every image of a folder (flat, or one subfolder per class) as (N, C, S, S) in [-1, 1],
--- and the labels (int64, or nil for a flat folder) and class names.
+--- Every image of a folder (flat, or one subfolder per class), resized, in [-1, 1].
+-- @tparam string dir
+-- @tparam table o `size` (the side S), `channels`, `limit` (the first `limit` images
+--  only; 0 or nil: all)
+-- @treturn Tensor images (N, C, S, S)
+-- @treturn Tensor|nil int64 labels (N), nil for a flat folder
+-- @treturn table the class names
+-- @treturn table the files, in the images' order
 function M.load_folder(dir, o)
    local data = require("gan.data")
    local ds = data.image_folder(dir, { size = o.size, channels = o.channels, signed = true })

@@ -68,6 +68,9 @@ function image.to_unit(x) return (x + 1) * 0.5 end
 function image.to_signed(x) return x * 2 - 1 end
 --- [0, 255] -> [0, 1] and back.
 function image.from_bytes(x) return x / 255 end
+--- [0, 1] -> [0, 255], rounded (still a float tensor).
+-- @tparam Tensor x
+-- @treturn Tensor
 function image.to_bytes(x) return (x * 255):round() end
 
 --- Resizes to size ({h, w} or a number for both). opts.filter: "area" (box; the default

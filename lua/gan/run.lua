@@ -417,7 +417,10 @@ function run.Progress(opts)
    return self
 end
 
--- The text of the line (with a bar when `bar`).
+--- The text of the progress line: step (of total, with percentage and ETA), elapsed time,
+-- images per second and the last scalars, sorted by name.
+-- @tparam[opt] boolean bar with a 20-character bar after the step
+-- @treturn string
 function Progress:line(bar)
    local step, total = self.step, self.total
    local elapsed = clock() - self.t0

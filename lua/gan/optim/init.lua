@@ -89,6 +89,8 @@ function Optimizer:zero_grad()
    core.collect_garbage(1 << 20)
 end
 
+--- Updates every parameter that has a gradient, without recording for autograd; state
+-- (moments, step counts) is created on a parameter's first update.
 function Optimizer:step()
    local _ <close> = no_grad()
    for _, g in ipairs(self.param_groups) do
@@ -135,6 +137,10 @@ function Optimizer:state_dict()
    return sd
 end
 
+--- Restores the state Optimizer:state_dict returned (hyper-parameters and per-parameter
+-- state, converted to each parameter's dtype).
+-- @tparam table sd
+-- @raise when the groups, their parameter counts or a state tensor's size differ
 function Optimizer:load_state_dict(sd)
    if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
       error(self.name .. ".load_state_dict: not an optimizer state dict", 2)

@@ -47,10 +47,15 @@ function Scheduler:get_last_lr()
    return lrs
 end
 
+--- The scheduler's position for a checkpoint: its name, last_epoch and base learning rates.
+-- @treturn table
 function Scheduler:state_dict()
    return { name = self.name, last_epoch = self.last_epoch, base_lrs = { table.unpack(self.base_lrs) } }
 end
 
+--- Restores Scheduler:state_dict's table and sets the optimizer's learning rates for it.
+-- @tparam table sd
+-- @raise when the state is from another kind of scheduler
 function Scheduler:load_state_dict(sd)
    if sd.name ~= self.name then
       error(("%s.load_state_dict: the state is from a %s"):format(self.name, tostring(sd.name)), 2)

@@ -50,7 +50,14 @@ function H.Monitor(cfg, keys, warn)
       streak = {}, active = {}, history = {} }, Monitor)
 end
 
--- Raises or clears the episode `id`: the first time `bad` holds, a warning.
+--- Raises or clears the episode `id`: the first step `bad` holds, a warning is recorded
+-- and passed to the monitor's warn function; it is cleared when `bad` stops holding.
+-- @tparam string id the episode's identity (detector and key)
+-- @tparam boolean bad whether the condition holds at this step
+-- @tparam int step
+-- @tparam string detector the detector's name, in the warning
+-- @tparam string key the metric's key, in the warning
+-- @tparam string message the warning's text
 function Monitor:episode(id, bad, step, detector, key, message)
    if bad and not self.active[id] then
       self.active[id] = step
@@ -62,7 +69,11 @@ function Monitor:episode(id, bad, step, detector, key, message)
    end
 end
 
--- The step a condition started holding (kept while it holds, cleared when it does not).
+--- The step a condition started holding (kept while it holds, cleared when it does not).
+-- @tparam string id the condition's identity
+-- @tparam boolean cond whether it holds at this step
+-- @tparam int step
+-- @treturn int|nil the first step of the current streak, nil when cond is false
 function Monitor:held_since(id, cond, step)
    if not cond then self.streak[id] = nil return nil end
    self.streak[id] = self.streak[id] or step
@@ -180,6 +191,8 @@ function Monitor:state_dict()
    return { streak = self.streak, active = self.active, history = self.history, medians = self.medians or {} }
 end
 
+--- Restores Monitor:state_dict's table (missing parts start empty).
+-- @tparam table s
 function Monitor:load_state_dict(s)
    self.streak, self.active, self.history = s.streak or {}, s.active or {}, s.history or {}
    self.medians = s.medians or {}

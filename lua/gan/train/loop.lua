@@ -44,6 +44,9 @@ local function batches(loader)
    return setmetatable({ loader = loader, epochs = 0, samples = 0 }, Batches)
 end
 
+--- The next batch, starting a new epoch of the loader when one ends (and counting it).
+-- @treturn table the batch
+-- @raise when the loader yields no batch even at the start of an epoch
 function Batches:next()
    local d = self.loader
    -- A loader with position and len tells when it hands out an epoch's last batch; any

@@ -285,6 +285,10 @@ function Model.class_rows(k)
    for i = 1, k * k do l[i] = (i - 1) // k end
    return core.tensor(l, { dtype = "int64" })
 end
+--- n int64 labels cycling through k classes: 0, 1, ..., k - 1, 0, 1, ...
+-- @tparam int n
+-- @tparam int k
+-- @treturn Tensor int64 (n)
 function Model.balanced_classes(n, k)
    local l = {}
    for i = 1, n do l[i] = (i - 1) % k end

@@ -70,10 +70,15 @@ function R:after(step)
    return true
 end
 
+--- The replay's state for a checkpoint: the snapshots, the one standing in, until when,
+-- and the generator state.
+-- @treturn table
 function R:state_dict()
    return { snapshots = self.snapshots, pick = self.pick or 0, until_step = self.until_step, rng = self.rng:get_state() }
 end
 
+--- Restores R:state_dict's table (copying the snapshots).
+-- @tparam table s
 function R:load_state_dict(s)
    self.snapshots = {}
    for i, sd in ipairs(s.snapshots or {}) do self.snapshots[i] = copy(sd) end
