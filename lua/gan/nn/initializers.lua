@@ -50,7 +50,7 @@ function I.normal_(t, mean, std, gen)
    return t
 end
 
---- Fills t with draws from N(mean, std) truncated to [a, b] (redrawn outside).
+--- Fills t with draws from N(mean, std) truncated to [a, b] (by inverting the CDF).
 -- @tparam Tensor t
 -- @tparam[opt=0] number mean
 -- @tparam[opt=1] number std
