@@ -73,8 +73,13 @@ function image.from_bytes(x) return x / 255 end
 -- @treturn Tensor
 function image.to_bytes(x) return (x * 255):round() end
 
---- Resizes to size ({h, w} or a number for both). opts.filter: "area" (box; the default
--- when shrinking), "bilinear" (the default when enlarging) or "bicubic".
+--- Resizes to size ({h, w} or a number for both).
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @tparam int|{int,int} size
+-- @tparam[opt] table opts `filter`: "area" (box; the default when shrinking), "bilinear"
+--  (the default when enlarging) or "bicubic"
+-- @treturn Tensor
+-- @raise when img is not a 3-d or 4-d tensor
 function image.resize(img, size, opts)
    check_image(img, "resize")
    local h, w = type(size) == "table" and size[1] or size, type(size) == "table" and size[2] or size
