@@ -9,6 +9,10 @@ local I = {}
 local no_grad = require("gan.autograd").no_grad
 
 --- fan_in, fan_out of a weight tensor.
+-- @tparam Tensor t at least 2-d: (out, in, k...)
+-- @treturn int fan_in = in * k...
+-- @treturn int fan_out = out * k...
+-- @raise for fewer than 2 dims
 function I.fans(t)
    if t:dim() < 2 then
       error(("init: fan in and fan out need at least 2 dims, got %d"):format(t:dim()), 2)
@@ -20,6 +24,10 @@ end
 
 --- The recommended gain for a nonlinearity ("linear", "conv2d", "sigmoid", "tanh",
 -- "relu", "leaky_relu" with its slope, "selu").
+-- @tparam string nonlinearity ("conv_transpose2d" too)
+-- @tparam[opt=0.01] number param leaky_relu's negative slope
+-- @treturn number
+-- @raise on an unknown nonlinearity
 function I.calculate_gain(nonlinearity, param)
    if nonlinearity == "linear" or nonlinearity == "conv2d" or nonlinearity == "conv_transpose2d"
       or nonlinearity == "sigmoid" then return 1 end
@@ -45,6 +53,11 @@ function I.uniform_(t, a, b, gen)
 end
 
 --- N(mean, std): DCGAN initialises weights with normal_(w, 0, 0.02).
+-- @tparam Tensor t
+-- @tparam[opt=0] number mean
+-- @tparam[opt=1] number std
+-- @tparam[opt] Generator gen default the default generator
+-- @treturn Tensor t
 function I.normal_(t, mean, std, gen)
    no_grad(function() t:normal_(mean or 0, std or 1, gen and { generator = gen }) end)
    return t
@@ -77,6 +90,9 @@ function I.zeros_(t) return I.constant_(t, 0) end
 function I.ones_(t) return I.constant_(t, 1) end
 
 --- Glorot: std = gain sqrt(2 / (fan_in + fan_out)).
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.xavier_normal_(t, gain)
    local fi, fo = I.fans(t)
    return I.normal_(t, 0, (gain or 1) * math.sqrt(2 / (fi + fo)))
@@ -106,6 +122,10 @@ end
 
 --- He: std = gain / sqrt(fan); opts: a (leaky slope, 0), mode ("fan_in"),
 -- nonlinearity ("leaky_relu").
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt] table opts `a` (0), `mode` ("fan_in" or "fan_out"), `nonlinearity`
+--  ("leaky_relu")
+-- @treturn Tensor t
 function I.kaiming_normal_(t, opts) return I.normal_(t, 0, kaiming_std(t, opts)) end
 
 --- He uniform: U(-b, b) with b = sqrt(3) gain / sqrt(fan), the bound of kaiming_normal_'s std.
@@ -121,6 +141,9 @@ end
 
 --- A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (signs fixed
 -- by R's diagonal so the result is uniformly distributed), scaled by gain.
+-- @tparam Tensor t at least 2-d (viewed as (rows, the rest))
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.orthogonal_(t, gain)
    if t:dim() < 2 then error("orthogonal_: needs at least 2 dims", 2) end
    local rows = t:size(1)
@@ -145,6 +168,8 @@ local WEIGHTED = { Conv2d = true, ConvTranspose2d = true, Linear = true }
 -- its `weight_orig`).
 --
 --     G:apply(nn.init.gan_normal(0.02))
+-- @tparam number std
+-- @treturn function fn(module), for Module:apply
 function I.gan_normal(std)
    return function(m)
       local name = getmetatable(m).__name
