@@ -35,6 +35,10 @@ TensorDataset.__len = function(self) return self.n end
 --- A dataset over tensors sharing their first dim: `TensorDataset{ image = X, label = Y }`.
 -- Optional opts.transform(sample, generator) applies per sample (then batches are
 -- collated sample by sample).
+-- @tparam table fields name -> tensor, all with the same first dim
+-- @tparam[opt] table opts `transform` (none)
+-- @treturn table the dataset
+-- @raise when a field is not a tensor, the row counts differ or there is no field
 function data.TensorDataset(fields, opts)
    local n
    for k, t in pairs(fields) do
@@ -87,6 +91,8 @@ end
 
 --- Stacks a list of samples into a batch: tensors stack along a new first dim, integers
 -- become an int64 tensor, other numbers a float32 one, strings a list.
+-- @tparam {table,...} samples field -> value, all with the fields of the first
+-- @treturn table field -> batched value
 function data.collate(samples)
    local b = {}
    for k, v in pairs(samples[1]) do
@@ -117,6 +123,8 @@ end
 data.transforms = {}
 
 --- Applies functions in order: each takes (sample, generator) and returns a sample.
+-- @tparam {function,...} list
+-- @treturn function fn(sample, generator) -> sample
 function data.transforms.Compose(list)
    return function(s, g)
       for _, f in ipairs(list) do s = f(s, g) end
@@ -125,6 +133,9 @@ function data.transforms.Compose(list)
 end
 
 --- Mirrors sample[key] (default "image") left-right with probability p (0.5).
+-- @tparam[opt=0.5] number p
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample, generator) -> sample
 function data.transforms.RandomHorizontalFlip(p, key)
    p, key = p or 0.5, key or "image"
    local image = require("gan.image")
@@ -136,6 +147,10 @@ function data.transforms.RandomHorizontalFlip(p, key)
 end
 
 --- (x - mean) / std per channel of sample[key].
+-- @tparam {number,...} mean one per channel
+-- @tparam {number,...} std one per channel
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample) -> sample
 function data.transforms.Normalize(mean, std, key)
    key = key or "image"
    local m, sd = core.tensor(mean):view(-1, 1, 1), core.tensor(std):view(-1, 1, 1)
@@ -143,6 +158,8 @@ function data.transforms.Normalize(mean, std, key)
 end
 
 --- [0, 1] -> [-1, 1] for sample[key].
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample) -> sample
 function data.transforms.ToSigned(key)
    key = key or "image"
    return function(s) s[key] = s[key] * 2 - 1; return s end
@@ -155,13 +172,18 @@ DataLoader.__index = DataLoader
 local LOADER_OPTS = require("gan.opts").set("batch_size", "shuffle", "drop_last", "generator", "prefetch", "shard")
 local opts_check = require("gan.opts").check
 
---- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
+--- Batches of a dataset, shuffled per epoch: loader:next() gives the next batch.
+-- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
 -- default a Generator seeded with 0), prefetch (true: prepare the next batch in the
 -- background when the dataset can), shard ({ rank, world }: data parallelism; batch_size
 -- is then the global batch, every rank orders the epoch the same way and takes its own
 -- equal share, rows [rank b / world, (rank + 1) b / world) of each global batch of b, so
 -- the ranks' shares are disjoint, cover the epoch and change with it; b must divide by
 -- world, and a last incomplete batch loses the rows that do not split evenly).
+-- @tparam table ds a dataset (#ds or ds:len(), ds:get(i), optionally ds:get_batch)
+-- @tparam[opt] table opts the options above
+-- @treturn DataLoader
+-- @raise on an unknown option, a batch_size that is not a positive integer or a bad shard
 function data.DataLoader(ds, opts)
    opts = opts_check(opts, LOADER_OPTS, "DataLoader")
    local self = setmetatable({}, DataLoader)
