@@ -42,6 +42,10 @@ Monitor.__index = Monitor
 --- A monitor: cfg (the health section; missing keys take the defaults), keys = { d_loss =
 -- { log keys }, g_grad = { log keys } } (what model:health_keys() returns), warn =
 -- function(warning) called for each new warning ({ step, detector, key, message }).
+-- @tparam[opt] table cfg
+-- @tparam[opt] table keys
+-- @tparam[opt] function warn default does nothing
+-- @treturn Monitor
 function H.Monitor(cfg, keys, warn)
    local c = {}
    for k, v in pairs(H.defaults) do c[k] = v end
@@ -92,6 +96,8 @@ local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge en
 --- Reads one step's scalars (a live step's logs, or a line of metrics.jsonl): the D-wins
 -- and gradient detectors. Steps need not be consecutive (metrics.jsonl logs every
 -- log_every steps); windows are measured in steps.
+-- @tparam int step
+-- @tparam table logs key -> number
 function Monitor:observe(step, logs)
    local c = self.cfg
    for _, k in ipairs(self.keys.d_loss or {}) do
@@ -149,6 +155,8 @@ function Monitor:observe(step, logs)
 end
 
 --- Mean Euclidean distance between the rows of x (N, ...) over all pairs.
+-- @tparam Tensor x (N, ...)
+-- @treturn number
 function H.mean_pairwise_distance(x)
    local n = x:size(1)
    if n < 2 then return 0 end
@@ -163,6 +171,11 @@ end
 -- the classifier's feature space when one is given, else in data space) and, with a
 -- classifier, health_class_share and health_class_entropy (of the samples' argmax
 -- classes, in nats). Monitor:observe judges them when a step's logs carry them.
+-- @tparam Tensor samples (N, ...)
+-- @tparam Tensor real (M, ...)
+-- @tparam[opt] Module classifier a gan.metrics classifier
+-- @treturn table health_diversity (and, with a classifier, health_class_share and
+--  health_class_entropy)
 function H.collapse_signals(samples, real, classifier)
    local fs, fr = samples, real
    local signals = {}
@@ -199,6 +212,10 @@ function Monitor:load_state_dict(s)
 end
 
 --- Replays a metrics.jsonl (a path) through a new monitor; returns its warnings.
+-- @tparam string path
+-- @tparam[opt] table cfg as Monitor's
+-- @tparam[opt] table keys as Monitor's
+-- @treturn {table,...} the warnings
 function H.replay(path, cfg, keys)
    local cjson = require("cjson")
    local m = H.Monitor(cfg, keys)
