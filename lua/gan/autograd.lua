@@ -19,12 +19,18 @@ end
 
 --- Without gradients: `gan.no_grad(fn, ...)` runs fn and returns its results;
 -- `local _ <close> = gan.no_grad()` disables recording until the end of the scope.
+-- @tparam[opt] function fn
+-- @param ... fn's arguments
+-- @return fn's results; without fn, a value to assign to a to-be-closed variable
 function M.no_grad(fn, ...)
    if fn == nil then return scope(false) end
    return run_with(false, fn, ...)
 end
 
 --- The opposite of no_grad, for a piece that must record inside a no_grad region.
+-- @tparam[opt] function fn
+-- @param ... fn's arguments
+-- @return fn's results; without fn, a value to assign to a to-be-closed variable
 function M.enable_grad(fn, ...)
    if fn == nil then return scope(true) end
    return run_with(true, fn, ...)

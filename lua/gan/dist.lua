@@ -116,6 +116,7 @@ end
 --- Averages the gradients of `params` over the ranks in one all-reduce per dtype (the
 -- gradients flattened into one buffer). A parameter without a gradient counts as zero on
 -- that rank; one without a gradient on every rank keeps none.
+-- @tparam {Tensor,...} params
 function D.all_reduce_grads(params)
    local groups, order = by_dtype(params)
    local w = C.world_size()
@@ -142,6 +143,7 @@ function D.all_reduce_grads(params)
 end
 
 --- Gives every rank rank 0's values of `tensors` (in place), one broadcast per dtype.
+-- @tparam {Tensor,...} tensors
 function D.broadcast_tensors(tensors)
    local groups, order = by_dtype(tensors)
    local _ <close> = no_grad()
@@ -161,6 +163,8 @@ end
 
 --- The mean over ranks of every number in `scalars` (a new table; other values as rank
 -- 0's). Every rank must pass the same keys.
+-- @tparam table scalars key -> value
+-- @treturn table
 function D.mean_scalars(scalars)
    local keys = {}
    for k, v in pairs(scalars) do if type(v) == "number" then keys[#keys + 1] = k end end
@@ -179,6 +183,9 @@ end
 --- This rank's share of a global batch: rows [r n / W + 1, (r + 1) n / W] of t (n rows,
 -- divisible by the world size). For draws that must equal a single process's: draw the
 -- global batch from a generator every rank shares, keep the slice.
+-- @tparam Tensor t (n, ...)
+-- @treturn Tensor (n / world, ...), a view
+-- @raise when n is not divisible by the world size
 function D.slice(t)
    local w, n = C.world_size(), t:size(1)
    if n % w ~= 0 then error(("dist.slice: %d rows do not split over %d ranks"):format(n, w), 2) end
@@ -210,6 +217,8 @@ local function rank_seed(seed, rank) return seed + rank * 1000003 end
 -- state broadcast to all; then each rank's random streams (the model's generator and the
 -- default one) seeded from (seed, rank), or restored from `states` (a resumed run's, see
 -- rng_states).
+-- @tparam table model a gan.train.Model
+-- @tparam[opt] Tensor states rng_states of a resumed run
 function D.prepare(model, states)
    local list = {}
    local function module_tensors(m)
@@ -249,6 +258,8 @@ end
 
 --- Every rank's random states (the model's generator and the default one) as an int64
 -- (world, 4) tensor, gathered for a checkpoint; all ranks must call it together.
+-- @tparam table model a gan.train.Model
+-- @treturn Tensor int64 (world, 4)
 function D.rng_states(model)
    local a, b = model.rng:get_state(), core.get_rng_state()
    return C.all_gather(core.tensor({ { a.seed, a.offset, b.seed, b.offset } }, { dtype = "int64" }))

@@ -66,6 +66,11 @@ end
 --- A feature network trained on the images of a folder: with labels, to classify them;
 -- without, to tell their rotations apart. o: epochs (10), seed (1), cache (a path, or
 -- false). Returns the classifier (eval mode) and a name for the output.
+-- @tparam Tensor images (N, C, S, S) in [-1, 1]
+-- @tparam[opt] Tensor labels int64 (N); nil for a flat folder
+-- @tparam[opt] table o the options above
+-- @treturn Module the classifier
+-- @treturn string the name
 function M.train_features(images, labels, o)
    local metrics = require("gan.metrics")
    local task = labels and "classes" or "rotations"
@@ -95,6 +100,10 @@ local SHIPPED = { mnist = true, fashion_mnist = true, emoji_style = true, emoji_
 -- limit (images per folder, 0 = all), cache (true: cache a folder-trained network in the
 -- data directory). Returns a table of numbers and strings: fid, kid, kid_std, precision,
 -- recall, n_a, n_b, features, note.
+-- @tparam string dir_a
+-- @tparam string dir_b
+-- @tparam[opt] table o the options above
+-- @treturn table
 function M.compare(dir_a, dir_b, o)
    o = o or {}
    local metrics = require("gan.metrics")

@@ -360,6 +360,9 @@ end
 -- each a light red square of side 6 std: the region a sample must fall in to count for
 -- it), then the points as dark dots, and a title. opts: size (400), range (3), centers,
 -- std (0.05), title.
+-- @tparam Tensor points (N, 2)
+-- @tparam[opt] table opts the options above
+-- @treturn Tensor (3, size, size) float32 in [0, 1]
 function plot.scatter(points, opts)
    local core = require("gan.core")
    opts = opts or {}

@@ -10,6 +10,8 @@ local methods = core.Tensor
 local mt = getmetatable(core.empty(0))
 
 --- True if v is a tensor.
+-- @param v any value
+-- @treturn boolean
 function M.is_tensor(v) return getmetatable(v) == mt end
 
 -- ---- printing, in the style of PyTorch, with size and dtype at the end

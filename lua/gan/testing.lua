@@ -148,6 +148,10 @@ end
 
 --- Checks second derivatives: the gradient v^T J of fn (built with create_graph) is
 -- itself gradchecked with respect to the inputs.
+-- @tparam function fn returns a tensor or a list of tensors
+-- @tparam table inputs as gradcheck's
+-- @tparam[opt] table opts as gradcheck's, plus `seed` (4321: the random v)
+-- @treturn boolean true, or raises an error describing the first mismatch
 function M.gradgradcheck(fn, inputs, opts)
    opts = opts or {}
    local xs = differentiable(inputs)
