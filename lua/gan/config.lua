@@ -746,8 +746,9 @@ end
 
 --- Resolves a script's config from its command line.
 -- Reads `--config FILE` (or `--config=FILE`) and any number of `--set KEY=VALUE` (or
--- `--set=KEY=VALUE`); `--` ends the options and the words after it are returned. `--help` (or `-h`) prints config.help and exits; any
--- other argument is an error naming it (and the key it may have meant).
+-- `--set=KEY=VALUE`); `--` ends the options and the words after it are returned.
+-- `--help` (or `-h`) prints config.help and exits; any other argument is an error naming
+-- it (and the key it may have meant).
 -- @tparam table defaults
 -- @tparam table args the script's `arg` (elements 1..n are read)
 -- @tparam[opt] table o usage, options: as for config.help

@@ -83,6 +83,8 @@ function AE:__init(nc, n, h, size)
    self.encoder, self.decoder = encoder(nc, n, h, size), decoder(nc, n, h, size)
 end
 --- x -> the per-image L1 reconstruction error (N).
+-- @tparam Tensor x (N, C, S, S)
+-- @treturn Tensor (N)
 function AE:forward(x) return (self.decoder(self.encoder(x)) - x):abs():flatten(2):mean(2) end
 
 --- The training images (data.split).
@@ -112,12 +114,18 @@ function M:build(cfg)
 end
 
 --- z ~ U(-1, 1) (n, nz), as in the paper.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor (n, nz)
 function M:latent(n, generator)
    return core.rand({ n, self.cfg.model.nz }, { generator = generator }) * 2 - 1
 end
 
 --- D: L(x) - k L(G(z)); G: L(G(z)); then k moves towards the balance. Logs the losses,
 -- L(x), L(G(z)), k (the value this step used) and the convergence measure m_global.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local G, D, t = self.G, self.D, self.cfg.train
    local real = data_:next().image

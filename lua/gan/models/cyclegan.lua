@@ -52,6 +52,8 @@ local function domain(cfg, vendor, split, flip)
 end
 
 --- The training emoji of both domains, sampled independently (unpaired).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    local d = cfg.data
    return data.unpaired(domain(cfg, d.a, "train", d.flip), domain(cfg, d.b, "train", d.flip),
@@ -60,6 +62,9 @@ end
 
 --- The held-out emoji of both domains as two paired (N, 3, S, S) tensors in [-1, 1]: the
 -- same code points, drawn in each style.
+-- @tparam table cfg the resolved config
+-- @treturn Tensor domain A's images
+-- @treturn Tensor domain B's images of the same code points
 function M.test_pairs(cfg)
    local out = {}
    for k, v in ipairs { cfg.data.a, cfg.data.b } do
@@ -142,6 +147,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 
 --- Both generators against the frozen discriminators (LSGAN, cycle and identity L1),
 -- then both discriminators on real images and on pooled fakes, halved.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local batch = data_:next()
    local A, B = batch.a, batch.b
@@ -221,6 +229,8 @@ end
 -- with the emoji-style classifier (shipped, or opts.classifier) the share of
 -- translations in the target style and FID on its features. With opts.dir, also writes
 -- dir/eval.png (rows as the sample sheets, up to opts.sheet (16) pairs each way).
+-- @tparam[opt] table opts `classifier` (the shipped emoji-style one), `dir` (none), `sheet` (16)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local a, b = M.test_pairs(self.cfg)

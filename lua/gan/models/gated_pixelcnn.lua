@@ -80,6 +80,9 @@ function Network:__init(h, layers, n_classes)
    self.out = nn.Sequential { nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, 1, 1) }
 end
 --- x (N, 1, H, W) of 0 and 1, y int64 (N) classes (conditional) -> logits (N, 1, H, W).
+-- @tparam Tensor x
+-- @tparam[opt] Tensor y
+-- @treturn Tensor
 function Network:forward(x, y)
    local v, hx = x, x
    for _, l in self.layers:ipairs() do v, hx = l(v, hx, y) end
@@ -88,6 +91,8 @@ end
 
 --- x -> logits; opts: h (32), layers (the gated layers, 7: a 7x7 first, then 3x3),
 -- n_classes (0: unconditional).
+-- @tparam table opts the options above
+-- @treturn Module
 function M.Network(opts)
    return Network(opts.h or 32, opts.layers or 7, opts.n_classes or 0)
 end
@@ -111,6 +116,8 @@ function M:logits(x, y)
 end
 
 --- One row per class for a conditional model.
+-- @tparam int n the sheet's images
+-- @treturn Tensor|nil int64 (n), nil for an unconditional model
 function M:sheet_labels(n)
    if not self.cfg.model.conditional then return nil end
    local k = self.cfg.model.n_classes
