@@ -25,7 +25,7 @@ static int f_set_num_threads(lua_State *L) {
 @treturn int
 */
 static int f_get_num_threads(lua_State *L) { lua_pushinteger(L, gan_get_num_threads()); return 1; }
-/*** The name of the OpenBLAS kernel in use (e.g. "Haswell").
+/*** The name of the OpenBLAS kernel in use (e.g., "Haswell").
 @function blas_core
 @treturn string
 */

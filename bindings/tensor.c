@@ -192,7 +192,7 @@ static int f_like(lua_State *L) {
     return 1;
 }
 
-/*** The numbers start, start + step, ... below end: arange(5) is 0, 1, 2, 3, 4.
+/*** The numbers from start up to end (excluded) by step: arange(5) is 0, 1, 2, 3, 4.
 Integer arguments give an int64 tensor, as in PyTorch; any float gives float32.
 @function arange
 @tparam number start (0 when only end is given)
@@ -532,7 +532,7 @@ static int m_squeeze(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_squeeze(GL_OUT, t, gl_tdim(L, 2, t->ndim ? t->ndim : 1, "squeeze"), false));
 }
 
-/*** A view with a new size-1 dim at position dim (of the result: 1 .. x:dim() + 1).
+/*** A view with a new size-1 dim at position dim (from 1 to x:dim() + 1 in the result).
 @function unsqueeze
 @tparam int dim
 @treturn Tensor

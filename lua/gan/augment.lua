@@ -72,7 +72,7 @@ function A.random_cutout(x, size, opts)
    return x * mask + (1 - mask) * fill
 end
 
---- Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1),
+--- Instance noise (Sønderby et al., 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1),
 -- sigma decaying linearly from opts.sigma (0.1) to 0 over opts.steps (1), or as
 -- opts.schedule(step) says. opts: sigma, steps, schedule, generator.
 -- @tparam Tensor x

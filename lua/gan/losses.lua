@@ -32,7 +32,7 @@ end
 
 local bce = F.binary_cross_entropy_with_logits
 
---- Goodfellow et al. 2014: D maximises log D(x) + log(1 - D(G(z))).
+--- Goodfellow et al., 2014: D maximises log D(x) + log(1 - D(G(z))).
 -- opts: smoothing (one-sided: real target 1 - s), flip (noisy labels probability).
 -- @tparam Tensor d_real D's logits on real images
 -- @tparam Tensor d_fake D's logits on fakes
@@ -57,7 +57,7 @@ function losses.nonsaturating_g(d_fake)
 end
 losses.nonsaturating_d = losses.minimax_d
 
---- Least squares GAN (Mao et al. 2017) with targets a = 0 (fake), b = 1 (real), c = 1.
+--- Least squares GAN (Mao et al., 2017) with targets a = 0 (fake), b = 1 (real), c = 1.
 -- opts: smoothing, flip (as minimax_d: noisy labels flip fake targets too).
 -- @tparam Tensor d_real D's outputs on real images
 -- @tparam Tensor d_fake D's outputs on fakes
@@ -76,7 +76,7 @@ function losses.lsgan_g(d_fake)
    return ((d_fake - 1) ^ 2):mean() * 0.5
 end
 
---- Wasserstein critic (Arjovsky et al. 2017): minimise E[D(G(z))] - E[D(x)].
+--- Wasserstein critic (Arjovsky et al., 2017): minimise E[D(G(z))] - E[D(x)].
 -- @tparam Tensor d_real the critic's outputs on real images
 -- @tparam Tensor d_fake the critic's outputs on fakes
 -- @treturn Tensor a scalar
@@ -107,7 +107,7 @@ function losses.hinge_g(d_fake)
    return -d_fake:mean()
 end
 
---- EBGAN (Zhao et al. 2017) with D an autoencoder whose energy is the reconstruction
+--- EBGAN (Zhao et al., 2017) with D an autoencoder whose energy is the reconstruction
 -- error: D minimises E(x) + max(0, margin - E(G(z))), G minimises E(G(z)). Pass the
 -- per-sample energies.
 -- @tparam Tensor e_real per-sample energies of real images
@@ -140,7 +140,7 @@ function losses.pullaway(s)
    return ((core.matmul(unit, unit:t()) ^ 2) * off):sum() / (n * (n - 1))
 end
 
---- BEGAN (Berthelot et al. 2017): D(x) = |x - AE(x)|; D minimises L(x) - k L(G(z)), G
+--- BEGAN (Berthelot et al., 2017): D(x) = |x - AE(x)|; D minimises L(x) - k L(G(z)), G
 -- minimises L(G(z)); k moves toward the balance gamma after every step. `state` holds k
 -- (start 0), gamma (0.5) and lambda_k (0.001). Returns d_loss, g_loss and the
 -- convergence measure M = L(x) + |gamma L(x) - L(G(z))|; call began_update(state, l_real,
@@ -216,7 +216,7 @@ function losses.register(name, pair)
    return losses.PAIRS[name]
 end
 
---- The output of module `layer` (a module inside `net`, e.g. D.main[4]) when net runs
+--- The output of module `layer` (a module inside `net`, e.g., D.main[4]) when net runs
 -- on x, through a forward hook (so gradients flow through it): the features a
 -- feature-matching loss compares. Returns it.
 -- @tparam Module net

@@ -15,7 +15,7 @@ local function input_grad(D, x)
    return core.grad(out:sum(), x, { create_graph = true })[1]
 end
 
---- WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - target)^2] at
+--- WGAN-GP (Gulrajani et al., 2017): weight * E[(||grad D(x_hat)|| - target)^2] at
 -- x_hat = a x + (1 - a) G(z), a ~ U(0, 1) per sample. opts: weight (10), target (1),
 -- generator (for a). Returns the penalty and the mean gradient norm (a number).
 -- @tparam function D the discriminator (a module or any function of a batch)
@@ -36,7 +36,7 @@ function P.gradient_penalty(D, real, fake, opts)
    return gp, norms:detach():mean():item()
 end
 
---- R1 (Mescheder et al. 2018): weight / 2 * E[||grad D(x)||^2] on real data.
+--- R1 (Mescheder et al., 2018): weight / 2 * E[||grad D(x)||^2] on real data.
 -- opts: weight (10).
 -- @tparam function D the discriminator
 -- @tparam Tensor real
@@ -49,7 +49,7 @@ function P.r1(D, real, opts)
    return sq:mean() * ((opts.weight or 10) * 0.5)
 end
 
---- Lazy regularisation (Karras et al. 2020): a penalty of weight `weight` applied only
+--- Lazy regularisation (Karras et al., 2020): a penalty of weight `weight` applied only
 -- on steps divisible by `every`, with its weight multiplied by `every` so that its
 -- average strength is unchanged. Returns that weight, or nil when the penalty is off
 -- (weight 0) or not due at this step.

@@ -632,7 +632,7 @@ function D.emoji_category(opts)
    return ds
 end
 
---- The index of an emoji by code point (e.g. "1F600"), or nil.
+--- The index of an emoji by code point (e.g., "1F600"), or nil.
 -- @tparam string code
 -- @treturn int|nil
 function FileDataset:index_of(code) return self.by_code and self.by_code[code] end

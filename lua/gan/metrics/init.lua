@@ -314,7 +314,7 @@ local function coverage(q, p, r, chunk)
    return inside / n
 end
 
---- Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of
+--- Improved precision and recall (Kynkäänniemi et al., 2019): precision is the share of
 -- generated samples inside the union of the real samples' k-NN balls, recall the share of
 -- real samples inside the generated samples' balls. opts.k (3), opts.real_radii (the
 -- real set's M.knn_radii at k, when already known: a fixed reference set).
@@ -624,7 +624,7 @@ function M.spearman(a, b)
    return M.pearson(ranks(a), ranks(b))
 end
 
---- The importance-weighted bound of Burda et al. 2016 on log p(x), for each row of x:
+--- The importance-weighted bound of Burda et al., 2016 on log p(x), for each row of x:
 -- log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x) = N(mu, diag exp(logvar))
 -- and the prior p(z) = N(0, I); it is a lower bound for every k, exact when q is the
 -- posterior, and rises towards log p(x) as k grows (k = 1: the ELBO in expectation).

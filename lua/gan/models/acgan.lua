@@ -1,4 +1,4 @@
---- ACGAN (Odena et al. 2017): a class-conditional generator and a discriminator that
+--- ACGAN (Odena et al., 2017): a class-conditional generator and a discriminator that
 -- also predicts the class, on DCGAN's convolutional stacks. D minimises L_S + L_C, G the
 -- non-saturating L_S plus L_C. Sample sheets: one row per class. Labelled MNIST (or
 -- Fashion-MNIST) at 32x32; the test split stays unseen for train-on-generated /

@@ -1,4 +1,4 @@
---- CycleGAN (Zhu et al. 2017): two generators translating between unpaired domains A and
+--- CycleGAN (Zhu et al., 2017): two generators translating between unpaired domains A and
 -- B, each judged by a PatchGAN discriminator of its target domain, held to invert each
 -- other by the cycle loss. As in the paper: ResNet generators (or U-Net), 70x70 PatchGAN
 -- discriminators with instance norm, LSGAN losses, cycle L1 with lambda 10, identity L1

@@ -1,4 +1,4 @@
---- DCGAN (Radford et al. 2016): an all-convolutional generator and discriminator trained
+--- DCGAN (Radford et al., 2016): an all-convolutional generator and discriminator trained
 -- adversarially, with the tricks of the GAN literature as config switches: the loss by
 -- name (nonsaturating, minimax, lsgan, wgan, hinge), critic steps per generator step,
 -- WGAN-GP and R1 penalties (lazy when *_every > 1), WGAN weight clipping, an image history

@@ -1,4 +1,4 @@
---- InfoGAN (Chen et al. 2016) for MNIST-sized images: the latent is n_noise noise
+--- InfoGAN (Chen et al., 2016) for MNIST-sized images: the latent is n_noise noise
 -- dimensions, one categorical code of n_cat values and n_cont continuous codes
 -- ~ Uniform(-1, 1); the discriminator's trunk also feeds Q, which predicts the codes
 -- (categorical logits and the means of unit-variance Gaussians for the continuous ones).

@@ -1,4 +1,4 @@
---- SAGAN (Zhang et al. 2019): a class-conditional residual generator and discriminator
+--- SAGAN (Zhang et al., 2019): a class-conditional residual generator and discriminator
 -- with self-attention, spectral norm in both, the hinge loss, TTUR (G 1e-4, D 4e-4,
 -- betas (0, 0.9)), conditional batch norm in G and a projection discriminator (Miyato &
 -- Koyama 2018). Every trick BigGAN adds on top (gan.models.biggan) is a switch here, so

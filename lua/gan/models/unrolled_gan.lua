@@ -1,4 +1,4 @@
---- Unrolled GAN (Metz et al. 2017): the generator's loss is taken against the
+--- Unrolled GAN (Metz et al., 2017): the generator's loss is taken against the
 -- discriminator as it will be after K more of its own Adam steps, and differentiated
 -- through those steps (second order: the unrolled updates are differentiable functions
 -- of G's parameters, not the first-order shortcut that treats them as constants). The

@@ -1,4 +1,4 @@
---- The original GAN (Goodfellow et al. 2014): an MLP generator and an MLP discriminator
+--- The original GAN (Goodfellow et al., 2014): an MLP generator and an MLP discriminator
 -- (maxout units, dropout) on flattened images, or on the 2-d toy mixtures (ring8,
 -- grid25) where mode collapse is seen directly. It is DCGAN's step with MLPs: the
 -- minimax and the non-saturating generator losses are train.loss = "minimax" or

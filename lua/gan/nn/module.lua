@@ -279,7 +279,7 @@ end
 -- @treturn Module self
 function Module:eval() return self:train(false) end
 
---- Calls fn(m) on every module (children first), e.g. for initialisation.
+--- Calls fn(m) on every module (children first), e.g., for initialisation.
 -- @tparam function fn fn(module)
 -- @treturn Module self
 function Module:apply(fn)
@@ -369,7 +369,7 @@ function Module:load_state_dict(sd, opts)
    return { missing = missing, unexpected = unexpected }
 end
 
---- A deep copy with its own parameters and buffers (same values), e.g. for an EMA model.
+--- A deep copy with its own parameters and buffers (same values), e.g., for an EMA model.
 function Module:clone()
    local copies = {}
    local function copy(v)

@@ -1,4 +1,4 @@
---- The image history pool of Shrivastava et al. 2017 (CycleGAN's discriminators see
+--- The image history pool of Shrivastava et al., 2017 (CycleGAN's discriminators see
 -- a mix of current and past fakes), checkpointable so runs resume exactly.
 -- @module gan.train.pool
 local core = require("gan.core")
@@ -7,7 +7,7 @@ local stack = require("gan.tensor").stack
 local Pool = {}
 Pool.__index = Pool
 
---- Shrivastava et al. 2017 / CycleGAN's image history (gan.train.ImagePool).
+--- Shrivastava et al., 2017 / CycleGAN's image history (gan.train.ImagePool).
 -- Until `size` images are stored each new one is stored and returned; after that each new
 -- image is, with probability p, swapped with a random stored one (the stored one is
 -- returned), else returned as is.
