@@ -6,7 +6,8 @@
 @module gan.core
 */
 
-/*** Memory: the storage allocator keeps freed buffers in size buckets and hands them out
+/*** Memory.
+The storage allocator keeps freed buffers in size buckets and hands them out
 again, so a training loop stops asking the system for memory after its first steps.
 @section memory
 */

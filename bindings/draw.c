@@ -6,8 +6,9 @@
 @module gan.core
 */
 
-/*** Drawing into images (what gan.plot renders with). Coordinates are 0-based pixels
-(geometry, not tensor indices) and colours {r, g, b} in [0, 1]; the image is a contiguous
+/*** Drawing.
+Lines, rectangles and text drawn into images: what gan.plot renders with. Coordinates are
+0-based pixels (geometry, not tensor indices) and colours {r, g, b} in [0, 1]; the image is a contiguous
 float32 (3, H, W) tensor written in place; shapes are clipped to it.
 @section drawing
 */

@@ -160,8 +160,9 @@ static int f_image_max_pixels(lua_State *L) {
 @module gan.core
 */
 
-/*** Images: the low-level entry points of gan.image and gan.data, which check arguments
-and pick defaults; use those. Images are float tensors (C, H, W) in [0, 1], C 1 (gray),
+/*** Images.
+The low-level entry points of gan.image and gan.data, which check arguments and pick
+defaults; use those. Images are float tensors (C, H, W) in [0, 1], C 1 (gray),
 2 (gray and alpha), 3 (RGB) or 4 (RGBA).
 @section images
 */

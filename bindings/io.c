@@ -7,8 +7,9 @@
 @module gan.core
 */
 
-/*** Files: the safetensors layer under gan.serialize (gan.save, gan.load, checkpoints),
-which composes and parses the JSON headers; use those.
+/*** Files.
+The safetensors layer under gan.serialize (gan.save, gan.load, checkpoints), which
+composes and parses the JSON headers; use those.
 @section files
 */
 

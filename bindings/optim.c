@@ -10,8 +10,9 @@ static gan_tensor *opt_tensor(lua_State *L, int idx) {
 @module gan.core
 */
 
-/*** Optimizer kernels: the fused in-place steps behind gan.optim's SGD, Adam and RMSprop,
-which check the options and keep the state; use those.
+/*** Optimizer kernels.
+The fused in-place steps behind gan.optim's SGD, Adam and RMSprop, which check the
+options and keep the state; use those.
 @section optim
 */
 

@@ -234,10 +234,11 @@ static int m_random_(lua_State *L) {
 @module gan.core
 */
 
-/*** Random numbers: one counter-based generator (Philox4x32-10), so that element i of a
-draw depends only on (seed, offset, i) and never on the thread count. Every function
-takes `{generator = g}` in its options (default: the default generator, seeded with a
-fixed seed at start).
+/*** Random numbers.
+One counter-based generator (Philox4x32-10), so that element i of a draw depends only
+on (seed, offset, i) and never on the thread count. Every function takes
+`{generator = g}` in its options (default: the default generator, seeded with a fixed
+seed at start).
 @section random
 */
 
