@@ -195,7 +195,7 @@ static int f_like(lua_State *L) {
 /*** The numbers from start up to end (excluded) by step: arange(5) is 0, 1, 2, 3, 4.
 Integer arguments give an int64 tensor, as in PyTorch; any float gives float32.
 @function arange
-@tparam number start (0 when only end is given)
+@tparam[opt=0] number start (arange(end) is arange(0, end))
 @tparam number end excluded
 @tparam[opt=1] number step
 @tparam[opt] table opts `dtype` (int64 for integer arguments, else float32)
