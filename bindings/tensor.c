@@ -567,7 +567,8 @@ static int m_contiguous(lua_State *L) { GL_RETURN_TENSOR(gan_ag_contiguous(GL_OU
 */
 static int m_clone(lua_State *L) { GL_RETURN_TENSOR(gan_ag_clone(GL_OUT, gl_check_tensor(L, 1))); }
 
-/*** The tensor converted to dtype (a copy; differentiable between float dtypes).
+/*** The tensor converted to dtype: x itself when it has that dtype, else a converted copy
+(differentiable between float dtypes).
 @function to
 @tparam[opt] string dtype "float32", "float64" or "int64" (default: x's own)
 @treturn Tensor
@@ -586,7 +587,7 @@ static int m_float(lua_State *L) { GL_RETURN_TENSOR(gan_ag_to_dtype(GL_OUT, gl_c
 @treturn Tensor
 */
 static int m_double(lua_State *L) { GL_RETURN_TENSOR(gan_ag_to_dtype(GL_OUT, gl_check_tensor(L, 1), GAN_FLOAT64)); }
-/*** x converted to int64 (not recorded by autograd).
+/*** x:to("int64"), not recorded by autograd.
 @function long
 @treturn Tensor
 */
