@@ -211,6 +211,117 @@ static int f_leaky_relu(lua_State *L) {
     return 1;
 }
 
+/***
+@module gan.core
+*/
+
+/*** Autograd.
+@section autograd
+*/
+
+/*** Gradients of outputs with respect to inputs, returned instead of accumulated in .grad.
+With create_graph the backward pass is itself recorded, so the result can be
+differentiated again (gradient penalties).
+@function grad
+@tparam Tensor|{Tensor,...} outputs
+@tparam Tensor|{Tensor,...} inputs
+@tparam[opt] table opts `grad_outputs` (a tensor or list, one per output; default ones
+ for scalar outputs), `create_graph` (false), `retain_graph` (default create_graph),
+ `allow_unused` (false: an input the outputs do not depend on is an error; true: nil)
+@treturn {Tensor,...} one gradient per input
+@raise for an unused input without allow_unused, or a graph already freed
+*/
+
+/*** Whether autograd records operations now (false inside gan.no_grad).
+@function is_grad_enabled
+@treturn boolean
+*/
+
+/*** Turns recording on or off and returns the previous mode. Used by gan.no_grad and
+gan.enable_grad (lua/gan/autograd.lua), which restore the mode; prefer those.
+@function set_grad_enabled
+@tparam boolean enabled
+@treturn boolean the previous mode
+*/
+
+/*** Batch normalisation with the input's own statistics, fused and differentiable (twice):
+what F.batch_norm and F.instance_norm compute with.
+@function batch_norm
+@tparam Tensor x (N, C, ...)
+@tparam Tensor|nil weight (C), the affine gain
+@tparam Tensor|nil bias (C)
+@tparam boolean per_sample false: one statistic per channel over N and the spatial dims
+ (batch norm); true: one per sample and channel (instance norm)
+@tparam number eps
+@treturn Tensor y, of x's shape
+@treturn Tensor the means, (C) or (N, C), not recorded
+@treturn Tensor the biased variances, (C) or (N, C), not recorded
+*/
+
+/*** max(x, 0) + slope min(x, 0), fused (F.leaky_relu uses it); the gradient at 0 is slope.
+@function leaky_relu
+@tparam Tensor x
+@tparam number slope
+@treturn Tensor
+*/
+
+/*** Tensor methods and properties of autograd.
+@type Tensor
+*/
+
+/*** Whether autograd records operations on x (its gradient will be computed).
+Settable on a leaf: x.requires_grad = true.
+@property requires_grad
+@treturn boolean
+*/
+
+/*** The gradient accumulated by backward (nil before the first one). Settable to a
+tensor of x's shape and dtype, or nil.
+@property grad
+@treturn Tensor|nil
+*/
+
+/*** Whether x was created by the user rather than by a recorded operation.
+@property is_leaf
+@treturn boolean
+*/
+
+/*** The name of the operation that created x (nil for a leaf).
+@property grad_fn
+@treturn string|nil
+*/
+
+/*** Sets requires_grad on a leaf, in place.
+@function requires_grad_
+@tparam[opt=true] boolean on
+@treturn Tensor x
+*/
+
+/*** A new tensor sharing x's storage, cut from the graph (requires_grad false).
+@function detach
+@treturn Tensor
+*/
+
+/*** Drops x.grad (sets it to nil).
+@function zero_grad
+*/
+
+/*** Computes the gradients of x with respect to every leaf it depends on and adds them
+to their .grad: x:backward(), x:backward(g), x:backward({create_graph = true}).
+@function backward
+@tparam[opt] Tensor grad d(something)/dx, of x's shape (default 1 for a scalar x)
+@tparam[opt] table opts `retain_graph` (default create_graph: false frees the saved
+ tensors), `create_graph` (false)
+@raise for a non-scalar x without grad, or a graph already freed
+*/
+
+/*** Calls fn(g) with the gradient flowing into x during every backward pass; fn may
+return a tensor to use instead (or nil to keep g).
+@function register_hook
+@tparam function fn
+@raise from backward when fn returns something that is neither nil nor a tensor
+*/
+
 static const luaL_Reg methods[] = {
     {"requires_grad_", m_requires_grad_}, {"detach", m_detach}, {"zero_grad", m_zero_grad},
     {"backward", m_backward}, {"register_hook", m_register_hook}, {NULL, NULL}};

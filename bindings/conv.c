@@ -1,5 +1,13 @@
 // Lua glue for gan/conv.h: F.conv2d and F.conv_transpose2d (differentiable), max
 // pooling's argmax, and the choice of convolution backend.
+
+/***
+@module gan.core
+*/
+
+/*** Convolutions.
+@section convolutions
+*/
 #include "bindings.h"
 
 // ---- F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
@@ -55,9 +63,40 @@ static int conv(lua_State *L, bool transposed) {
     gl_push_tensor(L, r);
     return 1;
 }
+/*** 2-d convolution (cross-correlation, as PyTorch) of x with w, plus an optional bias.
+@function conv2d
+@tparam Tensor x (N, C, H, W)
+@tparam Tensor w (O, C / groups, kh, kw)
+@tparam[opt] Tensor b (O), or nil
+@tparam[opt] table opts `stride` (1), `padding` (0), `dilation` (1) (each an integer or
+ {h, w}), `groups` (1)
+@treturn Tensor (N, O, H', W'), H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1
+*/
 static int f_conv2d(lua_State *L) { return conv(L, false); }
+/*** Transposed 2-d convolution (conv2d's gradient with respect to its input), plus an
+optional bias.
+@function conv_transpose2d
+@tparam Tensor x (N, C, H, W)
+@tparam Tensor w (C, O / groups, kh, kw)
+@tparam[opt] Tensor b (O), or nil
+@tparam[opt] table opts `stride` (1), `padding` (0), `output_padding` (0), `dilation` (1)
+ (each an integer or {h, w}), `groups` (1)
+@treturn Tensor (N, O, H', W'), H' = (H - 1) stride - 2 padding + dilation (kh - 1)
+ + output_padding + 1
+*/
 static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
 
+/*** For max pooling: the position of each window's maximum, as a flat 0-based index into
+its H * W plane (what F.max_pool2d gathers with). Not recorded.
+@function max_pool2d_indices
+@tparam Tensor x (N, C, H, W)
+@tparam {int,int} kernel_size
+@tparam {int,int} stride
+@tparam {int,int} padding
+@tparam {int,int} dilation
+@tparam boolean ceil_mode round the output size up
+@treturn Tensor int64 (N, C, H', W')
+*/
 // F.max_pool2d_indices(x, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, ceil_mode)
 static int f_max_pool2d_indices(lua_State *L) {
     gan_tensor *x = gl_check_tensor(L, 1);
@@ -79,6 +118,19 @@ static int f_max_pool2d_indices(lua_State *L) {
     return 1;
 }
 
+/*** Chooses how convolutions run: "gemm" (im2col and OpenBLAS) or "dnnl" (oneDNN, when
+the build has it).
+@function set_conv_backend
+@tparam string name "gemm" or "dnnl"
+@raise when the backend is not available in this build
+*/
+
+/*** The convolution backend in use, with what oneDNN last ran.
+@function conv_backend
+@treturn string "gemm" or "dnnl"
+@treturn string|nil the name of oneDNN's last implementation, nil before any
+@treturn int how many convolutions oneDNN has run
+*/
 // core.set_conv_backend("dnnl" | "gemm");
 // core.conv_backend() -> name, oneDNN's last implementation name, oneDNN kernel runs
 static int f_set_conv_backend(lua_State *L) {

@@ -2,6 +2,17 @@
 // Coordinates are 0-based pixels (geometry, not tensor indices); colours {r, g, b}.
 #include "bindings.h"
 
+/***
+@module gan.core
+*/
+
+/*** Drawing.
+Lines, rectangles and text drawn into images: what gan.plot renders with. Coordinates are
+0-based pixels (geometry, not tensor indices) and colours {r, g, b} in [0, 1]; the image is a contiguous
+float32 (3, H, W) tensor written in place; shapes are clipped to it.
+@section drawing
+*/
+
 static void check_rgb(lua_State *L, int idx, float rgb[3]) {
     luaL_checktype(L, idx, LUA_TTABLE);
     for (int i = 0; i < 3; i++) {
@@ -19,7 +30,16 @@ static int check_int(lua_State *L, int idx, lua_Integer lo, const char *what) {
     return (int)v;
 }
 
-/// draw_line(img, x0, y0, x1, y1, {r, g, b} [, width = 1])
+/*** Draws a line from (x0, y0) to (x1, y1), in place.
+@function draw_line
+@tparam Tensor img (3, H, W)
+@tparam number x0
+@tparam number y0
+@tparam number x1
+@tparam number y1
+@tparam {number,number,number} rgb
+@tparam[opt=1] int width in pixels, 1 to 65536
+*/
 static int f_draw_line(lua_State *L) {
     gan_tensor *img = gl_inplace(L, 1, "draw_line");
     float rgb[3];
@@ -31,7 +51,15 @@ static int f_draw_line(lua_State *L) {
     return 0;
 }
 
-/// fill_rect(img, x, y, w, h, {r, g, b})
+/*** Fills the rectangle of w x h pixels whose top-left corner is (x, y), in place.
+@function fill_rect
+@tparam Tensor img (3, H, W)
+@tparam int x
+@tparam int y
+@tparam int w
+@tparam int h
+@tparam {number,number,number} rgb
+*/
 static int f_fill_rect(lua_State *L) {
     gan_tensor *img = gl_inplace(L, 1, "fill_rect");
     float rgb[3];
@@ -42,7 +70,16 @@ static int f_fill_rect(lua_State *L) {
     return 0;
 }
 
-/// draw_text(img, x, y, text, {r, g, b} [, scale = 1])
+/*** Writes ASCII text (6 x 12 pixel cells, '\n' starts a new line, other bytes outside
+32..126 draw as '?') with its top-left corner at (x, y), in place.
+@function draw_text
+@tparam Tensor img (3, H, W)
+@tparam int x
+@tparam int y
+@tparam string text
+@tparam {number,number,number} rgb
+@tparam[opt=1] int scale each font pixel as scale x scale pixels
+*/
 static int f_draw_text(lua_State *L) {
     gan_tensor *img = gl_inplace(L, 1, "draw_text");
     float rgb[3];
@@ -54,7 +91,13 @@ static int f_draw_text(lua_State *L) {
     return 0;
 }
 
-/// text_size(text [, scale = 1]) -> width, height in pixels
+/*** The size draw_text gives text.
+@function text_size
+@tparam string text
+@tparam[opt=1] int scale
+@treturn int width in pixels
+@treturn int height in pixels
+*/
 static int f_text_size(lua_State *L) {
     int scale = lua_isnoneornil(L, 2) ? 1 : check_int(L, 2, 1, "text_size: scale");
     int64_t w, h;

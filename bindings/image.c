@@ -156,6 +156,97 @@ static int f_image_max_pixels(lua_State *L) {
     return 1;
 }
 
+/***
+@module gan.core
+*/
+
+/*** Images.
+The low-level entry points of gan.image and gan.data, which check arguments and pick
+defaults; use those. Images are float tensors (C, H, W) in [0, 1], C 1 (gray),
+2 (gray and alpha), 3 (RGB) or 4 (RGBA).
+@section images
+*/
+
+/*** Decodes an image file (PNG, JPEG, BMP, TGA, GIF's first frame, ...).
+A PNG is checked in full first, and an image larger than image_max_pixels is refused
+before anything is allocated.
+@function image_load
+@tparam string path
+@tparam[opt=0] int channels 1 to 4, or 0 for the file's own
+@treturn Tensor (C, H, W) in [0, 1]
+@raise naming the file and the reason
+*/
+
+/*** Decodes an image held in a string, as image_load.
+@function image_decode
+@tparam string bytes
+@tparam[opt=0] int channels
+@tparam[opt="<bytes>"] string name what errors call it
+@treturn Tensor (C, H, W) in [0, 1]
+*/
+
+/*** Writes a (C, H, W) or (H, W) image in [0, 1] as PNG (clamped, rounded), atomically.
+@function image_save_png
+@tparam string path
+@tparam Tensor img
+*/
+
+/*** Resizes (C, H, W) or (N, C, H, W) images to (..., h, w).
+@function image_resize
+@tparam Tensor img
+@tparam int h
+@tparam int w
+@tparam[opt="bilinear"] string filter "area" (box: exact averages for integer
+ downscales), "bilinear" or "bicubic" (Catmull-Rom)
+@treturn Tensor
+*/
+
+/*** Starts decoding a batch of files on a background thread; job:wait() gives the batch.
+Each image is cropped, resized (when its size differs) and flipped as its spec says.
+@function image_job
+@tparam {string,...} paths
+@tparam {table,...} specs one per path: `flip` (false), `crop` ({x, y, w, h}, 0-based
+ source pixels; default the whole image)
+@tparam table opts `size` ({h, w}, required), `channels` (0: 3), `composite` (false: true
+ composites the alpha channel onto `bg`, giving 3 channels), `bg` ({1, 1, 1}), `filter`
+ ("area")
+@treturn ImageJob
+@raise when there are no files, the specs do not match the paths, or size is missing
+*/
+
+/*** A tensor from a string's raw unsigned bytes times scale (IDX files, pixel buffers).
+@function tensor_from_bytes
+@tparam string bytes
+@tparam int offset 0-based byte offset of the first element
+@tparam {int,...} shape
+@tparam[opt=1] number scale
+@tparam[opt="float32"] string dtype
+@treturn Tensor
+@raise when the string is too short
+*/
+
+/*** The largest image (width x height) decoding accepts, and optionally a new limit.
+@function image_max_pixels
+@tparam[opt] int n the new limit (>= 1), for the whole process
+@treturn int the limit before n was set
+*/
+
+/*** A batch being decoded in the background (gan.core.image_job).
+@type ImageJob
+*/
+
+/*** Waits for the batch. A job can be waited for once.
+@function wait
+@treturn Tensor (n, C, h, w) in [0, 1]
+@raise naming the first file that failed, or when already waited for
+*/
+
+/*** Waits for the thread and frees the job (run by the garbage collector).
+@function __gc
+@static
+@tparam ImageJob job
+*/
+
 static const luaL_Reg functions[] = {
     {"tensor_from_bytes", f_tensor_from_bytes}, {"image_max_pixels", f_image_max_pixels},
     {"image_load", f_image_load}, {"image_decode", f_image_decode},

@@ -3,8 +3,27 @@
 #include "bindings.h"
 #include <stdlib.h>
 
-// save_safetensors(path, header, {tensors...}, [crc_at]): crc_at is the 0-based byte offset
-// in header of the 8 '0's that receive the file's CRC-32.
+/***
+@module gan.core
+*/
+
+/*** Files.
+The safetensors layer under gan.serialize (gan.save, gan.load, checkpoints), which
+composes and parses the JSON headers; use those.
+@section files
+*/
+
+/*** Writes a safetensors file atomically: header, then the tensors' data in order, to
+`<path>.tmp.<pid>`, synced and renamed over path (stale temporaries of dead processes
+are removed first).
+@function save_safetensors
+@tparam string path
+@tparam string header the JSON header (padded with spaces to a multiple of 8 bytes)
+@tparam {Tensor,...} tensors
+@tparam[opt] int crc_at the 0-based offset in header of 8 '0' characters that receive the
+ file's CRC-32 in hex (see file_crc32)
+@raise naming the path on any I/O error
+*/
 static int f_save_safetensors(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     size_t hl;
@@ -22,7 +41,12 @@ static int f_save_safetensors(lua_State *L) {
     return 0;
 }
 
-// file_crc32(path, [zero_at]) -> the CRC-32 of the file, the 8 bytes at zero_at read as '0'
+/*** The CRC-32 (zlib's) of a file, with the 8 bytes at zero_at read as '0' characters.
+@function file_crc32
+@tparam string path
+@tparam[opt] int zero_at a 0-based file offset
+@treturn int
+*/
 static int f_file_crc32(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer at = lua_isnoneornil(L, 2) ? -1 : gl_int_in(L, 2, 0, INT64_MAX, "file_crc32", "zero_at");
@@ -32,8 +56,13 @@ static int f_file_crc32(lua_State *L) {
     return 1;
 }
 
-// remove_stale_temporaries(dir, [base]) -> how many files `<base>.tmp.<pid>` of dead
-// processes were removed
+/*** Removes the files `<base>.tmp.<pid>` in dir whose process no longer exists (a live
+process's temporary is never touched).
+@function remove_stale_temporaries
+@tparam string dir
+@tparam[opt] string base default any base
+@treturn int how many files were removed
+*/
 static int f_remove_stale_temporaries(lua_State *L) {
     int removed;
     if (gan_remove_stale_temporaries(luaL_checkstring(L, 1), luaL_optstring(L, 2, NULL), &removed) != GAN_OK)
@@ -42,7 +71,14 @@ static int f_remove_stale_temporaries(lua_State *L) {
     return 1;
 }
 
-// read_safetensors_header(path) -> header, data_start, data_size
+/*** Reads and checks a safetensors file's header.
+@function read_safetensors_header
+@tparam string path
+@treturn string the JSON header
+@treturn int the file offset of the data section
+@treturn int the data section's length in bytes
+@raise when the file is missing, truncated or not safetensors
+*/
 static int f_read_safetensors_header(lua_State *L) {
     char *h;
     size_t hl;
@@ -56,7 +92,15 @@ static int f_read_safetensors_header(lua_State *L) {
     return 3;
 }
 
-// read_tensor_bytes(path, offset, dtype, {shape})
+/*** A new tensor read from a file's raw little-endian bytes.
+@function read_tensor_bytes
+@tparam string path
+@tparam int offset the file offset of the first byte
+@tparam string dtype
+@tparam {int,...} shape
+@treturn Tensor
+@raise when the file is shorter than the tensor
+*/
 static int f_read_tensor_bytes(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer off = luaL_checkinteger(L, 2);

@@ -1,3 +1,22 @@
+/***
+The C half of gan: tensors, their operations, autograd, randomness, images, files and
+threads, bound from core/ by the files of bindings/.
+
+require("gan") copies the functions a user needs into gan (gan.zeros, gan.rand,
+gan.grad, gan.set_num_threads, ...); the rest (optimizer kernels, file and image I/O,
+drawing, grad-mode switching) is used by lua/gan and stays here. Tensor methods are
+called on tensors: x:sum(2), x:view(4, -1); class Tensor below lists them with the
+properties (x.dtype, x.grad, ...) and the operators.
+
+Conventions (docs/tensor.md): dims and positions are 1-based and negative ones count
+from the end; the numbers inside int64 index tensors (argmax, gather, randperm, ...)
+are 0-based offsets; options tables are strict (an unknown key is an error); errors
+name the op and the offending shapes or values. Operations that return a new tensor
+are recorded by autograd (differentiable) unless their entry says otherwise; in-place
+ones (names ending in _) raise an error on a tensor that requires grad, except inside
+gan.no_grad.
+@module gan.core
+*/
 // The Lua module gan.core: luaopen_gan_core makes the tables the binding files share
 // (bindings.h) and lets every file register its part of core into them.
 #include "bindings.h"

@@ -196,6 +196,619 @@ static int two_results(lua_State *L, int (*fn)(gan_tensor **, gan_tensor **, con
 static int f_qr(lua_State *L) { return two_results(L, gan_qr); }
 static int f_eigh(lua_State *L) { return two_results(L, gan_eigh); }
 
+/***
+@module gan.core
+*/
+
+/*** Operations on several tensors.
+@section operations
+*/
+
+/*** Elementwise choice: a where cond is non-zero, else b (the three broadcast together).
+@function where
+@tparam Tensor cond
+@tparam Tensor a
+@tparam Tensor b of a's dtype
+@treturn Tensor
+*/
+
+/*** The matrix product: 1-d with 1-d (dot), matrix-vector, matrix-matrix, and batched
+with broadcast batch dims; float32 and float64 on OpenBLAS.
+@function matmul
+@tparam Tensor a
+@tparam Tensor b
+@treturn Tensor
+@raise when the inner sizes differ or the dtypes are not float
+*/
+
+/*** Concatenates tensors along dim; every other dim must match.
+@function cat
+@tparam {Tensor,...} tensors at least one
+@tparam[opt=1] int dim
+@treturn Tensor
+*/
+
+/*** The QR decomposition of a matrix (m, n): a = q r (not recorded by autograd).
+@function qr
+@tparam Tensor a
+@treturn Tensor q (m, k), k = min(m, n), orthonormal columns
+@treturn Tensor r (k, n), upper triangular
+*/
+
+/*** The eigen-decomposition of a symmetric matrix (not recorded by autograd).
+@function eigh
+@tparam Tensor a (n, n), symmetric
+@treturn Tensor the eigenvalues (n), ascending
+@treturn Tensor the eigenvectors, as the columns of an (n, n) tensor
+*/
+
+/*** Tensor methods from gan/ops.h.
+@type Tensor
+*/
+
+/*** -x, elementwise (also the operator -x).
+@function neg
+@treturn Tensor
+*/
+
+/*** x:neg() written into x, in place.
+@function neg_
+@treturn Tensor x
+*/
+
+/*** |x|, elementwise.
+@function abs
+@treturn Tensor
+*/
+
+/*** x:abs() written into x, in place.
+@function abs_
+@treturn Tensor x
+*/
+
+/*** e^x, elementwise.
+@function exp
+@treturn Tensor
+*/
+
+/*** x:exp() written into x, in place.
+@function exp_
+@treturn Tensor x
+*/
+
+/*** The natural logarithm, elementwise (-inf at 0, NaN below).
+@function log
+@treturn Tensor
+*/
+
+/*** x:log() written into x, in place.
+@function log_
+@treturn Tensor x
+*/
+
+/*** The square root, elementwise.
+@function sqrt
+@treturn Tensor
+*/
+
+/*** x:sqrt() written into x, in place.
+@function sqrt_
+@treturn Tensor x
+*/
+
+/*** 1 / sqrt(x), elementwise.
+@function rsqrt
+@treturn Tensor
+*/
+
+/*** x:rsqrt() written into x, in place.
+@function rsqrt_
+@treturn Tensor x
+*/
+
+/*** The hyperbolic tangent, elementwise.
+@function tanh
+@treturn Tensor
+*/
+
+/*** x:tanh() written into x, in place.
+@function tanh_
+@treturn Tensor x
+*/
+
+/*** 1 / (1 + e^-x), elementwise.
+@function sigmoid
+@treturn Tensor
+*/
+
+/*** x:sigmoid() written into x, in place.
+@function sigmoid_
+@treturn Tensor x
+*/
+
+/*** max(x, 0), elementwise.
+@function relu
+@treturn Tensor
+*/
+
+/*** x:relu() written into x, in place.
+@function relu_
+@treturn Tensor x
+*/
+
+/*** -1, 0 or 1 by the sign of x (gradient 0).
+@function sign
+@treturn Tensor
+*/
+
+/*** x:sign() written into x, in place.
+@function sign_
+@treturn Tensor x
+*/
+
+/*** 1 / x, elementwise.
+@function reciprocal
+@treturn Tensor
+*/
+
+/*** x:reciprocal() written into x, in place.
+@function reciprocal_
+@treturn Tensor x
+*/
+
+/*** x^2, elementwise.
+@function square
+@treturn Tensor
+*/
+
+/*** x:square() written into x, in place.
+@function square_
+@treturn Tensor x
+*/
+
+/*** The largest integer <= x, elementwise (gradient 0).
+@function floor
+@treturn Tensor
+*/
+
+/*** x:floor() written into x, in place.
+@function floor_
+@treturn Tensor x
+*/
+
+/*** The smallest integer >= x, elementwise (gradient 0).
+@function ceil
+@treturn Tensor
+*/
+
+/*** x:ceil() written into x, in place.
+@function ceil_
+@treturn Tensor x
+*/
+
+/*** The nearest integer, halves to even as PyTorch (gradient 0).
+@function round
+@treturn Tensor
+*/
+
+/*** x:round() written into x, in place.
+@function round_
+@treturn Tensor x
+*/
+
+/*** log(1 + x), accurate for small x.
+@function log1p
+@treturn Tensor
+*/
+
+/*** x:log1p() written into x, in place.
+@function log1p_
+@treturn Tensor x
+*/
+
+/*** e^x - 1, accurate for small x.
+@function expm1
+@treturn Tensor
+*/
+
+/*** x:expm1() written into x, in place.
+@function expm1_
+@treturn Tensor x
+*/
+
+/*** The sine, elementwise.
+@function sin
+@treturn Tensor
+*/
+
+/*** x:sin() written into x, in place.
+@function sin_
+@treturn Tensor x
+*/
+
+/*** The cosine, elementwise.
+@function cos
+@treturn Tensor
+*/
+
+/*** x:cos() written into x, in place.
+@function cos_
+@treturn Tensor x
+*/
+
+/*** The error function, elementwise.
+@function erf
+@treturn Tensor
+*/
+
+/*** x:erf() written into x, in place.
+@function erf_
+@treturn Tensor x
+*/
+
+/*** x + other, broadcasting (also the operator +).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function add
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:add(other) written into x, in place (other broadcasts to x's shape).
+@function add_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** x - other, broadcasting (also the operator -).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function sub
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:sub(other) written into x, in place (other broadcasts to x's shape).
+@function sub_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** x * other, broadcasting (also the operator *).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function mul
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:mul(other) written into x, in place (other broadcasts to x's shape).
+@function mul_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** x / other, broadcasting (also the operator /); float dtypes only.
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function div
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:div(other) written into x, in place (other broadcasts to x's shape).
+@function div_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** x ^ other, broadcasting (also the operator ^); float dtypes only.
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function pow
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:pow(other) written into x, in place (other broadcasts to x's shape).
+@function pow_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** The smaller of x and other, elementwise, broadcasting.
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function minimum
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:minimum(other) written into x, in place (other broadcasts to x's shape).
+@function minimum_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** The larger of x and other, elementwise, broadcasting.
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function maximum
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:maximum(other) written into x, in place (other broadcasts to x's shape).
+@function maximum_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x == other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function eq
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:eq(other) written into x, in place (other broadcasts to x's shape).
+@function eq_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x ~= other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function ne
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:ne(other) written into x, in place (other broadcasts to x's shape).
+@function ne_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x < other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function lt
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:lt(other) written into x, in place (other broadcasts to x's shape).
+@function lt_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x <= other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function le
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:le(other) written into x, in place (other broadcasts to x's shape).
+@function le_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x > other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function gt
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:gt(other) written into x, in place (other broadcasts to x's shape).
+@function gt_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** 1 where x >= other, else 0, in the operands' dtype (a mask; not recorded).
+Both tensor operands must have one dtype; a Lua number takes x's.
+@function ge
+@tparam Tensor|number other
+@treturn Tensor
+*/
+
+/*** x:ge(other) written into x, in place (other broadcasts to x's shape).
+@function ge_
+@tparam Tensor|number other
+@treturn Tensor x
+*/
+
+/*** The sum of all elements, or over dims (removed unless keepdim).
+float32 sums accumulate in double, in a fixed order: the result does not depend on the
+thread count.
+@function sum
+@tparam[opt] int|{int,...} dims one dim or a table of dims (default all)
+@tparam[opt=false] boolean keepdim keep the reduced dims with size 1
+@treturn Tensor
+*/
+
+/*** The mean of all elements, or over dims; float dtypes only.
+@function mean
+@tparam[opt] int|{int,...} dims
+@tparam[opt=false] boolean keepdim
+@treturn Tensor
+*/
+
+/*** The product of all elements, or over dims.
+@function prod
+@tparam[opt] int|{int,...} dims
+@tparam[opt=false] boolean keepdim
+@treturn Tensor
+*/
+
+/*** The largest element as a 0-d tensor, or, along dim, the values and their indices.
+NaN propagates.
+@function max
+@tparam[opt] int dim
+@tparam[opt=false] boolean keepdim
+@treturn Tensor the maximum (without dim), or the values along dim
+@treturn[opt] Tensor with dim: int64 indices, 0-based, of the first occurrence (not recorded)
+*/
+
+/*** The smallest element as a 0-d tensor, or, along dim, the values and their indices.
+NaN propagates.
+@function min
+@tparam[opt] int dim
+@tparam[opt=false] boolean keepdim
+@treturn Tensor the minimum (without dim), or the values along dim
+@treturn[opt] Tensor with dim: int64 indices, 0-based, of the first occurrence (not recorded)
+*/
+
+/*** The index of the largest element (of the flattened tensor, or along dim), 0-based.
+Not recorded by autograd.
+@function argmax
+@tparam[opt] int dim
+@tparam[opt=false] boolean keepdim
+@treturn Tensor int64
+*/
+
+/*** The index of the smallest element (of the flattened tensor, or along dim), 0-based.
+Not recorded by autograd.
+@function argmin
+@tparam[opt] int dim
+@tparam[opt=false] boolean keepdim
+@treturn Tensor int64
+*/
+
+/*** The variance of all elements, or over dims.
+@function var
+@tparam[opt] int|{int,...} dims
+@tparam[opt=true] boolean unbiased divide by n - 1 (else n)
+@tparam[opt=false] boolean keepdim
+@treturn Tensor
+*/
+
+/*** The standard deviation of all elements, or over dims.
+@function std
+@tparam[opt] int|{int,...} dims
+@tparam[opt=true] boolean unbiased divide by n - 1 (else n)
+@tparam[opt=false] boolean keepdim
+@treturn Tensor
+*/
+
+/*** The p-norm of all elements, or over dims; p = math.huge gives the largest |x|, p = 0
+the count of non-zeros.
+@function norm
+@tparam[opt=2] number p
+@tparam[opt] int|{int,...} dims
+@tparam[opt=false] boolean keepdim
+@treturn Tensor
+*/
+
+/*** x limited to [lo, hi]; either bound may be nil.
+@function clamp
+@tparam[opt] number lo
+@tparam[opt] number hi
+@treturn Tensor
+*/
+
+/*** x:clamp(lo, hi) written into x, in place.
+@function clamp_
+@tparam[opt] number lo
+@tparam[opt] number hi
+@treturn Tensor x
+*/
+
+/*** x with value where mask is non-zero (mask broadcasts to x's shape).
+@function masked_fill
+@tparam Tensor mask
+@tparam number value
+@treturn Tensor
+*/
+
+/*** x:masked_fill(mask, value) written into x, in place.
+@function masked_fill_
+@tparam Tensor mask
+@tparam number value
+@treturn Tensor x
+*/
+
+/*** The matrix product x @ other, as gan.core.matmul(x, other).
+@function matmul
+@tparam Tensor other
+@treturn Tensor
+*/
+
+/*** The entries of x at positions idx along dim.
+@function index_select
+@tparam int dim
+@tparam Tensor idx int64 (1-d), 0-based
+@treturn Tensor x's shape with dim resized to #idx
+*/
+
+/*** Entries picked along dim: out[i][j] = x[i][idx[i][j]] for dim 2 (idx 0-based).
+@function gather
+@tparam int dim
+@tparam Tensor idx int64, of x's rank
+@treturn Tensor of idx's shape
+*/
+
+/*** A copy of x with src added at positions idx along dim: out[i][idx[i][j]] += src[i][j]
+for dim 2 (idx 0-based; repeated indices add up).
+@function scatter_add
+@tparam int dim
+@tparam Tensor idx int64, of src's shape
+@tparam Tensor src
+@treturn Tensor
+*/
+
+/*** x:scatter_add(dim, idx, src) written into x, in place.
+@function scatter_add_
+@tparam int dim
+@tparam Tensor idx
+@tparam Tensor src
+@treturn Tensor x
+*/
+
+/*** a + b: tensor + tensor, tensor + number or number + tensor, broadcasting.
+@function __add
+@static
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+*/
+
+/*** a - b, as __add.
+@function __sub
+@static
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+*/
+
+/*** a * b (elementwise), as __add.
+@function __mul
+@static
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+*/
+
+/*** a / b, as __add.
+@function __div
+@static
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+*/
+
+/*** a ^ b (elementwise power), as __add.
+@function __pow
+@static
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+*/
+
+/*** -x.
+@function __unm
+@static
+@tparam Tensor x
+@treturn Tensor
+*/
+
 // ---- registration
 
 static const struct { const char *name; gan_unop op; } unops[] = {

@@ -230,6 +230,185 @@ static int m_random_(lua_State *L) {
     return 1;
 }
 
+/***
+@module gan.core
+*/
+
+/*** Random numbers.
+One counter-based generator (Philox4x32-10), so that element i of a draw depends only
+on (seed, offset, i) and never on the thread count. Every function takes
+`{generator = g}` in its options (default: the default generator, seeded with a fixed
+seed at start).
+@section random
+*/
+
+/*** A new independent generator.
+@function Generator
+@tparam[opt] int seed default the default generator's seed
+@treturn Generator
+*/
+
+/*** Reseeds the default generator (offset back to 0).
+@function manual_seed
+@tparam int seed
+*/
+
+/*** The default generator's state, as Generator:get_state (checkpoints store it).
+@function get_rng_state
+@treturn table `{seed = int, offset = int}`
+*/
+
+/*** Restores the default generator's state.
+@function set_rng_state
+@tparam table state `{seed = int, offset = int}`
+@raise when seed or offset is not an integer
+*/
+
+/*** A tensor of draws from U[0, 1).
+@function rand
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam[opt] table opts `dtype` ("float32"), `generator`
+@treturn Tensor
+*/
+
+/*** A tensor of draws from N(0, 1).
+@function randn
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam[opt] table opts `dtype` ("float32"), `generator`
+@treturn Tensor
+*/
+
+/*** A tensor of draws from N(mean, std) truncated to [a, b] (bounds in value, not in
+standard deviations).
+@function trunc_normal
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam[opt] table opts `mean` (0), `std` (1), `a` (-2), `b` (2), `dtype` ("float32"),
+ `generator`
+@treturn Tensor
+*/
+
+/*** Integers drawn uniformly from [low, high): randint(high, {size}) or
+randint(low, high, {size}). The size must be a table.
+@function randint
+@tparam[opt=0] int low
+@tparam int high excluded
+@tparam {int,...} size
+@tparam[opt] table opts `dtype` ("int64"), `generator`
+@treturn Tensor
+*/
+
+/*** A random permutation of 0 .. n - 1 (0-based, int64).
+@function randperm
+@tparam int n
+@tparam[opt] table opts `generator`
+@treturn Tensor
+*/
+
+/*** 0/1 draws, each 1 with the probability at the same position of probs.
+@function bernoulli
+@tparam Tensor probs values in [0, 1]
+@tparam[opt] table opts `generator`
+@treturn Tensor of probs' shape and dtype
+*/
+
+/*** Categorical draws: n indices per row of probs, each with probability proportional
+to its weight (0-based, int64).
+@function multinomial
+@tparam Tensor probs non-negative weights, 1-d or (rows, categories)
+@tparam int n draws per row
+@tparam[opt=false] boolean replacement without it, n must not exceed the non-zero weights
+@tparam[opt] table opts `generator`
+@treturn Tensor (n) or (rows, n)
+*/
+
+/*** A random generator: an independent stream (gan.Generator(seed)).
+@type Generator
+*/
+
+/*** Restarts the generator at seed (offset 0).
+@function manual_seed
+@tparam int seed
+@treturn Generator g
+*/
+
+/*** The seed the generator was started with.
+@function initial_seed
+@treturn int
+*/
+
+/*** Where the generator is, to replay from there with set_state.
+@function get_state
+@treturn table `{seed = int, offset = int}`
+*/
+
+/*** Moves the generator to a state get_state returned.
+@function set_state
+@tparam table state `{seed = int, offset = int}`
+@treturn Generator g
+@raise when seed or offset is not an integer
+*/
+
+/*** "gan.Generator(seed=S, offset=O)".
+@function __tostring
+@static
+@tparam Generator g
+@treturn string
+*/
+
+/*** In-place random fills.
+@type Tensor
+*/
+
+/*** Fills x with draws from U[lo, hi), in place.
+@function uniform_
+@tparam[opt=0] number lo
+@tparam[opt=1] number hi
+@tparam[opt] table opts `generator`
+@treturn Tensor x
+*/
+
+/*** Fills x with draws from N(mean, std), in place.
+@function normal_
+@tparam[opt=0] number mean
+@tparam[opt=1] number std
+@tparam[opt] table opts `generator`
+@treturn Tensor x
+*/
+
+/*** Fills x with draws from N(mean, std) truncated to [a, b], in place.
+@function trunc_normal_
+@tparam[opt=0] number mean
+@tparam[opt=1] number std
+@tparam[opt=-2] number a
+@tparam[opt=2] number b
+@tparam[opt] table opts `generator`
+@treturn Tensor x
+*/
+
+/*** Fills x with 0/1 draws, in place: 1 with probability p (a number, or a tensor of
+probabilities per element).
+@function bernoulli_
+@tparam[opt=0.5] number|Tensor p
+@tparam[opt] table opts `generator`
+@treturn Tensor x
+*/
+
+/*** Fills x with integers drawn uniformly from [low, high), in place.
+@function random_
+@tparam int low
+@tparam int high excluded
+@tparam[opt] table opts `generator`
+@treturn Tensor x
+*/
+
+/*** gan.core.multinomial(x, n, replacement, opts): n category indices per row of weights x.
+@function multinomial
+@tparam int n
+@tparam[opt=false] boolean replacement
+@tparam[opt] table opts `generator`
+@treturn Tensor int64, 0-based
+*/
+
 static const luaL_Reg gen_methods[] = {
     {"manual_seed", g_manual_seed}, {"initial_seed", g_initial_seed},
     {"get_state", g_get_state}, {"set_state", g_set_state}, {NULL, NULL}};

@@ -1,3 +1,8 @@
+/***
+GNU readline and Ctrl-C handling for the REPL (lua/gan/repl.lua), as the table
+gan.core.readline.
+@module gan.core.readline
+*/
 // gan.core.readline: GNU readline and Ctrl-C handling for the REPL.
 //
 // Only gl_register_readline is global: it sets the table gan.core.readline.
@@ -140,7 +145,12 @@ static void setup_readline(void) {
     stifle_history(HISTORY_MAX);
 }
 
-/// readline(prompt) -> line | nil (EOF) | nil, "interrupted" (Ctrl-C)
+/*** Reads a line with editing, history and tab completion (the completer set_completer set).
+@function readline
+@tparam[opt=""] string prompt
+@treturn string|nil the line; nil at end of input
+@treturn[opt] string "interrupted" when Ctrl-C ended the line (the first result nil)
+*/
 static int l_readline(lua_State *L) {
     const char *prompt = luaL_optstring(L, 1, "");
     setup_readline();
@@ -183,7 +193,10 @@ static int l_readline(lua_State *L) {
     return 1;
 }
 
-/// add_history(line)
+/*** Appends a line to the history (the last 1000 lines are kept).
+@function add_history
+@tparam string line
+*/
 static int l_add_history(lua_State *L) {
     const char *line = luaL_checkstring(L, 1);
     setup_readline();
@@ -201,20 +214,35 @@ static int history_result(lua_State *L, int err, const char *path) {
     return 2;
 }
 
-/// read_history(path) -> true | nil, message
+/*** Loads the history from a file.
+@function read_history
+@tparam string path
+@treturn boolean|nil true, or nil on failure
+@treturn[opt] string on failure, "path: reason"
+*/
 static int l_read_history(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     setup_readline();
     return history_result(L, read_history(path), path);
 }
 
-/// write_history(path) -> true | nil, message
+/*** Saves the history to a file.
+@function write_history
+@tparam string path
+@treturn boolean|nil true, or nil on failure
+@treturn[opt] string on failure, "path: reason"
+*/
 static int l_write_history(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     return history_result(L, write_history(path), path);
 }
 
-/// set_completer(fn | nil): fn(word, line_before_cursor) -> list of full completions
+/*** Sets the tab-completion function (nil removes it). It is called with the word at the
+cursor and the line up to the cursor, and returns a list of full completions of the word;
+its errors are ignored (nothing is completed).
+@function set_completer
+@tparam function|nil fn fn(word, line_before_cursor) -> {string,...}
+*/
 static int l_set_completer(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_settop(L, 1);
@@ -222,7 +250,11 @@ static int l_set_completer(lua_State *L) {
     return 0;
 }
 
-/// isatty(fd) -> boolean
+/*** Whether file descriptor fd is a terminal.
+@function isatty
+@tparam int fd 0 for standard input, 1 for standard output
+@treturn boolean
+*/
 static int l_isatty(lua_State *L) {
     lua_Integer fd = luaL_checkinteger(L, 1);
     lua_pushboolean(L, fd >= 0 && fd <= 1 << 30 && isatty((int)fd));
@@ -257,7 +289,14 @@ static int traceback_handler(lua_State *L) {
     return 1;
 }
 
-/// pcall_interruptible(fn, ...) -> true, results... | false, message_with_traceback
+/*** Calls fn(...) as pcall does, but a Ctrl-C while it runs raises "interrupted!" inside it
+(a second Ctrl-C kills the process, as in lua.c), and the error message carries a traceback.
+@function pcall_interruptible
+@tparam function fn
+@param ... its arguments
+@treturn boolean whether fn returned without an error
+@return fn's results, or the error message with a traceback
+*/
 static int l_pcall_interruptible(lua_State *L) {
     luaL_checkany(L, 1);
     lua_pushcfunction(L, traceback_handler);

@@ -1,6 +1,14 @@
 // Lua glue for gan/tensor.h: tensor literals and creation, introspection, element access,
 // views and copies, and the tensor type itself (indexing x[i], properties, __gc).
 #include "bindings.h"
+
+/***
+@module gan.core
+*/
+
+/*** Creating tensors.
+@section creation
+*/
 #include <string.h>
 
 // ---- tensor literals: gan.tensor({{1, 2}, {3, 4}}, {dtype=})
@@ -35,6 +43,14 @@ static void literal_fill(lua_State *L, int idx, int depth, int ndim, const int64
     }
 }
 
+/*** A tensor from nested tables of numbers (booleans become 0 and 1).
+Every table at one depth must have the same length.
+@function tensor
+@tparam number|table data a number (a 0-d tensor) or nested tables, e.g. {{1, 2}, {3, 4}}
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+@raise on ragged nesting or a value that is not a number
+*/
 static int f_tensor(lua_State *L) {
     static const char *const known[] = {"dtype", NULL};
     gl_check_opts(L, 2, known, "tensor");
@@ -71,10 +87,35 @@ static int create(lua_State *L, double fill, bool zero, bool empty) {
     gl_push_tensor(L, t);
     return 1;
 }
+/*** An uninitialised tensor (its values are whatever the memory held).
+@function empty
+@tparam int|{int,...} ... the sizes, as integers or one table: empty(2, 3) or empty{2, 3}
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+*/
 static int f_empty(lua_State *L) { return create(L, 0, false, true); }
+/*** A tensor of zeros.
+@function zeros
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+*/
 static int f_zeros(lua_State *L) { return create(L, 0, true, false); }
+/*** A tensor of ones.
+@function ones
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+*/
 static int f_ones(lua_State *L) { return create(L, 1, false, false); }
 
+/*** A tensor filled with value: full({2, 3}, 7) or full(2, 3, 7).
+@function full
+@tparam int|{int,...} ... the sizes, as integers or one table
+@tparam number value
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+*/
 static int f_full(lua_State *L) {
     int ndim;
     int64_t size[GAN_MAX_DIMS];
@@ -106,6 +147,34 @@ static int f_full(lua_State *L) {
     return 1;
 }
 
+/*** A tensor of zeros with x's shape and dtype.
+@function zeros_like
+@tparam Tensor x
+@tparam[opt] table opts `dtype` (x's)
+@treturn Tensor
+*/
+
+/*** A tensor of ones with x's shape and dtype.
+@function ones_like
+@tparam Tensor x
+@tparam[opt] table opts `dtype` (x's)
+@treturn Tensor
+*/
+
+/*** An uninitialised tensor with x's shape and dtype.
+@function empty_like
+@tparam Tensor x
+@tparam[opt] table opts `dtype` (x's)
+@treturn Tensor
+*/
+
+/*** A tensor with x's shape and dtype filled with value.
+@function full_like
+@tparam Tensor x
+@tparam number value
+@tparam[opt] table opts `dtype` (x's)
+@treturn Tensor
+*/
 // zeros_like / ones_like / empty_like / full_like(x, [value], [opts])
 static int f_like(lua_State *L) {
     const char *kind = lua_tostring(L, lua_upvalueindex(1));
@@ -123,6 +192,15 @@ static int f_like(lua_State *L) {
     return 1;
 }
 
+/*** The numbers from start up to end (excluded) by step: arange(5) is 0, 1, 2, 3, 4.
+Integer arguments give an int64 tensor, as in PyTorch; any float gives float32.
+@function arange
+@tparam[opt=0] number start (arange(end) is arange(0, end))
+@tparam number end excluded
+@tparam[opt=1] number step
+@tparam[opt] table opts `dtype` (int64 for integer arguments, else float32)
+@treturn Tensor 1-d
+*/
 // arange(end) / arange(start, end, [step]); integer arguments give int64, as in PyTorch.
 static int f_arange(lua_State *L) {
     int n = 0;
@@ -144,6 +222,14 @@ static int f_arange(lua_State *L) {
     return 1;
 }
 
+/*** steps numbers evenly spaced from a to b, both ends exact.
+@function linspace
+@tparam number a
+@tparam number b
+@tparam int steps
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor 1-d
+*/
 static int f_linspace(lua_State *L) {
     double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
     lua_Integer steps = luaL_checkinteger(L, 3);
@@ -155,6 +241,14 @@ static int f_linspace(lua_State *L) {
     return 1;
 }
 
+/*** The identity matrix (n, m): ones on the diagonal.
+@function eye
+@tparam int n rows
+@tparam[opt=n] int m columns
+@tparam[opt] table opts `dtype` ("float32")
+@treturn Tensor
+@raise when a size is negative
+*/
 static int f_eye(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     int o = 2;
@@ -171,6 +265,12 @@ static int f_eye(lua_State *L) {
 
 // ---- introspection
 
+/*** Tensor methods, properties and operators (the tensor type is gan.Tensor).
+Methods are called as x:name(...); properties are fields (x.dtype, x.grad). The
+operators +, -, *, /, ^ and unary - broadcast (a Lua number may stand on either side);
+x[i] indexes dim 1 (1-based); #x is the size of dim 1.
+@type Tensor
+*/
 // x:size() / x:stride(): all dims as a table, or one dim's entry.
 static int per_dim(lua_State *L, bool strides) {
     gan_tensor *t = gl_check_tensor(L, 1);
@@ -183,13 +283,43 @@ static int per_dim(lua_State *L, bool strides) {
     for (int i = 0; i < t->ndim; i++) { lua_pushinteger(L, v[i]); lua_rawseti(L, -2, i + 1); }
     return 1;
 }
+/*** The sizes of all dims as a table, or the size of one dim.
+@function size
+@tparam[opt] int dim 1-based, negative from the end
+@treturn table|int
+*/
 static int m_size(lua_State *L) { return per_dim(L, false); }
+/*** The strides (in elements) of all dims as a table, or of one dim.
+@function stride
+@tparam[opt] int dim
+@treturn table|int
+*/
 static int m_stride(lua_State *L) { return per_dim(L, true); }
 
+/*** The number of dims (0 for a scalar tensor).
+@function dim
+@treturn int
+*/
 static int m_dim(lua_State *L) { lua_pushinteger(L, gl_check_tensor(L, 1)->ndim); return 1; }
+/*** The number of elements.
+@function numel
+@treturn int
+*/
 static int m_numel(lua_State *L) { lua_pushinteger(L, gan_numel(gl_check_tensor(L, 1))); return 1; }
+/*** Whether the elements lie in row-major order without gaps.
+@function is_contiguous
+@treturn boolean
+*/
 static int m_is_contiguous(lua_State *L) { lua_pushboolean(L, gan_is_contiguous(gl_check_tensor(L, 1))); return 1; }
+/*** The offset of the first element in the storage, in elements (0-based).
+@function storage_offset
+@treturn int
+*/
 static int m_storage_offset(lua_State *L) { lua_pushinteger(L, gl_check_tensor(L, 1)->offset); return 1; }
+/*** The address of the first element, as a light userdata (for comparing storages).
+@function data_ptr
+@treturn userdata
+*/
 static int m_data_ptr(lua_State *L) { lua_pushlightuserdata(L, gan_data(gl_check_tensor(L, 1))); return 1; }
 
 static void push_scalar(lua_State *L, gan_dtype dt, double v, int64_t iv) {
@@ -197,6 +327,11 @@ static void push_scalar(lua_State *L, gan_dtype dt, double v, int64_t iv) {
     else lua_pushnumber(L, v);
 }
 
+/*** The value of a one-element tensor, as a Lua number (an integer for int64).
+@function item
+@treturn number
+@raise when the tensor has more than one element
+*/
 static int m_item(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     double v;
@@ -219,6 +354,10 @@ static void totable_rec(lua_State *L, gan_tensor *t, int d, int64_t *idx) {
     }
 }
 
+/*** The values as nested Lua tables (a number for a 0-d tensor).
+@function totable
+@treturn table|number
+*/
 static int m_totable(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int64_t idx[GAN_MAX_DIMS] = {0};
@@ -251,25 +390,70 @@ static int shape_method(lua_State *L, int (*fn)(gan_tensor **, gan_tensor *, int
     (void)allow_neg;
     GL_RETURN_TENSOR(fn(GL_OUT, t, ndim, size));
 }
+/*** A view with another shape over the same storage: x:view(2, -1) or x:view{2, -1}.
+One size may be -1 (inferred).
+@function view
+@tparam int|{int,...} ... the new sizes
+@treturn Tensor
+@raise when the element count differs or the strides do not allow a view (use reshape)
+*/
 static int m_view(lua_State *L) { return shape_method(L, gan_ag_view, true); }
+/*** The tensor with another shape: a view when the strides allow it, else a copy.
+@function reshape
+@tparam int|{int,...} ... the new sizes (one may be -1)
+@treturn Tensor
+*/
 static int m_reshape(lua_State *L) { return shape_method(L, gan_ag_reshape, true); }
+/*** A view with size-1 dims repeated (stride 0) to the given sizes; -1 keeps a size.
+@function expand
+@tparam int|{int,...} ... the new sizes; new leading dims may be added
+@treturn Tensor
+@raise when a dim of size other than 1 would change
+*/
+
+/*** The same as expand: a view broadcast to the given sizes.
+@function broadcast_to
+@tparam int|{int,...} ... the new sizes
+@treturn Tensor
+*/
 static int m_expand(lua_State *L) { return shape_method(L, gan_ag_expand, true); }
 
+/*** x:expand to other's shape.
+@function expand_as
+@tparam Tensor other
+@treturn Tensor
+*/
 static int m_expand_as(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1), *o = gl_check_tensor(L, 2);
     GL_RETURN_TENSOR(gan_ag_expand(GL_OUT, t, o->ndim, o->size));
 }
+/*** x:view with other's shape.
+@function view_as
+@tparam Tensor other
+@treturn Tensor
+*/
 static int m_view_as(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1), *o = gl_check_tensor(L, 2);
     GL_RETURN_TENSOR(gan_ag_view(GL_OUT, t, o->ndim, o->size));
 }
 
+/*** A view with two dims swapped.
+@function transpose
+@tparam int dim0
+@tparam int dim1
+@treturn Tensor
+*/
 static int m_transpose(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int n = t->ndim ? t->ndim : 1;
     GL_RETURN_TENSOR(gan_ag_transpose(GL_OUT, t, gl_tdim(L, 2, n, "transpose"), gl_tdim(L, 3, n, "transpose")));
 }
 
+/*** The transpose of a matrix (a 0-d or 1-d tensor is returned as is).
+@function t
+@treturn Tensor
+@raise for more than 2 dims (use transpose)
+*/
 static int m_t(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with <= 2 dims, got %d (use transpose)", t->ndim);
@@ -277,6 +461,12 @@ static int m_t(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_transpose(GL_OUT, t, 0, 1));
 }
 
+/*** A view with the dims reordered: x:permute(3, 1, 2) or x:permute{3, 1, 2}.
+@function permute
+@tparam int|{int,...} ... every dim once, in the new order
+@treturn Tensor
+@raise when a dim is given twice
+*/
 static int m_permute(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int dims[GAN_MAX_DIMS], n = 0;
@@ -295,6 +485,14 @@ static int m_permute(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_permute(GL_OUT, t, n, dims));
 }
 
+/*** A view of length elements of dim starting at start (1-based; negative from the end).
+@function narrow
+@tparam int dim
+@tparam int start
+@tparam int length
+@treturn Tensor
+@raise when the range does not fit in the dim
+*/
 static int m_narrow(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int d;
@@ -309,6 +507,12 @@ static int m_narrow(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_narrow(GL_OUT, t, d, s0, len));
 }
 
+/*** The view at position index of dim, without that dim (x[i] is x:select(1, i)).
+@function select
+@tparam int dim
+@tparam int index 1-based, negative from the end
+@treturn Tensor
+*/
 static int m_select(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int d;
@@ -317,17 +521,33 @@ static int m_select(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_select(GL_OUT, t, d, gl_pos(L, 3, t->size[d], "select: index")));
 }
 
+/*** A view without size-1 dims: all of them, or only dim.
+@function squeeze
+@tparam[opt] int dim
+@treturn Tensor
+*/
 static int m_squeeze(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     if (lua_isnoneornil(L, 2)) GL_RETURN_TENSOR(gan_ag_squeeze(GL_OUT, t, 0, true));
     GL_RETURN_TENSOR(gan_ag_squeeze(GL_OUT, t, gl_tdim(L, 2, t->ndim ? t->ndim : 1, "squeeze"), false));
 }
 
+/*** A view with a new size-1 dim at position dim (from 1 to x:dim() + 1 in the result).
+@function unsqueeze
+@tparam int dim
+@treturn Tensor
+*/
 static int m_unsqueeze(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     GL_RETURN_TENSOR(gan_ag_unsqueeze(GL_OUT, t, gl_tdim(L, 2, t->ndim + 1, "unsqueeze")));
 }
 
+/*** Dims start..stop merged into one (a view when possible).
+@function flatten
+@tparam[opt=1] int start
+@tparam[opt=-1] int stop
+@treturn Tensor
+*/
 static int m_flatten(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     int n = t->ndim ? t->ndim : 1;
@@ -336,17 +556,48 @@ static int m_flatten(lua_State *L) {
     GL_RETURN_TENSOR(gan_ag_flatten(GL_OUT, t, s, e));
 }
 
+/*** The tensor itself when contiguous, else a contiguous copy.
+@function contiguous
+@treturn Tensor
+*/
 static int m_contiguous(lua_State *L) { GL_RETURN_TENSOR(gan_ag_contiguous(GL_OUT, gl_check_tensor(L, 1))); }
+/*** A copy with its own storage.
+@function clone
+@treturn Tensor
+*/
 static int m_clone(lua_State *L) { GL_RETURN_TENSOR(gan_ag_clone(GL_OUT, gl_check_tensor(L, 1))); }
 
+/*** The tensor converted to dtype: x itself when it has that dtype, else a converted copy
+(differentiable between float dtypes).
+@function to
+@tparam[opt] string dtype "float32", "float64" or "int64" (default: x's own)
+@treturn Tensor
+*/
 static int m_to(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     GL_RETURN_TENSOR(gan_ag_to_dtype(GL_OUT, t, gl_dtype(L, 2, t->dtype)));
 }
+/*** x:to("float32").
+@function float
+@treturn Tensor
+*/
 static int m_float(lua_State *L) { GL_RETURN_TENSOR(gan_ag_to_dtype(GL_OUT, gl_check_tensor(L, 1), GAN_FLOAT32)); }
+/*** x:to("float64").
+@function double
+@treturn Tensor
+*/
 static int m_double(lua_State *L) { GL_RETURN_TENSOR(gan_ag_to_dtype(GL_OUT, gl_check_tensor(L, 1), GAN_FLOAT64)); }
+/*** x:to("int64"), not recorded by autograd.
+@function long
+@treturn Tensor
+*/
 static int m_long(lua_State *L) { GL_RETURN_TENSOR(gan_to_dtype(GL_OUT, gl_check_tensor(L, 1), GAN_INT64)); }
 
+/*** Copies src into x, in place, broadcasting src and converting its dtype.
+@function copy_
+@tparam Tensor src
+@treturn Tensor x
+*/
 static int m_copy_(lua_State *L) {
     gan_tensor *t = gl_inplace(L, 1, "copy_"), *s = gl_check_tensor(L, 2);
     if (gan_copy_(t, s) != GAN_OK) return gl_fail(L);
@@ -354,6 +605,11 @@ static int m_copy_(lua_State *L) {
     return 1;
 }
 
+/*** Sets every element of x to value, in place.
+@function fill_
+@tparam number value
+@treturn Tensor x
+*/
 static int m_fill_(lua_State *L) {
     gan_tensor *t = gl_inplace(L, 1, "fill_");
     if (gan_fill_(t, luaL_checknumber(L, 2)) != GAN_OK) return gl_fail(L);
@@ -361,6 +617,10 @@ static int m_fill_(lua_State *L) {
     return 1;
 }
 
+/*** Sets every element of x to 0, in place.
+@function zero_
+@treturn Tensor x
+*/
 static int m_zero_(lua_State *L) {
     gan_tensor *t = gl_inplace(L, 1, "zero_");
     if (gan_fill_(t, 0) != GAN_OK) return gl_fail(L);
@@ -370,6 +630,16 @@ static int m_zero_(lua_State *L) {
 
 // ---- the type: x[i] (1-based), methods, properties
 
+/*** x[i], x.name: an integer indexes dim 1 (1-based; negative from the end), giving a
+number for a 1-d tensor and the view x:select(1, i) otherwise; a string gives a method
+or a property.
+@function __index
+@static
+@tparam Tensor x
+@tparam int|string key
+@return a number, a Tensor, a method or a property's value (nil for an unknown name)
+@raise when an integer index is out of range or x is 0-d
+*/
 // __index, with upvalues the methods and the property getters (gl_tables).
 static int t_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -399,6 +669,15 @@ static int t_index(lua_State *L) {
     return 1;
 }
 
+/*** x[i] = v writes a number or copies a tensor into position i of dim 1; x.grad = g and
+x.requires_grad = b set those properties.
+@function __newindex
+@static
+@tparam Tensor x
+@tparam int|string key
+@tparam number|Tensor|boolean value
+@raise for any other field, an out-of-range index, or a tensor that requires grad
+*/
 // __newindex, with upvalue the property setters: x.grad = g, x[i] = v.
 static int t_newindex(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
@@ -428,12 +707,30 @@ static int t_newindex(lua_State *L) {
     return 0;
 }
 
+/*** #x: the size of dim 1 (0 for a 0-d tensor).
+@function __len
+@static
+@tparam Tensor x
+@treturn int
+*/
 static int t_len(lua_State *L) {
     gan_tensor *t = gl_check_tensor(L, 1);
     lua_pushinteger(L, t->ndim ? t->size[0] : 0);
     return 1;
 }
 
+/*** Releases the tensor's reference to its storage: run by the garbage collector, and by
+`local x <close> = ...` at the end of the scope (using x afterwards is an error).
+@function __gc
+@static
+@tparam Tensor x
+*/
+
+/*** The same as __gc, for to-be-closed variables: `local x <close> = gan.zeros(1000, 1000)`.
+@function __close
+@static
+@tparam Tensor x
+*/
 static int t_gc(lua_State *L) {
     gan_tensor **box = luaL_checkudata(L, 1, GL_TENSOR);
     gan_tensor_release(*box);
@@ -442,6 +739,20 @@ static int t_gc(lua_State *L) {
 }
 
 
+/*** The element type: "float32", "float64" or "int64". Read-only.
+@property dtype
+@treturn string
+*/
+
+/*** The sizes as a table, as x:size(). Read-only.
+@property shape
+@treturn {int,...}
+*/
+
+/*** The number of dims, as x:dim(). Read-only.
+@property ndim
+@treturn int
+*/
 static int p_dtype(lua_State *L) { lua_pushstring(L, gan_dtype_name(gl_check_tensor(L, 1)->dtype)); return 1; }
 
 // ---- registration

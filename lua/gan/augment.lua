@@ -31,6 +31,10 @@ end
 --- Shifts each image of x (N, C, H, W) by its own random offset of up to `max_shift`
 -- pixels in each direction, filling the uncovered border with `fill` (default 0): a pad,
 -- then a per-image window. opts: fill, generator.
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam int max_shift pixels, >= 0 (0 returns x)
+-- @tparam[opt] table opts `fill` (0), `generator` (the default one)
+-- @treturn Tensor of x's shape
 function A.random_shift(x, max_shift, opts)
    opts = check(x, max_shift, opts, "random_shift", "max_shift")
    local s = max_shift
@@ -46,6 +50,10 @@ end
 --- Cutout (DeVries & Taylor 2017, as in DiffAugment): sets one square of side `size`
 -- per image, centred at a random position (clipped at the borders), to `fill` (default
 -- 0); a product with a 0/1 mask. opts: fill, generator.
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam int size the square's side, >= 0 (0 returns x)
+-- @tparam[opt] table opts `fill` (0), `generator` (the default one)
+-- @treturn Tensor of x's shape
 function A.random_cutout(x, size, opts)
    opts = check(x, size, opts, "random_cutout", "size")
    if size == 0 then return x end
@@ -64,9 +72,13 @@ function A.random_cutout(x, size, opts)
    return x * mask + (1 - mask) * fill
 end
 
---- Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1),
+--- Instance noise (Sønderby et al., 2016; Arjovsky & Bottou 2017): x + sigma(step) N(0, 1),
 -- sigma decaying linearly from opts.sigma (0.1) to 0 over opts.steps (1), or as
 -- opts.schedule(step) says. opts: sigma, steps, schedule, generator.
+-- @tparam Tensor x
+-- @tparam int step
+-- @tparam[opt] table opts `sigma` (0.1), `steps` (1), `schedule` (none), `generator`
+-- @treturn Tensor of x's shape
 function A.instance_noise(x, step, opts)
    opts = opts or {}
    local sigma
@@ -83,6 +95,10 @@ local SPEC = { noise = true, noise_steps = true, shift = true, cutout = true, fi
 -- decay to 0), shift (DiffAugment translation, pixels), cutout (square side), fill (the
 -- value of uncovered pixels, 0). Returns a function (x, step, generator) -> x, or nil
 -- when the spec switches nothing on. Applied in this order: noise, shift, cutout.
+-- @tparam[opt] table spec `noise`, `noise_steps`, `shift`, `cutout`, `fill` (all 0)
+-- @tparam[opt="augment"] string who what errors start with
+-- @treturn function|nil fn(x, step, generator) -> x
+-- @raise on an unknown key or a value out of range
 function A.discriminator_input(spec, who)
    who = who or "augment"
    if spec == nil then return nil end

@@ -1,4 +1,6 @@
---- Experiment configs: Lua defaults, a YAML file on top, `--set key=value` on top of that.
+--- Experiment configs: Lua defaults, then a YAML file, then settings from the command line.
+--
+-- A YAML file goes on top of the defaults and `--set key=value` on top of that.
 --
 --     local config = require("gan.config")
 --     local defaults = {
@@ -166,6 +168,10 @@ end
 -- in an interval. The default's type is the key's type, as for a plain default.
 -- @usage train = {lr = config.range(2e-4, "[0, inf)"), beta1 = config.range(0.5, "[0, 1)"),
 --  steps = config.range(1000, "[1, inf)")}
+-- @tparam number|{number,...} default
+-- @tparam string interval e.g. "[0, 1)"
+-- @treturn table the key's spec, used as a default
+-- @raise when the default is not a number or a list of numbers, or the interval is malformed
 function config.range(default, interval)
    local kind = plain_kind(default)
    if kind ~= "number" and kind ~= "integer" and kind ~= "list" then
@@ -176,6 +182,10 @@ end
 
 --- A value with a default and the list of values it may take (of the default's type).
 -- @usage train = {loss = config.choice("nonsaturating", {"nonsaturating", "lsgan", "wgan"})}
+-- @param default
+-- @tparam table choices a list, of the default's type
+-- @treturn table the key's spec, used as a default
+-- @raise when choices is not a list of the default's type
 function config.choice(default, choices)
    if type(choices) ~= "table" then error("config.choice: choices must be a list", 2) end
    for _, c in ipairs(choices) do
@@ -189,6 +199,10 @@ end
 --- A value with a default and a predicate it must satisfy; `what` says in words what it
 -- accepts (error messages and listings use it).
 -- @usage data = {name = config.valid("mnist", is_dataset, "mnist, emoji or a directory of images")}
+-- @param default
+-- @tparam function check check(value) -> true when the value is accepted
+-- @tparam string what
+-- @treturn table the key's spec, used as a default
 function config.valid(default, check, what)
    if type(check) ~= "function" then error("config.valid: check must be a function", 2) end
    return new_spec("config.valid", plain_kind(default), default, check, what)
@@ -688,6 +702,9 @@ end
 --- The help of a script's config: its options and every key with its default and what
 -- it allows (config.describe). o: usage (the command line's start), options (more
 -- "--name ARG  what it does" lines, e.g. an experiment's --resume).
+-- @tparam table defaults
+-- @tparam[opt] table o `usage`, `options`
+-- @treturn string
 function config.help(defaults, o)
    o = o or {}
    local lines = { ("usage: %s [--config FILE] [--set KEY=VALUE ...]"):format(o.usage or "gan run SCRIPT"), "",
@@ -727,10 +744,11 @@ local function unknown_argument(defaults, a, o)
       .. "(which lists every key)"):format(a, hint, #extra > 0 and ", " .. table.concat(extra, ", ") or "")
 end
 
---- Resolves a script's config from its command line: `--config FILE` (or `--config=FILE`)
--- and any number of `--set KEY=VALUE` (or `--set=KEY=VALUE`); `--` ends the options and
--- the words after it are returned. `--help` (or `-h`) prints config.help and exits; any
--- other argument is an error naming it (and the key it may have meant).
+--- Resolves a script's config from its command line.
+-- Reads `--config FILE` (or `--config=FILE`) and any number of `--set KEY=VALUE` (or
+-- `--set=KEY=VALUE`); `--` ends the options and the words after it are returned.
+-- `--help` (or `-h`) prints config.help and exits; any other argument is an error naming
+-- it (and the key it may have meant).
 -- @tparam table defaults
 -- @tparam table args the script's `arg` (elements 1..n are read)
 -- @tparam[opt] table o usage, options: as for config.help

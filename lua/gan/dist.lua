@@ -17,6 +17,8 @@ local D = {}
 local C = core.dist
 
 --- Whether this build of gan has MPI.
+-- @function available
+-- @treturn boolean
 D.available = C.available
 
 --- Whether this process is one of several launched together (mpirun -np N, N > 1).
@@ -35,7 +37,13 @@ function D.init()
    return C.world_size()
 end
 
---- This process's rank (0 without MPI) and the number of processes (1 without MPI).
+--- This process's rank, numbered from 0 (0 without MPI).
+-- @function rank
+-- @treturn int
+
+--- The number of processes working together (1 without MPI).
+-- @function world_size
+-- @treturn int
 D.rank, D.world_size = C.rank, C.world_size
 --- True on rank 0 (and in a single process): the rank that writes.
 function D.is_main() return C.rank() == 0 end
@@ -53,10 +61,35 @@ local function need_mpi(fn)
       return C[fn](...)
    end
 end
+
+--- Sums a tensor over the ranks, in place: every rank gets the sum (or the mean).
+-- Every rank must call it in the same order with a tensor of the same dtype and element
+-- count. Raises an error when gan.dist is not initialised.
+-- @function all_reduce
+-- @tparam Tensor t contiguous float32, float64 or int64
+-- @tparam[opt="sum"] string op "sum" or "mean" (float dtypes only)
+-- @treturn Tensor t
+
+--- Copies rank `root`'s values into t on every rank, in place.
+-- @function broadcast
+-- @tparam Tensor t
+-- @tparam[opt=0] int root the rank that sends
+-- @treturn Tensor t
+
+--- The ranks' tensors (of one shape) concatenated along dim 1 in rank order, as a new
+-- tensor on every rank.
+-- @function all_gather
+-- @tparam Tensor t
+-- @treturn Tensor
+
+--- Waits until every rank has reached this call.
+-- @function barrier
 D.all_reduce, D.broadcast, D.all_gather, D.barrier =
    need_mpi("all_reduce"), need_mpi("broadcast"), need_mpi("all_gather"), need_mpi("barrier")
 
---- Ends every process of the job (after an error on one rank), with `code` (1).
+--- Ends every process of the job (after an error on one rank).
+-- @function abort
+-- @tparam[opt=1] int code the exit status
 D.abort = C.abort
 
 --- The threads one rank uses by default: the cores of this machine shared among the
@@ -83,6 +116,7 @@ end
 --- Averages the gradients of `params` over the ranks in one all-reduce per dtype (the
 -- gradients flattened into one buffer). A parameter without a gradient counts as zero on
 -- that rank; one without a gradient on every rank keeps none.
+-- @tparam {Tensor,...} params
 function D.all_reduce_grads(params)
    local groups, order = by_dtype(params)
    local w = C.world_size()
@@ -109,6 +143,7 @@ function D.all_reduce_grads(params)
 end
 
 --- Gives every rank rank 0's values of `tensors` (in place), one broadcast per dtype.
+-- @tparam {Tensor,...} tensors
 function D.broadcast_tensors(tensors)
    local groups, order = by_dtype(tensors)
    local _ <close> = no_grad()
@@ -128,6 +163,8 @@ end
 
 --- The mean over ranks of every number in `scalars` (a new table; other values as rank
 -- 0's). Every rank must pass the same keys.
+-- @tparam table scalars key -> value
+-- @treturn table
 function D.mean_scalars(scalars)
    local keys = {}
    for k, v in pairs(scalars) do if type(v) == "number" then keys[#keys + 1] = k end end
@@ -146,6 +183,9 @@ end
 --- This rank's share of a global batch: rows [r n / W + 1, (r + 1) n / W] of t (n rows,
 -- divisible by the world size). For draws that must equal a single process's: draw the
 -- global batch from a generator every rank shares, keep the slice.
+-- @tparam Tensor t (n, ...)
+-- @treturn Tensor (n / world, ...), a view
+-- @raise when n is not divisible by the world size
 function D.slice(t)
    local w, n = C.world_size(), t:size(1)
    if n % w ~= 0 then error(("dist.slice: %d rows do not split over %d ranks"):format(n, w), 2) end
@@ -177,6 +217,8 @@ local function rank_seed(seed, rank) return seed + rank * 1000003 end
 -- state broadcast to all; then each rank's random streams (the model's generator and the
 -- default one) seeded from (seed, rank), or restored from `states` (a resumed run's, see
 -- rng_states).
+-- @tparam table model a gan.train.Model
+-- @tparam[opt] Tensor states rng_states of a resumed run
 function D.prepare(model, states)
    local list = {}
    local function module_tensors(m)
@@ -216,6 +258,8 @@ end
 
 --- Every rank's random states (the model's generator and the default one) as an int64
 -- (world, 4) tensor, gathered for a checkpoint; all ranks must call it together.
+-- @tparam table model a gan.train.Model
+-- @treturn Tensor int64 (world, 4)
 function D.rng_states(model)
    local a, b = model.rng:get_state(), core.get_rng_state()
    return C.all_gather(core.tensor({ { a.seed, a.offset, b.seed, b.offset } }, { dtype = "int64" }))

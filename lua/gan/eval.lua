@@ -53,6 +53,11 @@ end
 --- Rebuilds a run directory's model and loads the weights of a checkpoint: opts.checkpoint,
 -- else the run's best, else its latest. Returns the model (its class is the model named
 -- by config.yaml), the checkpoint's path and its step.
+-- @tparam string dir the run directory
+-- @tparam[opt] table opts `checkpoint`
+-- @treturn table the model
+-- @treturn string the checkpoint's path
+-- @treturn int its step
 function E.load(dir, opts)
    opts = opts or {}
    local gan = require("gan")
@@ -89,6 +94,9 @@ end
 --- Evaluates a run directory; returns the metrics table. opts: n (samples, 10000),
 -- checkpoint (a checkpoint file instead of the run's best or latest), classifier (a
 -- reference classifier's weights instead of the shipped ones), tstr_epochs.
+-- @tparam string dir the run directory
+-- @tparam[opt] table opts the options above
+-- @treturn table metric name -> value
 function E.evaluate(dir, opts)
    opts = opts or {}
    dir = dir:gsub("/+$", "")

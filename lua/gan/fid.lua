@@ -16,8 +16,14 @@ local core = require("gan.core")
 
 local M = {}
 
--- Every image of a folder (flat, or one subfolder per class) as (N, C, S, S) in [-1, 1],
--- and the labels (int64, or nil for a flat folder) and class names.
+--- Every image of a folder (flat, or one subfolder per class), resized, in [-1, 1].
+-- @tparam string dir
+-- @tparam table o `size` (the side S), `channels`, `limit` (the first `limit` images
+--  only; 0 or nil: all)
+-- @treturn Tensor images (N, C, S, S)
+-- @treturn Tensor|nil int64 labels (N), nil for a flat folder
+-- @treturn table the class names
+-- @treturn table the files, in the images' order
 function M.load_folder(dir, o)
    local data = require("gan.data")
    local ds = data.image_folder(dir, { size = o.size, channels = o.channels, signed = true })
@@ -60,6 +66,11 @@ end
 --- A feature network trained on the images of a folder: with labels, to classify them;
 -- without, to tell their rotations apart. o: epochs (10), seed (1), cache (a path, or
 -- false). Returns the classifier (eval mode) and a name for the output.
+-- @tparam Tensor images (N, C, S, S) in [-1, 1]
+-- @tparam[opt] Tensor labels int64 (N); nil for a flat folder
+-- @tparam[opt] table o the options above
+-- @treturn Module the classifier
+-- @treturn string the name
 function M.train_features(images, labels, o)
    local metrics = require("gan.metrics")
    local task = labels and "classes" or "rotations"
@@ -89,6 +100,10 @@ local SHIPPED = { mnist = true, fashion_mnist = true, emoji_style = true, emoji_
 -- limit (images per folder, 0 = all), cache (true: cache a folder-trained network in the
 -- data directory). Returns a table of numbers and strings: fid, kid, kid_std, precision,
 -- recall, n_a, n_b, features, note.
+-- @tparam string dir_a
+-- @tparam string dir_b
+-- @tparam[opt] table o the options above
+-- @treturn table
 function M.compare(dir_a, dir_b, o)
    o = o or {}
    local metrics = require("gan.metrics")

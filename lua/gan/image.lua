@@ -37,6 +37,10 @@ end
 -- RGBA; default: the file's), alpha = "composite" to flatten transparency onto bg
 -- (default white {1, 1, 1}), giving RGB. A corrupt or truncated file, or one larger than
 -- image.max_pixels(), is an error naming the file and the reason.
+-- @tparam string path
+-- @tparam[opt] table opts `channels` (the file's), `alpha` (none; "composite"), `bg`
+--  ({1, 1, 1})
+-- @treturn Tensor (C, H, W) in [0, 1]
 function image.load(path, opts)
    opts = opts or {}
    if opts.alpha == "composite" then return composite(c_call(core.image_load, path, 4), opts.bg) end
@@ -45,6 +49,9 @@ end
 
 --- Decodes image bytes (a Lua string), with the options of load (and opts.name, what
 -- errors call the bytes: "<bytes>" by default).
+-- @tparam string bytes
+-- @tparam[opt] table opts `channels`, `alpha`, `bg`, `name` ("<bytes>")
+-- @treturn Tensor (C, H, W) in [0, 1]
 function image.decode(bytes, opts)
    opts = opts or {}
    if opts.alpha == "composite" then return composite(c_call(core.image_decode, bytes, 4, opts.name), opts.bg) end
@@ -57,21 +64,39 @@ end
 function image.max_pixels() return core.image_max_pixels() end
 
 --- Sets that limit (an integer >= 1, for the whole process); returns the previous one.
+-- @tparam int n
+-- @treturn int the previous limit
 function image.set_max_pixels(n) return c_call(core.image_max_pixels, n) end
 
 --- Saves a (C, H, W) or (H, W) image in [0, 1] as PNG (values clamped, written atomically).
+-- @tparam string path
+-- @tparam Tensor img
 function image.save(path, img) core.image_save_png(path, img) end
 
 --- [-1, 1] -> [0, 1].
+-- @tparam Tensor x
+-- @treturn Tensor
 function image.to_unit(x) return (x + 1) * 0.5 end
 --- [0, 1] -> [-1, 1].
+-- @tparam Tensor x
+-- @treturn Tensor
 function image.to_signed(x) return x * 2 - 1 end
 --- [0, 255] -> [0, 1] and back.
+-- @tparam Tensor x
+-- @treturn Tensor
 function image.from_bytes(x) return x / 255 end
+--- [0, 1] -> [0, 255], rounded (still a float tensor).
+-- @tparam Tensor x
+-- @treturn Tensor
 function image.to_bytes(x) return (x * 255):round() end
 
---- Resizes to size ({h, w} or a number for both). opts.filter: "area" (box; the default
--- when shrinking), "bilinear" (the default when enlarging) or "bicubic".
+--- Resizes to size ({h, w} or a number for both).
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @tparam int|{int,int} size
+-- @tparam[opt] table opts `filter`: "area" (box; the default when shrinking), "bilinear"
+--  (the default when enlarging) or "bicubic"
+-- @treturn Tensor
+-- @raise when img is not a 3-d or 4-d tensor
 function image.resize(img, size, opts)
    check_image(img, "resize")
    local h, w = type(size) == "table" and size[1] or size, type(size) == "table" and size[2] or size
@@ -81,6 +106,13 @@ function image.resize(img, size, opts)
 end
 
 --- Crop with 1-based top-left corner (y, x) and size (h, w).
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @tparam int y 1-based row
+-- @tparam int x 1-based column
+-- @tparam int h
+-- @tparam int w
+-- @treturn Tensor a view
+-- @raise when the region does not fit the image
 function image.crop(img, y, x, h, w)
    check_image(img, "crop")
    local H, W = img:size(-2), img:size(-1)
@@ -91,6 +123,10 @@ function image.crop(img, y, x, h, w)
 end
 
 --- The central h x w region (rounding the offset down, as torchvision).
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @tparam int h
+-- @tparam[opt=h] int w
+-- @treturn Tensor a view
 function image.center_crop(img, h, w)
    w = w or h
    local H, W = img:size(-2), img:size(-1)
@@ -98,6 +134,12 @@ function image.center_crop(img, h, w)
 end
 
 --- A random h x w region; opts.generator for reproducible crops.
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @tparam int h
+-- @tparam[opt=h] int w
+-- @tparam[opt] table opts `generator` (the default one)
+-- @treturn Tensor a view
+-- @raise when h x w is larger than the image
 function image.random_crop(img, h, w, opts)
    w = w or h
    local H, W = img:size(-2), img:size(-1)
@@ -109,6 +151,8 @@ function image.random_crop(img, h, w, opts)
 end
 
 --- Mirrors left-right.
+-- @tparam Tensor img (C, H, W) or (N, C, H, W)
+-- @treturn Tensor
 function image.hflip(img)
    local W = img:size(-1)
    local idx = core.arange(W - 1, -1, -1)
@@ -118,6 +162,9 @@ end
 --- Lays a batch (N, C, H, W) out as one image, nrow images per row (as torchvision's
 -- make_grid): opts nrow (8), padding (2), pad_value (0), range ({lo, hi} of the input,
 -- default {0, 1}; GAN samples use {-1, 1}).
+-- @tparam Tensor batch (N, C, H, W)
+-- @tparam[opt] table opts the options above
+-- @treturn Tensor (C, H', W') in [0, 1]
 function image.grid(batch, opts)
    opts = opts or {}
    if batch:dim() == 3 then batch = batch:unsqueeze(1) end
@@ -140,6 +187,9 @@ function image.grid(batch, opts)
 end
 
 --- grid() then save().
+-- @tparam string path
+-- @tparam Tensor batch (N, C, H, W)
+-- @tparam[opt] table opts as grid's
 function image.save_grid(path, batch, opts)
    image.save(path, image.grid(batch, opts))
 end

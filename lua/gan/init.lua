@@ -1,6 +1,8 @@
 --- gan: tensors, ops, randomness and threads; the rest of the library hangs off this table.
 -- Only the public API is here; the raw bindings (optimizer kernels, image and file I/O,
 -- drawing, grad-mode switching) stay reachable as gan.core for the library itself.
+-- The functions copied from gan.core (tensor, zeros, rand, grad, set_num_threads, ...)
+-- are documented there, and the tensor methods under gan.core's class Tensor.
 -- @module gan
 local core = require("gan.core")
 
@@ -21,6 +23,7 @@ for _, k in ipairs {
    gan[k] = assert(core[k], k)
 end
 gan.core = core
+--- The version of gan, a string such as "0.1.0" (lua/gan/version.lua).
 gan.version = require("gan.version")
 gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
 

@@ -9,6 +9,8 @@
 local M = {}
 
 --- A set (name -> true) of the given names.
+-- @tparam string ... the names
+-- @treturn table
 function M.set(...)
    local s = {}
    for _, k in ipairs { ... } do s[k] = true end
@@ -19,6 +21,12 @@ end
 -- keys are the known names); returns `o`, or a new empty table when it is nil. `fn`
 -- names the function in the message; `level` is error()'s level counted from the
 -- caller of check (default 2: the function that called the checking function).
+-- @tparam[opt] table o the options
+-- @tparam table known
+-- @tparam string fn
+-- @tparam[opt=2] int level
+-- @treturn table o, or {}
+-- @raise naming the first unknown key, or when o is not a table
 function M.check(o, known, fn, level)
    level = (level or 2) + 1
    if o == nil then return {} end

@@ -1,4 +1,6 @@
---- `gan plot RUN_DIR... [--out FILE] [--keys k1,k2] [--smooth w]`: runs' metrics.jsonl as
+--- Curves of runs' metrics, for `gan plot` and gan.report.
+--
+-- `gan plot RUN_DIR... [--out FILE] [--keys k1,k2] [--smooth w]` draws runs' metrics.jsonl as
 -- curves against step, one panel per metric and the runs overlaid, drawn into a PNG by
 -- gan's own drawing primitives (core/src/draw.c).
 --
@@ -12,7 +14,9 @@ local plot = {}
 local WHITE, BLACK = {1, 1, 1}, {0, 0, 0}
 local GRID, AXIS_TEXT = {0.9, 0.9, 0.9}, {0.25, 0.25, 0.25}
 
---- Series colours (matplotlib's tab10), used in order.
+--- Series colours (matplotlib's tab10), used in order: a list of {r, g, b} in [0, 1].
+-- @class field
+-- @name colors
 plot.colors = {
    {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
    {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294},
@@ -297,7 +301,7 @@ end
 
 --- Draws several runs' metrics as a grid of panels: one panel per metric (see
 -- plot.panels), every run overlaid in its own colour with the runs named above the grid.
--- @tparam {{name=string, records={table,...}},...} runs
+-- @tparam table runs a list of runs, each `{name = string, records = {table, ...}}`
 -- @tparam[opt] table opts `keys` (default: every numeric key of any run), `smooth`,
 --  `width` and `height` of a panel (400, 260), `columns` (default up to 3)
 -- @return a float32 (3, H, W) tensor in [0, 1]
@@ -356,6 +360,9 @@ end
 -- each a light red square of side 6 std: the region a sample must fall in to count for
 -- it), then the points as dark dots, and a title. opts: size (400), range (3), centers,
 -- std (0.05), title.
+-- @tparam Tensor points (N, 2)
+-- @tparam[opt] table opts the options above
+-- @treturn Tensor (3, size, size) float32 in [0, 1]
 function plot.scatter(points, opts)
    local core = require("gan.core")
    opts = opts or {}

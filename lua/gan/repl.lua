@@ -126,6 +126,9 @@ end
 --- How the REPL shows a value: tostring, except for plain tables, which show their
 -- contents ({64, 1, 32, 32} for a size; {lr = 0.0002, betas = {0.5, 0.999}}), at most
 -- two levels deep and 12 entries per table.
+-- @param v any value
+-- @tparam[opt] int depth the current nesting (internal; leave it out)
+-- @treturn string
 function repl.show(v, depth)
    depth = depth or 0
    if type(v) == "string" then return depth > 0 and ("%q"):format(v) or v end
@@ -169,6 +172,7 @@ end
 --- help(f): prints the doc comment and the signature of a Lua function (a public
 -- function of gan, or one's own), where it is defined; for a table, the names of its
 -- functions. Returns nothing.
+-- @tparam function|table v
 function repl.help(v)
    local out = {}
    if type(v) == "function" then

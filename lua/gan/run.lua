@@ -417,7 +417,10 @@ function run.Progress(opts)
    return self
 end
 
--- The text of the line (with a bar when `bar`).
+--- The text of the progress line: step (of total, with percentage and ETA), elapsed time,
+-- images per second and the last scalars, sorted by name.
+-- @tparam[opt] boolean bar with a 20-character bar after the step
+-- @treturn string
 function Progress:line(bar)
    local step, total = self.step, self.total
    local elapsed = clock() - self.t0
@@ -512,9 +515,10 @@ function Progress:close()
    self.step = nil
 end
 
---- The start of an experiment script: `--resume RUN_DIR` reopens that run with its own
--- config.yaml (other arguments are then an error: they would not continue the same run,
--- except `--strict-health`, which sets health.strict, stopping at a health warning);
+--- The start of an experiment script: resolves the config and opens the run directory.
+-- `--resume RUN_DIR` reopens that run with its own config.yaml (other arguments are
+-- then an error: they would not continue the same run, except `--strict-health`, which
+-- sets health.strict, stopping at a health warning);
 -- otherwise `--config FILE` and `--set k=v` resolve the defaults and a new run directory
 -- `<cfg.run.root>/<experiment>/<cfg.run.name or a timestamp>` is created. Sets the thread
 -- count and the default generator's seed from cfg.train.threads (0: the machine's cores,
@@ -524,8 +528,13 @@ end
 -- opts.prepare(cfg, resumed), if given, runs after that (on every rank) and before a new
 -- run directory is created: whatever can fail on a bad config (building the data and the
 -- model) belongs there, so that a failing start leaves no run directory behind.
+-- @tparam string experiment the experiment's name (the run's parent folder, and the name
+--  errors start with)
+-- @tparam table defaults the config defaults (gan.config)
+-- @tparam[opt] table argv the script's `arg` (argv[0] names the script in --help)
+-- @tparam[opt] table opts `prepare` (function(cfg, resumed), default none)
 -- @treturn table cfg
--- @treturn Run run
+-- @treturn Run run (nil on ranks other than 0 of a new run)
 -- @treturn boolean whether the run is being resumed
 function run.from_args(experiment, defaults, argv, opts)
    require("gan.dist").init()   -- under mpirun: MPI first (a single process: nothing)

@@ -36,6 +36,11 @@ end
 --- n images (N, C, H, W) in [-1, 1] from a run: opts n (64), seed (1), truncation,
 -- checkpoint. Returns the images, the number per row, and a note (a model without G: its
 -- sheet instead).
+-- @tparam string dir the run directory
+-- @tparam[opt] table opts the options above
+-- @treturn Tensor the images
+-- @treturn int images per row
+-- @treturn string|nil the note
 function S.sample(dir, opts)
    opts = opts or {}
    local model, G = load(dir, opts.checkpoint)
@@ -57,6 +62,10 @@ end
 -- per row, ends included), seed (1), checkpoint. Each row goes from one latent to another
 -- (drawn by model:latent); the parts of a latent that are not the noise (classes) stay
 -- those of the row's start. Returns the images (rows x steps, row by row) and steps.
+-- @tparam string dir the run directory
+-- @tparam[opt] table opts the options above
+-- @treturn Tensor the images
+-- @treturn int steps (images per row)
 function S.interpolate(dir, opts)
    opts = opts or {}
    local model, G = load(dir, opts.checkpoint)

@@ -54,6 +54,9 @@ local SAVE_OPTS = { checksum = true }
 
 --- Saves `value` to `path` atomically. opts.checksum (default true) records the file's
 -- CRC-32 in the metadata ("gan.crc32"), verified by gan.load.
+-- @tparam string path
+-- @param value a tensor, or tables of tensors, numbers, strings and booleans
+-- @tparam[opt] table opts `checksum` (true)
 function M.save(path, value, opts)
    if type(path) ~= "string" then error("gan.save: path must be a string", 2) end
    if opts ~= nil and type(opts) ~= "table" then error("gan.save: expected an options table", 2) end
@@ -314,6 +317,8 @@ end
 --- Loads a file written by gan.save (the same value back) or any safetensors file (a
 -- table name -> tensor). A truncated, corrupt or lying file raises an error naming the
 -- file and saying what is wrong; so does a file whose recorded checksum does not match.
+-- @tparam string path
+-- @return the saved value
 function M.load(path)
    if type(path) ~= "string" then error("gan.load: path must be a string", 2) end
    local ok, v = pcall(load_file, path)
@@ -325,6 +330,10 @@ end
 
 --- Saves objects with state_dict() (modules, optimizers, schedulers, EMA) under their
 -- names, the default generator's state and `extra` (any saveable value) in one file.
+-- @tparam string path
+-- @tparam table objects name -> object with state_dict()
+-- @param[opt] extra any saveable value
+-- @raise when an object has no state_dict()
 function M.save_checkpoint(path, objects, extra)
    local states = {}
    for name, obj in pairs(objects) do
@@ -358,6 +367,9 @@ end
 --- Restores every object in `objects` from a checkpoint (each must be present in it) and
 -- the default generator's state; returns the checkpoint's `extra`. Every failure names the
 -- file and the object.
+-- @tparam string path
+-- @tparam table objects name -> object with load_state_dict()
+-- @return extra
 function M.load_checkpoint(path, objects)
    local ok, v = pcall(M.load, path)
    if not ok then error(strip_position(v), 2) end

@@ -1,5 +1,7 @@
 --- Tensor conveniences written in Lua on top of gan.core: printing, stack, split, chunk,
--- and function forms of the methods (`gan.exp(x)` as well as `x:exp()`).
+-- and function forms of the methods (`gan.exp(x)` as well as `x:exp()`). The tensor
+-- methods written in C are in gan.core (class Tensor).
+-- @module gan.tensor
 local core = require("gan.core")
 
 local M = {}
@@ -8,6 +10,8 @@ local methods = core.Tensor
 local mt = getmetatable(core.empty(0))
 
 --- True if v is a tensor.
+-- @param v any value
+-- @treturn boolean
 function M.is_tensor(v) return getmetatable(v) == mt end
 
 -- ---- printing, in the style of PyTorch, with size and dtype at the end
@@ -139,8 +143,13 @@ function M.stack(list, dim)
    return core.cat(parts, dim)
 end
 
---- Splits into views of `size` elements along dim (the last one may be smaller); with a
--- table of sizes, into pieces of those sizes.
+--- Splits x into views along dim: pieces of `size` elements (the last one may be
+-- smaller), or, with a table of sizes, pieces of those sizes.
+-- @tparam Tensor x
+-- @tparam int|{int,...} size
+-- @tparam[opt=1] int dim
+-- @treturn {Tensor,...}
+-- @raise when the sizes do not add up to the dim's size, or size is not a positive integer
 function methods.split(x, size, dim)
    dim = dim or 1
    local n, pieces, at = x:size(dim), {}, 1
@@ -164,7 +173,12 @@ function methods.split(x, size, dim)
    return pieces
 end
 
---- Splits into `chunks` views of (nearly) equal size along dim.
+--- Splits x into `chunks` views of (nearly) equal size along dim (fewer when the dim is
+-- too small).
+-- @tparam Tensor x
+-- @tparam int chunks
+-- @tparam[opt=1] int dim
+-- @treturn {Tensor,...}
 function methods.chunk(x, chunks, dim)
    if math.type(chunks) ~= "integer" or chunks < 1 then
       error("chunk: number of chunks must be a positive integer", 2)
@@ -180,6 +194,11 @@ local function check_tensor(v, fn, i, level)
    end
 end
 
+--- x converted to other's dtype (x itself when they match).
+-- @tparam Tensor x
+-- @tparam Tensor other
+-- @treturn Tensor
+-- @raise when other is not a tensor
 function methods.type_as(x, other)
    check_tensor(other, "type_as", 1)
    return x:to(other.dtype)
@@ -198,17 +217,29 @@ local function like_opts(x, opts, fn)
    return o
 end
 
---- Tensor of the same shape and dtype, filled from the same distributions.
+--- A tensor of x's shape filled from U[0, 1), in x's dtype unless opts.dtype says otherwise.
+-- @tparam Tensor x
+-- @tparam[opt] table opts as gan.rand's: `dtype` (x's), `generator` (the default one)
+-- @treturn Tensor
+-- @raise when x is not a tensor or opts not a table
 function M.rand_like(x, opts)
    local o = like_opts(x, opts, "rand_like")
    return core.rand(x:size(), o)
 end
+--- A tensor of x's shape filled from N(0, 1), in x's dtype unless opts.dtype says otherwise.
+-- @tparam Tensor x
+-- @tparam[opt] table opts as gan.randn's: `dtype` (x's), `generator` (the default one)
+-- @treturn Tensor
+-- @raise when x is not a tensor or opts not a table
 function M.randn_like(x, opts)
    local o = like_opts(x, opts, "randn_like")
    return core.randn(x:size(), o)
 end
 
---- Installs these into the gan table.
+--- Installs these into the gan table: stack, rand_like, randn_like, is_tensor, and
+-- function forms of tensor methods (gan.exp(x) for x:exp(), ...), called once by
+-- require("gan").
+-- @tparam table gan the gan module table
 function M.install(gan)
    gan.stack = M.stack
    gan.rand_like = M.rand_like

@@ -5,6 +5,7 @@
 -- element. When fn has few outputs the full Jacobian is compared; otherwise it is
 -- projected on a few random output directions v (v^T J against finite differences of
 -- v^T fn), which checks every input element at a fraction of the cost.
+-- @module gan.testing
 local core = require("gan.core")
 local no_grad = require("gan.autograd").no_grad
 
@@ -147,6 +148,10 @@ end
 
 --- Checks second derivatives: the gradient v^T J of fn (built with create_graph) is
 -- itself gradchecked with respect to the inputs.
+-- @tparam function fn returns a tensor or a list of tensors
+-- @tparam table inputs as gradcheck's
+-- @tparam[opt] table opts as gradcheck's, plus `seed` (4321: the random v)
+-- @treturn boolean true, or raises an error describing the first mismatch
 function M.gradgradcheck(fn, inputs, opts)
    opts = opts or {}
    local xs = differentiable(inputs)

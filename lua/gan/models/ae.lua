@@ -18,6 +18,9 @@ local M = vae:extend {
 M.deterministic = true
 
 --- One Adam step on the reconstruction negative log-likelihood (nats per digit).
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local b = data_:next()
    local loss = self:update("vae", function()
@@ -30,6 +33,8 @@ end
 function M:sample() return vae.interpolations(self, 8) * 2 - 1, { nrow = 10 } end
 
 --- The reconstruction NLL of the held-out digits in nats (not a likelihood of the data).
+-- @tparam[opt] table opts `dir` (none: write no image)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local d = self.cfg.model.decoder == "bernoulli" and require("gan.data").binarized_mnist { split = "test", seed = 0 }

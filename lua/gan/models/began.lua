@@ -83,6 +83,8 @@ function AE:__init(nc, n, h, size)
    self.encoder, self.decoder = encoder(nc, n, h, size), decoder(nc, n, h, size)
 end
 --- x -> the per-image L1 reconstruction error (N).
+-- @tparam Tensor x (N, C, S, S)
+-- @treturn Tensor (N)
 function AE:forward(x) return (self.decoder(self.encoder(x)) - x):abs():flatten(2):mean(2) end
 
 --- The training images (data.split).
@@ -91,9 +93,16 @@ M.dataset = dcgan.dataset
 --- The balance term k_t, checkpointed with the run.
 local Balance = {}
 Balance.__index = Balance
+--- The balance term for a checkpoint.
+-- @treturn table `{k = number}`
 function Balance:state_dict() return { k = self.k } end
+--- Restores k from Balance:state_dict's table.
+-- @tparam table s
 function Balance:load_state_dict(s) self.k = s.k end
 
+--- Builds the decoder G and the autoencoder D, their Adam optimizers "g" and "d", and the
+-- checkpointed balance term k (starting at 0).
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)
@@ -105,12 +114,18 @@ function M:build(cfg)
 end
 
 --- z ~ U(-1, 1) (n, nz), as in the paper.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor (n, nz)
 function M:latent(n, generator)
    return core.rand({ n, self.cfg.model.nz }, { generator = generator }) * 2 - 1
 end
 
 --- D: L(x) - k L(G(z)); G: L(G(z)); then k moves towards the balance. Logs the losses,
 -- L(x), L(G(z)), k (the value this step used) and the convergence measure m_global.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local G, D, t = self.G, self.D, self.cfg.train
    local real = data_:next().image

@@ -42,6 +42,9 @@ function Generator:__init(nz, k, c, s)
    self.joint = nn.Sequential { nn.Linear(1200, 1200), nn.ReLU(), nn.Linear(1200, c * s * s), nn.Tanh() }
 end
 --- z (N, nz), y int64 (N) -> images (N, C, S, S) in [-1, 1].
+-- @tparam Tensor z
+-- @tparam Tensor y
+-- @treturn Tensor
 function Generator:forward(z, y)
    local h = core.cat({ self.z(z), self.y(F.one_hot(y, self.k, z.dtype)) }, 2)
    return self.joint(h):reshape(z:size(1), table.unpack(self.shape))
@@ -56,15 +59,23 @@ function Discriminator:__init(k, dim, dropout)
    self.joint = nn.Sequential { nn.Maxout(290, 240, 4), nn.Dropout(dropout), nn.Linear(240, 1), nn.Flatten(1) }
 end
 --- x (N, ...) images, y int64 (N) -> one logit per image (N).
+-- @tparam Tensor x
+-- @tparam Tensor y
+-- @treturn Tensor
 function Discriminator:forward(x, y)
    return self.joint(core.cat({ self.x(x), self.y(F.one_hot(y, self.k, x.dtype)) }, 2))
 end
 
 --- The training split of data.name (labelled digits).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return M.check_classes(data.for_gan(cfg.data.name, { split = cfg.data.split, image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds the label-conditioned MLPs G and D, the loss pair train.loss and the Adam
+-- optimizers "g" and "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, s = cfg.model, cfg.train, cfg.data.image_size
    local c = data.channels(cfg.data.name)
@@ -78,6 +89,10 @@ end
 local function noise(self, n, g) return core.randn({ n, self.cfg.model.nz }, { generator = g }) end
 
 --- z ~ N(0, 1) and classes drawn uniformly: G's two inputs.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor z (n, nz)
+-- @treturn Tensor the classes, int64 (n)
 function M:latent(n, generator)
    return noise(self, n, generator), core.randint(0, self.cfg.model.n_classes, { n }, { generator = generator })
 end
@@ -86,6 +101,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 
 --- D on real images with their labels and on fakes with the labels they were asked for;
 -- then G through the frozen D.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local G, D = self.G, self.D
    local batch = data_:next()
@@ -109,6 +127,8 @@ end
 --- gan.metrics.evaluate on opts.n samples (10,000), every class equally often: FID and
 -- the rest, the accuracy of the requested class, the FID within each class, and the
 -- Parzen log-likelihood when data.split is "train".
+-- @tparam[opt] table opts `n` (10000), `classifier` (the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local n = opts.n or 10000

@@ -25,6 +25,8 @@ end
 
 --- The VAE's bounds (of log p(x | y)) and the class accuracy of 1,000 samples (the
 -- decoder's means, padded to 32x32 for the reference classifier).
+-- @tparam[opt] table opts `classifier` (the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    local res = vae.evaluate(self, opts)
    local k = self.cfg.model.n_classes

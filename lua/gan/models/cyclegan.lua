@@ -1,4 +1,4 @@
---- CycleGAN (Zhu et al. 2017): two generators translating between unpaired domains A and
+--- CycleGAN (Zhu et al., 2017): two generators translating between unpaired domains A and
 -- B, each judged by a PatchGAN discriminator of its target domain, held to invert each
 -- other by the cycle loss. As in the paper: ResNet generators (or U-Net), 70x70 PatchGAN
 -- discriminators with instance norm, LSGAN losses, cycle L1 with lambda 10, identity L1
@@ -52,6 +52,8 @@ local function domain(cfg, vendor, split, flip)
 end
 
 --- The training emoji of both domains, sampled independently (unpaired).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    local d = cfg.data
    return data.unpaired(domain(cfg, d.a, "train", d.flip), domain(cfg, d.b, "train", d.flip),
@@ -60,6 +62,9 @@ end
 
 --- The held-out emoji of both domains as two paired (N, 3, S, S) tensors in [-1, 1]: the
 -- same code points, drawn in each style.
+-- @tparam table cfg the resolved config
+-- @treturn Tensor domain A's images
+-- @treturn Tensor domain B's images of the same code points
 function M.test_pairs(cfg)
    local out = {}
    for k, v in ipairs { cfg.data.a, cfg.data.b } do
@@ -98,6 +103,12 @@ local function params_of(...)
    return ps
 end
 
+--- Builds the generators G_AB and G_BA, the PatchGAN discriminators D_A and D_B, one Adam
+-- optimizer "g" for both generators and one "d" for both discriminators (each with a
+-- linear decay to 0 after train.decay_start), and the image pools when train.pool > 0.
+-- @tparam table cfg the resolved config
+-- @raise when train.decay_start is outside [0, train.steps] or data.image_size is too small
+--  for model.n_downs or model.n_layers
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    if t.decay_start < 0 or t.decay_start > t.steps then
@@ -136,6 +147,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 
 --- Both generators against the frozen discriminators (LSGAN, cycle and identity L1),
 -- then both discriminators on real images and on pooled fakes, halved.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local batch = data_:next()
    local A, B = batch.a, batch.b
@@ -215,6 +229,8 @@ end
 -- with the emoji-style classifier (shipped, or opts.classifier) the share of
 -- translations in the target style and FID on its features. With opts.dir, also writes
 -- dir/eval.png (rows as the sample sheets, up to opts.sheet (16) pairs each way).
+-- @tparam[opt] table opts `classifier` (the shipped emoji-style one), `dir` (none), `sheet` (16)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local a, b = M.test_pairs(self.cfg)

@@ -1,4 +1,4 @@
---- DCGAN (Radford et al. 2016): an all-convolutional generator and discriminator trained
+--- DCGAN (Radford et al., 2016): an all-convolutional generator and discriminator trained
 -- adversarially, with the tricks of the GAN literature as config switches: the loss by
 -- name (nonsaturating, minimax, lsgan, wgan, hinge), critic steps per generator step,
 -- WGAN-GP and R1 penalties (lazy when *_every > 1), WGAN weight clipping, an image history
@@ -70,6 +70,8 @@ local M = require("gan.train.model").define {
 M.SIZES, M.SPLITS = SIZES, SPLITS
 
 --- The training images: gan.data.for_gan(data.name) at data.image_size (data.split).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor,
       split = cfg.data.split })
@@ -77,6 +79,9 @@ end
 
 --- The generator and the discriminator: DCGAN's convolutional stacks. A model that
 -- extends this one with other networks (MLPs for the classic objectives) redefines it.
+-- @tparam table cfg the resolved config
+-- @treturn Module G
+-- @treturn Module D
 function M:make_networks(cfg)
    local d, m = cfg.data, cfg.model
    local nc = data.channels(d.name)
@@ -84,6 +89,12 @@ function M:make_networks(cfg)
       blocks.DCGANDiscriminator { ndf = m.ndf, nc = nc, image_size = d.image_size, norm = m.d_norm }
 end
 
+--- Builds G and D (make_networks; synchronised batch norm with model.sync_bn), the loss
+-- pair train.loss, the optimizers "g" and "d" (train.optimizer; a linear decay after
+-- train.decay_start > 0; D's weights clipped to train.clip > 0), the EMA of G
+-- (train.ema > 0), the image pool (train.pool > 0) and D's input augmentation.
+-- @tparam table cfg the resolved config
+-- @raise when train.decay_start is outside [0, train.steps]
 function M:build(cfg)
    local t = cfg.train
    if t.decay_start < 0 or t.decay_start > t.steps then
@@ -114,6 +125,11 @@ function M:build(cfg)
 end
 
 --- The optimizer train.optimizer names for net: Adam (lr, betas beta1, beta2) or RMSprop (lr).
+-- @tparam table t the config's train section
+-- @tparam Module net
+-- @tparam number lr
+-- @treturn Optimizer
+-- @raise on an unknown train.optimizer
 function M.optimizer_of(t, net, lr)
    if t.optimizer == "adam" then return optim.Adam(net:parameters(), { lr = lr, betas = { t.beta1, t.beta2 } }) end
    if t.optimizer == "rmsprop" then return optim.RMSprop(net:parameters(), { lr = lr }) end
@@ -129,6 +145,9 @@ function M:health_keys()
 end
 
 --- z ~ N(0, 1) of shape (n, nz, 1, 1).
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor (n, nz, 1, 1)
 function M:latent(n, generator)
    return core.randn({ n, self.cfg.model.nz, 1, 1 }, { generator = generator })
 end
@@ -136,6 +155,9 @@ end
 local function mean_of(t) return t:detach():double():mean():item() end
 
 --- n_critic D updates on fresh batches, then one G update (with the last latents).
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @tparam int step the step
+-- @treturn table the scalars to log
 function M:train_step(data_, step)
    local G, D, t = self.G, self.D, self.cfg.train
    local view = self.d_view or function(x) return x end
@@ -194,6 +216,8 @@ end
 -- opts.n samples (10,000) against the real test split, on the reference classifier of
 -- data.name (or opts.classifier), and the Parzen log-likelihood when data.split is
 -- "train" (the test split unseen); the EMA generator when there is one.
+-- @tparam[opt] table opts `n` (10000), `classifier` (the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local res = metrics.evaluate(self:sampler("G"), self.cfg.data.name, { n = opts.n or 10000,

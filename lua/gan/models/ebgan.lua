@@ -53,6 +53,9 @@ function AE:__init(nc, ndf, size)
    self.decoder:apply(nn.init.gan_normal(0.02))
 end
 --- x -> the energy per image (N) and the embedding (N, C, 4, 4).
+-- @tparam Tensor x (N, C, S, S)
+-- @treturn Tensor the energies (N): mean squared reconstruction errors
+-- @treturn Tensor the embeddings
 function AE:forward(x)
    local h = self.encoder(x)
    local e = ((self.decoder(h) - x) ^ 2):flatten(2):mean(2)
@@ -62,6 +65,8 @@ end
 --- The training images (data.split).
 M.dataset = dcgan.dataset
 
+--- Builds DCGAN's generator G, the autoencoder D and their Adam optimizers "g" and "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)
@@ -75,6 +80,9 @@ M.latent = dcgan.latent
 
 --- D: E(x) + max(0, m - E(G(z))); G: E(G(z)) + lambda_pt PT(embeddings of G(z)). Logs the
 -- losses, the mean energies of real and fake images, and the pull-away term.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local G, D, t = self.G, self.D, self.cfg.train
    local real = data_:next().image

@@ -49,6 +49,13 @@ function Layer:__init(cin, h, k, first, n_classes)
       self.cond_h = nn.Embedding(n_classes, 2 * h)
    end
 end
+--- One gated layer: the vertical stack (rows above) and the horizontal stack (the row to
+-- the left), each gated, the class embedding added for a conditional network.
+-- @tparam Tensor v the vertical stack (N, C, H, W)
+-- @tparam Tensor hx the horizontal stack (N, C, H, W)
+-- @tparam[opt] Tensor y int64 class labels (N)
+-- @treturn Tensor the new vertical stack
+-- @treturn Tensor the new horizontal stack (with the residual connection after the first layer)
 function Layer:forward(v, hx, y)
    local k = self.k
    local vf = self.v(F.pad(v, { k // 2, k // 2, k // 2, 0 }))
@@ -73,6 +80,9 @@ function Network:__init(h, layers, n_classes)
    self.out = nn.Sequential { nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, 1, 1) }
 end
 --- x (N, 1, H, W) of 0 and 1, y int64 (N) classes (conditional) -> logits (N, 1, H, W).
+-- @tparam Tensor x
+-- @tparam[opt] Tensor y
+-- @treturn Tensor
 function Network:forward(x, y)
    local v, hx = x, x
    for _, l in self.layers:ipairs() do v, hx = l(v, hx, y) end
@@ -81,21 +91,33 @@ end
 
 --- x -> logits; opts: h (32), layers (the gated layers, 7: a 7x7 first, then 3x3),
 -- n_classes (0: unconditional).
+-- @tparam table opts the options above
+-- @treturn Module
 function M.Network(opts)
    return Network(opts.h or 32, opts.layers or 7, opts.n_classes or 0)
 end
 
+--- The gated network of model.h channels and model.blocks + 1 layers, conditioned on the
+-- class when model.conditional.
+-- @tparam table cfg the resolved config
+-- @treturn Module
 function M:make_network(cfg)
    local m = cfg.model
    return M.Network { h = m.h, layers = m.blocks + 1, n_classes = m.conditional and m.n_classes or 0 }
 end
 
+--- The network's logits for x, passing the labels y when the model is conditional.
+-- @tparam Tensor x (N, 1, H, W) of 0 and 1
+-- @tparam[opt] Tensor y int64 class labels (N)
+-- @treturn Tensor (N, 1, H, W)
 function M:logits(x, y)
    if self.cfg.model.conditional then return self.net(x, y) end
    return self.net(x)
 end
 
 --- One row per class for a conditional model.
+-- @tparam int n the sheet's images
+-- @treturn Tensor|nil int64 (n), nil for an unconditional model
 function M:sheet_labels(n)
    if not self.cfg.model.conditional then return nil end
    local k = self.cfg.model.n_classes

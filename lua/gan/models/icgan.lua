@@ -45,6 +45,9 @@ function Generator:__init(nz, k, opts)
    self.net = blocks.DCGANGenerator { nz = nz + k, ngf = opts.ngf, nc = opts.nc, image_size = opts.image_size }
 end
 --- z (N, nz), y int64 (N) -> images (N, nc, S, S).
+-- @tparam Tensor z
+-- @tparam Tensor y
+-- @treturn Tensor
 function Generator:forward(z, y)
    local h = core.cat({ z, F.one_hot(y, self.k, z.dtype) }, 2)
    return self.net(h:view(h:size(1), h:size(2), 1, 1))
@@ -62,6 +65,10 @@ function Discriminator:__init(k, opts)
    self.k = k
    self.net = blocks.DCGANDiscriminator { ndf = opts.ndf, nc = opts.nc + k, image_size = opts.image_size }
 end
+--- D's logits for images x with their labels appended as k one-hot planes.
+-- @tparam Tensor x (N, nc, S, S)
+-- @tparam Tensor y int64 class labels (N), 0-based
+-- @treturn Tensor D's output for each image (DCGAN's discriminator)
 function Discriminator:forward(x, y) return self.net(with_planes(x, y, self.k)) end
 
 -- An encoder: DCGAN's discriminator trunk to 4x4, then a linear map to `out` values.
@@ -76,6 +83,8 @@ end
 
 --- Labelled training images: MNIST's training split or the skin-tone emoji's (composited
 -- on white), in [-1, 1] at data.image_size.
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    local d = cfg.data
    if d.name == "emoji_skin" then
@@ -97,6 +106,9 @@ local function test_set(cfg)
    return stack(imgs, 1), ds.labels
 end
 
+--- Builds the conditional G and D, the encoders E_z (image to latent) and E_y (image to
+-- labels), and one Adam optimizer per network, named after it.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    local k = classes(cfg)
@@ -112,6 +124,10 @@ function M:build(cfg)
 end
 
 --- z ~ N(0, 1) (n, nz) and uniform classes.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor z (n, nz)
+-- @treturn Tensor the classes, int64 (n)
 function M:latent(n, generator)
    return core.randn({ n, self.cfg.model.nz }, { generator = generator }),
       core.randint(0, classes(self.cfg), { n }, { generator = generator })
@@ -120,6 +136,9 @@ end
 --- The conditional GAN's D and G updates (minimax D, non-saturating G), then E_z on the
 -- step's generated triples and E_y on the real labelled batch. Logs the GAN losses and
 -- the encoders' (loss_ez: mean squared latent error; loss_ey: cross-entropy, acc_ey).
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local G, D = self.G, self.D
    local b = data_:next()
@@ -139,6 +158,9 @@ function M:train_step(data_, _)
 end
 
 --- Edits x (N, C, S, S) to classes y2: G(E_z(x), y2).
+-- @tparam Tensor x
+-- @tparam Tensor y2 int64 (N)
+-- @treturn Tensor the edited images
 function M:edit(x, y2) return M.run_eval(self.G, M.run_eval(self.E_z, x), y2) end
 
 --- Eight held-out images, a row each: the input, then its edit to every class.
@@ -178,6 +200,8 @@ end
 -- expectation). Skin tones: every held-out emoji edited from each tone to each other, the
 -- paired L1 (on the [0, 1] scale) to the real drawing in that tone (l1_edit) against
 -- copying the input (l1_copy); E_y's accuracy on the held-out images.
+-- @tparam[opt] table opts `classifier` (the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local x, y = test_set(self.cfg)

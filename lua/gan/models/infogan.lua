@@ -1,4 +1,4 @@
---- InfoGAN (Chen et al. 2016) for MNIST-sized images: the latent is n_noise noise
+--- InfoGAN (Chen et al., 2016) for MNIST-sized images: the latent is n_noise noise
 -- dimensions, one categorical code of n_cat values and n_cont continuous codes
 -- ~ Uniform(-1, 1); the discriminator's trunk also feeds Q, which predicts the codes
 -- (categorical logits and the means of unit-variance Gaussians for the continuous ones).
@@ -85,6 +85,8 @@ end
 -- (62), n_cat (10), n_cont (2), ngf (64), nc (1), image_size (32), arch ("dcgan": DCGAN's
 -- transposed-convolution stack; "paper": the paper's two fully connected layers before
 -- two transposed convolutions).
+-- @tparam[opt] table opts the options above
+-- @treturn Module
 function M.Generator(opts)
    opts = opts or {}
    local a, b, c = sizes(opts)
@@ -120,6 +122,10 @@ function Discriminator:__init(opts)
    end
 end
 --- x -> D's logit (N), Q's categorical logits (N, n_cat), Q's continuous means (N, n_cont).
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor D's logits
+-- @treturn Tensor Q's categorical logits
+-- @treturn Tensor Q's continuous means
 function Discriminator:forward(x)
    local h = self.trunk(x):flatten(2)
    local q = self.q(h)
@@ -128,10 +134,17 @@ end
 
 --- opts: ndf (64), nc (1), image_size (32), n_cat (10), n_cont (2), arch ("dcgan": DCGAN's
 -- convolutional trunk down to 4x4; "paper": two convolutions and FC 16 ndf).
+-- @tparam[opt] table opts the options above
+-- @treturn Module
 function M.Discriminator(opts) return Discriminator(opts or {}) end
 
 --- The generator's input from its parts: noise (N, n_noise), cat int64 (N) 0-based, cont
 -- (N, n_cont) -> (N, n_noise + n_cat + n_cont, 1, 1).
+-- @tparam Tensor noise
+-- @tparam Tensor cat
+-- @tparam Tensor cont
+-- @tparam[opt=10] int n_cat
+-- @treturn Tensor
 function M.make_latent(noise, cat, cont, n_cat)
    local oh = F.one_hot(cat, n_cat or 10, noise.dtype)
    local z = core.cat({ noise, oh, cont }, 2)
@@ -140,6 +153,11 @@ end
 
 --- A random latent: noise ~ N(0, 1), cat uniform, cont ~ U(-1, 1). Returns z, cat, cont.
 -- opts: n_noise, n_cat, n_cont, generator.
+-- @tparam int n
+-- @tparam table opts `n_noise`, `n_cat`, `n_cont`, `generator`
+-- @treturn Tensor z
+-- @treturn Tensor cat int64 (n)
+-- @treturn Tensor cont (n, n_cont)
 function M.sample_latent(n, opts)
    opts = opts or {}
    local a, b, c = sizes(opts)
@@ -155,6 +173,14 @@ end
 -- continuous codes under unit-variance Gaussians centred on Q's means, without the
 -- constant 0.5 log(2 pi) per code. Returns the total, the categorical part, the
 -- continuous part.
+-- @tparam Tensor cat_logits Q's (N, n_cat)
+-- @tparam Tensor cat the categorical codes G got, int64 (N)
+-- @tparam Tensor cont_mean Q's means (N, n_cont)
+-- @tparam Tensor cont the continuous codes G got (N, n_cont)
+-- @tparam[opt=1] number cont_weight the weight of the continuous part
+-- @treturn Tensor the total
+-- @treturn Tensor the categorical part
+-- @treturn Tensor the continuous part
 function M.info_loss(cat_logits, cat, cont_mean, cont, cont_weight)
    local l_cat = F.cross_entropy(cat_logits, cat)
    local l_cont = ((cont - cont_mean) ^ 2):sum(2):mean() * 0.5
@@ -163,13 +189,21 @@ end
 
 --- The variational lower bound of I(c; G(z, c)) for the categorical code, in nats:
 -- H(c) - CE = ln(n_cat) - cross-entropy (at most ln 10 = 2.303 for 10 values).
+-- @tparam number cat_ce the categorical cross-entropy
+-- @tparam[opt=10] int n_cat
+-- @treturn number
 function M.mi_estimate(cat_ce, n_cat) return math.log(n_cat or 10) - cat_ce end
 
 --- The training split of data.name.
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return require("gan.data").for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size })
 end
 
+--- Builds G and D (with its Q heads) for model.arch and their Adam optimizers "g" and "d".
+-- @tparam table cfg the resolved config
+-- @raise when data.image_size does not suit model.arch
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
    local fits = m.arch == "paper" and size % 4 == 0 or m.arch == "dcgan" and size >= 16 and size & (size - 1) == 0
@@ -187,6 +221,11 @@ end
 
 --- G's input for n random samples (noise, a uniform categorical code, continuous codes
 -- ~ U(-1, 1)); also returns the codes.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor z
+-- @treturn Tensor cat
+-- @treturn Tensor cont
 function M:latent(n, generator)
    local m = self.cfg.model
    return M.sample_latent(n, { n_noise = m.n_noise, n_cat = m.n_cat, n_cont = m.n_cont, generator = generator })
@@ -196,6 +235,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 
 --- Logs loss_d, loss_g, info_cat (cross-entropy), info_cont, mi (ln n_cat - info_cat,
 -- the lower bound on I(c; G(z, c)) in nats), d_real, d_fake.
+-- @tparam table data the batches: data:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data, _)
    local G, D, t, n_cat = self.G, self.D, self.cfg.train, self.cfg.model.n_cat
    local real = data:next().image
@@ -246,6 +288,8 @@ end
 -- matching (cat_accuracy, with the matching), the mutual-information estimate
 -- ln(n_cat) - CE of Q on these samples (mi, nats), and the unconditional metrics of
 -- gan.metrics.evaluate.
+-- @tparam[opt] table opts `n` (10000), `classifier` (the shipped one)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local m, n = self.cfg.model, opts.n or 10000

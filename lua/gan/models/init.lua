@@ -29,6 +29,9 @@ end
 
 --- The model class called `name`: a file of gan.models, or a class an experiment script
 -- defined in this process (gan.train.model { name = ... }).
+-- @tparam string name
+-- @treturn table the model class
+-- @raise for an unknown name, listing the models
 function M.get(name)
    if type(name) == "string" and name:match("^[%w][%w_]*$") and name ~= "init"
       and package.searchpath("gan.models." .. name, package.path) then

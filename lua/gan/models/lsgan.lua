@@ -1,4 +1,4 @@
---- LSGAN (Mao et al. 2017): least-squares losses with targets a = 0 for fakes and b = c = 1
+--- LSGAN (Mao et al., 2017): least-squares losses with targets a = 0 for fakes and b = c = 1
 -- for real images and for the generator, on DCGAN's networks; Adam 2e-4 (0.5, 0.999) as
 -- in the paper. model.g_norm = "none" trains G without batch norm (the paper's test of
 -- stability). It is DCGAN's model with these defaults: every DCGAN switch applies.

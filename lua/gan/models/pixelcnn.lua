@@ -40,10 +40,15 @@ function Block:__init(h)
    self.body = nn.Sequential { nn.ReLU(), nn.Conv2d(2 * h, h, 1), nn.ReLU(), nn.MaskedConv2d(h, h, 3, { mask = "B" }),
       nn.ReLU(), nn.Conv2d(h, 2 * h, 1) }
 end
+--- x plus the block's masked branch.
+-- @tparam Tensor x (N, 2h, H, W)
+-- @treturn Tensor of x's shape
 function Block:forward(x) return x + self.body(x) end
 
 --- x (N, 1, H, W) of 0 and 1 -> one logit per pixel (N, 1, H, W), each from the pixels
 -- before it. opts: h (32), blocks (6).
+-- @tparam table opts the options above
+-- @treturn Module
 function M.Network(opts)
    local h = opts.h or 32
    local layers = { nn.MaskedConv2d(1, 2 * h, 7, { mask = "A" }) }
@@ -54,6 +59,8 @@ end
 
 --- The training digits, binarized afresh in every batch (with their classes, checked
 -- against model.n_classes, for a conditional model).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    local ds = data.binarized_mnist { split = "train", dynamic = true }
    if cfg.model.conditional then M.check_classes(ds, cfg) end
@@ -61,8 +68,12 @@ function M.dataset(cfg)
 end
 
 --- The network; a conditional model (gated PixelCNN) also takes the class.
+-- @tparam table cfg the resolved config
+-- @treturn Module
 function M:make_network(cfg) return M.Network { h = cfg.model.h, blocks = cfg.model.blocks } end
 
+--- Builds the network "net" (make_network) and its Adam optimizer "net".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local t = cfg.train
    local net = self:network("net", self:make_network(cfg))
@@ -71,14 +82,22 @@ end
 
 --- The negative log-likelihood of each image (N) in nats: the sum over pixels of the
 -- Bernoulli cross-entropy of its logit.
+-- @tparam Tensor logits (N, 1, H, W)
+-- @tparam Tensor x (N, 1, H, W) of 0 and 1
+-- @treturn Tensor (N)
 function M.nll(logits, x)
    return F.binary_cross_entropy_with_logits(logits, x, { reduction = "none" }):flatten(2):sum(2)
 end
 
 --- The network's logits for x; a conditional model also passes the labels y.
+-- @tparam Tensor x (N, 1, H, W) of 0 and 1
+-- @treturn Tensor (N, 1, H, W)
 function M:logits(x) return self.net(x) end
 
 --- One Adam step on the mean NLL of a batch; logs nll (nats per digit) and bits_per_dim.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local b = data_:next()
    local nll = self:update("net", function() return M.nll(self:logits(b.image, b.label), b.image):mean() end)
@@ -88,6 +107,11 @@ end
 
 --- n images drawn pixel by pixel (one network pass per pixel) from generator g, of the
 -- classes y (int64 (n), conditional networks); opts.progress shows a progress line.
+-- @tparam int n
+-- @tparam[opt] Generator g
+-- @tparam[opt] Tensor y
+-- @tparam[opt] table opts `progress` (false)
+-- @treturn Tensor (n, 1, 28, 28) of 0 and 1
 function M:generate(n, g, y, opts)
    local H = 28
    local x = core.zeros { n, 1, H, H }
@@ -120,6 +144,8 @@ end
 
 --- The exact NLL in nats per digit of the held-out digits (one binarization seeded 0),
 -- its standard error and bits per dimension; with opts.dir also samples.png (16 images).
+-- @tparam[opt] table opts `dir` (none: write no image)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local test = data.binarized_mnist { split = "test", seed = 0 }

@@ -1,4 +1,4 @@
---- SAGAN (Zhang et al. 2019): a class-conditional residual generator and discriminator
+--- SAGAN (Zhang et al., 2019): a class-conditional residual generator and discriminator
 -- with self-attention, spectral norm in both, the hinge loss, TTUR (G 1e-4, D 4e-4,
 -- betas (0, 0.9)), conditional batch norm in G and a projection discriminator (Miyato &
 -- Koyama 2018). Every trick BigGAN adds on top (gan.models.biggan) is a switch here, so
@@ -136,6 +136,9 @@ function Generator:__init(o)
 end
 
 --- z (N, nz), y int64 (N) 0-based -> images (N, nc, S, S) in [-1, 1].
+-- @tparam Tensor z
+-- @tparam Tensor y
+-- @treturn Tensor
 function Generator:forward(z, y)
    if y == nil then error("sagan generator: class labels are required, G(z, y)", 2) end
    local N = z:size(1)
@@ -160,6 +163,8 @@ end
 
 --- opts: nz, n_classes, ch, nc, image_size, attention (resolution, 0: none), sn,
 -- shared_dim (0: per-layer class embeddings), hierarchical.
+-- @tparam table opts the options above
+-- @treturn Module
 function M.Generator(opts) return Generator(opts) end
 
 -- ---------------------------------------------------------------- the discriminator
@@ -193,6 +198,8 @@ function Discriminator:__init(o)
 end
 
 --- The features h (N, 8ch): the blocks, ReLU, and the sum over positions.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor
 function Discriminator:features(x)
    local h = x
    for i = 1, #self.blocks do
@@ -204,6 +211,10 @@ end
 
 --- x (N, nc, S, S), y int64 (N) -> the score (N); with head "ac" also the class logits
 -- (N, n_classes) (y is then not used).
+-- @tparam Tensor x
+-- @tparam[opt] Tensor y
+-- @treturn Tensor the scores
+-- @treturn[opt] Tensor the class logits (head "ac")
 function Discriminator:forward(x, y)
    local h = self:features(x)
    local N = x:size(1)
@@ -217,16 +228,25 @@ end
 
 --- opts: n_classes, ch, nc, image_size, attention (resolution, 0: none), head
 -- ("projection" or "ac").
+-- @tparam table opts the options above
+-- @treturn Module
 function M.Discriminator(opts) return Discriminator(opts) end
 
 -- ---------------------------------------------------------------- training
 
 --- The labelled training split (the test split stays unseen: it is the reference set):
 -- Fashion-MNIST, MNIST, or emoji by category (emoji_category, 9 classes).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return M.check_classes(data.for_gan(cfg.data.name, { split = "train", image_size = cfg.data.image_size }), cfg)
 end
 
+--- Builds the BigGAN-style G and D, their Adam optimizers "g" and "d", the EMA of G
+-- (train.ema > 0) and the list of G's weights under orthogonal regularisation
+-- (train.ortho > 0).
+-- @tparam table cfg the resolved config
+-- @raise when model.attention is neither 0 nor a power of two in [8, data.image_size / 2]
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    -- each value is in its declared range; what is left is between keys
@@ -250,6 +270,11 @@ end
 --- z ~ N(0, 1) (n, nz), or N(0, 1) truncated to [-truncation, truncation] when
 -- truncation > 0 (gan.trunc_normal: exact inverse-CDF sampling, the distribution of
 -- resampling every value beyond the threshold), and classes drawn uniformly.
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @tparam[opt=0] number truncation
+-- @treturn Tensor z (n, nz)
+-- @treturn Tensor the classes, int64 (n)
 function M:latent(n, generator, truncation)
    local nz, t = self.cfg.model.nz, truncation or 0
    local z
@@ -274,6 +299,9 @@ local function mean_of(t) return t:detach():double():mean():item() end
 -- loss, plus the class cross-entropy of its images with head "ac", plus the orthogonal
 -- penalty). Logs loss_d, loss_g, d_real, d_fake (mean scores), ortho, and with head
 -- "ac" acc_real (D's class accuracy on real images).
+-- @tparam table batches the batches: batches:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(batches, _)
    local G, D, cfg = self.G, self.D, self.cfg
    local ac = cfg.model.head == "ac"
@@ -329,6 +357,9 @@ local RAW = { "fid", "precision", "recall", "class_accuracy", "confident", "fid_
 -- the confident share, the class accuracy and the FID within each class. With an EMA
 -- generator these are its numbers, and raw_<key> the same for the raw generator (unless
 -- opts.raw is false).
+-- @tparam[opt] table opts `n` (10000), `classifier` (the shipped one), `truncation`
+--  (model.truncation), `raw` (true)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local n = opts.n or 10000

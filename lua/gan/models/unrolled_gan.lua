@@ -1,4 +1,4 @@
---- Unrolled GAN (Metz et al. 2017): the generator's loss is taken against the
+--- Unrolled GAN (Metz et al., 2017): the generator's loss is taken against the
 -- discriminator as it will be after K more of its own Adam steps, and differentiated
 -- through those steps (second order: the unrolled updates are differentiable functions
 -- of G's parameters, not the first-order shortcut that treats them as constants). The
@@ -19,6 +19,9 @@ local M = require("gan.models.vanilla_gan"):extend {
    defaults = { train = { unroll = require("gan.config").range(5, "[0, inf)") } },
 }
 
+--- Builds vanilla_gan's networks and optimizers.
+-- @tparam table cfg the resolved config
+-- @raise when unrolling (train.unroll > 0) with an optimizer other than Adam or n_critic ~= 1
 function M:build(cfg)
    local t = cfg.train
    if t.unroll > 0 and (t.optimizer ~= "adam" or t.n_critic ~= 1) then
@@ -31,6 +34,13 @@ end
 -- parameters after them (a list in D:parameters() order). `state` gives the starting
 -- moments and step count per parameter (Adam's exp_avg, exp_avg_sq, step; missing:
 -- zeros, 0); o: lr, betas, eps, loss (the D loss function of (d_real, d_fake)).
+-- @tparam Module D
+-- @tparam Tensor real
+-- @tparam Tensor fake
+-- @tparam int k the number of steps
+-- @tparam table state parameter -> `{exp_avg, exp_avg_sq, step}`
+-- @tparam table o `lr`, `betas`, `eps`, `loss`
+-- @treturn {Tensor,...} D's parameters after the k steps
 function M.unroll(D, real, fake, k, state, o)
    local params = {}
    for i, p in ipairs(D:parameters()) do params[i] = p:detach():requires_grad_() end
@@ -59,6 +69,9 @@ function M.unroll(D, real, fake, k, state, o)
 end
 
 --- One D update on a fresh batch, then G's update against D unrolled K steps.
+-- @tparam table data the batches: data:next() gives the next one
+-- @tparam int step the step
+-- @treturn table the scalars to log
 function M:train_step(data, step)
    local G, D, t = self.G, self.D, self.cfg.train
    local real = data:next().image

@@ -66,6 +66,10 @@ function Encoder:__init(m, deterministic)
    end
 end
 --- x (N, 1, 28, 28) [, y] -> mu, logvar (N, nz) (a deterministic encoder: the code only).
+-- @tparam Tensor x
+-- @tparam[opt] Tensor y int64 classes (a conditional model)
+-- @treturn Tensor mu
+-- @treturn Tensor logvar
 function Encoder:forward(x, y)
    local h = self.trunk(x)
    if self.k > 0 then h = core.cat({ h, one_hot(y, self.k, h) }, 2) end
@@ -97,6 +101,9 @@ function Decoder:__init(m)
 end
 --- z (N, nz) [, y] -> the decoder's output (N, 1, 28, 28): Bernoulli logits, or the
 -- pre-sigmoid Gaussian means.
+-- @tparam Tensor z
+-- @tparam[opt] Tensor y int64 classes (a conditional model)
+-- @treturn Tensor
 function Decoder:forward(z, y)
    if self.k > 0 then z = core.cat({ z, one_hot(y, self.k, z) }, 2) end
    return self.net(z)
@@ -106,6 +113,8 @@ end
 
 --- The training digits: binarized afresh each batch (Bernoulli decoder) or grey levels
 -- in [0, 1] (Gaussian decoder).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    local ds = cfg.model.decoder == "bernoulli" and data.binarized_mnist { split = "train", dynamic = true }
       or data.mnist { split = "train" }
@@ -125,6 +134,8 @@ end
 
 M.deterministic = false
 
+--- Builds the encoder and the decoder and one Adam optimizer "vae" over both.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    local E = self:network("encoder", Encoder(m, self.deterministic))
@@ -135,6 +146,9 @@ function M:build(cfg)
 end
 
 --- log p(x | z) per image (N) from the decoder's output for x.
+-- @tparam Tensor out the decoder's output (N, 1, 28, 28)
+-- @tparam Tensor x (N, 1, 28, 28)
+-- @treturn Tensor (N)
 function M:log_lik(out, x)
    if self.cfg.model.decoder == "bernoulli" then
       return -F.binary_cross_entropy_with_logits(out, x, { reduction = "none" }):flatten(2):sum(2)
@@ -145,9 +159,15 @@ function M:log_lik(out, x)
 end
 
 --- The decoder's images: Bernoulli probabilities or Gaussian means, in [0, 1].
+-- @tparam Tensor out the decoder's output
+-- @treturn Tensor
 function M.mean_image(out) return out:sigmoid() end
 
 --- z ~ N(0, 1) (n, nz) (and uniform classes for a conditional model).
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor z (n, nz)
+-- @treturn[opt] Tensor the classes, int64 (n), for a conditional model
 function M:latent(n, generator)
    local z = core.randn({ n, self.cfg.model.nz }, { generator = generator })
    if self.cfg.model.conditional then
@@ -156,7 +176,13 @@ function M:latent(n, generator)
    return z
 end
 
---- The negative ELBO of a batch (mean per digit, nats), its reconstruction and KL parts.
+--- The two terms of the negative ELBO of each image, in nats: the reconstruction term
+-- -log p(x | z) at z = mu + sigma eps, and the KL of q(z | x) from the prior.
+-- @tparam Tensor x (N, 1, 28, 28)
+-- @tparam[opt] Tensor y int64 classes (a conditional model)
+-- @tparam Tensor eps N(0, 1) noise (N, nz)
+-- @treturn Tensor the reconstruction term (N)
+-- @treturn Tensor the KL (N)
 function M:elbo_terms(x, y, eps)
    local mu, logvar = self.encoder(x, y)
    local z = mu + (logvar * 0.5):exp() * eps
@@ -166,6 +192,9 @@ function M:elbo_terms(x, y, eps)
 end
 
 --- One Adam step on the negative ELBO; logs loss (-ELBO, nats per digit), rec and kl.
+-- @tparam table data_ the batches: data_:next() gives the next one
+-- @param _ the step (unused)
+-- @treturn table the scalars to log
 function M:train_step(data_, _)
    local b = data_:next()
    local x, y = b.image, b.label
@@ -217,6 +246,8 @@ end
 --- On the held-out digits: the ELBO (one sample per digit, the KL in closed form) and
 -- the IWAE bound with model.iwae_k (or opts.k) samples per digit, in nats per digit, with
 -- standard errors; with opts.dir also eval.png (the sheet).
+-- @tparam[opt] table opts `dir` (none), `k` (model.iwae_k)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local x, y, reference = test_set(self.cfg)

@@ -1,4 +1,4 @@
---- The original GAN (Goodfellow et al. 2014): an MLP generator and an MLP discriminator
+--- The original GAN (Goodfellow et al., 2014): an MLP generator and an MLP discriminator
 -- (maxout units, dropout) on flattened images, or on the 2-d toy mixtures (ring8,
 -- grid25) where mode collapse is seen directly. It is DCGAN's step with MLPs: the
 -- minimax and the non-saturating generator losses are train.loss = "minimax" or
@@ -42,6 +42,9 @@ local M = dcgan:extend {
 local function is_toy(cfg) return data.TOY2D[cfg.data.name] == true end
 
 --- G and D as MLPs over the data's points or flattened images.
+-- @tparam table cfg the resolved config
+-- @treturn Module G
+-- @treturn Module D
 function M:make_networks(cfg)
    local m, d = cfg.model, cfg.data
    local c, s = data.channels(d.name), d.image_size
@@ -54,6 +57,9 @@ function M:make_networks(cfg)
 end
 
 --- z ~ N(0, 1) (n, nz).
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor (n, nz)
 function M:latent(n, generator)
    return core.randn({ n, self.cfg.model.nz }, { generator = generator })
 end
@@ -70,6 +76,8 @@ end
 
 --- On a toy mixture: gan.metrics.mode_stats of opts.n samples (10,000); on images: DCGAN's
 -- evaluation plus, when data.split is "train", the Parzen log-likelihood.
+-- @tparam[opt] table opts `n` (10000)
+-- @treturn table metric name -> number
 function M:evaluate(opts)
    opts = opts or {}
    if not is_toy(self.cfg) then return dcgan.evaluate(self, opts) end

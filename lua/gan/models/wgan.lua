@@ -1,4 +1,4 @@
---- WGAN (Arjovsky et al. 2017): a critic estimating the Wasserstein-1 distance, kept
+--- WGAN (Arjovsky et al., 2017): a critic estimating the Wasserstein-1 distance, kept
 -- (roughly) 1-Lipschitz by clamping its weights to [-0.01, 0.01] after each of its
 -- optimizer steps; 5 critic steps per generator step; RMSprop 5e-5, as in the paper, on
 -- DCGAN's networks. -loss_d is the critic's estimate of the distance, logged every step.

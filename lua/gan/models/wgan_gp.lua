@@ -1,4 +1,4 @@
---- WGAN-GP (Gulrajani et al. 2017): DCGAN's generator against a critic without batch
+--- WGAN-GP (Gulrajani et al., 2017): DCGAN's generator against a critic without batch
 -- norm, the Wasserstein loss with the gradient penalty (weight 10), 5 critic steps per
 -- generator step and Adam 1e-4 with betas (0, 0.9), as in the paper. It is DCGAN's
 -- model with these defaults: every DCGAN switch applies.

@@ -42,6 +42,9 @@ end
 --- z (N, nz, 1, 1) -> image (N, nc, size, size) in [-1, 1].
 -- opts: nz (100), ngf (64), nc (1), image_size (32), norm ("batch" (default) or "none":
 -- without batch norm, the transposed convolutions get biases).
+-- @tparam[opt] table opts the options above
+-- @treturn Module a Sequential
+-- @raise on an unknown norm
 function B.DCGANGenerator(opts)
    opts = opts or {}
    local nz, ngf, nc, size = opts.nz or 100, opts.ngf or 64, opts.nc or 1, opts.image_size or 32
@@ -72,6 +75,9 @@ end
 --- image (N, nc, size, size) -> one score (logit) per image, shape (N).
 -- opts: ndf (64), nc (1), image_size (32), norm ("batch" (default), "layer" or "none":
 -- WGAN-GP's critic must not use batch norm).
+-- @tparam[opt] table opts the options above
+-- @treturn Module a Sequential
+-- @raise on an unknown norm
 function B.DCGANDiscriminator(opts)
    opts = opts or {}
    local ndf, nc, size = opts.ndf or 64, opts.nc or 1, opts.image_size or 32
@@ -103,6 +109,9 @@ local MLP_ACTS = { relu = true, leaky_relu = true, maxout = true }
 -- (hidden layers, 2), act ("relu", "leaky_relu" (slope 0.2) or "maxout" with `pieces` (5)),
 -- dropout (0: none; after each hidden layer), out_act ("tanh", "sigmoid" or nil: linear),
 -- out_shape. Layers keep PyTorch's default initialisation.
+-- @tparam table opts the options above (input and out required)
+-- @treturn Module a Sequential
+-- @raise without integer input and out, or on an unknown act
 function B.MLP(opts)
    opts = opts or {}
    local act, hidden = opts.act or "relu", opts.hidden or 256
@@ -135,6 +144,8 @@ end
 
 --- image (N, in_nc, H, W) -> image (N, out_nc, H, W) in [-1, 1]; H and W multiples of 4.
 -- opts: in_nc (3), out_nc (3), ngf (64), n_blocks (9; the paper uses 6 below 256 pixels).
+-- @tparam[opt] table opts the options above
+-- @treturn Module a Sequential
 function B.ResnetGenerator(opts)
    opts = opts or {}
    local in_nc, out_nc, ngf, n_blocks = opts.in_nc or 3, opts.out_nc or 3, opts.ngf or 64, opts.n_blocks or 9
@@ -184,6 +195,10 @@ function UnetBlock:__init(outer_nc, inner_nc, opts)
    self.sub = opts.sub   -- the inner levels (nil at the innermost)
    self.up = nn.Sequential(up)
 end
+--- One U-Net level: down, the inner levels, up; all but the outermost level return
+-- their input concatenated with the output along the channels.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor
 function UnetBlock:forward(x)
    local h = self.down(x)
    if self.sub then h = self.sub(h) end
@@ -196,6 +211,9 @@ end
 -- two >= 2^n_downs; n_downs stride-2 levels (the bottleneck is 1x1 when S = 2^n_downs)
 -- with skip connections between mirrored levels. opts: in_nc (3), out_nc (3), ngf (64),
 -- n_downs (6 for 64-pixel images, 8 for 256), dropout (false).
+-- @tparam[opt] table opts the options above
+-- @treturn Module
+-- @raise when n_downs < 5
 function B.UnetGenerator(opts)
    opts = opts or {}
    local in_nc, out_nc, ngf, n = opts.in_nc or 3, opts.out_nc or 3, opts.ngf or 64, opts.n_downs or 6
@@ -210,6 +228,8 @@ end
 
 --- image (N, in_nc, H, W) -> (N, 1, H', W') logits, one per overlapping patch (70x70 for
 -- n_layers 3). opts: in_nc (3), ndf (64), n_layers (3).
+-- @tparam[opt] table opts the options above
+-- @treturn Module a Sequential
 function B.PatchDiscriminator(opts)
    opts = opts or {}
    local in_nc, ndf, n_layers = opts.in_nc or 3, opts.ndf or 64, opts.n_layers or 3

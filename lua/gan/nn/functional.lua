@@ -56,6 +56,11 @@ local check_opts = require("gan.opts").check   -- errors point at the caller of 
 -- ---------------------------------------------------------------- linear, convolution
 
 --- y = x W^T + b for x (..., in), W (out, in), b (out).
+-- @tparam Tensor x (..., in)
+-- @tparam Tensor w (out, in)
+-- @tparam[opt] Tensor b (out)
+-- @treturn Tensor (..., out)
+-- @raise when x's last dim does not match w
 function F.linear(x, w, b)
    check_tensor(x, "linear", "input"); check_tensor(w, "linear", "weight")
    if w:dim() ~= 2 or x:dim() < 1 or x:size(-1) ~= w:size(2) then
@@ -77,6 +82,10 @@ F.conv_transpose2d = core.conv_transpose2d
 
 --- Average pooling as a depthwise convolution with a constant kernel (so it has double
 -- backward). Options: stride (default kernel), padding, count_include_pad (true).
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam int|{int,int} kernel
+-- @tparam[opt] table opts `stride` (the kernel), `padding` (0), `count_include_pad` (true)
+-- @treturn Tensor (N, C, H', W')
 function F.avg_pool2d(x, kernel, opts)
    opts = check_opts(opts, set("stride", "padding", "count_include_pad"), "avg_pool2d")
    check_tensor(x, "avg_pool2d", "input")
@@ -97,6 +106,12 @@ end
 
 --- Max pooling. Options: stride (default kernel), padding, dilation, ceil_mode,
 -- return_indices (also return the flat indices into each H*W plane, 0-based).
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam int|{int,int} kernel
+-- @tparam[opt] table opts `stride` (the kernel), `padding` (0), `dilation` (1),
+--  `ceil_mode` (false), `return_indices` (false)
+-- @treturn Tensor (N, C, H', W')
+-- @treturn[opt] Tensor with return_indices: int64 (N, C, H', W')
 function F.max_pool2d(x, kernel, opts)
    opts = check_opts(opts, set("stride", "padding", "dilation", "ceil_mode", "return_indices"), "max_pool2d")
    check_tensor(x, "max_pool2d", "input")
@@ -125,6 +140,9 @@ end
 
 --- Adaptive average pooling to `size` (a number or {h, w}), as PyTorch: window i covers
 -- [floor(i H / h), ceil((i + 1) H / h)).
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam int|{int,int} size
+-- @treturn Tensor (N, C, h, w)
 function F.adaptive_avg_pool2d(x, size)
    check_tensor(x, "adaptive_avg_pool2d", "input")
    if x:dim() ~= 4 then error("adaptive_avg_pool2d: expected a 4-d input, got " .. shape_str(x), 2) end
@@ -192,6 +210,11 @@ end
 --- Resize (N, C, H, W). Options: size ({h, w} or a number) or scale_factor (number or
 -- pair), mode "nearest" (default), "bilinear" or "bicubic" (Keys' kernel, a = -0.5, edges
 -- replicated; no antialiasing when shrinking), align_corners (bilinear; default false).
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam table opts `size` or `scale_factor` (one of them), `mode` ("nearest"),
+--  `align_corners` (false)
+-- @treturn Tensor (N, C, H', W')
+-- @raise without size or scale_factor, or on an unknown mode
 function F.interpolate(x, opts)
    opts = check_opts(opts, set("size", "scale_factor", "mode", "align_corners"), "interpolate")
    check_tensor(x, "interpolate", "input")
@@ -238,6 +261,9 @@ local function check_factor(r, op)
 end
 
 --- (N, C r^2, H, W) -> (N, C, H r, W r).
+-- @tparam Tensor x (N, C r^2, H, W)
+-- @tparam int r the upscale factor, >= 1
+-- @treturn Tensor (N, C, H r, W r)
 function F.pixel_shuffle(x, r)
    check_tensor(x, "pixel_shuffle", "input")
    r = check_factor(r, "pixel_shuffle")
@@ -249,6 +275,9 @@ function F.pixel_shuffle(x, r)
 end
 
 --- (N, C, H r, W r) -> (N, C r^2, H, W).
+-- @tparam Tensor x (N, C, H r, W r)
+-- @tparam int r the downscale factor, >= 1
+-- @treturn Tensor (N, C r^2, H, W)
 function F.pixel_unshuffle(x, r)
    check_tensor(x, "pixel_unshuffle", "input")
    r = check_factor(r, "pixel_unshuffle")
@@ -261,6 +290,11 @@ end
 
 --- Pads the trailing dims: pads = {left, right [, top, bottom [, front, back]]}, last dim
 -- first (as PyTorch). mode "constant" (value), "reflect" or "replicate".
+-- @tparam Tensor x
+-- @tparam {int,...} pads two per padded dim, last dim first
+-- @tparam[opt="constant"] string mode "constant", "reflect" or "replicate"
+-- @tparam[opt=0] number value the fill of "constant"
+-- @treturn Tensor
 function F.pad(x, pads, mode, value)
    check_tensor(x, "pad", "input")
    mode = mode or "constant"
@@ -341,6 +375,17 @@ end
 --- Batch normalisation over (N, ...) per channel (dim 2). In training, batch statistics
 -- normalise and the running stats (if given) move by momentum with the unbiased
 -- variance; in eval the running stats normalise.
+-- @tparam Tensor x (N, C, ...)
+-- @tparam[opt] Tensor running_mean (C), updated in place in training
+-- @tparam[opt] Tensor running_var (C), updated in place in training
+-- @tparam[opt] Tensor weight (C)
+-- @tparam[opt] Tensor bias (C)
+-- @tparam boolean training batch statistics (always without running stats)
+-- @tparam[opt=0.1] number momentum
+-- @tparam[opt=1e-5] number eps
+-- @treturn Tensor of x's shape
+-- @raise when the per-channel tensors do not match C, or in training with one value per
+--  channel
 function F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
    check_tensor(x, "batch_norm", "input")
    if x:dim() < 2 then error("batch_norm: expected at least 2 dims (N, C, ...), got " .. shape_str(x), 2) end
@@ -371,6 +416,14 @@ end
 -- over the batches of every rank (sums of x and x^2 and the counts all-reduced, a
 -- differentiable exchange, so gradients flow across ranks as through one large batch),
 -- then the affine transform; running statistics updated as batch_norm does.
+-- @tparam Tensor x (N, C, ...)
+-- @tparam[opt] Tensor running_mean (C)
+-- @tparam[opt] Tensor running_var (C)
+-- @tparam[opt] Tensor weight (C)
+-- @tparam[opt] Tensor bias (C)
+-- @tparam[opt=0.1] number momentum
+-- @tparam[opt=1e-5] number eps
+-- @treturn Tensor of x's shape
 function F.sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps)
    check_tensor(x, "sync_batch_norm", "input")
    momentum, eps = momentum or 0.1, eps or 1e-5
@@ -395,6 +448,15 @@ end
 
 --- Instance normalisation: per sample and channel over the spatial dims. With running
 -- stats and use_input_stats == false, normalises with those instead.
+-- @tparam Tensor x (N, C, ...) with spatial dims
+-- @tparam[opt] Tensor running_mean (C)
+-- @tparam[opt] Tensor running_var (C)
+-- @tparam[opt] Tensor weight (C)
+-- @tparam[opt] Tensor bias (C)
+-- @tparam[opt] boolean use_input_stats false: normalise with the running stats
+-- @tparam[opt=0.1] number momentum
+-- @tparam[opt=1e-5] number eps
+-- @treturn Tensor of x's shape
 function F.instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
    check_tensor(x, "instance_norm", "input")
    if x:dim() < 3 then error("instance_norm: expected (N, C, ...) with spatial dims, got " .. shape_str(x), 2) end
@@ -414,6 +476,13 @@ end
 
 --- Layer normalisation over the trailing dims given by normalized_shape (a number or a
 -- table of sizes); weight and bias have that shape.
+-- @tparam Tensor x (..., normalized_shape)
+-- @tparam int|{int,...} normalized_shape
+-- @tparam[opt] Tensor weight
+-- @tparam[opt] Tensor bias
+-- @tparam[opt=1e-5] number eps
+-- @treturn Tensor of x's shape
+-- @raise when x does not end with normalized_shape
 function F.layer_norm(x, normalized_shape, weight, bias, eps)
    check_tensor(x, "layer_norm", "input")
    if type(normalized_shape) == "number" then normalized_shape = { normalized_shape } end
@@ -433,6 +502,12 @@ function F.layer_norm(x, normalized_shape, weight, bias, eps)
 end
 
 --- Group normalisation: channels split into num_groups, each normalised per sample.
+-- @tparam Tensor x (N, C, ...)
+-- @tparam int num_groups dividing C
+-- @tparam[opt] Tensor weight (C)
+-- @tparam[opt] Tensor bias (C)
+-- @tparam[opt=1e-5] number eps
+-- @treturn Tensor of x's shape
 function F.group_norm(x, num_groups, weight, bias, eps)
    check_tensor(x, "group_norm", "input")
    local N, C = x:size(1), x:size(2)
@@ -449,6 +524,9 @@ end
 -- ---------------------------------------------------------------- embedding, dropout
 
 --- Rows of weight (num, dim) for int64 indices of any shape (0-based).
+-- @tparam Tensor indices int64
+-- @tparam Tensor weight (num, dim)
+-- @treturn Tensor (indices' shape..., dim)
 function F.embedding(indices, weight)
    check_tensor(indices, "embedding", "indices"); check_tensor(weight, "embedding", "weight")
    if indices.dtype ~= "int64" then error("embedding: indices must be int64, got " .. indices.dtype, 2) end
@@ -465,6 +543,11 @@ function F.embedding(indices, weight)
 end
 
 --- Zeroes elements with probability p and scales the rest by 1 / (1 - p) in training.
+-- @tparam Tensor x
+-- @tparam[opt=0.5] number p in [0, 1]
+-- @tparam[opt=true] boolean training false (eval mode) returns x unchanged
+-- @tparam[opt] table opts `generator` (the default one)
+-- @treturn Tensor
 function F.dropout(x, p, training, opts)
    p = p or 0.5
    if p < 0 or p > 1 then error(("dropout: p must be in [0, 1], got %g"):format(p), 2) end
@@ -476,24 +559,42 @@ end
 
 -- ---------------------------------------------------------------- activations
 
+--- max(x, 0), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.relu(x) return x:relu() end
+--- tanh(x), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.tanh(x) return x:tanh() end
+--- 1 / (1 + exp(-x)), elementwise.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.sigmoid(x) return x:sigmoid() end
 
 --- max(x, 0) + slope * min(x, 0).
+-- @tparam Tensor x
+-- @tparam[opt=0.01] number slope
+-- @treturn Tensor
 function F.leaky_relu(x, slope)
    check_tensor(x, "leaky_relu", "input")
    return core.leaky_relu(x, slope or 0.01)   -- the gradient at exactly 0 is slope (as PyTorch)
 end
 
 --- x for x > 0, alpha (exp(x) - 1) otherwise.
+-- @tparam Tensor x
+-- @tparam[opt=1] number alpha
+-- @treturn Tensor
 function F.elu(x, alpha)
    alpha = alpha or 1
    local neg = (-(x:relu())):add(x)     -- min(x, 0)
    return x:relu() + neg:expm1() * alpha
 end
 
---- Gaussian error linear unit; opts.approximate = "tanh" for the tanh form.
+--- Gaussian error linear unit: x Phi(x), exact (with erf) or in its tanh form.
+-- @tparam Tensor x
+-- @tparam[opt] string approximate "tanh" for the tanh form
+-- @treturn Tensor
 function F.gelu(x, approximate)
    if approximate == "tanh" then
       local c = math.sqrt(2 / math.pi)
@@ -513,6 +614,10 @@ local function stable_softplus(z)
 end
 
 --- log(1 + exp(beta x)) / beta, computed stably; linear above threshold as PyTorch.
+-- @tparam Tensor x
+-- @tparam[opt=1] number beta
+-- @tparam[opt=20] number threshold
+-- @treturn Tensor
 function F.softplus(x, beta, threshold)
    beta, threshold = beta or 1, threshold or 20
    local bx = x * beta
@@ -521,6 +626,10 @@ function F.softplus(x, beta, threshold)
 end
 
 --- log(sum(exp(x), dim)), stable.
+-- @tparam Tensor x
+-- @tparam int dim
+-- @tparam[opt=false] boolean keepdim
+-- @treturn Tensor
 function F.logsumexp(x, dim, keepdim)
    local m = x:max(dim, true):detach()
    -- A row whose maximum is infinite is shifted by 0 instead: -inf - -inf and inf - inf
@@ -531,11 +640,19 @@ function F.logsumexp(x, dim, keepdim)
    return s:squeeze(dim)
 end
 
+--- x - logsumexp(x, dim): log-probabilities along dim, stable.
+-- @tparam Tensor x
+-- @tparam[opt=-1] int dim
+-- @treturn Tensor of x's shape
 function F.log_softmax(x, dim)
    dim = dim or -1
    return x - F.logsumexp(x, dim, true)
 end
 
+--- exp(x) / sum(exp(x), dim), computed after subtracting the maximum along dim.
+-- @tparam Tensor x
+-- @tparam[opt=-1] int dim
+-- @treturn Tensor of x's shape
 function F.softmax(x, dim)
    dim = dim or -1
    local e = (x - x:max(dim, true):detach()):exp()
@@ -543,6 +660,11 @@ function F.softmax(x, dim)
 end
 
 --- Float one-hot rows (..., n) of int64 labels (0-based).
+-- @tparam Tensor labels int64, 0-based
+-- @tparam int n the number of classes
+-- @tparam[opt="float32"] string dtype
+-- @treturn Tensor (labels' shape..., n)
+-- @raise when labels are not int64 or out of range
 function F.one_hot(labels, n, dtype)
    check_tensor(labels, "one_hot", "labels")
    if labels.dtype ~= "int64" then error("one_hot: labels must be int64, got " .. labels.dtype, 2) end
@@ -575,6 +697,10 @@ local function check_pair(input, target, op)
 end
 
 --- Mean squared error. opts.reduction: "mean" (default), "sum" or "none".
+-- @tparam Tensor input
+-- @tparam Tensor target of input's shape
+-- @tparam[opt] table opts `reduction` ("mean")
+-- @treturn Tensor
 function F.mse_loss(input, target, opts)
    opts = check_opts(opts, set("reduction"), "mse_loss")
    check_pair(input, target, "mse_loss")
@@ -582,6 +708,12 @@ function F.mse_loss(input, target, opts)
    return reduce(d * d, opts.reduction, "mse_loss")
 end
 
+--- Mean absolute error.
+-- @tparam Tensor input
+-- @tparam Tensor target of input's shape
+-- @tparam[opt] table opts `reduction`: "mean" (default), "sum" or "none"
+-- @treturn Tensor
+-- @raise when the shapes differ
 function F.l1_loss(input, target, opts)
    opts = check_opts(opts, set("reduction"), "l1_loss")
    check_pair(input, target, "l1_loss")
@@ -589,6 +721,10 @@ function F.l1_loss(input, target, opts)
 end
 
 --- Huber-style loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere.
+-- @tparam Tensor input
+-- @tparam Tensor target of input's shape
+-- @tparam[opt] table opts `beta` (1), `reduction` ("mean", "sum" or "none")
+-- @treturn Tensor
 function F.smooth_l1_loss(input, target, opts)
    opts = check_opts(opts, set("reduction", "beta"), "smooth_l1_loss")
    check_pair(input, target, "smooth_l1_loss")
@@ -605,6 +741,11 @@ end
 
 --- Binary cross-entropy on logits, stable for any magnitude:
 -- max(x, 0) - x t + log(1 + exp(-|x|)). opts: weight, pos_weight, reduction.
+-- @tparam Tensor logits
+-- @tparam Tensor target in [0, 1], of logits' shape
+-- @tparam[opt] table opts `weight` (per element, broadcast), `pos_weight` (the weight of
+--  positive targets), `reduction` ("mean", "sum" or "none")
+-- @treturn Tensor
 function F.binary_cross_entropy_with_logits(logits, target, opts)
    opts = check_opts(opts, set("reduction", "weight", "pos_weight"), "binary_cross_entropy_with_logits")
    check_pair(logits, target, "binary_cross_entropy_with_logits")
@@ -622,6 +763,11 @@ function F.binary_cross_entropy_with_logits(logits, target, opts)
 end
 
 --- Binary cross-entropy on probabilities; logs are clamped at -100 as in PyTorch.
+-- @tparam Tensor p probabilities in [0, 1]
+-- @tparam Tensor target of p's shape
+-- @tparam[opt] table opts `weight`, `reduction` ("mean", "sum" or "none")
+-- @treturn Tensor
+-- @raise when p is outside [0, 1]
 function F.binary_cross_entropy(p, target, opts)
    opts = check_opts(opts, set("reduction", "weight"), "binary_cross_entropy")
    check_pair(p, target, "binary_cross_entropy")
@@ -658,6 +804,12 @@ end
 
 --- Negative log-likelihood of int64 targets (0-based) under log-probabilities (N, C, ...).
 -- opts: weight (per class), reduction.
+-- @tparam Tensor logp (N, C, ...)
+-- @tparam Tensor target int64 (N, ...)
+-- @tparam[opt] table opts `weight` (C), `reduction` ("mean": weighted by the targets'
+--  weights, "sum" or "none")
+-- @treturn Tensor
+-- @raise when a label is out of range
 function F.nll_loss(logp, target, opts)
    opts = check_opts(opts, set("reduction", "weight"), "nll_loss")
    check_tensor(logp, "nll_loss", "input"); check_tensor(target, "nll_loss", "target")
@@ -676,6 +828,11 @@ end
 --- Cross-entropy of logits (N, C, ...) against int64 labels (0-based, shape (N, ...)) or
 -- class probabilities (same shape as the logits). opts: weight, reduction,
 -- label_smoothing (mixes the target with the uniform distribution).
+-- @tparam Tensor logits (N, C, ...)
+-- @tparam Tensor target int64 (N, ...) or probabilities (N, C, ...)
+-- @tparam[opt] table opts `weight` (C), `reduction` ("mean", "sum" or "none"),
+--  `label_smoothing` (0, in [0, 1])
+-- @treturn Tensor
 function F.cross_entropy(logits, target, opts)
    opts = check_opts(opts, set("reduction", "weight", "label_smoothing"), "cross_entropy")
    check_tensor(logits, "cross_entropy", "input"); check_tensor(target, "cross_entropy", "target")
@@ -709,6 +866,10 @@ end
 
 --- KL(target || input) with input given as log-probabilities. opts: reduction ("mean",
 -- "batchmean", "sum", "none"), log_target.
+-- @tparam Tensor input log-probabilities
+-- @tparam Tensor target probabilities (log-probabilities with log_target)
+-- @tparam[opt] table opts `reduction` ("mean"), `log_target` (false)
+-- @treturn Tensor
 function F.kl_div(input, target, opts)
    opts = check_opts(opts, set("reduction", "log_target"), "kl_div")
    check_pair(input, target, "kl_div")
@@ -727,6 +888,10 @@ end
 --- KL(N(mu, exp(logvar)) || N(0, I)) of a VAE posterior, summed over the latent dims
 -- (all dims after the first) and averaged over the batch by default. opts.reduction:
 -- "mean" (over the batch), "sum" or "none" (one value per sample).
+-- @tparam Tensor mu (N, ...)
+-- @tparam Tensor logvar of mu's shape
+-- @tparam[opt] table opts `reduction` ("mean")
+-- @treturn Tensor
 function F.gaussian_kl(mu, logvar, opts)
    opts = check_opts(opts, set("reduction"), "gaussian_kl")
    check_pair(mu, logvar, "gaussian_kl")

@@ -16,13 +16,17 @@ local G = {}
 
 local function maybe_sn(m, sn) if sn then return U.spectral_norm(m) end return m end
 
---- SAGAN self-attention: 1x1 convolutions to queries and keys (C/8 channels) and values
--- (C), softmax attention over all positions, y = gamma * attention + x with gamma a
--- learned scalar starting at 0 (so the layer starts as the identity). opts.sn: spectral
--- norm on the convolutions. opts.pool: the form of the SAGAN and BigGAN code releases,
--- which attends to a quarter of the positions: keys and values (C/2 channels) are
--- max-pooled 2x2 and a last 1x1 convolution maps the C/2 attended values back to C
--- channels (attention maps HW x HW/4, four times smaller; H and W must be even).
+--- SAGAN self-attention: every position attends to all positions, added to the input.
+-- 1x1 convolutions to queries and keys (C/8 channels) and values (C), softmax attention
+-- over all positions, y = gamma * attention + x with gamma a learned scalar starting at 0
+-- (so the layer starts as the identity). With `pool`, the form of the SAGAN and BigGAN
+-- code releases, which attends to a quarter of the positions: keys and values (C/2
+-- channels) are max-pooled 2x2 and a last 1x1 convolution maps the C/2 attended values
+-- back to C channels (attention maps HW x HW/4, four times smaller; H and W must be even).
+-- @function SelfAttention2d
+-- @tparam int channels C
+-- @tparam[opt] table opts `sn` (false: spectral norm on the convolutions), `pool` (false)
+-- @treturn Module
 G.SelfAttention2d = class("SelfAttention2d", Module)
 function G.SelfAttention2d:__init(channels, opts)
    Module.__init(self)
@@ -36,6 +40,10 @@ function G.SelfAttention2d:__init(channels, opts)
    if self.pool then self.out = maybe_sn(L.Conv2d(cv, channels, 1, { bias = false }), opts.sn) end
    self.gamma = core.zeros({ 1 }):requires_grad_()
 end
+--- Applies the attention.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor of x's shape
+-- @raise with `pool`, when H or W is odd
 function G.SelfAttention2d:forward(x)
    local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
    local k, v = self.key(x), self.value(x)
@@ -53,12 +61,20 @@ function G.SelfAttention2d:forward(x)
    if self.pool then out = self.out(out) end
    return out * self.gamma + x
 end
+--- The channels, as printed after the class name.
+-- @treturn string
 function G.SelfAttention2d:extra_repr() return tostring(self.channels) end
 
---- Batch norm whose gain and bias depend on a condition. With num_classes, they come
--- from class embeddings (gain initialised to 1, bias to 0); with opts.cond_dim, from
--- linear maps of a conditioning vector (BigGAN: shared class embedding concatenated
--- with a chunk of z): gain = 1 + Linear(c), bias = Linear(c).
+--- Batch norm whose gain and bias depend on a condition (class labels or a vector).
+-- With num_classes, they come from class embeddings (gain initialised to 1, bias to 0);
+-- with opts.cond_dim, from linear maps of a conditioning vector (BigGAN: shared class
+-- embedding concatenated with a chunk of z): gain = 1 + Linear(c), bias = Linear(c).
+-- @function ConditionalBatchNorm2d
+-- @tparam int num_features the channels C
+-- @tparam[opt] int num_classes for class labels (ignored with cond_dim)
+-- @tparam[opt] table opts `cond_dim` (the conditioning vector's size, default none: class
+--  labels), `sn` (false: spectral norm on the linear maps), `eps` (1e-5), `momentum` (0.1)
+-- @treturn Module
 G.ConditionalBatchNorm2d = class("ConditionalBatchNorm2d", Module)
 function G.ConditionalBatchNorm2d:__init(num_features, num_classes, opts)
    Module.__init(self)
@@ -77,7 +93,10 @@ function G.ConditionalBatchNorm2d:__init(num_features, num_classes, opts)
       init.zeros_(self.embed_bias.weight)
    end
 end
---- y: int64 class labels (N) or a conditioning tensor (N, cond_dim).
+--- Normalises x and applies the gain and bias of its condition.
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam Tensor y int64 class labels (N), 0-based, or a conditioning tensor (N, cond_dim)
+-- @treturn Tensor of x's shape
 function G.ConditionalBatchNorm2d:forward(x, y)
    local h = self.bn(x)
    local gamma, beta
@@ -91,15 +110,28 @@ function G.ConditionalBatchNorm2d:forward(x, y)
 end
 
 --- ProGAN pixelwise feature normalisation: x / sqrt(mean over channels of x^2 + eps).
+-- @function PixelNorm
+-- @tparam[opt=1e-8] number eps
+-- @treturn Module
 G.PixelNorm = class("PixelNorm", Module)
 function G.PixelNorm:__init(eps) Module.__init(self); self.eps = eps or 1e-8 end
+--- Normalises each position's feature vector.
+-- @tparam Tensor x (N, C, ...)
+-- @treturn Tensor of x's shape
 function G.PixelNorm:forward(x) return x * ((x * x):mean(2, true) + self.eps):rsqrt() end
 
---- ProGAN minibatch standard deviation: the standard deviation of each feature over
--- groups of group_size samples, averaged to one value per group, appended as an extra
--- channel.
+--- ProGAN minibatch standard deviation, appended to the input as one extra channel.
+-- The standard deviation of each feature over groups of group_size samples, averaged to
+-- one value per group.
+-- @function MinibatchStdDev
+-- @tparam[opt=4] int group_size samples per group (at most the batch size)
+-- @treturn Module
 G.MinibatchStdDev = class("MinibatchStdDev", Module)
 function G.MinibatchStdDev:__init(group_size) Module.__init(self); self.group_size = group_size or 4 end
+--- Appends the statistic as a channel.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor (N, C + 1, H, W)
+-- @raise when N is not divisible by the group size
 function G.MinibatchStdDev:forward(x)
    local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
    local g = math.min(self.group_size, N)
@@ -113,8 +145,13 @@ function G.MinibatchStdDev:forward(x)
    return core.cat({ x, s }, 2)
 end
 
---- Linear with equalised learning rate (ProGAN/StyleGAN): weights N(0, 1) / lr_mul,
--- scaled at run time by lr_mul / sqrt(fan_in). opts: bias (true), bias_init (0), lr_mul (1).
+--- Linear with equalised learning rate (ProGAN/StyleGAN).
+-- Weights N(0, 1) / lr_mul, scaled at run time by lr_mul / sqrt(fan_in).
+-- @function EqualLinear
+-- @tparam int in_f input features
+-- @tparam int out_f output features
+-- @tparam[opt] table opts `bias` (true), `bias_init` (0), `lr_mul` (1)
+-- @treturn Module
 G.EqualLinear = class("EqualLinear", Module)
 function G.EqualLinear:__init(in_f, out_f, opts)
    Module.__init(self)
@@ -125,11 +162,20 @@ function G.EqualLinear:__init(in_f, out_f, opts)
    if opts.bias ~= false then self.bias = core.full({ out_f }, opts.bias_init or 0):requires_grad_() end
    self.scale = self.lr_mul / math.sqrt(in_f)
 end
+--- Applies the scaled linear map.
+-- @tparam Tensor x (..., in_f)
+-- @treturn Tensor (..., out_f)
 function G.EqualLinear:forward(x)
    return F.linear(x, self.weight * self.scale, self.bias and self.bias * self.lr_mul)
 end
 
---- Conv2d with equalised learning rate: weight N(0, 1) scaled by 1 / sqrt(in * kh * kw).
+--- Conv2d with equalised learning rate: weight N(0, 1) scaled by 1 / sqrt(in * k * k).
+-- @function EqualConv2d
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam int k the (square) kernel size
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `bias` (true)
+-- @treturn Module
 G.EqualConv2d = class("EqualConv2d", Module)
 function G.EqualConv2d:__init(in_ch, out_ch, k, opts)
    Module.__init(self)
@@ -139,12 +185,20 @@ function G.EqualConv2d:__init(in_ch, out_ch, k, opts)
    if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
    self.scale = 1 / math.sqrt(in_ch * k * k)
 end
+--- Applies the scaled convolution.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @treturn Tensor (N, out_ch, H', W')
 function G.EqualConv2d:forward(x)
    return F.conv2d(x, self.weight * self.scale, self.bias, { stride = self.stride, padding = self.padding })
 end
 
---- Adaptive instance normalisation from a style vector: instance_norm(x) * scale + bias
--- with (scale, bias) = Linear(style_dim, 2C)(w), the scale's bias initialised to 1.
+--- Adaptive instance normalisation from a style vector (StyleGAN).
+-- instance_norm(x) * scale + bias with (scale, bias) = Linear(style_dim, 2C)(w), the
+-- scale's bias initialised to 1.
+-- @function AdaIN
+-- @tparam int channels C
+-- @tparam int style_dim the style vector's size
+-- @treturn Module
 G.AdaIN = class("AdaIN", Module)
 function G.AdaIN:__init(channels, style_dim)
    Module.__init(self)
@@ -154,6 +208,10 @@ function G.AdaIN:__init(channels, style_dim)
    self.style.bias:narrow(1, 1, channels):fill_(1)
    self.style.bias:narrow(1, channels + 1, channels):fill_(0)
 end
+--- Normalises x and applies the style's scale and bias.
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam Tensor w the style (N, style_dim)
+-- @treturn Tensor of x's shape
 function G.AdaIN:forward(x, w)
    local N, C = x:size(1), self.channels
    local s = self.style(w)
@@ -161,14 +219,21 @@ function G.AdaIN:forward(x, w)
    return F.instance_norm(x) * scale + bias
 end
 
---- StyleGAN2's modulated convolution (Karras et al. 2020) with equalised learning rate:
--- the style s = Linear(style_dim, in_ch)(w) (bias initialised to 1) scales the weight's
+--- StyleGAN2's modulated convolution (Karras et al. 2020) with equalised learning rate.
+-- The style s = Linear(style_dim, in_ch)(w) (bias initialised to 1) scales the weight's
 -- input channels per sample, w'_{n,o,i,k} = scale * w_{o,i,k} * s_{n,i}, and with
 -- demodulate (default) each output channel is divided by the norm of its modulated
 -- weights, sqrt(sum_{i,k} w'_{n,o,i,k}^2 + 1e-8), which keeps the output's scale without
 -- normalising by the actual activations (AdaIN's droplets). Computed without per-sample
 -- weights: conv(x * s, w) * d, equal to conv(x, w') because s scales input channels and
--- d output channels. opts: padding (k // 2), demodulate (true), bias (true).
+-- d output channels.
+-- @function ModulatedConv2d
+-- @tparam int in_ch
+-- @tparam int out_ch
+-- @tparam int k the kernel size
+-- @tparam int style_dim w's size
+-- @tparam[opt] table opts `padding` (k // 2), `demodulate` (true), `bias` (true)
+-- @treturn Module
 G.ModulatedConv2d = class("ModulatedConv2d", Module)
 function G.ModulatedConv2d:__init(in_ch, out_ch, k, style_dim, opts)
    Module.__init(self)
@@ -181,6 +246,10 @@ function G.ModulatedConv2d:__init(in_ch, out_ch, k, style_dim, opts)
    self.style = G.EqualLinear(style_dim, in_ch, { bias_init = 1 })
    if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
 end
+--- The modulated convolution of x by the styles of w.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @tparam Tensor w (N, style_dim)
+-- @treturn Tensor (N, out_ch, H, W)
 function G.ModulatedConv2d:forward(x, w)
    local N = x:size(1)
    local s = self.style(w)                                   -- (N, in)
@@ -195,24 +264,39 @@ function G.ModulatedConv2d:forward(x, w)
    if self.bias then y = y + self.bias:view(1, self.out_ch, 1, 1) end
    return y
 end
+--- The sizes and whether it demodulates, for printing.
+-- @treturn string
 function G.ModulatedConv2d:extra_repr()
    return ("%d, %d, k=%d%s"):format(self.in_ch, self.out_ch, self.k, self.demodulate and "" or ", demodulate=false")
 end
 
---- StyleGAN noise injection: x + weight * noise with a learned per-channel weight
--- starting at 0; noise N(0, 1) of shape (N, 1, H, W) unless given.
+--- StyleGAN noise injection: x + weight * noise with a learned per-channel weight.
+-- The weight starts at 0.
+-- @function NoiseInjection
+-- @tparam int channels C
+-- @treturn Module
 G.NoiseInjection = class("NoiseInjection", Module)
 function G.NoiseInjection:__init(channels)
    Module.__init(self)
    self.weight = core.zeros({ 1, channels, 1, 1 }):requires_grad_()
 end
+--- Adds the weighted noise.
+-- @tparam Tensor x (N, C, H, W)
+-- @tparam[opt] Tensor noise (N, 1, H, W); default fresh N(0, 1) noise from the default
+--  generator
+-- @treturn Tensor of x's shape
 function G.NoiseInjection:forward(x, noise)
    noise = noise or core.randn({ x:size(1), 1, x:size(3), x:size(4) }, { dtype = x.dtype })
    return x + self.weight * noise
 end
 
---- CycleGAN's residual block: reflection pad, 3x3 conv, norm, ReLU, (dropout), reflection
--- pad, 3x3 conv, norm; plus the input. opts: norm ("instance" or "batch"), dropout.
+--- CycleGAN's residual block: x plus a two-convolution branch.
+-- The branch: reflection pad, 3x3 conv, norm, ReLU, (dropout 0.5), reflection pad, 3x3
+-- conv, norm.
+-- @function ResidualBlock
+-- @tparam int channels C (in and out)
+-- @tparam[opt] table opts `norm` ("instance", default, or "batch"), `dropout` (false)
+-- @treturn Module
 G.ResidualBlock = class("ResidualBlock", Module)
 function G.ResidualBlock:__init(channels, opts)
    Module.__init(self)
@@ -229,11 +313,21 @@ function G.ResidualBlock:__init(channels, opts)
    end
    self.block = Sequential(layers)
 end
+--- x plus the branch.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor of x's shape
 function G.ResidualBlock:forward(x) return x + self.block(x) end
 
---- BigGAN/SNGAN generator block: BN, ReLU, upsample x2, 3x3 conv, BN, ReLU, 3x3 conv;
--- skip: upsample x2, 1x1 conv. With opts.cond_dim (or num_classes) the batch norms are
--- conditional and forward takes (x, y). opts.sn applies spectral norm to the convs.
+--- BigGAN/SNGAN generator block, doubling H and W.
+-- BN, ReLU, upsample x2, 3x3 conv, BN, ReLU, 3x3 conv; skip: upsample x2, 1x1 conv. With
+-- `cond_dim` (or `num_classes`) the batch norms are conditional (ConditionalBatchNorm2d)
+-- and forward takes (x, y).
+-- @function ResBlockUp
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam[opt] table opts `cond_dim` or `num_classes` (default neither: plain batch
+--  norm), `sn` (false: spectral norm on the convolutions)
+-- @treturn Module
 G.ResBlockUp = class("ResBlockUp", Module)
 function G.ResBlockUp:__init(in_ch, out_ch, opts)
    Module.__init(self)
@@ -249,6 +343,10 @@ function G.ResBlockUp:__init(in_ch, out_ch, opts)
    self.conv2 = maybe_sn(L.Conv2d(out_ch, out_ch, 3, { padding = 1 }), opts.sn)
    self.skip = maybe_sn(L.Conv2d(in_ch, out_ch, 1), opts.sn)
 end
+--- Applies the block.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @tparam[opt] Tensor y the condition, for a conditional block: labels (N) or (N, cond_dim)
+-- @treturn Tensor (N, out_ch, 2H, 2W)
 function G.ResBlockUp:forward(x, y)
    local up = function(t) return F.interpolate(t, { scale_factor = 2 }) end
    local h = self.conditional and self.bn1(x, y) or self.bn1(x)
@@ -258,9 +356,15 @@ function G.ResBlockUp:forward(x, y)
    return h + self.skip(up(x))
 end
 
---- BigGAN/SNGAN discriminator block: (ReLU), 3x3 conv, ReLU, 3x3 conv, 2x2 average pool;
--- skip: 1x1 conv then pool. opts: downsample (true), first (no leading ReLU, skip pools
--- before its conv), sn (true: spectral norm on every conv).
+--- BigGAN/SNGAN discriminator block, halving H and W (unless downsample is false).
+-- (ReLU), 3x3 conv, ReLU, 3x3 conv, 2x2 average pool; skip: 1x1 conv then pool (a skip
+-- conv only when the channels change or the block downsamples).
+-- @function ResBlockDown
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam[opt] table opts `downsample` (true), `first` (false; true: no leading ReLU,
+--  and the skip pools before its conv), `sn` (true: spectral norm on every conv)
+-- @treturn Module
 G.ResBlockDown = class("ResBlockDown", Module)
 function G.ResBlockDown:__init(in_ch, out_ch, opts)
    Module.__init(self)
@@ -271,6 +375,9 @@ function G.ResBlockDown:__init(in_ch, out_ch, opts)
    self.conv2 = maybe_sn(L.Conv2d(out_ch, out_ch, 3, { padding = 1 }), sn)
    if in_ch ~= out_ch or self.downsample then self.skip = maybe_sn(L.Conv2d(in_ch, out_ch, 1), sn) end
 end
+--- Applies the block.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @treturn Tensor (N, out_ch, H/2, W/2), or (N, out_ch, H, W) without downsampling
 function G.ResBlockDown:forward(x)
    local pool = function(t) if self.downsample then return F.avg_pool2d(t, 2) end return t end
    local h = self.first and x or x:relu()

@@ -9,6 +9,10 @@ local I = {}
 local no_grad = require("gan.autograd").no_grad
 
 --- fan_in, fan_out of a weight tensor.
+-- @tparam Tensor t at least 2-d: (out, in, k...)
+-- @treturn int fan_in = in * k...
+-- @treturn int fan_out = out * k...
+-- @raise for fewer than 2 dims
 function I.fans(t)
    if t:dim() < 2 then
       error(("init: fan in and fan out need at least 2 dims, got %d"):format(t:dim()), 2)
@@ -20,6 +24,10 @@ end
 
 --- The recommended gain for a nonlinearity ("linear", "conv2d", "sigmoid", "tanh",
 -- "relu", "leaky_relu" with its slope, "selu").
+-- @tparam string nonlinearity ("conv_transpose2d" too)
+-- @tparam[opt=0.01] number param leaky_relu's negative slope
+-- @treturn number
+-- @raise on an unknown nonlinearity
 function I.calculate_gain(nonlinearity, param)
    if nonlinearity == "linear" or nonlinearity == "conv2d" or nonlinearity == "conv_transpose2d"
       or nonlinearity == "sigmoid" then return 1 end
@@ -33,32 +41,67 @@ function I.calculate_gain(nonlinearity, param)
    error(("calculate_gain: unknown nonlinearity '%s'"):format(tostring(nonlinearity)), 2)
 end
 
+--- Fills t with draws from U(a, b).
+-- @tparam Tensor t
+-- @tparam[opt=0] number a
+-- @tparam[opt=1] number b
+-- @tparam[opt] Generator gen default the default generator
+-- @treturn Tensor t
 function I.uniform_(t, a, b, gen)
    no_grad(function() t:uniform_(a or 0, b or 1, gen and { generator = gen }) end)
    return t
 end
 
 --- N(mean, std): DCGAN initialises weights with normal_(w, 0, 0.02).
+-- @tparam Tensor t
+-- @tparam[opt=0] number mean
+-- @tparam[opt=1] number std
+-- @tparam[opt] Generator gen default the default generator
+-- @treturn Tensor t
 function I.normal_(t, mean, std, gen)
    no_grad(function() t:normal_(mean or 0, std or 1, gen and { generator = gen }) end)
    return t
 end
 
+--- Fills t with draws from N(mean, std) truncated to [a, b] (by inverting the CDF).
+-- @tparam Tensor t
+-- @tparam[opt=0] number mean
+-- @tparam[opt=1] number std
+-- @tparam[opt=-2] number a the lower bound (not in standard deviations)
+-- @tparam[opt=2] number b the upper bound
+-- @treturn Tensor t
 function I.trunc_normal_(t, mean, std, a, b)
    no_grad(function() t:trunc_normal_(mean or 0, std or 1, a or -2, b or 2) end)
    return t
 end
 
+--- Fills t with v.
+-- @tparam Tensor t
+-- @tparam number v
+-- @treturn Tensor t
 function I.constant_(t, v) no_grad(function() t:fill_(v) end); return t end
+--- Fills t with zeros.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function I.zeros_(t) return I.constant_(t, 0) end
+--- Fills t with ones.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function I.ones_(t) return I.constant_(t, 1) end
 
 --- Glorot: std = gain sqrt(2 / (fan_in + fan_out)).
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.xavier_normal_(t, gain)
    local fi, fo = I.fans(t)
    return I.normal_(t, 0, (gain or 1) * math.sqrt(2 / (fi + fo)))
 end
 
+--- Glorot uniform: U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out)).
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.xavier_uniform_(t, gain)
    local fi, fo = I.fans(t)
    local a = (gain or 1) * math.sqrt(6 / (fi + fo))
@@ -79,8 +122,18 @@ end
 
 --- He: std = gain / sqrt(fan); opts: a (leaky slope, 0), mode ("fan_in"),
 -- nonlinearity ("leaky_relu").
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt] table opts `a` (0), `mode` ("fan_in" or "fan_out"), `nonlinearity`
+--  ("leaky_relu")
+-- @treturn Tensor t
 function I.kaiming_normal_(t, opts) return I.normal_(t, 0, kaiming_std(t, opts)) end
 
+--- He uniform: U(-b, b) with b = sqrt(3) gain / sqrt(fan), the bound of kaiming_normal_'s std.
+-- @tparam Tensor t at least 2-d
+-- @tparam[opt] table opts `a` (the leaky slope, 0), `mode` ("fan_in" or "fan_out"),
+--  `nonlinearity` ("leaky_relu")
+-- @treturn Tensor t
+-- @raise on an unknown mode or nonlinearity
 function I.kaiming_uniform_(t, opts)
    local bound = math.sqrt(3) * kaiming_std(t, opts)
    return I.uniform_(t, -bound, bound)
@@ -88,6 +141,9 @@ end
 
 --- A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (signs fixed
 -- by R's diagonal so the result is uniformly distributed), scaled by gain.
+-- @tparam Tensor t at least 2-d (viewed as (rows, the rest))
+-- @tparam[opt=1] number gain
+-- @treturn Tensor t
 function I.orthogonal_(t, gain)
    if t:dim() < 2 then error("orthogonal_: needs at least 2 dims", 2) end
    local rows = t:size(1)
@@ -112,6 +168,8 @@ local WEIGHTED = { Conv2d = true, ConvTranspose2d = true, Linear = true }
 -- its `weight_orig`).
 --
 --     G:apply(nn.init.gan_normal(0.02))
+-- @tparam number std
+-- @treturn function fn(module), for Module:apply
 function I.gan_normal(std)
    return function(m)
       local name = getmetatable(m).__name

@@ -31,7 +31,12 @@ end
 
 -- ---------------------------------------------------------------- Linear, convolutions
 
---- y = x W^T + b. opts: bias (true), dtype.
+--- A fully connected layer: y = x W^T + b.
+-- @function Linear
+-- @tparam int in_features size of the input's last dim
+-- @tparam int out_features size of the output's last dim
+-- @tparam[opt] table opts `bias` (default true: learn a bias), `dtype` ("float32")
+-- @treturn Module with `weight` (out_features, in_features) and `bias` (out_features)
 L.Linear = class("Linear", Module)
 function L.Linear:__init(in_features, out_features, opts)
    Module.__init(self)
@@ -41,30 +46,54 @@ function L.Linear:__init(in_features, out_features, opts)
    if opts.bias ~= false then self.bias = param({ out_features }, opts.dtype) end
    reset_linear_like(self.weight, self.bias)
 end
+--- Applies the layer: (..., in_features) -> (..., out_features).
+-- @tparam Tensor x
+-- @treturn Tensor
 function L.Linear:forward(x) return F.linear(x, self.weight, self.bias) end
+--- The layer's sizes and bias, as printed after its class name.
+-- @treturn string
 function L.Linear:extra_repr()
    return ("in_features=%d, out_features=%d, bias=%s"):format(self.in_features, self.out_features, tostring(self.bias ~= nil))
 end
 
---- Maxout (Goodfellow et al. 2013): `pieces` linear maps of x (..., in) to out features,
--- and the largest of them per feature; the discriminator unit of the original GAN.
--- opts: as Linear.
+--- Maxout, the discriminator unit of the original GAN: the largest of `pieces` linear maps.
+-- (Goodfellow et al. 2013.) `pieces` linear maps of x (..., in) to out features, and the
+-- largest of them per feature.
+-- @function Maxout
+-- @tparam int in_features
+-- @tparam int out_features
+-- @tparam[opt=5] int pieces linear maps per output feature
+-- @tparam[opt] table opts as Linear's: `bias` (true), `dtype`
+-- @treturn Module
 L.Maxout = class("Maxout", Module)
 function L.Maxout:__init(in_features, out_features, pieces, opts)
    Module.__init(self)
    self.out_features, self.pieces = out_features, pieces or 5
    self.linear = L.Linear(in_features, out_features * self.pieces, opts)
 end
+--- Applies the layer: (..., in_features) -> (..., out_features).
+-- @tparam Tensor x
+-- @treturn Tensor
 function L.Maxout:forward(x)
    local y = self.linear(x)
    local shape = y:size()
    shape[#shape], shape[#shape + 1] = self.out_features, self.pieces
    return (y:reshape(shape):max(#shape))
 end
+--- The layer's output size and pieces, as printed after its class name.
+-- @treturn string
 function L.Maxout:extra_repr() return ("out_features=%d, pieces=%d"):format(self.out_features, self.pieces) end
 
---- 2-d convolution. opts: stride, padding, dilation, groups, bias (true),
--- padding_mode ("zeros", "reflect", "replicate"), dtype.
+--- 2-d convolution over (N, C, H, W) inputs.
+-- @function Conv2d
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam int|{int,int} kernel kernel size, or {kh, kw}
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `dilation` (1) (each a number or
+--  {h, w}), `groups` (1), `bias` (true), `padding_mode` ("zeros", "reflect" or
+--  "replicate"), `dtype` ("float32")
+-- @treturn Module with `weight` (out_ch, in_ch / groups, kh, kw) and `bias` (out_ch)
+-- @raise when the channels are not divisible by groups
 L.Conv2d = class("Conv2d", Module)
 function L.Conv2d:__init(in_ch, out_ch, kernel, opts)
    Module.__init(self)
@@ -81,6 +110,9 @@ function L.Conv2d:__init(in_ch, out_ch, kernel, opts)
    if opts.bias ~= false then self.bias = param({ out_ch }, opts.dtype) end
    reset_linear_like(self.weight, self.bias)
 end
+--- Applies the convolution (padding first with `padding_mode` unless it is "zeros").
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @treturn Tensor (N, out_ch, H', W')
 function L.Conv2d:forward(x)
    local pad = self.padding
    if self.padding_mode ~= "zeros" then
@@ -90,6 +122,9 @@ function L.Conv2d:forward(x)
    return F.conv2d(x, self.weight, self.bias, { stride = self.stride, padding = pad,
       dilation = self.dilation, groups = self.groups })
 end
+--- The layer's channels, kernel, stride and the settings that differ from the defaults,
+-- as printed after its class name.
+-- @treturn string
 function L.Conv2d:extra_repr()
    local s = ("%d, %d, kernel_size={%d, %d}, stride={%d, %d}"):format(self.in_channels, self.out_channels,
       self.kernel_size[1], self.kernel_size[2], self.stride[1], self.stride[2])
@@ -100,15 +135,20 @@ function L.Conv2d:extra_repr()
    return s
 end
 
---- Transposed convolution; weight (in, out/groups, kh, kw). opts: stride, padding,
--- output_padding, dilation, groups, bias (true), dtype.
---- A convolution that only looks at pixels before the centre in raster order (PixelCNN,
--- van den Oord et al. 2016): the kernel's rows below the centre and the centre row's
+--- A convolution that only looks at pixels before the centre in raster order (PixelCNN).
+-- (van den Oord et al. 2016.) The kernel's rows below the centre and the centre row's
 -- columns right of the centre are zero, and so is the centre itself for mask "A" (the
 -- first layer: an output never sees its own input pixel) but not for "B" (later layers).
 -- The mask multiplies the weight in every forward, so the masked taps get no gradient.
--- Spatial masks only (every input channel is masked alike). opts: as Conv2d (padding
--- defaults to k // 2, keeping the size) plus mask ("A" or "B").
+-- Spatial masks only (every input channel is masked alike).
+-- @function MaskedConv2d
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam int|{int,int} kernel kernel size, or {kh, kw}
+-- @tparam[opt] table opts as Conv2d's (but `padding` defaults to kernel // 2, keeping the
+--  size) plus `mask` ("A" or "B", default "B")
+-- @treturn Module
+-- @raise when mask is neither "A" nor "B"
 L.MaskedConv2d = class("MaskedConv2d", L.Conv2d)
 function L.MaskedConv2d:__init(in_ch, out_ch, kernel, opts)
    opts = opts or {}
@@ -131,12 +171,27 @@ function L.MaskedConv2d:__init(in_ch, out_ch, kernel, opts)
    end
    self:register_buffer("mask", m:view(1, 1, k[1], k[2]))
 end
+--- Applies the convolution with the masked weight.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @treturn Tensor (N, out_ch, H', W')
 function L.MaskedConv2d:forward(x)
    return F.conv2d(x, self.weight * self.mask, self.bias, { stride = self.stride, padding = self.padding,
       dilation = self.dilation, groups = self.groups })
 end
+--- Conv2d's settings followed by the mask type, as printed after the class name.
+-- @treturn string
 function L.MaskedConv2d:extra_repr() return L.Conv2d.extra_repr(self) .. ", mask=" .. self.mask_type end
 
+--- Transposed 2-d convolution (the gradient of Conv2d with respect to its input): the
+-- upsampling layer of DCGAN-style generators. Initialised as PyTorch (fan_in from the
+-- weight's dim 2).
+-- @function ConvTranspose2d
+-- @tparam int in_ch input channels
+-- @tparam int out_ch output channels
+-- @tparam int|{int,int} kernel kernel size, or {kh, kw}
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `output_padding` (0), `dilation` (1)
+--  (each a number or {h, w}), `groups` (1), `bias` (true), `dtype` ("float32")
+-- @treturn Module with `weight` (in_ch, out_ch / groups, kh, kw) and `bias` (out_ch)
 L.ConvTranspose2d = class("ConvTranspose2d", Module)
 function L.ConvTranspose2d:__init(in_ch, out_ch, kernel, opts)
    Module.__init(self)
@@ -155,6 +210,10 @@ function L.ConvTranspose2d:__init(in_ch, out_ch, kernel, opts)
       init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
    end
 end
+--- Applies the transposed convolution.
+-- @tparam Tensor x (N, in_ch, H, W)
+-- @treturn Tensor (N, out_ch, H', W'), H' = (H - 1) stride - 2 padding + dilation (kh - 1)
+--  + output_padding + 1
 function L.ConvTranspose2d:forward(x)
    return F.conv_transpose2d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
       output_padding = self.output_padding, dilation = self.dilation, groups = self.groups })
@@ -165,7 +224,7 @@ L.ConvTranspose2d.extra_repr = L.Conv2d.extra_repr
 
 local function batch_norm_class(name, dims)
    local C = class(name, Module)
-   --- opts: eps (1e-5), momentum (0.1), affine (true), track_running_stats (true).
+   -- opts: eps (1e-5), momentum (0.1), affine (true), track_running_stats (true).
    function C:__init(num_features, opts)
       Module.__init(self)
       opts = opts_of(opts, set("eps", "momentum", "affine", "track_running_stats", "dtype"), name)
@@ -200,10 +259,31 @@ local function batch_norm_class(name, dims)
    end
    return C
 end
+--- Batch normalisation of (N, C) or (N, C, L) inputs per channel: batch statistics in
+-- training (updating the running ones), running statistics in eval mode. With `sync` set
+-- to true on the layer (or gan.nn.utils.convert_sync_batchnorm), statistics are taken
+-- over every rank under gan.dist.
+-- @function BatchNorm1d
+-- @tparam int num_features the channels C
+-- @tparam[opt] table opts `eps` (1e-5), `momentum` (0.1), `affine` (true: learn weight
+--  and bias), `track_running_stats` (true), `dtype` ("float32")
+-- @treturn Module
+
+--- Batch normalisation of (N, C, H, W) inputs per channel; as BatchNorm1d otherwise.
+-- @function BatchNorm2d
+-- @tparam int num_features the channels C
+-- @tparam[opt] table opts `eps` (1e-5), `momentum` (0.1), `affine` (true),
+--  `track_running_stats` (true), `dtype` ("float32")
+-- @treturn Module
 L.BatchNorm1d = batch_norm_class("BatchNorm1d", { 2, 3 })
 L.BatchNorm2d = batch_norm_class("BatchNorm2d", { 4, 4 })
 
---- Instance normalisation. opts: eps, momentum, affine (false), track_running_stats (false).
+--- Instance normalisation: each sample's channels normalised over H, W.
+-- @function InstanceNorm2d
+-- @tparam int num_features the channels C
+-- @tparam[opt] table opts `eps` (1e-5), `momentum` (0.1), `affine` (false),
+--  `track_running_stats` (false), `dtype` ("float32")
+-- @treturn Module
 L.InstanceNorm2d = class("InstanceNorm2d", Module)
 function L.InstanceNorm2d:__init(num_features, opts)
    Module.__init(self)
@@ -219,6 +299,11 @@ function L.InstanceNorm2d:__init(num_features, opts)
       self:register_buffer("running_var", core.ones({ num_features }, dt))
    end
 end
+--- Normalises with the input's statistics (in training, or without running stats) or the
+-- running ones (in eval mode with track_running_stats).
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor of x's shape
+-- @raise when x is not 4-d
 function L.InstanceNorm2d:forward(x)
    if x:dim() ~= 4 then error("InstanceNorm2d: expected a 4-d input, got " .. x:dim() .. " dims", 2) end
    if self.training or self.running_mean == nil then
@@ -230,11 +315,18 @@ function L.InstanceNorm2d:forward(x)
    return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, false,
       self.momentum, self.eps)
 end
+--- The layer's channels, eps and affine, as printed after its class name.
+-- @treturn string
 function L.InstanceNorm2d:extra_repr()
    return ("%d, eps=%g, affine=%s"):format(self.num_features, self.eps, tostring(self.weight ~= nil))
 end
 
---- Layer normalisation over trailing dims. opts: eps, elementwise_affine (true).
+--- Layer normalisation over the trailing dims.
+-- @function LayerNorm
+-- @tparam int|{int,...} shape the normalised trailing dims' sizes
+-- @tparam[opt] table opts `eps` (1e-5), `elementwise_affine` (true: learn weight and bias
+--  of that shape), `dtype` ("float32")
+-- @treturn Module
 L.LayerNorm = class("LayerNorm", Module)
 function L.LayerNorm:__init(shape, opts)
    Module.__init(self)
@@ -246,10 +338,21 @@ function L.LayerNorm:__init(shape, opts)
       self.bias = core.zeros(self.normalized_shape, { dtype = opts.dtype }):requires_grad_()
    end
 end
+--- Normalises x over its trailing dims.
+-- @tparam Tensor x (..., shape)
+-- @treturn Tensor of x's shape
 function L.LayerNorm:forward(x) return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps) end
+--- The normalised shape and eps, as printed after the class name.
+-- @treturn string
 function L.LayerNorm:extra_repr() return "{" .. table.concat(self.normalized_shape, ", ") .. "}, eps=" .. self.eps end
 
---- Group normalisation. opts: eps, affine (true).
+--- Group normalisation: channels split into groups, each normalised per sample.
+-- @function GroupNorm
+-- @tparam int num_groups
+-- @tparam int num_channels must be divisible by num_groups
+-- @tparam[opt] table opts `eps` (1e-5), `affine` (true), `dtype` ("float32")
+-- @treturn Module
+-- @raise when num_channels is not divisible by num_groups
 L.GroupNorm = class("GroupNorm", Module)
 function L.GroupNorm:__init(num_groups, num_channels, opts)
    Module.__init(self)
@@ -263,12 +366,22 @@ function L.GroupNorm:__init(num_groups, num_channels, opts)
       self.bias = core.zeros({ num_channels }, { dtype = opts.dtype }):requires_grad_()
    end
 end
+--- Normalises each group of channels per sample.
+-- @tparam Tensor x (N, C, ...)
+-- @treturn Tensor of x's shape
 function L.GroupNorm:forward(x) return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps) end
+--- The groups, channels and eps, as printed after the class name.
+-- @treturn string
 function L.GroupNorm:extra_repr() return ("%d, %d, eps=%g"):format(self.num_groups, self.num_channels, self.eps) end
 
 -- ---------------------------------------------------------------- embedding, dropout
 
---- A lookup table of num_embeddings vectors of size dim, initialised N(0, 1).
+--- A lookup table of `num` vectors of size `dim`, initialised N(0, 1).
+-- @function Embedding
+-- @tparam int num number of entries
+-- @tparam int dim size of each vector
+-- @tparam[opt] table opts `dtype` ("float32")
+-- @treturn Module with `weight` (num, dim)
 L.Embedding = class("Embedding", Module)
 function L.Embedding:__init(num, dim, opts)
    Module.__init(self)
@@ -276,12 +389,27 @@ function L.Embedding:__init(num, dim, opts)
    self.num_embeddings, self.embedding_dim = num, dim
    self.weight = core.randn({ num, dim }, { dtype = opts.dtype }):requires_grad_()
 end
+--- The rows of the table for int64 indices (0-based).
+-- @tparam Tensor idx int64, any shape
+-- @treturn Tensor (idx's shape..., dim)
 function L.Embedding:forward(idx) return F.embedding(idx, self.weight) end
+--- The number of entries and their size, as printed after the class name.
+-- @treturn string
 function L.Embedding:extra_repr() return ("%d, %d"):format(self.num_embeddings, self.embedding_dim) end
 
+--- Dropout: in training, zeroes elements with probability p and scales the rest by
+-- 1 / (1 - p); the identity in eval mode.
+-- @function Dropout
+-- @tparam[opt=0.5] number p
+-- @treturn Module
 L.Dropout = class("Dropout", Module)
 function L.Dropout:__init(p) Module.__init(self); self.p = p or 0.5 end
+--- Applies dropout (in training only).
+-- @tparam Tensor x
+-- @treturn Tensor of x's shape
 function L.Dropout:forward(x) return F.dropout(x, self.p, self.training) end
+--- The drop probability, as printed after the class name.
+-- @treturn string
 function L.Dropout:extra_repr() return "p=" .. self.p end
 
 -- ---------------------------------------------------------------- activations
@@ -293,6 +421,47 @@ local function activation(name, fn, repr)
    function C:extra_repr() return repr and repr(table.unpack(self.args)) or "" end
    return C
 end
+--- max(x, 0), elementwise.
+-- @function ReLU
+-- @treturn Module
+
+--- max(x, 0) + negative_slope min(x, 0), elementwise.
+-- @function LeakyReLU
+-- @tparam[opt=0.01] number negative_slope
+-- @treturn Module
+
+--- x for x > 0, alpha (exp(x) - 1) otherwise.
+-- @function ELU
+-- @tparam[opt=1] number alpha
+-- @treturn Module
+
+--- Gaussian error linear unit, exact (with erf) or in its tanh form.
+-- @function GELU
+-- @tparam[opt] string approximate "tanh" for the tanh form
+-- @treturn Module
+
+--- tanh(x), elementwise.
+-- @function Tanh
+-- @treturn Module
+
+--- 1 / (1 + exp(-x)), elementwise.
+-- @function Sigmoid
+-- @treturn Module
+
+--- log(1 + exp(beta x)) / beta, linear where beta x > threshold (as F.softplus).
+-- @function Softplus
+-- @tparam[opt=1] number beta
+-- @tparam[opt=20] number threshold
+-- @treturn Module
+
+--- Softmax along one dim.
+-- @function Softmax
+-- @tparam[opt=-1] int dim
+-- @treturn Module
+
+--- Returns its input unchanged (a placeholder layer).
+-- @function Identity
+-- @treturn Module
 L.ReLU = activation("ReLU", F.relu)
 L.LeakyReLU = activation("LeakyReLU", function(x, s) return F.leaky_relu(x, s or 0.01) end,
    function(s) return "negative_slope=" .. (s or 0.01) end)
@@ -327,10 +496,20 @@ function L.PReLU:extra_repr() return "num_parameters=" .. self.num_parameters en
 
 -- ---------------------------------------------------------------- resampling, padding, pooling
 
---- opts as F.interpolate: scale_factor or size, mode, align_corners.
+--- Resizes (N, C, H, W) inputs with F.interpolate.
+-- @function Upsample
+-- @tparam table opts as F.interpolate's: `size` ({h, w} or a number) or `scale_factor`
+--  (a number or a pair), `mode` ("nearest", default, or "bilinear"), `align_corners`
+--  (false)
+-- @treturn Module
 L.Upsample = class("Upsample", Module)
 function L.Upsample:__init(opts) Module.__init(self); self.opts = opts or {} end
+--- Resizes x.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor (N, C, H', W')
 function L.Upsample:forward(x) return F.interpolate(x, self.opts) end
+--- The target size or scale factor and the mode, as printed after the class name.
+-- @treturn string
 function L.Upsample:extra_repr()
    local o = self.opts
    local what
@@ -343,6 +522,10 @@ function L.Upsample:extra_repr()
    return ("%s, mode=%s"):format(what, o.mode or "nearest")
 end
 
+--- Rearranges (N, C r^2, H, W) into (N, C, H r, W r) (sub-pixel convolution's upsampling).
+-- @function PixelShuffle
+-- @tparam int r the upscale factor
+-- @treturn Module
 L.PixelShuffle = activation("PixelShuffle", F.pixel_shuffle, function(r) return "upscale_factor=" .. r end)
 
 local function pad_class(name, mode)
@@ -355,34 +538,94 @@ local function pad_class(name, mode)
    function C:extra_repr() return "{" .. table.concat(self.padding, ", ") .. "}" end
    return C
 end
+--- Pads H and W by reflecting the input at its border (F.pad's "reflect").
+-- @function ReflectionPad2d
+-- @tparam int|{int,int,int,int} p the same padding on every side, or {left, right, top,
+--  bottom}
+-- @treturn Module
+
+--- Pads H and W by repeating the border values (F.pad's "replicate").
+-- @function ReplicationPad2d
+-- @tparam int|{int,int,int,int} p the same padding on every side, or {left, right, top,
+--  bottom}
+-- @treturn Module
+
+--- Pads H and W with zeros.
+-- @function ZeroPad2d
+-- @tparam int|{int,int,int,int} p the same padding on every side, or {left, right, top,
+--  bottom}
+-- @treturn Module
 L.ReflectionPad2d = pad_class("ReflectionPad2d", "reflect")
 L.ReplicationPad2d = pad_class("ReplicationPad2d", "replicate")
 L.ZeroPad2d = pad_class("ZeroPad2d", "constant")
 
+--- Average pooling (F.avg_pool2d).
+-- @function AvgPool2d
+-- @tparam int|{int,int} k the window
+-- @tparam[opt] table opts `stride` (default the window), `padding` (0),
+--  `count_include_pad` (true)
+-- @treturn Module
 L.AvgPool2d = class("AvgPool2d", Module)
 function L.AvgPool2d:__init(k, opts) Module.__init(self); self.kernel_size, self.opts = k, opts end
+--- Averages each window.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor (N, C, H', W')
 function L.AvgPool2d:forward(x) return F.avg_pool2d(x, self.kernel_size, self.opts) end
+--- The window, as printed after the class name.
+-- @treturn string
 function L.AvgPool2d:extra_repr() return "kernel_size=" .. tostring(self.kernel_size) end
 
+--- Max pooling (F.max_pool2d).
+-- @function MaxPool2d
+-- @tparam int|{int,int} k the window
+-- @tparam[opt] table opts `stride` (default the window), `padding` (0), `dilation` (1),
+--  `ceil_mode` (false), `return_indices` (false)
+-- @treturn Module
 L.MaxPool2d = class("MaxPool2d", Module)
 function L.MaxPool2d:__init(k, opts) Module.__init(self); self.kernel_size, self.opts = k, opts end
+--- The maximum of each window (and its indices with return_indices).
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor (N, C, H', W')
 function L.MaxPool2d:forward(x) return F.max_pool2d(x, self.kernel_size, self.opts) end
+--- The window, as printed after the class name.
+-- @treturn string
 function L.MaxPool2d:extra_repr() return "kernel_size=" .. tostring(self.kernel_size) end
 
+--- Average pooling to a fixed output size, whatever the input's (F.adaptive_avg_pool2d).
+-- @function AdaptiveAvgPool2d
+-- @tparam int|{int,int} size the output's {h, w}
+-- @treturn Module
 L.AdaptiveAvgPool2d = class("AdaptiveAvgPool2d", Module)
 function L.AdaptiveAvgPool2d:__init(size) Module.__init(self); self.output_size = size end
+--- Pools x to the output size.
+-- @tparam Tensor x (N, C, H, W)
+-- @treturn Tensor (N, C, h, w)
 function L.AdaptiveAvgPool2d:forward(x) return F.adaptive_avg_pool2d(x, self.output_size) end
 
 -- ---------------------------------------------------------------- reshaping
 
---- Flattens dims start..end (default 2..-1, keeping the batch dim).
+--- Flattens dims start..end into one (by default every dim but the batch dim).
+-- @function Flatten
+-- @tparam[opt=2] int s the first dim
+-- @tparam[opt=-1] int e the last dim
+-- @treturn Module
 L.Flatten = class("Flatten", Module)
 function L.Flatten:__init(s, e) Module.__init(self); self.start_dim, self.end_dim = s or 2, e or -1 end
+--- Flattens x: (N, C, H, W) -> (N, C H W) with the defaults.
+-- @tparam Tensor x
+-- @treturn Tensor
 function L.Flatten:forward(x) return x:flatten(self.start_dim, self.end_dim) end
 
---- Splits dim into sizes: Unflatten(2, {C, H, W}).
+--- Splits one dim into several: Unflatten(2, {C, H, W}) maps (N, C H W) to (N, C, H, W).
+-- @function Unflatten
+-- @tparam int dim the dim to split (negative counts from the end)
+-- @tparam {int,...} sizes its new sizes, whose product is its size
+-- @treturn Module
 L.Unflatten = class("Unflatten", Module)
 function L.Unflatten:__init(dim, sizes) Module.__init(self); self.dim, self.sizes = dim, sizes end
+--- Splits the layer's dim of x into its sizes.
+-- @tparam Tensor x
+-- @treturn Tensor
 function L.Unflatten:forward(x)
    local s, d = x:size(), self.dim < 0 and x:dim() + self.dim + 1 or self.dim
    local out = {}
@@ -393,9 +636,17 @@ function L.Unflatten:forward(x)
 end
 
 --- Reshapes each sample: Reshape(C, H, W) maps (N, ...) to (N, C, H, W).
+-- @function Reshape
+-- @tparam int ... the per-sample shape (-1 once for the size that fits)
+-- @treturn Module
 L.Reshape = class("Reshape", Module)
 function L.Reshape:__init(...) Module.__init(self); self.shape = { ... } end
+--- Reshapes x, keeping its first dim.
+-- @tparam Tensor x (N, ...)
+-- @treturn Tensor (N, shape...)
 function L.Reshape:forward(x) return x:reshape(x:size(1), table.unpack(self.shape)) end
+--- The per-sample shape, as printed after the class name.
+-- @treturn string
 function L.Reshape:extra_repr() return table.concat(self.shape, ", ") end
 
 return L

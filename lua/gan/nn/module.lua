@@ -20,6 +20,9 @@ local METAMETHODS = { "__call", "__tostring", "__newindex", "__len" }
 
 --- Makes a class. `local Linear = class("Linear", Module)`; `Linear(...)` creates an
 -- instance and calls its `__init(...)`.
+-- @tparam string name the class name (printed structures and errors show it)
+-- @tparam[opt] table parent the class to inherit from (its metamethods are copied)
+-- @treturn table the class
 function M.class(name, parent)
    local c = {}
    c.__name = name
@@ -94,6 +97,8 @@ end
 --- Calls fn(module, output, inputs...) after every forward of this module; a value fn
 -- returns replaces the output. Returns a handle whose remove() unregisters fn. (The way
 -- to read features of an inner layer: gan.losses.features.)
+-- @tparam function fn fn(module, output, inputs...) -> nil or a replacement output
+-- @treturn table a handle with `remove()`
 function Module:register_forward_hook(fn)
    if type(fn) ~= "function" then error("register_forward_hook: expected a function", 2) end
    local hooks, order = rawget(self, "_forward_hooks"), rawget(self, "_hook_order")
@@ -107,11 +112,19 @@ function Module:register_forward_hook(fn)
    return { remove = function() hooks[id] = nil end }
 end
 
+--- Computes the module's output; every module class defines it (called by `m(...)`).
+-- The base class's raises an error naming the class.
+-- @param ... the inputs (tensors, labels, ...)
+-- @return the outputs
 function Module:forward()
    error(("%s: forward is not implemented"):format(getmetatable(self).__name), 2)
 end
 
 --- Registers (or replaces) a parameter under `name`.
+-- @tparam string name
+-- @tparam Tensor|nil t a leaf tensor (requires_grad is turned on), or nil
+-- @treturn Tensor t
+-- @raise when t is not a leaf tensor
 function Module:register_parameter(name, t)
    if t ~= nil and not (is_tensor(t) and t.is_leaf) then
       error(("register_parameter: '%s' must be a leaf tensor"):format(name), 2)
@@ -125,6 +138,10 @@ function Module:register_parameter(name, t)
 end
 
 --- Registers a buffer: state saved in state_dict but not trained.
+-- @tparam string name
+-- @tparam Tensor|nil t
+-- @treturn Tensor t
+-- @raise when t is not a tensor
 function Module:register_buffer(name, t)
    if t ~= nil and not is_tensor(t) then error(("register_buffer: '%s' must be a tensor"):format(name), 2) end
    local found = false
@@ -135,6 +152,10 @@ function Module:register_buffer(name, t)
 end
 
 --- Adds a child module under `name`.
+-- @tparam string|int name
+-- @tparam Module m
+-- @treturn Module m
+-- @raise when m is not a module
 function Module:add_module(name, m)
    if not is_module(m) then error(("add_module: '%s' is not a module"):format(tostring(name)), 2) end
    local found = false
@@ -165,6 +186,8 @@ function Module:named_children()
    end
 end
 
+--- The direct children, in registration order.
+-- @treturn {Module,...}
 function Module:children()
    local list = {}
    for _, m in self:named_children() do list[#list + 1] = m end
@@ -172,6 +195,8 @@ function Module:children()
 end
 
 --- Iterates (name, module) over this module and all descendants, depth first.
+-- @tparam[opt=""] string prefix put before every name (the module itself is named prefix)
+-- @return an iterator for a generic for
 function Module:named_modules(prefix)
    local list = {}
    local function walk(m, p)
@@ -186,6 +211,8 @@ function Module:named_modules(prefix)
    end
 end
 
+--- This module and all its descendants, depth first.
+-- @treturn {Module,...}
 function Module:modules()
    local list = {}
    for _, m in self:named_modules() do list[#list + 1] = m end
@@ -223,12 +250,16 @@ function Module:parameters()
    return list
 end
 
+--- All buffers (running statistics, masks, ...), as an array.
+-- @treturn {Tensor,...}
 function Module:buffers()
    local list = {}
    for _, b in self:named_buffers() do list[#list + 1] = b end
    return list
 end
 
+--- The number of parameter elements (each shared tensor counted once).
+-- @treturn int
 function Module:num_parameters()
    local n = 0
    for _, p in self:named_parameters() do n = n + p:numel() end
@@ -236,15 +267,21 @@ function Module:num_parameters()
 end
 
 --- Sets training mode (true by default) on this module and all descendants.
+-- @tparam[opt=true] boolean mode
+-- @treturn Module self
 function Module:train(mode)
    if mode == nil then mode = true end
    for _, m in self:named_modules() do rawset(m, "training", mode) end
    return self
 end
 
+--- Sets evaluation mode on this module and all descendants: self:train(false).
+-- @treturn Module self
 function Module:eval() return self:train(false) end
 
---- Calls fn(m) on every module (children first), e.g. for initialisation.
+--- Calls fn(m) on every module (children first), e.g., for initialisation.
+-- @tparam function fn fn(module)
+-- @treturn Module self
 function Module:apply(fn)
    for _, c in self:named_children() do c:apply(fn) end
    fn(self)
@@ -257,6 +294,8 @@ function Module:zero_grad()
 end
 
 --- Freezes (false) or unfreezes (true) all parameters.
+-- @tparam[opt=true] boolean on
+-- @treturn Module self
 function Module:requires_grad_(on)
    if on == nil then on = true end
    for _, p in self:named_parameters() do p:requires_grad_(on) end
@@ -280,6 +319,10 @@ end
 --- Copies a state dict into the parameters and buffers. With strict (the default) every
 -- missing, unexpected or mis-shaped key is reported in one error; without, mis-shaped
 -- keys still fail and the lists of missing and unexpected keys are returned.
+-- @tparam table sd name -> tensor (Module:state_dict's form)
+-- @tparam[opt] table opts `strict` (true)
+-- @treturn table `{missing = {...}, unexpected = {...}}` key names
+-- @raise listing every problem, or when sd is not a table
 function Module:load_state_dict(sd, opts)
    if type(sd) ~= "table" then
       error(("load_state_dict into %s: expected a state table, got %s (a checkpoint keeps a network's state "
@@ -326,7 +369,7 @@ function Module:load_state_dict(sd, opts)
    return { missing = missing, unexpected = unexpected }
 end
 
---- A deep copy with its own parameters and buffers (same values), e.g. for an EMA model.
+--- A deep copy with its own parameters and buffers (same values), e.g., for an EMA model.
 function Module:clone()
    local copies = {}
    local function copy(v)
@@ -368,6 +411,11 @@ end
 -- ---------------------------------------------------------------- containers
 
 --- Applies its modules in order: `Sequential { a, b, c }` or `Sequential(a, b, c)`.
+-- Children are named by their 1-based position.
+-- @function Sequential
+-- @param ... the modules, or one list of them
+-- @treturn Module
+-- @raise when an entry is not a module
 local Sequential = class("Sequential", Module)
 M.Sequential = Sequential
 
@@ -382,6 +430,9 @@ end
 
 --- Runs the layers in order. An error in one is raised again with the layer's index
 -- and type in front ("Sequential[3] (Conv2d): ..."), nested Sequentials adding theirs.
+-- @tparam Tensor x
+-- @param ... more inputs, handed to every layer
+-- @return the last layer's output
 function Sequential:forward(x, ...)
    for i, m in self:named_children() do
       local ok, y = pcall(m, x, ...)
@@ -398,12 +449,17 @@ end
 function Sequential:__len() return #self._module_names end
 
 --- Appends a module; returns self.
+-- @tparam Module m
+-- @treturn Module self
 function Sequential:add(m)
    self:add_module(#self._module_names + 1, m)
    return self
 end
 
 --- A list of modules registered as children (no forward of its own).
+-- @function ModuleList
+-- @tparam[opt] {Module,...} list the initial modules
+-- @treturn Module
 local ModuleList = class("ModuleList", Module)
 M.ModuleList = ModuleList
 
@@ -411,8 +467,13 @@ function ModuleList:__init(list)
    Module.__init(self)
    for i, m in ipairs(list or {}) do self:add_module(i, m) end
 end
+--- Appends a module.
+-- @tparam Module m
+-- @treturn ModuleList self
 function ModuleList:append(m) self:add_module(#self._module_names + 1, m); return self end
 function ModuleList:__len() return #self._module_names end
+--- Iterates (i, module) over the list in order.
+-- @return an iterator for a generic for
 function ModuleList:ipairs()
    local i = 0
    return function()
@@ -423,6 +484,9 @@ function ModuleList:ipairs()
 end
 
 --- A table of named modules registered as children (keys sorted for a fixed order).
+-- @function ModuleDict
+-- @tparam[opt] table dict name -> module
+-- @treturn Module
 local ModuleDict = class("ModuleDict", Module)
 M.ModuleDict = ModuleDict
 

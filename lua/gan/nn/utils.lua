@@ -19,6 +19,11 @@ end
 -- power iteration (Miyato et al. 2018). The raw weight becomes the parameter
 -- `<name>_orig`; the vectors `<name>_u` and `<name>_v` are buffers, updated
 -- n_power_iterations times per forward in training mode only. Returns the module.
+-- @tparam Module module
+-- @tparam[opt] table opts `name` ("weight"), `n_power_iterations` (1), `eps` (1e-12),
+--  `dim` (the output dim: 1, or 2 for ConvTranspose2d)
+-- @treturn Module module
+-- @raise when the module has no such parameter
 function U.spectral_norm(module, opts)
    opts = opts or {}
    local name = opts.name or "weight"
@@ -83,6 +88,11 @@ end
 -- module:parameters(): tensors that may be functions of the parameters, as in unrolled
 -- optimisation), then puts the parameters back, also when the forward raises an error.
 -- Returns the module's results.
+-- @tparam Module module
+-- @tparam {Tensor,...} params one per parameter, in module:parameters() order
+-- @param ... the module's inputs
+-- @return the module's results
+-- @raise when a parameter has no tensor in params
 function U.functional_call(module, params, ...)
    local index = {}
    for i, p in ipairs(module:parameters()) do index[p] = i end
@@ -109,6 +119,8 @@ end
 --- Makes every batch-norm layer of `module` synchronised: under data parallelism its
 -- training statistics are taken over all ranks' batches (F.sync_batch_norm); in a single
 -- process nothing changes. Returns the module.
+-- @tparam Module module
+-- @treturn Module module
 function U.convert_sync_batchnorm(module)
    for _, m in module:named_modules() do
       local name = getmetatable(m).__name
@@ -121,6 +133,10 @@ end
 
 --- Scales gradients in place so that their total norm is at most max_norm; returns the
 -- norm before clipping. norm_type 2 by default (math.huge for the max-abs norm).
+-- @tparam Module|{Tensor,...}|Tensor params a module, a list of parameters or one
+-- @tparam number max_norm
+-- @tparam[opt=2] number norm_type
+-- @treturn number the total norm before clipping (0 without gradients)
 function U.clip_grad_norm_(params, max_norm, norm_type)
    norm_type = norm_type or 2
    local grads = {}
@@ -143,6 +159,8 @@ function U.clip_grad_norm_(params, max_norm, norm_type)
 end
 
 --- Clamps every gradient element to [-clip, clip].
+-- @tparam Module|{Tensor,...}|Tensor params
+-- @tparam number clip
 function U.clip_grad_value_(params, clip)
    no_grad(function()
       for _, p in ipairs(params_of(params)) do if p.grad ~= nil then p.grad:clamp_(-clip, clip) end end
@@ -150,6 +168,8 @@ function U.clip_grad_value_(params, clip)
 end
 
 --- WGAN's weight clipping: clamps every parameter to [-c, c] in place.
+-- @tparam Module|{Tensor,...}|Tensor params
+-- @tparam number c
 function U.clip_weights_(params, c)
    no_grad(function()
       for _, p in ipairs(params_of(params)) do p:clamp_(-c, c) end
@@ -161,6 +181,8 @@ end
 --- The weights BigGAN's orthogonal regularisation applies to in a module: every
 -- parameter with >= 2 dims except those of embeddings (Brock et al. leave the class
 -- embeddings out). A spectrally normalised layer contributes its raw `weight_orig`.
+-- @tparam Module module
+-- @treturn {Tensor,...}
 function U.orthogonal_weights(module)
    local skip, list = {}, {}
    for _, m in module:named_modules() do
@@ -178,6 +200,9 @@ end
 -- form of Brock et al. 2019; its gradient is 4 beta (W W^T (1 - I)) W. `weights` is a
 -- list of tensors or a module (then U.orthogonal_weights of it). Returns a
 -- differentiable scalar to add to the loss.
+-- @tparam {Tensor,...}|Module weights
+-- @tparam[opt=1e-4] number beta
+-- @treturn Tensor a scalar
 function U.orthogonal_regularization(weights, beta)
    beta = beta or 1e-4
    local list = weights
@@ -199,6 +224,10 @@ end
 -- average over `n` forward passes in training mode (BigGAN's "standing statistics"):
 -- an averaged (EMA) model's weights do not match the running statistics it copied.
 -- `input(i)` gives the i-th batch. Leaves the model in eval mode.
+-- @tparam Module model
+-- @tparam function input input(i) -> the i-th batch (model's input)
+-- @tparam[opt=16] int n forward passes
+-- @treturn Module model
 function U.standing_stats(model, input, n)
    n = n or 16
    local bns = {}
@@ -230,6 +259,9 @@ EMA.__index = EMA
 --- An exponential moving average of a model's parameters and buffers: `ema.model` is a
 -- copy updated by `ema:update(step)`; before start_step it copies the model exactly
 -- (BigGAN starts averaging after some iterations, with decay 0.9999).
+-- @tparam Module model the model to average (left unchanged)
+-- @tparam[opt] table opts `decay` (0.999), `start_step` (0)
+-- @treturn EMA with `model`, an eval-mode copy without gradients
 function U.EMA(model, opts)
    opts = opts or {}
    local self = setmetatable({}, EMA)
@@ -242,6 +274,9 @@ function U.EMA(model, opts)
    return self
 end
 
+--- Moves the average towards the model's current parameters and copies its buffers.
+-- p_ema = decay p_ema + (1 - decay) p from start_step on; before it, a plain copy.
+-- @tparam[opt] int step the training step (default the number of updates so far + 1)
 function EMA:update(step)
    step = step or self.num_updates + 1
    self.num_updates = step
@@ -259,11 +294,17 @@ function EMA:update(step)
    end)
 end
 
+--- The average's state for a checkpoint: the averaged model's state dict, the number of
+-- updates, decay and start_step.
+-- @treturn table
 function EMA:state_dict()
    return { model = self.model:state_dict(), num_updates = self.num_updates, decay = self.decay,
       start_step = self.start_step }
 end
 
+--- Restores the state that EMA:state_dict returned.
+-- @tparam table sd
+-- @raise as Module:load_state_dict when the averaged model's keys or shapes differ
 function EMA:load_state_dict(sd)
    self.model:load_state_dict(sd.model)
    self.num_updates, self.decay, self.start_step = sd.num_updates, sd.decay, sd.start_step

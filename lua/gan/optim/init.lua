@@ -89,6 +89,8 @@ function Optimizer:zero_grad()
    core.collect_garbage(1 << 20)
 end
 
+--- Updates every parameter that has a gradient, without recording for autograd; state
+-- (moments, step counts) is created on a parameter's first update.
 function Optimizer:step()
    local _ <close> = no_grad()
    for _, g in ipairs(self.param_groups) do
@@ -135,6 +137,10 @@ function Optimizer:state_dict()
    return sd
 end
 
+--- Restores the state Optimizer:state_dict returned (hyper-parameters and per-parameter
+-- state, converted to each parameter's dtype).
+-- @tparam table sd
+-- @raise when the groups, their parameter counts or a state tensor's size differ
 function Optimizer:load_state_dict(sd)
    if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
       error(self.name .. ".load_state_dict: not an optimizer state dict", 2)
@@ -183,7 +189,12 @@ end
 
 -- ---------------------------------------------------------------- SGD
 
---- opts: lr (required), momentum (0), dampening (0), weight_decay (0), nesterov (false).
+--- Stochastic gradient descent, with momentum and Nesterov momentum as options.
+-- @tparam table params a list of parameters, or of groups `{params = {...}, lr = ...}`
+-- @tparam table opts `lr` (required), `momentum` (0), `dampening` (0), `weight_decay` (0),
+--  `nesterov` (false; needs momentum > 0 and dampening 0)
+-- @treturn Optimizer
+-- @raise without lr, on an unknown option or an invalid value
 function optim.SGD(params, opts)
    if not opts or opts.lr == nil then error("SGD: lr is required", 2) end
    local self = new(optim._SGD, "SGD", params, opts,
@@ -228,17 +239,29 @@ local function adam_like(name, decoupled, default_wd)
       return self
    end
 end
---- opts: lr (1e-3), betas ({0.9, 0.999}), eps (1e-8), weight_decay (0, L2 added to the
--- gradient), amsgrad (false).
+--- Adam (Kingma & Ba); weight decay as an L2 term added to the gradient used.
+-- @function Adam
+-- @tparam table params a list of parameters, or of groups `{params = {...}, lr = ...}`
+-- @tparam[opt] table opts `lr` (1e-3), `betas` ({0.9, 0.999}), `eps` (1e-8),
+--  `weight_decay` (0), `amsgrad` (false)
+-- @treturn Optimizer
+-- @raise on an unknown option, or betas outside [0, 1)
 optim.Adam = adam_like("Adam", false, 0)
---- Adam with decoupled weight decay (Loshchilov & Hutter): weight_decay (0.01) shrinks
--- the parameter by lr * weight_decay each step.
+--- Adam with decoupled weight decay (Loshchilov & Hutter).
+-- weight_decay shrinks the parameter by lr * weight_decay each step.
+-- @function AdamW
+-- @tparam table params a list of parameters, or of groups
+-- @tparam[opt] table opts as Adam's, but `weight_decay` (0.01)
+-- @treturn Optimizer
 optim.AdamW = adam_like("AdamW", true, 1e-2)
 
 -- ---------------------------------------------------------------- RMSprop
 
---- opts: lr (1e-2), alpha (0.99), eps (1e-8), weight_decay (0), momentum (0), centered
--- (false). WGAN uses RMSprop with lr 5e-5.
+--- RMSprop (Tieleman & Hinton); WGAN uses it with lr 5e-5.
+-- @tparam table params a list of parameters, or of groups
+-- @tparam[opt] table opts `lr` (1e-2), `alpha` (0.99), `eps` (1e-8), `weight_decay` (0),
+--  `momentum` (0), `centered` (false)
+-- @treturn Optimizer
 function optim.RMSprop(params, opts)
    return new(optim._RMSprop, "RMSprop", params, opts,
       { lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0, centered = false })

@@ -35,6 +35,7 @@ function Scheduler:_apply()
 end
 
 --- Advances one epoch (or to `epoch` if given) and sets the groups' lr.
+-- @tparam[opt] int epoch
 function Scheduler:step(epoch)
    self.last_epoch = epoch or self.last_epoch + 1
    self:_apply()
@@ -47,10 +48,15 @@ function Scheduler:get_last_lr()
    return lrs
 end
 
+--- The scheduler's position for a checkpoint: its name, last_epoch and base learning rates.
+-- @treturn table
 function Scheduler:state_dict()
    return { name = self.name, last_epoch = self.last_epoch, base_lrs = { table.unpack(self.base_lrs) } }
 end
 
+--- Restores Scheduler:state_dict's table and sets the optimizer's learning rates for it.
+-- @tparam table sd
+-- @raise when the state is from another kind of scheduler
 function Scheduler:load_state_dict(sd)
    if sd.name ~= self.name then
       error(("%s.load_state_dict: the state is from a %s"):format(self.name, tostring(sd.name)), 2)
@@ -65,20 +71,31 @@ local function need(opts, key, name)
    return opts[key]
 end
 
---- factor until total_iters epochs, then 1 (PyTorch's ConstantLR); factor 1 by default.
+--- A constant factor for the first total_iters epochs, then 1 (PyTorch's ConstantLR).
+-- @tparam Optimizer opt
+-- @tparam[opt] table opts `factor` (1), `total_iters` (0)
+-- @treturn Scheduler
 function S.ConstantLR(opt, opts)
    opts = opts or {}
    local f, n = opts.factor or 1, opts.total_iters or 0
    return make(opt, function(e) return e < n and f or 1 end, "ConstantLR", opts)
 end
 
---- gamma^floor(epoch / step_size).
+--- The lr times gamma^floor(epoch / step_size).
+-- @tparam Optimizer opt
+-- @tparam table opts `step_size` (required), `gamma` (0.1)
+-- @treturn Scheduler
+-- @raise without step_size
 function S.StepLR(opt, opts)
    local size, gamma = need(opts, "step_size", "StepLR"), opts.gamma or 0.1
    return make(opt, function(e) return gamma ^ (e // size) end, "StepLR", opts)
 end
 
---- gamma^(number of milestones <= epoch).
+--- The lr times gamma^(number of milestones <= epoch).
+-- @tparam Optimizer opt
+-- @tparam table opts `milestones` (a list of epochs, required), `gamma` (0.1)
+-- @treturn Scheduler
+-- @raise without milestones
 function S.MultiStepLR(opt, opts)
    local ms, gamma = need(opts, "milestones", "MultiStepLR"), opts.gamma or 0.1
    return make(opt, function(e)
@@ -88,7 +105,11 @@ function S.MultiStepLR(opt, opts)
    end, "MultiStepLR", opts)
 end
 
---- gamma^epoch.
+--- The lr times gamma^epoch.
+-- @tparam Optimizer opt
+-- @tparam table opts `gamma` (required)
+-- @treturn Scheduler
+-- @raise without gamma
 function S.ExponentialLR(opt, opts)
    local gamma = need(opts, "gamma", "ExponentialLR")
    return make(opt, function(e) return gamma ^ e end, "ExponentialLR", opts)
@@ -96,6 +117,10 @@ end
 
 --- eta_min + (base - eta_min) (1 + cos(pi epoch / T_max)) / 2 (epochs past T_max stay at
 -- eta_min).
+-- @tparam Optimizer opt
+-- @tparam table opts `T_max` (required), `eta_min` (0)
+-- @treturn Scheduler
+-- @raise without T_max
 function S.CosineAnnealingLR(opt, opts)
    local T, eta_min = need(opts, "T_max", "CosineAnnealingLR"), opts.eta_min or 0
    return make(opt, function(e, base)
@@ -107,6 +132,10 @@ end
 
 --- Linear warm-up of the factor from start_factor (0 by default) to 1 over warmup_steps
 -- epochs, then 1.
+-- @tparam Optimizer opt
+-- @tparam table opts `warmup_steps` (required), `start_factor` (0)
+-- @treturn Scheduler
+-- @raise without warmup_steps
 function S.LinearWarmup(opt, opts)
    local n = need(opts, "warmup_steps", "LinearWarmup")
    local s = opts.start_factor or 0
@@ -119,12 +148,19 @@ end
 --- CycleGAN's schedule: constant for n_constant epochs, then linear decay to exactly 0
 -- over n_decay epochs: factor = 1 - max(0, epoch - n_constant) / n_decay, floored at 0.
 -- (The original code divides by n_decay + 1, ending just above 0.)
+-- @tparam Optimizer opt
+-- @tparam table opts `n_constant` and `n_decay` (both required)
+-- @treturn Scheduler
+-- @raise without n_constant or n_decay
 function S.LinearDecay(opt, opts)
    local n1, n2 = need(opts, "n_constant", "LinearDecay"), need(opts, "n_decay", "LinearDecay")
    return make(opt, function(e) return math.max(0, 1 - math.max(0, e - n1) / n2) end, "LinearDecay", opts)
 end
 
---- Any factor function of the epoch.
+--- The lr times any factor function of the epoch.
+-- @tparam Optimizer opt
+-- @tparam function fn fn(epoch) -> the factor
+-- @treturn Scheduler
 function S.LambdaLR(opt, fn)
    return make(opt, function(e) return fn(e) end, "LambdaLR")
 end

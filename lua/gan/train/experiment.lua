@@ -1,7 +1,8 @@
---- gan.train.experiment: what an experiment script runs. From the command line (--config
--- FILE, --set key=value, --resume RUN_DIR) and the model's defaults it resolves the
--- config, opens the run directory, builds the data and the model, resumes if asked,
--- trains with gan.train.fit and says where everything went.
+--- gan.train.experiment: what an experiment script runs.
+--
+-- From the command line (--config FILE, --set key=value, --resume RUN_DIR) and the
+-- model's defaults it resolves the config, opens the run directory, builds the data and
+-- the model, resumes if asked, trains with gan.train.fit and says where everything went.
 --
 --     -- experiments/dcgan.lua
 --     local gan = require("gan")

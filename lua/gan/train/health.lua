@@ -42,6 +42,10 @@ Monitor.__index = Monitor
 --- A monitor: cfg (the health section; missing keys take the defaults), keys = { d_loss =
 -- { log keys }, g_grad = { log keys } } (what model:health_keys() returns), warn =
 -- function(warning) called for each new warning ({ step, detector, key, message }).
+-- @tparam[opt] table cfg
+-- @tparam[opt] table keys
+-- @tparam[opt] function warn default does nothing
+-- @treturn Monitor
 function H.Monitor(cfg, keys, warn)
    local c = {}
    for k, v in pairs(H.defaults) do c[k] = v end
@@ -50,7 +54,14 @@ function H.Monitor(cfg, keys, warn)
       streak = {}, active = {}, history = {} }, Monitor)
 end
 
--- Raises or clears the episode `id`: the first time `bad` holds, a warning.
+--- Raises or clears the episode `id`: the first step `bad` holds, a warning is recorded
+-- and passed to the monitor's warn function; it is cleared when `bad` stops holding.
+-- @tparam string id the episode's identity (detector and key)
+-- @tparam boolean bad whether the condition holds at this step
+-- @tparam int step
+-- @tparam string detector the detector's name, in the warning
+-- @tparam string key the metric's key, in the warning
+-- @tparam string message the warning's text
 function Monitor:episode(id, bad, step, detector, key, message)
    if bad and not self.active[id] then
       self.active[id] = step
@@ -62,7 +73,11 @@ function Monitor:episode(id, bad, step, detector, key, message)
    end
 end
 
--- The step a condition started holding (kept while it holds, cleared when it does not).
+--- The step a condition started holding (kept while it holds, cleared when it does not).
+-- @tparam string id the condition's identity
+-- @tparam boolean cond whether it holds at this step
+-- @tparam int step
+-- @treturn int|nil the first step of the current streak, nil when cond is false
 function Monitor:held_since(id, cond, step)
    if not cond then self.streak[id] = nil return nil end
    self.streak[id] = self.streak[id] or step
@@ -81,6 +96,8 @@ local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge en
 --- Reads one step's scalars (a live step's logs, or a line of metrics.jsonl): the D-wins
 -- and gradient detectors. Steps need not be consecutive (metrics.jsonl logs every
 -- log_every steps); windows are measured in steps.
+-- @tparam int step
+-- @tparam table logs key -> number
 function Monitor:observe(step, logs)
    local c = self.cfg
    for _, k in ipairs(self.keys.d_loss or {}) do
@@ -138,6 +155,8 @@ function Monitor:observe(step, logs)
 end
 
 --- Mean Euclidean distance between the rows of x (N, ...) over all pairs.
+-- @tparam Tensor x (N, ...)
+-- @treturn number
 function H.mean_pairwise_distance(x)
    local n = x:size(1)
    if n < 2 then return 0 end
@@ -152,6 +171,11 @@ end
 -- the classifier's feature space when one is given, else in data space) and, with a
 -- classifier, health_class_share and health_class_entropy (of the samples' argmax
 -- classes, in nats). Monitor:observe judges them when a step's logs carry them.
+-- @tparam Tensor samples (N, ...)
+-- @tparam Tensor real (M, ...)
+-- @tparam[opt] Module classifier a gan.metrics classifier
+-- @treturn table health_diversity (and, with a classifier, health_class_share and
+--  health_class_entropy)
 function H.collapse_signals(samples, real, classifier)
    local fs, fr = samples, real
    local signals = {}
@@ -180,12 +204,18 @@ function Monitor:state_dict()
    return { streak = self.streak, active = self.active, history = self.history, medians = self.medians or {} }
 end
 
+--- Restores Monitor:state_dict's table (missing parts start empty).
+-- @tparam table s
 function Monitor:load_state_dict(s)
    self.streak, self.active, self.history = s.streak or {}, s.active or {}, s.history or {}
    self.medians = s.medians or {}
 end
 
 --- Replays a metrics.jsonl (a path) through a new monitor; returns its warnings.
+-- @tparam string path
+-- @tparam[opt] table cfg as Monitor's
+-- @tparam[opt] table keys as Monitor's
+-- @treturn {table,...} the warnings
 function H.replay(path, cfg, keys)
    local cjson = require("cjson")
    local m = H.Monitor(cfg, keys)

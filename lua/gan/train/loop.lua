@@ -44,6 +44,9 @@ local function batches(loader)
    return setmetatable({ loader = loader, epochs = 0, samples = 0 }, Batches)
 end
 
+--- The next batch, starting a new epoch of the loader when one ends (and counting it).
+-- @treturn table the batch
+-- @raise when the loader yields no batch even at the start of an epoch
 function Batches:next()
    local d = self.loader
    -- A loader with position and len tells when it hands out an epoch's last batch; any
@@ -114,6 +117,11 @@ end
 -- log lines written after it (rank 0), and returns its step. Under data parallelism
 -- every rank loads the same checkpoint, then takes rank 0's state and its own random
 -- streams (dist.prepare).
+-- @tparam table model a gan.train.Model
+-- @tparam DataLoader loader
+-- @tparam Run run
+-- @treturn int the checkpoint's step
+-- @raise when the run has no checkpoint
 function L.resume(model, loader, run)
    local path = run and run:latest_checkpoint()
    if not path then error("resume: the run has no checkpoint to resume from", 2) end
@@ -272,6 +280,9 @@ local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "check
 -- ranks, gan.dist) every rank calls fit with its shard of the data: the ranks start from
 -- rank 0's state, logged scalars are averaged over them, and only rank 0 writes the run,
 -- sheets and evaluations (hooks see the rank's own logs). Returns the model.
+-- @tparam table model a gan.train.Model
+-- @tparam table o the options above (`data` required)
+-- @treturn table model
 function L.fit(model, o)
    o = opts.check(o, FIT, "fit")
    local t = model.cfg.train

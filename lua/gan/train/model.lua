@@ -103,11 +103,15 @@ end
 -- spec.best ({ metric =, mode = }: the evaluation metric whose best value keeps
 -- checkpoints/best.safetensors), spec.health ({ d_loss = { log keys } }: the D losses
 -- that are 0 for a perfect discriminator, watched by the health monitor).
+-- @tparam table spec the fields above
+-- @treturn table the class
 function Model.define(spec) return define(Model, spec) end
 
 --- A model class that starts from this one: its defaults are merged over this class's,
 -- and it inherits every method it does not redefine (WGAN-GP is DCGAN's step with
 -- other defaults and a critic without batch norm).
+-- @tparam table spec as Model.define's
+-- @treturn table the class
 function Model:extend(spec) return define(self, spec) end
 
 function Model._new(cls, cfg)
@@ -145,6 +149,9 @@ end
 
 --- Registers a network (checkpointed under `name`, reloaded by `gan eval`); it is
 -- also reachable as self[name]. Returns it.
+-- @tparam string name
+-- @tparam Module module
+-- @treturn Module module
 function Model:network(name, module)
    register(self, "networks", name, module)
    self[name] = module
@@ -175,6 +182,10 @@ end
 -- "epoch": when the loop steps the scheduler), clip_grad_norm (max norm of its
 -- gradients before each step), clip_weights (WGAN: clamp its parameters to
 -- [-c, c] after each step). Returns the optimizer.
+-- @tparam string name
+-- @tparam Optimizer opt
+-- @tparam[opt] table o the options above (none by default)
+-- @treturn Optimizer opt
 function Model:optimizer(name, opt, o)
    o = opts.check(o, OPT_OPTS, "optimizer")
    if o.per ~= nil and o.per ~= "step" and o.per ~= "epoch" then
@@ -193,6 +204,9 @@ end
 -- by the loop after every step and checkpointed as ema_<name>; sampling and
 -- evaluation use it (self:sampler). o: decay (0.999), start (the step from which it
 -- averages; before it, it copies). Returns the nn.utils.EMA.
+-- @tparam string name a registered network
+-- @tparam[opt] table o `decay` (0.999), `start` (0)
+-- @treturn EMA
 function Model:ema_of(name, o)
    o = opts.check(o, opts.set("decay", "start"), "ema_of")
    local net = self.networks[name]
@@ -202,6 +216,9 @@ end
 
 --- Registers any other object with state_dict / load_state_dict (an image pool, a
 -- balance term) to be checkpointed under `name`. Returns it.
+-- @tparam string name
+-- @tparam table obj with state_dict and load_state_dict
+-- @treturn table obj
 function Model:state(name, obj)
    if type(obj) ~= "table" or type(obj.state_dict) ~= "function" or type(obj.load_state_dict) ~= "function" then
       error(("state '%s': needs state_dict and load_state_dict methods"):format(tostring(name)), 2)
@@ -211,6 +228,10 @@ end
 
 --- One optimizer update (see gan.train.update): self:update("d", function() return
 -- loss, ... end, { freeze = module(s) }) returns what the function returned.
+-- @tparam string name a registered optimizer
+-- @tparam function fn returns the loss first (and anything else to pass back)
+-- @tparam[opt] table o `freeze` (a module or a list of them, default none)
+-- @return what fn returned
 function Model:update(name, fn, o) return require("gan.train.update")(self, name, fn, o) end
 
 --- Everything a checkpoint holds, by name.
@@ -232,6 +253,8 @@ end
 
 --- Loads the networks and EMA copies from a checkpoint's states (what `gan eval`
 -- needs); a network or EMA missing from it is an error.
+-- @tparam table states a checkpoint's states
+-- @tparam string path the checkpoint's path, for errors
 function Model:load_weights(states, path)
    for _, n in ipairs(self._order.networks) do
       if states[n] == nil then error(("%s has no weights for network '%s'"):format(path or "the checkpoint", n), 2) end
@@ -247,6 +270,8 @@ end
 --- The network to sample and evaluate with: the EMA copy of network `name` when the
 -- model keeps one (with batch-norm statistics of its own: nn.utils.standing_stats over
 -- 16 batches of 64 from self:latent, seeded train.seed + 2000), else the network.
+-- @tparam string name a registered network
+-- @treturn Module
 function Model:sampler(name)
    local e = self.ema[name]
    if not e then return self.networks[name] end
@@ -256,6 +281,9 @@ function Model:sampler(name)
 end
 
 --- Runs net(...) in eval mode without recording gradients, then restores its mode.
+-- @tparam Module net
+-- @param ... its inputs
+-- @return its outputs
 function Model.run_eval(net, ...)
    local was = net.training
    net:eval()
@@ -266,6 +294,8 @@ end
 
 --- The fixed inputs of sample sheets: self:latent(n) from a generator seeded
 -- train.seed + 1000, drawn once (the same in every sheet of a run and after resume).
+-- @tparam int n
+-- @return self:latent(n)'s value
 function Model:fixed_latent(n)
    if not self._fixed then self._fixed = table.pack(self:latent(n, core.Generator(self.cfg.train.seed + 1000))) end
    return table.unpack(self._fixed, 1, self._fixed.n)
@@ -280,11 +310,17 @@ end
 --- Labels for conditional models, int64: class_rows(k) gives k rows of k samples, row r of
 -- class r - 1 (sheets with one row per class); balanced_classes(n, k) cycles n labels
 -- through the k classes (evaluation with every class equally often).
+-- @tparam int k the number of classes
+-- @treturn Tensor int64 (k * k)
 function Model.class_rows(k)
    local l = {}
    for i = 1, k * k do l[i] = (i - 1) // k end
    return core.tensor(l, { dtype = "int64" })
 end
+--- n int64 labels cycling through k classes: 0, 1, ..., k - 1, 0, 1, ...
+-- @tparam int n
+-- @tparam int k
+-- @treturn Tensor int64 (n)
 function Model.balanced_classes(n, k)
    local l = {}
    for i = 1, n do l[i] = (i - 1) % k end
@@ -295,6 +331,9 @@ end
 -- config: it must have labels and exactly model.n_classes classes (a label beyond
 -- n_classes would otherwise fail inside the first step, after the run has started).
 -- Returns ds; raises an error naming the model, data.name and model.n_classes.
+-- @tparam table ds a dataset
+-- @tparam table cfg the resolved config
+-- @treturn table ds
 function Model.check_classes(ds, cfg)
    local who, name, k = cfg.model.name, tostring(cfg.data.name or ds.name), cfg.model.n_classes
    if not ds.labels or type(ds.classes) ~= "table" then

@@ -27,6 +27,8 @@ end
 
 --- A replay for `model` from its cfg.train (replay_every, replay_network, replay_keep,
 -- replay_steps: their ranges are the config's); nil when replay_every is 0.
+-- @tparam table model a gan.train.Model
+-- @treturn table|nil
 function R.of(model)
    local t = model.cfg.train
    local every = t.replay_every or 0
@@ -43,6 +45,7 @@ end
 
 --- Before step `step`: takes a snapshot when due (and then draws an older one to stand
 -- in for the next replay_steps steps); on those steps loads the drawn snapshot.
+-- @tparam int step
 function R:before(step)
    if step > 1 and (step - 1) % self.every == 0 then
       local older = #self.snapshots
@@ -62,6 +65,8 @@ end
 
 --- After step `step`: the network's own weights come back (what the snapshot learnt is
 -- dropped). Returns true on a step a snapshot stood in for (the loop logs replay = 1).
+-- @tparam int step
+-- @treturn boolean
 function R:after(step)
    if not self.own then return false end
    self.net:load_state_dict(self.own)
@@ -70,10 +75,15 @@ function R:after(step)
    return true
 end
 
+--- The replay's state for a checkpoint: the snapshots, the one standing in, until when,
+-- and the generator state.
+-- @treturn table
 function R:state_dict()
    return { snapshots = self.snapshots, pick = self.pick or 0, until_step = self.until_step, rng = self.rng:get_state() }
 end
 
+--- Restores R:state_dict's table (copying the snapshots).
+-- @tparam table s
 function R:load_state_dict(s)
    self.snapshots = {}
    for i, sd in ipairs(s.snapshots or {}) do self.snapshots[i] = copy(sd) end
