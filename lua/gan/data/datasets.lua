@@ -266,13 +266,22 @@ end
 local Stacked = {}
 Stacked.__index = Stacked
 Stacked.__len = function(self) return self.picks:size(1) end
+--- The number of stacked images.
+-- @treturn int
 function Stacked:len() return self.picks:size(1) end
+--- A batch composed from its digits.
+-- @tparam Tensor idx int64 0-based indices
+-- @treturn table { image = (B, 3, S, S), label = int64 (B) modes 0-999 }
 function Stacked:get_batch(idx)
    local p = self.picks:index_select(1, idx)   -- (B, 3) digit indices
    local chans = {}
    for c = 1, 3 do chans[c] = self.digits:index_select(1, p:select(2, c):contiguous()) end
    return { image = core.cat(chans, 2), label = self.labels:index_select(1, idx) }
 end
+--- One stacked image.
+-- @tparam int i 1-based
+-- @treturn table { image = (3, S, S), label = its mode }
+-- @raise when i is out of range
 function Stacked:get(i)
    if math.type(i) ~= "integer" or i < 1 or i > self:len() then
       error(("stacked_mnist: index %s out of range 1..%d"):format(tostring(i), self:len()), 2)

@@ -165,10 +165,16 @@ function M.complete(x, out, mask)
    return x * (1 - mask) + out * mask
 end
 
+--- The training split of data.name at data.image_size (the test split is held out).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor, split = "train" })
 end
 
+--- Builds G, its Adam optimizer "g" and, with train.alpha > 0, the global-and-local D
+-- with its optimizer "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)

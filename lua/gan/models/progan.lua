@@ -119,6 +119,9 @@ function Generator:trunk(z, level)
    end
    return x, prev
 end
+--- The image at the current level, faded with the level below while alpha < 1.
+-- @tparam Tensor z (N, nz)
+-- @treturn Tensor (N, nc, R, R)
 function Generator:forward(z)
    local level, alpha = self.level, self.alpha
    local x, prev = self:trunk(z, level)
@@ -143,6 +146,9 @@ function Discriminator:__init(o)
    self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, { padding = 1 }),
       nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0]), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
 end
+--- The critic's score of images at the current level (faded while alpha < 1).
+-- @tparam Tensor x (N, nc, R, R)
+-- @treturn Tensor (N)
 function Discriminator:forward(x)
    local level, alpha = self.level, self.alpha
    local h = lrelu(self.from_rgb[level + 1](x))
@@ -168,10 +174,16 @@ function M.real_at(x, level, alpha, top)
    return x
 end
 
+--- The images of data.name at the full data.image_size (the step shrinks them).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
 end
 
+--- Builds the growing G and D at every level, Adam "g" and "d" (train.lr, beta1, beta2),
+-- the WGAN losses and, with train.ema > 0, an EMA copy of G.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, size = cfg.model, cfg.train, cfg.data.image_size
    self.top = math.tointeger(math.log(size, 2)) - 2

@@ -54,6 +54,9 @@ function ResBlock:__init(nf)
    self.body = nn.Sequential { nn.Conv2d(nf, nf, 3, { padding = 1 }), nn.BatchNorm2d(nf), nn.PReLU(nf),
       nn.Conv2d(nf, nf, 3, { padding = 1 }), nn.BatchNorm2d(nf) }
 end
+--- x plus the block's two convolutions.
+-- @tparam Tensor x (N, nf, H, W)
+-- @treturn Tensor of x's shape
 function ResBlock:forward(x) return x + self.body(x) end
 
 local Generator = nn.class("SRResNet", nn.Module)
@@ -76,6 +79,9 @@ function Generator:__init(o)
    up[#up + 1] = nn.Tanh()
    self.up = nn.Sequential(up)
 end
+--- The enlarged image.
+-- @tparam Tensor lr (N, nc, h, w) in [-1, 1]
+-- @treturn Tensor (N, nc, scale h, scale w)
 function Generator:forward(lr)
    local h = self.head(lr)
    return self.up(h + self.body(h))
@@ -114,10 +120,15 @@ M.Discriminator = discriminator
 --- The low-resolution input of high-resolution images: averaged down by `scale`.
 function M.downscale(hr, scale) return F.avg_pool2d(hr, scale) end
 
+--- The training split of data.name at data.image_size (the high-resolution targets).
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor, split = "train" })
 end
 
+--- Builds G with Adam "g" and, with train.adversarial > 0, SRGAN's D with Adam "d".
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t, d = cfg.model, cfg.train, cfg.data
    local nc = data.channels(d.name)
@@ -130,7 +141,9 @@ function M:build(cfg)
    end
 end
 
--- The frozen reference classifier (features for the content loss and the FID).
+--- The frozen reference classifier of data.name (emoji: the style classifier), whose
+-- features are the content loss and the FID's; loaded once.
+-- @return the classifier module, in eval mode without gradients
 function M:feature_net()
    if not self._clf then
       self._clf = metrics.classifier(classifier_name(self.cfg))

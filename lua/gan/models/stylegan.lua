@@ -71,6 +71,11 @@ function StyledConv:__init(cin, cout, w_dim)
    self.conv = ModulatedConv2d(cin, cout, 3, w_dim)
    self.noise = NoiseInjection(cout)
 end
+--- Modulated convolution, noise, leaky ReLU.
+-- @tparam Tensor x (N, cin, H, W)
+-- @tparam Tensor w (N, w_dim)
+-- @tparam[opt] Tensor noise (N, 1, H, W)
+-- @treturn Tensor (N, cout, H, W)
 function StyledConv:forward(x, w, noise) return lrelu(self.noise(self.conv(x, w), noise)) end
 
 local Generator = nn.class("StyleGANGenerator", nn.Module)
@@ -133,6 +138,9 @@ function Generator:broadcast(w1, w2, cutoff)
    local b = w2:view(N, 1, self.w_dim):expand(N, self.num_ws - cutoff + 1, self.w_dim)
    return core.cat({ a, b }, 2)
 end
+--- The image of z at G.truncation (psi) in W.
+-- @tparam Tensor z (N, nz)
+-- @treturn Tensor (N, nc, S, S)
 function Generator:forward(z)
    return self:synthesis(self:broadcast(self:truncate(self:mapping(z), self.truncation)))
 end
@@ -146,6 +154,9 @@ function DBlock:__init(cin, cout)
    self.conv2 = EqualConv2d(cin, cout, 3, { padding = 1 })
    self.skip = EqualConv2d(cin, cout, 1, { bias = false })
 end
+--- The residual block's output at half the size.
+-- @tparam Tensor x (N, cin, H, W)
+-- @treturn Tensor (N, cout, H/2, W/2)
 function DBlock:forward(x)
    local h = down(lrelu(self.conv2(lrelu(self.conv1(x)))))
    return (h + self.skip(down(x))) / SQRT2
@@ -162,6 +173,9 @@ function Discriminator:__init(o)
    self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, { padding = 1 }),
       nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0]), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
 end
+--- D's logit of each image.
+-- @tparam Tensor x (N, nc, S, S)
+-- @treturn Tensor (N)
 function Discriminator:forward(x)
    return self.final(self.blocks(lrelu(self.from_rgb(x)))):reshape(x:size(1))
 end
@@ -171,10 +185,16 @@ function M.Generator(opts) return Generator(opts) end
 --- opts: channels, top, nc, mbstd_group.
 function M.Discriminator(opts) return Discriminator(opts) end
 
+--- The images of data.name at data.image_size.
+-- @tparam table cfg the resolved config
+-- @treturn table a dataset
 function M.dataset(cfg)
    return data.for_gan(cfg.data.name, { image_size = cfg.data.image_size, vendor = cfg.data.vendor })
 end
 
+--- Builds the mapping and synthesis networks (G), D, Adam "g" and "d" (train.lr, beta1,
+-- beta2), the non-saturating losses and, with train.ema > 0, an EMA copy of G.
+-- @tparam table cfg the resolved config
 function M:build(cfg)
    local m, t = cfg.model, cfg.train
    local top = math.tointeger(math.log(cfg.data.image_size, 2)) - 2

@@ -473,15 +473,22 @@ L.Softplus = activation("Softplus", function(x, b, t) return F.softplus(x, b, t)
 L.Softmax = activation("Softmax", function(x, d) return F.softmax(x, d or -1) end, function(d) return "dim=" .. (d or -1) end)
 L.Identity = activation("Identity", function(x) return x end)
 
---- Parametric ReLU (He et al. 2015): max(0, x) + a * min(0, x) with a learned slope a per
--- channel (dimension 2 of the input; num_parameters 1: one slope shared), starting at
--- `init` (0.25).
+--- Parametric ReLU (He et al. 2015): max(0, x) + a * min(0, x) with a learned slope a.
+-- One slope per channel (dimension 2 of the input), or one shared (num_parameters 1).
+-- @function PReLU
+-- @tparam[opt=1] int num_parameters
+-- @tparam[opt=0.25] number init the slopes' first value
+-- @treturn Module
 L.PReLU = class("PReLU", Module)
 function L.PReLU:__init(num_parameters, init)
    Module.__init(self)
    self.num_parameters = num_parameters or 1
    self.weight = core.full({ self.num_parameters }, init or 0.25):requires_grad_()
 end
+--- max(0, x) + a * min(0, x), a per channel.
+-- @tparam Tensor x (N, C, ...)
+-- @treturn Tensor of x's shape
+-- @raise when the slopes do not match the channels
 function L.PReLU:forward(x)
    local shape = { 1, self.num_parameters }
    for _ = 3, x:dim() do shape[#shape + 1] = 1 end
@@ -492,6 +499,8 @@ function L.PReLU:forward(x)
    local a = self.num_parameters == 1 and self.weight:reshape(table.unpack(shape)) or self.weight:view(table.unpack(shape))
    return x:relu() - (-x):relu() * a
 end
+--- Its number of slopes, for printing.
+-- @treturn string
 function L.PReLU:extra_repr() return "num_parameters=" .. self.num_parameters end
 
 -- ---------------------------------------------------------------- resampling, padding, pooling
