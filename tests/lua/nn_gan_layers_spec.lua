@@ -135,6 +135,19 @@ describe("nn.utils.spectral_norm", function()
       m2(x)
    end)
 
+   it("two recorded forwards in training mode backpropagate (as D(real), D(fake) in one loss)", function()
+      local m = U.spectral_norm(nn.Linear(5, 4))
+      local x1, x2 = gan.randn { 3, 5 }, gan.randn { 3, 5 }
+      local y1 = m(x1)
+      local w1 = m.weight:detach():clone()   -- the normalised weight of the first forward
+      local y2 = m(x2)                       -- its power iteration changes u and v in place
+      local w2 = m.weight:detach():clone()
+      ;(y1:sum() + y2:sum()):backward()
+      H.close(m.bias.grad, { 6, 6, 6, 6 }, 1e-6, 0, "bias grad of both forwards (3 rows each)")
+      assert.is_true((w1 - w2):abs():max():item() > 0)   -- the two forwards used different sigmas
+      assert.is_true(m.weight_orig.grad:abs():sum():item() > 0)
+   end)
+
    it("passes gradients to weight_orig (gradcheck in eval mode)", function()
       local m = U.spectral_norm(nn.Linear(4, 3, F64))
       for _ = 1, 10 do m(H.randn { 2, 4 }) end

@@ -186,6 +186,38 @@ function O.prepare(size)
    return dir, entries
 end
 
+--- The class ids (N, S, S) int64 of label maps loaded as grey levels (id / 255).
+-- @tparam Tensor map (N, 1, S, S)
+-- @treturn Tensor
+function O.ids(map)
+   return (map * 255 + 0.5):floor():reshape(map:size(1), map:size(3), map:size(4)):to("int64")
+end
+
+--- The segmenter that measures semantic synthesis (SPADE's protocol): gan.metrics'
+-- Segmenter trained on the training split's real (colour image, label map) pairs, 10
+-- epochs, cached in <data dir>/openmoji_<size>/segmenter.safetensors after the first
+-- call (delete it to train again).
+-- @tparam[opt=64] int size
+-- @return the segmenter, in eval mode
+function O.segmenter(size)
+   size = size or 64
+   local metrics, serialize = require("gan.metrics"), require("gan.serialize")
+   local path = ("%s/openmoji_%d/segmenter.safetensors"):format(D.data_dir(), size)
+   if exists(path) then
+      local saved = serialize.load(path)
+      local seg = metrics.Segmenter(saved.arch)
+      seg:load_state_dict(saved.model)
+      seg:eval()
+      return seg
+   end
+   local ds = O.pairs { input = "labels", split = "train", size = size }
+   local b = ds:get_batch(core.arange(0, D.len(ds), 1, { dtype = "int64" }))
+   io.stderr:write(("openmoji: training the segmenter on %d maps (once; cached in %s)\n"):format(b.b.image:size(1), path))
+   local seg = metrics.train_segmenter(b.b.image, O.ids(b.a.image), { n_classes = #O.CLASSES, epochs = 10 })
+   serialize.save(path, { model = seg:state_dict(), arch = seg.arch })
+   return seg
+end
+
 --- Paired OpenMoji images: batches { a = { image = input }, b = { image = colour } } with
 -- the input the line art (1 channel, [-1, 1] when signed) or the label map (1 channel of
 -- class ids 0-7 as floats, never rescaled).

@@ -109,6 +109,122 @@ function M.train_classifier(images, labels, opts)
    return model
 end
 
+-- ---------------------------------------------------------------- segmentation
+
+local Segmenter = nn.class("Segmenter", nn.Module)
+function Segmenter:__init(o)
+   nn.Module.__init(self)
+   local c = o.width or 32
+   local function block(cin, cout, stride)
+      return { nn.Conv2d(cin, cout, 3, { stride = stride, padding = 1 }), nn.BatchNorm2d(cout), nn.ReLU() }
+   end
+   local function seq(...)
+      local layers = {}
+      for _, b in ipairs { ... } do for _, l in ipairs(b) do layers[#layers + 1] = l end end
+      return nn.Sequential(layers)
+   end
+   self.arch = { in_nc = o.in_nc, n_classes = o.n_classes, width = c }
+   self.enc1 = seq(block(o.in_nc, c, 1), block(c, c, 1))
+   self.enc2 = seq(block(c, 2 * c, 2), block(2 * c, 2 * c, 1))
+   self.enc3 = seq(block(2 * c, 4 * c, 2), block(4 * c, 4 * c, 1))
+   self.dec2 = seq(block(4 * c + 2 * c, 2 * c, 1))
+   self.dec1 = seq(block(2 * c + c, c, 1))
+   self.out = nn.Conv2d(c, o.n_classes, 1)
+end
+--- Per-pixel class logits.
+-- @tparam Tensor x (N, in_nc, H, W), H and W divisible by 4
+-- @treturn Tensor (N, n_classes, H, W)
+function Segmenter:forward(x)
+   local up = function(t) return F.interpolate(t, { scale_factor = 2, mode = "nearest" }) end
+   local e1 = self.enc1(x)
+   local e2 = self.enc2(e1)
+   local e3 = self.enc3(e2)
+   local d2 = self.dec2(core.cat({ up(e3), e2 }, 2))
+   return self.out(self.dec1(core.cat({ up(d2), e1 }, 2)))
+end
+
+--- A small U-shaped segmentation network (two stride-2 levels with skips): the
+-- evaluation network of semantic synthesis (SPADE's protocol: segment the generated
+-- images, compare with the input maps).
+-- @tparam table opts `in_nc` (3), `n_classes`, `width` (32)
+-- @treturn Module
+function M.Segmenter(opts) return Segmenter { in_nc = opts.in_nc or 3, n_classes = opts.n_classes, width = opts.width } end
+
+--- Trains a segmenter on images and their label maps with per-pixel cross-entropy (Adam,
+-- cosine schedule); returns it in eval mode.
+-- @tparam Tensor images (N, C, H, W) in [-1, 1]
+-- @tparam Tensor maps int64 (N, H, W) class ids
+-- @tparam table opts `n_classes`, `epochs` (10), `batch_size` (32), `lr` (1e-3), `seed` (1),
+--  `width` (32), `on_epoch(epoch, mean loss)`
+-- @treturn Module
+function M.train_segmenter(images, maps, opts)
+   local data, optim = require("gan.data"), require("gan.optim")
+   local epochs, seed = opts.epochs or 10, opts.seed or 1
+   core.manual_seed(seed)
+   local model = M.Segmenter { in_nc = images:size(2), n_classes = opts.n_classes, width = opts.width }
+   local loader = data.DataLoader(data.TensorDataset { image = images, map = maps },
+      { batch_size = opts.batch_size or 32, generator = core.Generator(seed) })
+   local opt = optim.Adam(model:parameters(), { lr = opts.lr or 1e-3 })
+   local sched = optim.lr_scheduler.CosineAnnealingLR(opt, { T_max = epochs })
+   model:train()
+   for epoch = 1, epochs do
+      local total, nb = 0, 0
+      for batch in loader do
+         opt:zero_grad()
+         local logits = model(batch.image)
+         local K = logits:size(2)
+         local loss = F.cross_entropy(logits:permute(1, 3, 4, 2):reshape(-1, K), batch.map:reshape(-1))
+         loss:backward()
+         opt:step()
+         total, nb = total + loss:item(), nb + 1
+      end
+      sched:step()
+      if opts.on_epoch then opts.on_epoch(epoch, total / nb) end
+   end
+   model:eval()
+   return model
+end
+
+--- The class ids a segmenter gives images, in batches, without gradients.
+-- @param seg a segmenter (M.Segmenter)
+-- @tparam Tensor images (N, C, H, W)
+-- @treturn Tensor int64 (N, H, W)
+function M.segment(seg, images)
+   local parts = {}
+   no_grad(function()
+      for s = 1, images:size(1), 100 do
+         local logits = seg(images:narrow(1, s, math.min(100, images:size(1) - s + 1)))
+         local _, ids = logits:max(2)
+         parts[#parts + 1] = ids:reshape(logits:size(1), logits:size(3), logits:size(4))
+      end
+   end)
+   return core.cat(parts, 1)
+end
+
+--- Mean intersection over union of two label maps over the classes 0..K-1 that occur
+-- in either (a class absent from both does not count): per class |P and T| / |P or T|
+-- over all pixels of the set, averaged.
+-- @tparam Tensor pred int64 class ids
+-- @tparam Tensor target int64 class ids, pred's shape
+-- @tparam int K the number of classes
+-- @treturn number
+-- @treturn table the IoU of each class that counts, by id
+function M.miou(pred, target, K)
+   local p, t = pred:reshape(-1), target:reshape(-1)
+   if p:size(1) ~= t:size(1) then error("miou: the maps differ in size", 2) end
+   local sum, n, per = 0, 0, {}
+   for k = 0, K - 1 do
+      local pk, tk = p:eq(k), t:eq(k)
+      local inter = (pk:float() * tk:float()):sum():item()
+      local union = pk:float():sum():item() + tk:float():sum():item() - inter
+      if union > 0 then
+         per[k] = inter / union
+         sum, n = sum + per[k], n + 1
+      end
+   end
+   return n > 0 and sum / n or 0, per
+end
+
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 
 --- Path of the shipped weights of a reference classifier ("mnist" or "fashion_mnist").

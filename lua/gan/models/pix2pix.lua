@@ -73,6 +73,12 @@ function M.one_hot(map)
    return ids:eq(core.arange(M.N_LABELS):float():view(1, M.N_LABELS, 1, 1)):float()
 end
 
+-- The class ids (N, S, S) of one-hot maps.
+local function ids_of(one_hot)
+   local _, ids = one_hot:max(2)
+   return ids:reshape(one_hot:size(1), one_hot:size(3), one_hot:size(4))
+end
+
 local function in_channels(task) return task == "labels2color" and M.N_LABELS or 1 end
 
 --- The pairs of data.task: split "train" (default) or "test".
@@ -154,7 +160,7 @@ end
 
 -- The first n held-out pairs (input, target).
 local function held_out(self, n)
-   local ds = M.dataset(self.cfg, "test")
+   local ds = self.dataset(self.cfg, "test")
    local m = math.min(n, data.len(ds))
    return self:pair(ds:get_batch(core.arange(0, m, 1, { dtype = "int64" })))
 end
@@ -167,8 +173,8 @@ local function translate(self, x)
 end
 
 -- An input drawn as an image: grey to RGB, a label map in a fixed colour per class.
-local function shown(self, x)
-   if self.cfg.data.task ~= "labels2color" then return x:expand(x:size(1), 3, x:size(3), x:size(4)):contiguous() end
+local function shown(x)
+   if x:size(2) ~= M.N_LABELS then return x:expand(x:size(1), 3, x:size(3), x:size(4)):contiguous() end
    local colors = core.tensor({ { 1, 1, 1 }, { -1, -1, -1 }, { 0.98, 0.83, 0.17 }, { 0.84, 0.18, 0.15 },
       { 0.2, 0.45, 0.9 }, { 0.36, 0.62, 0.19 }, { 0.76, 0.6, 0.4 }, { 0.6, 0.6, 0.6 } })   -- (K, 3)
    local N, S = x:size(1), x:size(3)
@@ -180,7 +186,7 @@ end
 function M:sample()
    local x, y = held_out(self, 8)
    local out = translate(self, x)
-   local shown_x = shown(self, x)
+   local shown_x = shown(x)
    local rows = {}
    for i = 1, x:size(1) do
       rows[#rows + 1] = shown_x:narrow(1, i, 1)
@@ -193,15 +199,25 @@ end
 --- On opts.n held-out pairs (1,000, or all there are): the L1 and PSNR of G's outputs
 -- against the targets, and the FID between outputs and targets on the emoji style
 -- classifier's features (the 64x64 emoji reference network), next to the FID of the
--- inputs (drawn as images) for scale.
+-- inputs (drawn as images) for scale. When the inputs are label maps, SPADE's protocol
+-- too: the OpenMoji segmenter (gan.data.openmoji.segmenter, trained on real pairs) run
+-- on the outputs, its mean IoU with the input maps (miou), and on the real targets
+-- (miou_real, the segmenter's own ceiling).
 function M:evaluate(opts)
    opts = opts or {}
    local x, y = held_out(self, opts.n or 1000)
    local out = translate(self, x)
    local clf = metrics.classifier("emoji_style")
    local fy = metrics.features(clf, y)
-   return { n = x:size(1), l1 = (out - y):abs():mean():item(), psnr = metrics.psnr(out, y),
-      fid = metrics.fid(metrics.features(clf, out), fy), fid_input = metrics.fid(metrics.features(clf, shown(self, x)), fy) }
+   local res = { n = x:size(1), l1 = (out - y):abs():mean():item(), psnr = metrics.psnr(out, y),
+      fid = metrics.fid(metrics.features(clf, out), fy), fid_input = metrics.fid(metrics.features(clf, shown(x)), fy) }
+   if x:size(2) == M.N_LABELS then
+      local seg = opts.segmenter or require("gan.data.openmoji").segmenter(x:size(3))
+      local want = ids_of(x)
+      res.miou = metrics.miou(metrics.segment(seg, out), want, M.N_LABELS)
+      res.miou_real = metrics.miou(metrics.segment(seg, y), want, M.N_LABELS)
+   end
+   return res
 end
 
 return M

@@ -71,8 +71,10 @@ function U.spectral_norm(module, opts)
             end
          end)
       end
-      -- sigma = u^T W v with u, v constants: gradients flow through W only.
-      local sigma = core.matmul(uu:detach(), core.matmul(mat, vv:detach()))
+      -- sigma = u^T W v with u, v constants: gradients flow through W only. Copies of u
+      -- and v, so that the next forward's power iteration (in place) leaves this
+      -- forward's graph intact: D(real) and D(fake) recorded one after the other.
+      local sigma = core.matmul(uu:detach():clone(), core.matmul(mat, vv:detach():clone()))
       rawset(self, name, worig / sigma)
    end
    rawset(module, "forward", function(self, ...)
