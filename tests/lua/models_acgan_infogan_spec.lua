@@ -238,6 +238,21 @@ describe("gan.models.acgan on the loop", function()
       end
    end)
 
+   it("the health monitor's collapse check and a class sheet at the same step (64 and k * k latents)", function()
+      -- found by the full ACGAN run: both asked for the fixed latents, and the second got the
+      -- first's 64 with its own 9 labels
+      local model, loader = build(2, { steps = 2, sample_every = 1 })
+      local h = model.cfg.health
+      h.collapse_after, h.collapse_every = 0, 1
+      h.diversity, h.class_share = 0, 1   -- checked, never warning: an untrained G is one blob
+      local seen = {}
+      gan.train.fit(model, { data = loader, hooks = { on_step = function(_, _, l) seen[#seen + 1] = l end,
+         on_sample = function(_, _, imgs) seen.sheet = imgs:size(1) end } })
+      assert.are.equal(9, seen.sheet)
+      assert.are.equal(64, select(1, model:fixed_latent(64)):size(1))
+      assert.are.equal(9, select(2, model:fixed_latent(9)):size(1))
+   end)
+
    it("sample sheets have one row per class, from the EMA generator when kept", function()
       local model, loader = build(2, { ema = 0.9, steps = 2 })
       gan.train.fit(model, { data = loader })

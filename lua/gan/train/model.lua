@@ -293,12 +293,14 @@ function Model.run_eval(net, ...)
 end
 
 --- The fixed inputs of sample sheets: self:latent(n) from a generator seeded
--- train.seed + 1000, drawn once (the same in every sheet of a run and after resume).
+-- train.seed + 1000, drawn once per n (the same in every sheet of a run and after resume;
+-- the health monitor takes 64 where a conditional sheet takes k * k).
 -- @tparam int n
 -- @return self:latent(n)'s value
 function Model:fixed_latent(n)
-   if not self._fixed then self._fixed = table.pack(self:latent(n, core.Generator(self.cfg.train.seed + 1000))) end
-   return table.unpack(self._fixed, 1, self._fixed.n)
+   self._fixed = self._fixed or {}
+   if not self._fixed[n] then self._fixed[n] = table.pack(self:latent(n, core.Generator(self.cfg.train.seed + 1000))) end
+   return table.unpack(self._fixed[n], 1, self._fixed[n].n)
 end
 
 --- The default sheet: 64 images of the generator G (its EMA copy when kept) from
