@@ -160,11 +160,37 @@ local function doc_comment(path, line)
    local lines = {}
    for l in f:lines() do lines[#lines + 1] = l end
    f:close()
-   local sig, doc = lines[line], {}
+   local sig, raw = lines[line], {}
    for i = line - 1, 1, -1 do
       local text = lines[i]:match("^%s*%-%-%-?%s?(.*)$")
       if not text or lines[i]:match("^%s*%-%-%[") then break end
-      if not text:match("^@") then table.insert(doc, 1, text) end
+      table.insert(raw, 1, text)
+   end
+   -- LDoc's tags in words: parameters, returns and errors; the tags that only place an
+   -- item in the reference (@function, @module, ...) are dropped with their continuations.
+   local doc, dropping = {}, false
+   for _, text in ipairs(raw) do
+      local tag, rest = text:match("^@(%a+)(.*)$")
+      if tag then
+         dropping = false
+         local opt, typ, name, what = rest:match("^(%[?[^%]%s]*%]?)%s+(%S+)%s+([%w_%.]+)%s*(.*)$")
+         if tag == "tparam" and typ then
+            local o = opt:match("^%[opt=?(.*)%]$")
+            local extra = o and (o ~= "" and (", optional, default " .. o) or ", optional") or ""
+            doc[#doc + 1] = ("%s (%s%s)%s"):format(name, typ, extra, what ~= "" and ": " .. what or "")
+         elseif tag == "param" then
+            local n, w = rest:match("^%s*([%w_%.]+)%s*(.*)$")
+            doc[#doc + 1] = (n or "?") .. (w and w ~= "" and ": " .. w or "")
+         elseif tag == "treturn" or tag == "return" then
+            doc[#doc + 1] = "returns " .. rest:gsub("^%s+", "")
+         elseif tag == "raise" then
+            doc[#doc + 1] = "raises an error " .. rest:gsub("^%s+", "")
+         else
+            dropping = true
+         end
+      elseif not dropping then
+         doc[#doc + 1] = text
+      end
    end
    return sig, doc
 end

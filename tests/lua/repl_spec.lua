@@ -243,8 +243,10 @@ describe("the REPL with piped input", function()
       for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.are.equal("function M.fid(a, b)", lines[1])
       assert.matches("^  Fr..?chet distance between Gaussians", lines[2])
-      assert.matches("^  %-%- .*lua/gan/metrics/init.lua:%d+$", lines[4])
-      assert.matches("^functions: .*nonsaturating_d, .*; help%(t.name%) describes one$", lines[5])
+      -- the doc comment's tags in words: each parameter with its type, what it returns
+      assert.are.same({ "  a (Tensor): (N, d)", "  b (Tensor): (M, d)", "  returns number" }, { lines[4], lines[5], lines[6] })
+      assert.matches("^  %-%- .*lua/gan/metrics/init.lua:%d+$", lines[7])
+      assert.matches("^functions: .*nonsaturating_d, .*; help%(t.name%) describes one$", lines[8])
       assert.are.equal("help: give it a function or a table (got a number)", lines[#lines])
    end)
 end)
