@@ -195,9 +195,28 @@ local function doc_comment(path, line)
    return sig, doc
 end
 
+-- The doc comment of a class in its file: the block that carries "@function <name>".
+local function class_doc(path, name)
+   local f = io.open(path, "rb")
+   if not f then return nil end
+   local lines = {}
+   for l in f:lines() do lines[#lines + 1] = l end
+   f:close()
+   for i, l in ipairs(lines) do
+      if l:match("^%s*%-%-%s*@function%s+" .. name:gsub("%p", "%%%0") .. "%s*$") then
+         local last = i
+         while lines[last + 1] and lines[last + 1]:match("^%s*%-%-") do last = last + 1 end
+         local _, doc = doc_comment(path, last + 1)
+         return doc
+      end
+   end
+   return nil
+end
+
 --- help(f): prints the doc comment and the signature of a Lua function (a public
 -- function of gan, or one's own), where it is defined; for a table, the names of its
--- functions. Returns nothing.
+-- functions; for a class (gan.nn.Linear), its doc comment with the constructor's
+-- parameters and its methods. Returns nothing.
 -- @tparam function|table v
 function repl.help(v)
    local out = {}
@@ -218,6 +237,21 @@ function repl.help(v)
             out[#out + 1] = ("  -- %s:%d"):format(path, info.linedefined)
          end
       end
+   elseif type(v) == "table" and type(rawget(v, "__name")) == "string" and type(v.__init) == "function" then
+      -- a class: the doc comment that names it (@function Name) and its constructor
+      local name = rawget(v, "__name")
+      local info = debug.getinfo(v.__init, "S")
+      local path = info.source:match("^@(.*)$")
+      local doc = path and class_doc(path, name)
+      out[1] = ("%s(...)  -- class"):format(name)
+      for _, l in ipairs(doc or { "(no doc comment)" }) do out[#out + 1] = "  " .. l end
+      local names = {}
+      for k, x in pairs(v) do
+         if type(k) == "string" and type(x) == "function" and not k:match("^_") then names[#names + 1] = k end
+      end
+      table.sort(names)
+      if #names > 0 then out[#out + 1] = "  methods: " .. table.concat(names, ", ") end
+      if path then out[#out + 1] = ("  -- %s"):format(path) end
    elseif type(v) == "table" then
       local names = {}
       for k, x in pairs(v) do

@@ -249,6 +249,18 @@ describe("the REPL with piped input", function()
       assert.matches("^functions: .*nonsaturating_d, .*; help%(t.name%) describes one$", lines[8])
       assert.are.equal("help: give it a function or a table (got a number)", lines[#lines])
    end)
+
+   it("help(Class) prints the class's doc comment with the constructor's parameters and its methods", function()
+      local r = C.gan_run({}, "help(gan.nn.Linear)\n")
+      assert.are.equal("", r.stderr)
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("Linear(...)  -- class", lines[1])
+      assert.matches("^  A fully connected layer", lines[2])
+      assert.are.equal("  in_features (int): size of the input's last dim", lines[3])
+      assert.matches("^  methods: extra_repr, forward$", lines[#lines - 1])
+      assert.matches("^  %-%- .*lua/gan/nn/layers.lua$", lines[#lines])
+   end)
 end)
 
 describe("gan data", function()
