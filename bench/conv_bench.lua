@@ -93,6 +93,24 @@ local cases = {
            y:sum():backward()
         end
      end },
+   { name = "conv3d_fwd_bwd", desc = "conv3d 4x4x4 s2 p1, (8,64,16,16,16) -> (8,128,8,8,8), forward+backward",
+     setup = function()
+        local x, w, b = params({8, 64, 16, 16, 16}, {128, 64, 4, 4, 4}, 128, true)
+        return function()
+           x.grad = nil; w.grad = nil; b.grad = nil
+           local y = F.conv3d(x, w, b, { stride = 2, padding = 1 })
+           y:sum():backward()
+        end
+     end },
+   { name = "convT3d_fwd_bwd", desc = "conv_transpose3d 4x4x4 s2 p1, (8,128,8,8,8) -> (8,64,16,16,16), forward+backward",
+     setup = function()
+        local x, w, b = params({8, 128, 8, 8, 8}, {128, 64, 4, 4, 4}, 64, true)
+        return function()
+           x.grad = nil; w.grad = nil; b.grad = nil
+           local y = F.conv_transpose3d(x, w, b, { stride = 2, padding = 1 })
+           y:sum():backward()
+        end
+     end },
    { name = "linear_fwd_bwd", desc = "linear 1024->1024, batch 256, forward+backward",
      setup = function()
         local x, w, b = params({256, 1024}, {1024, 1024}, 1024, true)

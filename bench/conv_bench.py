@@ -113,6 +113,26 @@ def convT2d_fwd_bwd():
     return step
 
 
+def conv3d_fwd_bwd():
+    x, w, b = params((8, 64, 16, 16, 16), (128, 64, 4, 4, 4), 128, True)
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        y = F.conv3d(x, w, b, stride=2, padding=1)
+        y.sum().backward()
+    return step
+
+
+def convT3d_fwd_bwd():
+    x, w, b = params((8, 128, 8, 8, 8), (128, 64, 4, 4, 4), 64, True)
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        y = F.conv_transpose3d(x, w, b, stride=2, padding=1)
+        y.sum().backward()
+    return step
+
+
 def linear_fwd_bwd():
     x, w, b = params((256, 1024), (1024, 1024), 1024, True)
 
@@ -124,7 +144,8 @@ def linear_fwd_bwd():
 
 
 CASES = [("conv2d_fwd", conv2d_fwd), ("conv2d_fwd_bwd", conv2d_fwd_bwd),
-         ("convT2d_fwd_bwd", convT2d_fwd_bwd), ("linear_fwd_bwd", linear_fwd_bwd)]
+         ("convT2d_fwd_bwd", convT2d_fwd_bwd), ("conv3d_fwd_bwd", conv3d_fwd_bwd),
+         ("convT3d_fwd_bwd", convT3d_fwd_bwd), ("linear_fwd_bwd", linear_fwd_bwd)]
 EXTRA = [("conv2d_bwd_x", conv2d_bwd_x), ("conv2d_bwd_w", conv2d_bwd_w),
          ("convT2d_fwd", convT2d_fwd)]
 

@@ -1,4 +1,5 @@
-// Lua glue for gan/conv.h: F.conv2d and F.conv_transpose2d (differentiable), max
+// Lua glue for gan/conv.h: F.conv2d, F.conv_transpose2d, F.conv3d and F.conv_transpose3d
+// (differentiable), max
 // pooling's argmax, and the choice of convolution backend.
 
 /***
@@ -12,53 +13,60 @@
 
 // ---- F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
 
-// Option `key`: an integer or an {h, w} pair, each in [lo, INT_MAX].
-static void pair_opt(lua_State *L, int idx, const char *fn, const char *key, int def, int lo, int *out) {
-    out[0] = out[1] = def;
+// Option `key`: an integer or a list of n integers (one per spatial dim, outermost
+// first), each in [lo, INT_MAX].
+static void tuple_opt(lua_State *L, int idx, const char *fn, const char *key, int n, int def, int lo, int *out) {
+    for (int i = 0; i < n; i++) out[i] = def;
     if (lua_type(L, idx) != LUA_TTABLE) return;
     int t = lua_getfield(L, idx, key);
     if (t == LUA_TNUMBER) {
-        out[0] = out[1] = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
+        int v = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
+        for (int i = 0; i < n; i++) out[i] = v;
     } else if (t == LUA_TTABLE) {
-        if (luaL_len(L, -1) != 2) luaL_error(L, "%s: %s must be an integer or a pair of integers", fn, key);
-        for (int i = 0; i < 2; i++) {
+        if (luaL_len(L, -1) != n)
+            luaL_error(L, "%s: %s must be an integer or a list of %d integers", fn, key, n);
+        for (int i = 0; i < n; i++) {
             lua_geti(L, -1, i + 1);
             out[i] = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
             lua_pop(L, 1);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s: %s must be an integer or a pair of integers, got %s", fn, key, luaL_typename(L, -1));
+        luaL_error(L, "%s: %s must be an integer or a list of %d integers, got %s", fn, key, n, luaL_typename(L, -1));
     }
     lua_pop(L, 1);
 }
 
-static gan_conv_params conv_params(lua_State *L, int idx, bool transposed) {
+static const char *const conv_names[2][4] = {{NULL, NULL, "conv2d", "conv3d"},
+                                             {NULL, NULL, "conv_transpose2d", "conv_transpose3d"}};
+
+static gan_conv_params conv_params(lua_State *L, int idx, int nsp, bool transposed) {
     static const char *const known[] = {"stride", "padding", "dilation", "groups", "output_padding", NULL};
     static const char *const known2[] = {"stride", "padding", "dilation", "groups", NULL};
-    const char *fn = transposed ? "conv_transpose2d" : "conv2d";
+    const char *fn = conv_names[transposed][nsp];
     gl_check_opts(L, idx, transposed ? known : known2, fn);
-    gan_conv_params p = {0};   // the 2-d options fill the first two entries
-    pair_opt(L, idx, fn, "stride", 1, 1, p.stride);
-    pair_opt(L, idx, fn, "padding", 0, 0, p.pad);
-    pair_opt(L, idx, fn, "dilation", 1, 1, p.dilation);
-    pair_opt(L, idx, fn, "output_padding", 0, 0, p.output_padding);
-    int g[2];
-    pair_opt(L, idx, fn, "groups", 1, 1, g);
+    gan_conv_params p = {0};   // the options fill the first nsp entries
+    tuple_opt(L, idx, fn, "stride", nsp, 1, 1, p.stride);
+    tuple_opt(L, idx, fn, "padding", nsp, 0, 0, p.pad);
+    tuple_opt(L, idx, fn, "dilation", nsp, 1, 1, p.dilation);
+    tuple_opt(L, idx, fn, "output_padding", nsp, 0, 0, p.output_padding);
+    int g[GAN_CONV_MAX_SPATIAL];
+    tuple_opt(L, idx, fn, "groups", 1, 1, 1, g);
     p.groups = g[0];
     return p;
 }
 
-static int conv(lua_State *L, bool transposed) {
+static int conv(lua_State *L, int nsp, bool transposed) {
     gan_tensor *x = gl_check_tensor(L, 1), *w = gl_check_tensor(L, 2);
     gan_tensor *b = gl_test_tensor(L, 3);
     int o = 3;
     if (b || lua_isnil(L, 3)) o = 4;
     else if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
         return luaL_error(L, "%s: argument 3 must be a bias tensor, nil or an options table",
-                          transposed ? "conv_transpose2d" : "conv2d");
-    gan_conv_params p = conv_params(L, o, transposed);
+                          conv_names[transposed][nsp]);
+    gan_conv_params p = conv_params(L, o, nsp, transposed);
     gan_tensor *r;
-    int rc = transposed ? gan_ag_conv_transpose2d(&r, x, w, b, &p) : gan_ag_conv2d(&r, x, w, b, &p);
+    int rc = nsp == 2 ? (transposed ? gan_ag_conv_transpose2d(&r, x, w, b, &p) : gan_ag_conv2d(&r, x, w, b, &p))
+                      : (transposed ? gan_ag_conv_transpose3d(&r, x, w, b, &p) : gan_ag_conv3d(&r, x, w, b, &p));
     if (rc != GAN_OK) return gl_fail(L);
     gl_push_tensor(L, r);
     return 1;
@@ -72,7 +80,7 @@ static int conv(lua_State *L, bool transposed) {
  {h, w}), `groups` (1)
 @treturn Tensor (N, O, H', W'), H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1
 */
-static int f_conv2d(lua_State *L) { return conv(L, false); }
+static int f_conv2d(lua_State *L) { return conv(L, 2, false); }
 /*** Transposed 2-d convolution (conv2d's gradient with respect to its input), plus an
 optional bias.
 @function conv_transpose2d
@@ -84,7 +92,29 @@ optional bias.
 @treturn Tensor (N, O, H', W'), H' = (H - 1) stride - 2 padding + dilation (kh - 1)
  + output_padding + 1
 */
-static int f_conv_transpose2d(lua_State *L) { return conv(L, true); }
+static int f_conv_transpose2d(lua_State *L) { return conv(L, 2, true); }
+/*** 3-d convolution of x with w, plus an optional bias: conv2d with a depth dim.
+@function conv3d
+@tparam Tensor x (N, C, D, H, W)
+@tparam Tensor w (O, C / groups, kd, kh, kw)
+@tparam[opt] Tensor b (O), or nil
+@tparam[opt] table opts `stride` (1), `padding` (0), `dilation` (1) (each an integer or
+ {d, h, w}), `groups` (1)
+@treturn Tensor (N, O, D', H', W')
+*/
+static int f_conv3d(lua_State *L) { return conv(L, 3, false); }
+/*** Transposed 3-d convolution (conv3d's gradient with respect to its input), plus an
+optional bias.
+@function conv_transpose3d
+@tparam Tensor x (N, C, D, H, W)
+@tparam Tensor w (C, O / groups, kd, kh, kw)
+@tparam[opt] Tensor b (O), or nil
+@tparam[opt] table opts `stride` (1), `padding` (0), `output_padding` (0), `dilation` (1)
+ (each an integer or {d, h, w}), `groups` (1)
+@treturn Tensor (N, O, D', H', W'), D' = (D - 1) stride - 2 padding + dilation (kd - 1)
+ + output_padding + 1
+*/
+static int f_conv_transpose3d(lua_State *L) { return conv(L, 3, true); }
 
 /*** For max pooling: the position of each window's maximum, as a flat 0-based index into
 its H * W plane (what F.max_pool2d gathers with). Not recorded.
@@ -149,6 +179,7 @@ static int f_conv_backend(lua_State *L) {
 
 static const luaL_Reg functions[] = {
     {"conv2d", f_conv2d}, {"conv_transpose2d", f_conv_transpose2d},
+    {"conv3d", f_conv3d}, {"conv_transpose3d", f_conv_transpose3d},
     {"max_pool2d_indices", f_max_pool2d_indices}, {"set_conv_backend", f_set_conv_backend},
     {"conv_backend", f_conv_backend}, {NULL, NULL}};
 

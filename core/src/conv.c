@@ -670,3 +670,15 @@ int gan_ag_conv_transpose2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_
                             const gan_conv_params *p) {
     return ag_conv_transpose(out, 2, x, w, b, p);
 }
+
+// ---- the 3-d differentiable ops (their backward goes through the same nodes)
+
+int gan_ag_conv3d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                  const gan_conv_params *p) {
+    return ag_conv_forward(out, 3, x, w, b, p);
+}
+
+int gan_ag_conv_transpose3d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                            const gan_conv_params *p) {
+    return ag_conv_transpose(out, 3, x, w, b, p);
+}

@@ -6,7 +6,7 @@
 //
 // The three are closed under differentiation (each one's backward is made of the other
 // two), which is what double backward through convolutions needs. One driver in conv.c
-// serves 1 to GAN_CONV_MAX_SPATIAL spatial dims; the 2-d entry points are the ones exposed.
+// serves 1 to GAN_CONV_MAX_SPATIAL spatial dims; the 2-d and 3-d entry points are exposed.
 #ifndef GAN_CONV_H
 #define GAN_CONV_H
 #include "gan/autograd.h"
@@ -53,6 +53,12 @@ int gan_ag_conv2d_weight_grad(gan_tensor **out, gan_tensor *x, gan_tensor *gy,
 // x (N, Ci, H, W), w (Ci, Co/groups, kh, kw) -> (N, Co, Hout, Wout) with
 // Hout = (H - 1) stride - 2 pad + dil (kh - 1) + output_padding + 1.
 int gan_ag_conv_transpose2d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                            const gan_conv_params *p);
+// The same in 3-d: x (N, Ci, D, H, W), w (Co, Ci/groups, kd, kh, kw) for the convolution,
+// (Ci, Co/groups, kd, kh, kw) for the transposed one; params per dim {d, h, w}.
+int gan_ag_conv3d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
+                  const gan_conv_params *p);
+int gan_ag_conv_transpose3d(gan_tensor **out, gan_tensor *x, gan_tensor *w, gan_tensor *b,
                             const gan_conv_params *p);
 
 // ---- pooling

@@ -77,6 +77,12 @@ end
 F.conv2d = core.conv2d
 --- Transposed convolution: w (C, O/groups, kh, kw); options as conv2d plus output_padding.
 F.conv_transpose2d = core.conv_transpose2d
+--- 3-d convolution: x (N, C, D, H, W), w (O, C/groups, kd, kh, kw), optional bias (O),
+-- options as conv2d with {d, h, w} triples.
+F.conv3d = core.conv3d
+--- Transposed 3-d convolution: w (C, O/groups, kd, kh, kw); options as conv3d plus
+-- output_padding.
+F.conv_transpose3d = core.conv_transpose3d
 
 -- ---------------------------------------------------------------- pooling, resampling
 

@@ -220,6 +220,90 @@ function L.ConvTranspose2d:forward(x)
 end
 L.ConvTranspose2d.extra_repr = L.Conv2d.extra_repr
 
+local function triple(v) if type(v) == "table" then return v end return { v, v, v } end
+
+-- The settings of a 3-d layer, as printed after its class name.
+local function repr3(self)
+   local function t(v) return ("{%d, %d, %d}"):format(v[1], v[2], v[3]) end
+   local s = ("%d, %d, kernel_size=%s, stride=%s"):format(self.in_channels, self.out_channels, t(self.kernel_size), t(self.stride))
+   if self.padding[1] ~= 0 or self.padding[2] ~= 0 or self.padding[3] ~= 0 then s = s .. ", padding=" .. t(self.padding) end
+   if self.groups ~= 1 then s = s .. ", groups=" .. self.groups end
+   if self.bias == nil then s = s .. ", bias=false" end
+   return s
+end
+
+--- A 3-d convolution layer (volumes: voxels, video): Conv2d with a depth dimension.
+-- The weight (out_ch, in_ch / groups, kd, kh, kw) and bias (out_ch) start as PyTorch's.
+-- @function Conv3d
+-- @tparam int in_ch
+-- @tparam int out_ch
+-- @tparam int|{int,int,int} kernel
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `dilation` (1) (each an integer
+--  or {d, h, w}), `groups` (1), `bias` (true), `dtype` ("float32")
+-- @treturn Module
+L.Conv3d = class("Conv3d", Module)
+function L.Conv3d:__init(in_ch, out_ch, kernel, opts)
+   Module.__init(self)
+   opts = opts_of(opts, set("stride", "padding", "dilation", "groups", "bias", "dtype"), "Conv3d")
+   local k = triple(kernel)
+   self.in_channels, self.out_channels, self.kernel_size = in_ch, out_ch, k
+   self.stride, self.padding = triple(opts.stride or 1), triple(opts.padding or 0)
+   self.dilation, self.groups = triple(opts.dilation or 1), opts.groups or 1
+   if in_ch % self.groups ~= 0 or out_ch % self.groups ~= 0 then
+      error(("Conv3d: channels %d -> %d are not divisible by groups %d"):format(in_ch, out_ch, self.groups), 2)
+   end
+   self.weight = param({ out_ch, in_ch // self.groups, k[1], k[2], k[3] }, opts.dtype)
+   if opts.bias ~= false then self.bias = param({ out_ch }, opts.dtype) end
+   reset_linear_like(self.weight, self.bias)
+end
+--- Applies the convolution.
+-- @tparam Tensor x (N, in_ch, D, H, W)
+-- @treturn Tensor (N, out_ch, D', H', W')
+function L.Conv3d:forward(x)
+   return F.conv3d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
+      dilation = self.dilation, groups = self.groups })
+end
+--- The layer's settings, for printing.
+-- @treturn string
+L.Conv3d.extra_repr = repr3
+
+--- A transposed 3-d convolution layer (3D-GAN's generator): the weight (in_ch,
+-- out_ch / groups, kd, kh, kw) and bias start as PyTorch's.
+-- @function ConvTranspose3d
+-- @tparam int in_ch
+-- @tparam int out_ch
+-- @tparam int|{int,int,int} kernel
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `output_padding` (0), `dilation` (1),
+--  `groups` (1), `bias` (true), `dtype` ("float32")
+-- @treturn Module
+L.ConvTranspose3d = class("ConvTranspose3d", Module)
+function L.ConvTranspose3d:__init(in_ch, out_ch, kernel, opts)
+   Module.__init(self)
+   opts = opts_of(opts, set("stride", "padding", "output_padding", "dilation", "groups", "bias", "dtype"), "ConvTranspose3d")
+   local k = triple(kernel)
+   self.in_channels, self.out_channels, self.kernel_size = in_ch, out_ch, k
+   self.stride, self.padding = triple(opts.stride or 1), triple(opts.padding or 0)
+   self.output_padding, self.dilation = triple(opts.output_padding or 0), triple(opts.dilation or 1)
+   self.groups = opts.groups or 1
+   self.weight = param({ in_ch, out_ch // self.groups, k[1], k[2], k[3] }, opts.dtype)
+   if opts.bias ~= false then self.bias = param({ out_ch }, opts.dtype) end
+   init.kaiming_uniform_(self.weight, { a = math.sqrt(5) })
+   if self.bias ~= nil then
+      local fan_in = self.weight:size(2) * k[1] * k[2] * k[3]
+      init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+   end
+end
+--- Applies the transposed convolution.
+-- @tparam Tensor x (N, in_ch, D, H, W)
+-- @treturn Tensor (N, out_ch, D', H', W')
+function L.ConvTranspose3d:forward(x)
+   return F.conv_transpose3d(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
+      output_padding = self.output_padding, dilation = self.dilation, groups = self.groups })
+end
+--- The layer's settings, for printing.
+-- @treturn string
+L.ConvTranspose3d.extra_repr = repr3
+
 -- ---------------------------------------------------------------- normalisation
 
 local function batch_norm_class(name, dims)
@@ -275,8 +359,17 @@ end
 -- @tparam[opt] table opts `eps` (1e-5), `momentum` (0.1), `affine` (true),
 --  `track_running_stats` (true), `dtype` ("float32")
 -- @treturn Module
+
+--- Batch normalisation of (N, C, D, H, W) inputs per channel (3D-GAN); as BatchNorm1d
+-- otherwise.
+-- @function BatchNorm3d
+-- @tparam int num_features the channels C
+-- @tparam[opt] table opts `eps` (1e-5), `momentum` (0.1), `affine` (true),
+--  `track_running_stats` (true), `dtype` ("float32")
+-- @treturn Module
 L.BatchNorm1d = batch_norm_class("BatchNorm1d", { 2, 3 })
 L.BatchNorm2d = batch_norm_class("BatchNorm2d", { 4, 4 })
+L.BatchNorm3d = batch_norm_class("BatchNorm3d", { 5, 5 })
 
 --- Instance normalisation: each sample's channels normalised over H, W.
 -- @function InstanceNorm2d
