@@ -13,6 +13,9 @@
 
 // ---- F.conv2d(x, w, [b], {stride =, padding =, dilation =, groups =})
 
+static const char *const tuple_words[4] = {NULL, "an integer", "an integer or a pair of integers",
+                                           "an integer or a list of 3 integers"};
+
 // Option `key`: an integer or a list of n integers (one per spatial dim, outermost
 // first), each in [lo, INT_MAX].
 static void tuple_opt(lua_State *L, int idx, const char *fn, const char *key, int n, int def, int lo, int *out) {
@@ -24,14 +27,14 @@ static void tuple_opt(lua_State *L, int idx, const char *fn, const char *key, in
         for (int i = 0; i < n; i++) out[i] = v;
     } else if (t == LUA_TTABLE) {
         if (luaL_len(L, -1) != n)
-            luaL_error(L, "%s: %s must be an integer or a list of %d integers", fn, key, n);
+            luaL_error(L, "%s: %s must be %s", fn, key, tuple_words[n]);
         for (int i = 0; i < n; i++) {
             lua_geti(L, -1, i + 1);
             out[i] = (int)gl_int_in(L, -1, lo, INT32_MAX, fn, key);
             lua_pop(L, 1);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s: %s must be an integer or a list of %d integers, got %s", fn, key, n, luaL_typename(L, -1));
+        luaL_error(L, "%s: %s must be %s, got %s", fn, key, tuple_words[n], luaL_typename(L, -1));
     }
     lua_pop(L, 1);
 }
