@@ -3,6 +3,7 @@
 --     gan sample runs/dcgan/full -n 64 --seed 3             # runs/dcgan/full/sample_s3.png
 --     gan sample runs/biggan/fashion --truncation 0.5       # truncated z (models that have it)
 --     gan interpolate runs/dcgan/full --rows 4 --steps 10   # rows from z_a to z_b
+--     gan sample runs/gancls/full --text "red apple" -n 16  # a prompt (text-to-image models)
 --
 -- The run's model is rebuilt as `gan eval` does (gan.eval.load: best checkpoint, else the
 -- latest; EMA weights with standing statistics when kept). Samples come from the model's
@@ -34,7 +35,7 @@ local function latent(model, n, g, truncation)
 end
 
 --- n images (N, C, H, W) in [-1, 1] from a run: opts n (64), seed (1), truncation,
--- checkpoint. Returns the images, the number per row, and a note (a model without G: its
+-- checkpoint, text (a prompt for text-to-image models; unknown words are named in the note). Returns the images, the number per row, and a note (a model without G: its
 -- sheet instead).
 -- @tparam string dir the run directory
 -- @tparam[opt] table opts the options above
@@ -45,7 +46,15 @@ function S.sample(dir, opts)
    opts = opts or {}
    local model, G = load(dir, opts.checkpoint)
    local n = opts.n or 64
-   if not G then
+   if opts.text then   -- a prompt: text-to-image models
+      if not model.sample_text then
+         error(("gan sample: %s takes no text (--text is for text-to-image models: gancls)"):format(model.name), 0)
+      end
+      local imgs, unknown = model:sample_text(opts.text, n, opts.seed)
+      local note = #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
+      return imgs, math.max(1, math.floor(math.sqrt(n) + 0.5)), note
+   end
+   if not G or model.sample_text then
       local imgs, o = model:sample()
       return imgs, o and o.nrow or 8, ("%s has no generator G to draw %d samples from: this is its own sheet"):format(
          model.name, n)
@@ -106,12 +115,13 @@ S.commands = {
                if t and t > 0 then return t end
                return nil, ("--truncation: expected a number > 0, got '%s'"):format(v)
             end)
+         cmd:option("--text", "A description to draw (text-to-image models: gancls).")
          cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
          cmd:option("--out", "The PNG to write.")
       end,
       run = function(o)
          local imgs, nrow, note = S.sample(o.run_dir, { n = o.n, seed = o.seed, truncation = o.truncation,
-            checkpoint = o.checkpoint })
+            checkpoint = o.checkpoint, text = o.text })
          local out = o.out or ("%s/sample_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
          image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 } })
          if note then print(note) end

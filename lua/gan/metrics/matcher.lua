@@ -143,6 +143,37 @@ function Mt.train(ds, opts)
    return m
 end
 
+--- A matcher trained once on a data set and cached in the data directory:
+-- matcher_<text>_s<seed>_e<epochs>_<vendors>_<size>_v<V>.safetensors (its architecture
+-- and weights).
+-- @tparam table ds the training pairs (gan.data.emoji_text)
+-- @tparam[opt] table opts as Mt.train
+-- @treturn Module in eval mode, without gradients
+function Mt.cached(ds, opts)
+   opts = opts or {}
+   local serialize = require("gan.serialize")
+   local text, seed = opts.text or "words", opts.seed or 1
+   local path = ("%s/matcher_%s_s%d_e%d_%s_%d_v%d.safetensors"):format(require("gan.data.datasets").data_dir(), text,
+      seed, opts.epochs or 20, table.concat(ds.vendors or {}, "-"), ds.size, #ds.vocab.words)
+   local f = io.open(path, "rb")
+   local m
+   if f then
+      f:close()
+      local saved = serialize.load(path)
+      m = Matcher { vocab = saved.arch.vocab, words = ds.vocab.words, text = saved.arch.text, dim = saved.arch.dim,
+         width = saved.arch.width, image_size = saved.arch.image_size }
+      m:load_state_dict(saved.model)
+      m:eval()
+   else
+      io.stderr:write(("matcher: training the %s text-image matcher (seed %d; once, cached in %s)\n"):format(text, seed, path))
+      m = Mt.train(ds, opts)
+      serialize.save(path .. ".tmp", { model = m:state_dict(), arch = m.arch })
+      os.rename(path .. ".tmp", path)
+   end
+   m:requires_grad_(false)
+   return m
+end
+
 --- R-precision (Xu et al. 2018's form): for each image, its own text is scored against
 -- `n_others` (99) texts of other emoji drawn from `generator`; the share of images whose
 -- own text ranks first.

@@ -1,0 +1,276 @@
+--- GAN-CLS and GAN-INT (Reed et al. 2016): emoji from their descriptions. A text is
+-- embedded by a text-image matcher trained here (gan.metrics.matcher, bag of words; cached),
+-- compressed by a linear layer with leaky ReLU to model.ntext and concatenated with z into
+-- DCGAN's generator; D's convolutional trunk reaches 4x4, where the compressed text is
+-- replicated spatially and concatenated, then a 1x1 and a 4x4 convolution give the logit.
+-- The matching-aware D (train.cls) also scores real images with a mismatched text (another
+-- emoji's) as fake: L_D = BCE(D(x, h), 1) + (BCE(D(x, h'), 0) + BCE(D(G(z, h), h), 0)) / 2.
+-- GAN-INT (train.int) adds G's loss on texts interpolated halfway between two of the
+-- batch's, which have no image. The judge of the evaluation is a second matcher
+-- (character trigrams, another seed), never seen in training.
+--
+--     G(z, h): z (N, nz), h (N, 128) text embeddings -> image (N, 3, S, S)
+-- @module gan.models.gancls
+local core = require("gan.core")
+local nn = require("gan.nn")
+local F = require("gan.nn.functional")
+local optim = require("gan.optim")
+local losses = require("gan.losses")
+local blocks = require("gan.nn.blocks")
+local metrics = require("gan.metrics")
+local matcher = require("gan.metrics.matcher")
+local emoji_text = require("gan.data.emoji_text")
+local no_grad = require("gan.autograd").no_grad
+local config = require("gan.config")
+local range, choice = config.range, config.choice
+
+local M = require("gan.train.model").define {
+   name = "gancls",
+   summary = "GAN-CLS/INT: text-conditioned DCGAN with a matching-aware D and interpolated texts",
+   paper = "Reed, Akata, Yan, Logeswaran, Schiele & Lee 2016, Generative Adversarial Text to Image Synthesis",
+   best = { metric = "r_precision", mode = "max" },
+   defaults = {
+      data = { image_size = choice(32, { 32, 64 }), batch_size = 64, keep = range(0.5, "[0, 1]") },
+      model = { nz = range(100, "[1, inf)"), ntext = range(128, "[1, inf)"), ngf = range(64, "[1, inf)"),
+         ndf = range(64, "[1, inf)") },
+      train = {
+         steps = 10000, sample_every = 500, checkpoint_every = 500, eval_every = 0, eval_samples = 1000,
+         cls = true, int = true, int_weight = range(1.0, "[0, inf)"),
+         lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"), beta2 = range(0.999, "[0, 1)"),
+         matcher_epochs = range(20, "[1, inf)"),
+      },
+   },
+}
+
+local Generator = nn.class("GANCLSGenerator", nn.Module)
+function Generator:__init(o)
+   nn.Module.__init(self)
+   self.nz = o.nz
+   self.compress = nn.Sequential { nn.Linear(o.dim, o.ntext), nn.LeakyReLU(0.2) }
+   self.net = blocks.DCGANGenerator { nz = o.nz + o.ntext, ngf = o.ngf, nc = 3, image_size = o.image_size }
+end
+--- The image of noise and a text embedding.
+-- @tparam Tensor z (N, nz)
+-- @tparam Tensor h (N, dim)
+-- @treturn Tensor (N, 3, S, S)
+function Generator:forward(z, h)
+   local n = z:size(1)
+   local x = core.cat({ z:reshape(n, self.nz), self.compress(h) }, 2)
+   return self.net(x:reshape(n, x:size(2), 1, 1))
+end
+
+local Discriminator = nn.class("GANCLSDiscriminator", nn.Module)
+function Discriminator:__init(o)
+   nn.Module.__init(self)
+   local trunk = blocks.DCGANDiscriminator { ndf = o.ndf, nc = 3, image_size = o.image_size }
+   local layers = {}
+   for i = 1, #trunk - 2 do layers[i] = trunk[i] end   -- down to 4x4, without the last conv
+   self.trunk = nn.Sequential(layers)
+   local c = o.ndf * (o.image_size // 8)
+   self.ntext = o.ntext
+   self.compress = nn.Sequential { nn.Linear(o.dim, o.ntext), nn.LeakyReLU(0.2) }
+   self.head = nn.Sequential { nn.Conv2d(c + o.ntext, c, 1), nn.BatchNorm2d(c), nn.LeakyReLU(0.2),
+      nn.Conv2d(c, 1, 4), nn.Flatten(1) }
+end
+--- The logit of (image, text).
+-- @tparam Tensor x (N, 3, S, S)
+-- @tparam Tensor h (N, dim)
+-- @treturn Tensor (N)
+function Discriminator:forward(x, h)
+   local f = self.trunk(x)
+   local n = x:size(1)
+   local t = self.compress(h):view(n, self.ntext, 1, 1):expand(n, self.ntext, 4, 4)
+   return self.head(core.cat({ f, t }, 2))
+end
+
+--- The text-image pairs (gan.data.emoji_text) at data.image_size.
+-- @tparam table cfg the resolved config
+-- @tparam[opt] string split "train" (default) or "test"
+-- @treturn table a dataset
+function M.dataset(cfg, split)
+   return emoji_text.dataset { split = split or "train", size = cfg.data.image_size, keep = split == "test" and 1 or cfg.data.keep }
+end
+
+--- Builds the text encoder (the cached bag-of-words matcher), G, D and Adam "g" and "d".
+-- @tparam table cfg the resolved config
+function M:build(cfg)
+   local m, t, s = cfg.model, cfg.train, cfg.data.image_size
+   self.text_data = M.dataset(cfg)
+   self.encoder = matcher.cached(self.text_data, { text = "words", seed = 1, epochs = t.matcher_epochs })
+   local dim = self.encoder.arch.dim
+   local G = self:network("G", Generator { nz = m.nz, ntext = m.ntext, dim = dim, ngf = m.ngf, image_size = s })
+   local D = self:network("D", Discriminator { ntext = m.ntext, dim = dim, ndf = m.ndf, image_size = s })
+   local betas = { t.beta1, t.beta2 }
+   self:optimizer("g", optim.Adam(G:parameters(), { lr = t.lr, betas = betas }))
+   self:optimizer("d", optim.Adam(D:parameters(), { lr = t.lr, betas = betas }))
+end
+
+--- Text embeddings of bags of words (without gradients).
+-- @tparam Tensor bags (N, V)
+-- @treturn Tensor (N, dim)
+function M:embed(bags) return no_grad(function() return self.encoder:text(bags) end) end
+
+--- z ~ N(0, 1) (n, nz).
+-- @tparam int n
+-- @tparam[opt] Generator generator
+-- @treturn Tensor
+function M:latent(n, generator) return core.randn({ n, self.cfg.model.nz }, { generator = generator }) end
+
+--- A permutation of the batch whose every entry is another emoji's (for mismatched texts):
+-- a rotation by the first offset that moves every pair to a different emoji, else by 1.
+-- @tparam Tensor emoji int64 (B)
+-- @treturn Tensor int64 (B) 0-based indices
+function M.mismatch(emoji)
+   local e = emoji:totable()
+   local B = #e
+   for shift = 1, B - 1 do
+      local ok = true
+      for i = 1, B do if e[(i - 1 + shift) % B + 1] == e[i] then ok = false; break end end
+      if ok or shift == B - 1 then
+         local idx = {}
+         for i = 1, B do idx[i] = (i - 1 + shift) % B end
+         return core.tensor(idx, { dtype = "int64" })
+      end
+   end
+   return core.arange(0, B, 1, { dtype = "int64" })
+end
+
+--- The matching-aware D loss: real with its text as real, real with a mismatched text and
+-- fake with its text as fake, the two fake terms halved (without train.cls: the plain
+-- conditional loss, real and fake).
+-- @tparam Tensor d_real D(x, h)
+-- @tparam Tensor d_wrong D(x, h') (ignored without cls)
+-- @tparam Tensor d_fake D(G(z, h), h)
+-- @tparam boolean cls
+-- @treturn Tensor
+function M.d_loss(d_real, d_wrong, d_fake, cls)
+   local real = F.binary_cross_entropy_with_logits(d_real, d_real:detach() * 0 + 1)
+   local fake = F.binary_cross_entropy_with_logits(d_fake, d_fake:detach() * 0)
+   if not cls then return real + fake end
+   local wrong = F.binary_cross_entropy_with_logits(d_wrong, d_wrong:detach() * 0)
+   return real + (wrong + fake) * 0.5
+end
+
+--- One D update (matching-aware with train.cls) and one G update (with GAN-INT's
+-- interpolated texts when train.int).
+function M:train_step(data_, _)
+   local t = self.cfg.train
+   local G, D = self.G, self.D
+   local b = data_:next()
+   local x, h = b.image, self:embed(b.text)
+   local n = x:size(1)
+   local z = self:latent(n, self.rng)
+   local fake = no_grad(G, z, h)
+   local wrong_h = h:index_select(1, M.mismatch(b.emoji))
+   local logs = {}
+   logs.loss_d = self:update("d", function()
+      return M.d_loss(D(x, h), t.cls and D(x, wrong_h) or nil, D(fake, h), t.cls)
+   end):item()
+   logs.loss_g = self:update("g", function()
+      local loss = losses.nonsaturating_g(D(G(z, h), h))
+      if t.int then
+         local h_int = (h + wrong_h) * 0.5
+         local l_int = losses.nonsaturating_g(D(G(self:latent(n, self.rng), h_int), h_int))
+         logs.loss_int = l_int:item()
+         loss = loss + l_int * t.int_weight
+      end
+      return loss
+   end, { freeze = D }):item()
+   return logs
+end
+
+--- Images of a text: n samples from the sampling generator, noise from `seed`.
+-- @tparam string|{string,...} text any words; unknown ones are reported
+-- @tparam[opt=8] int n
+-- @tparam[opt=1] int seed
+-- @treturn Tensor (n, 3, S, S)
+-- @treturn {string,...} the words the vocabulary does not know
+-- @raise when no word of the text is known
+function M:sample_text(text, n, seed)
+   n = n or 8
+   local bag, unknown = emoji_text.bag(self.text_data.vocab, text)
+   if bag:sum():item() == 0 then
+      local shown = type(text) == "table" and table.concat(text, " ") or text
+      error(("gancls: no word of '%s' is known (unknown: %s)"):format(shown, table.concat(unknown, ", ")), 0)
+   end
+   local h = self:embed(bag:view(1, -1)):expand(n, self.encoder.arch.dim):contiguous()
+   return self.run_eval(self:sampler("G"), self:latent(n, core.Generator(seed or 1)), h), unknown
+end
+
+-- A sheet: each row a text drawn above its samples.
+local function captioned(rows, texts, S)
+   local per = rows[1]:size(1)
+   local W, cap = per * (S + 2), 12
+   local parts = {}
+   for i, imgs in ipairs(rows) do
+      local strip = core.ones { 1, 3, cap, W }
+      local caption = texts[i]
+      while core.text_size(caption) > W - 4 and #caption > 3 do caption = caption:sub(1, -5) .. "..." end
+      core.draw_text(strip[1], 2, 2, caption, { 0, 0, 0 })
+      local row = {}
+      for k = 1, per do
+         row[#row + 1] = F.pad((imgs[k]:view(1, 3, S, S) + 1) * 0.5, { 1, 1, 1, 1 }, "constant", 1)
+      end
+      parts[#parts + 1] = strip
+      parts[#parts + 1] = core.cat(row, 4)
+   end
+   return core.cat(parts, 3) * 2 - 1
+end
+
+-- Up to k held-out emoji spread over the test split whose full text (name and keywords)
+-- has known words: their texts as word lists.
+local function held_out_texts(self, k)
+   local test = self.test_data or M.dataset(self.cfg, "test")
+   self.test_data = test
+   local out, n = {}, #test.entries
+   for i = 1, n do
+      local e = test.entries[(i - 1) * 37 % n + 1]   -- a stride through the split
+      local words = {}
+      for _, list in ipairs { e.name, e.keywords } do for _, w in ipairs(list) do words[#words + 1] = w end end
+      if emoji_text.bag(self.text_data.vocab, words):sum():item() > 0 then out[#out + 1] = words end
+      if #out == k then break end
+   end
+   return out
+end
+
+--- Its sheet: 8 held-out texts (name and keywords), each drawn above 8 samples.
+function M:sample()
+   local rows, texts = {}, {}
+   for i, words in ipairs(held_out_texts(self, 8)) do
+      texts[i] = table.concat(words, " ")
+      rows[i] = self:sample_text(texts[i], 8)
+   end
+   return captioned(rows, texts, self.cfg.data.image_size), { nrow = 1 }
+end
+
+--- On the held-out emoji (one text each: name and all keywords): R-precision of one
+-- sample per text by the judge matcher (character trigrams, seed 2), the same for the
+-- real images (its ceiling), FID against the real held-out images on the emoji style
+-- classifier's features, and the diversity of 16 samples of each of 8 texts (mean
+-- pairwise distance of those features).
+function M:evaluate(opts)
+   opts = opts or {}
+   local test = M.dataset(self.cfg, "test")
+   local judge = matcher.cached(self.text_data, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
+   local idx = core.arange(0, #test, #test.vendors, { dtype = "int64" })   -- one image per emoji
+   local b = test:get_batch(idx)
+   local G = self:sampler("G")
+   local h = self:embed(b.text)
+   local fake = self.run_eval(G, self:latent(h:size(1), core.Generator(12345)), h)
+   local res = { n = h:size(1), r_precision = matcher.r_precision(judge, fake, b.text, b.emoji),
+      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji) }
+   local clf = metrics.classifier("emoji_style")
+   local real_all = test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image
+   res.fid = metrics.fid(metrics.features(clf, fake), metrics.features(clf, real_all))
+   local div, texts = 0, held_out_texts(self, 8)
+   for _, words in ipairs(texts) do
+      local imgs = self:sample_text(table.concat(words, " "), 16)
+      local f = metrics.features(clf, imgs)
+      local d = ((f:view(16, 1, -1) - f:view(1, 16, -1)) ^ 2):sum(3):sqrt()
+      div = div + d:sum():item() / (16 * 15)
+   end
+   res.diversity = div / #texts
+   return res
+end
+
+return M

@@ -1,0 +1,60 @@
+-- GAN-CLS (gan.models.gancls): the matching-aware D loss by hand, mismatched texts from
+-- other emoji, training steps with and without the CLS and INT terms, prompts with
+-- unknown words, the captioned sheet.
+local gan = require("gan")
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
+local M = gan.models.get("gancls")
+
+local function bce(logit, target)
+   local p = 1 / (1 + math.exp(-logit))
+   return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+end
+
+describe("GAN-CLS", function()
+   it("the three-way D loss: real-right as real, real-wrong and fake-right as fake, halved", function()
+      local r, w, f = gan.tensor { 2.0 }, gan.tensor { 0.5 }, gan.tensor { -1.0 }
+      local want = bce(2, 1) + (bce(0.5, 0) + bce(-1, 0)) / 2
+      assert.is_true(math.abs(M.d_loss(r, w, f, true):item() - want) < 1e-6)
+      assert.is_true(math.abs(M.d_loss(r, nil, f, false):item() - (bce(2, 1) + bce(-1, 0))) < 1e-6)
+   end)
+
+   it("mismatched texts come from other emoji", function()
+      local e = gan.tensor({ 1, 1, 2, 3 }, { dtype = "int64" })
+      assert.are.same({ 2, 3, 0, 1 }, M.mismatch(e):totable())   -- a shift of 1 pairs emoji 1 with itself
+      assert.are.same({ 1, 2, 0 }, M.mismatch(gan.tensor({ 4, 5, 6 }, { dtype = "int64" })):totable())
+   end)
+
+   describe("on the emoji texts", function()
+      H.single_threaded(setup, teardown)
+      local function tiny(train)
+         train.threads, train.matcher_epochs = 1, 1
+         gan.manual_seed(0)
+         local model = M.new(H.config(M, { model = { ngf = 4, ndf = 4, ntext = 8, nz = 8 }, data = { batch_size = 8 },
+            train = train }))
+         return model, gan.data.DataLoader(model.text_data, { batch_size = 8, generator = gan.Generator(5) })
+      end
+
+      it("trains with the matching-aware D and interpolated texts, or without them", function()
+         local model, loader = tiny {}
+         local l = model:train_step(H.batches(loader), 1)
+         assert.is_number(l.loss_int)
+         assert.is_true(l.loss_d == l.loss_d and l.loss_g == l.loss_g)
+         local plain, l2 = tiny { cls = false, int = false }
+         local p = plain:train_step(H.batches(l2), 1)
+         assert.is_nil(p.loss_int)
+      end)
+
+      it("draws a prompt, naming unknown words; a prompt of unknown words alone is an error; sheets carry captions", function()
+         local model = tiny {}
+         local imgs, unknown = model:sample_text("red apple qqqzzz", 4, 2)
+         assert.are.same({ 4, 3, 32, 32 }, imgs:size())
+         assert.are.same({ "qqqzzz" }, unknown)
+         assert.has_error(function() model:sample_text("qqqzzz xxyyq", 2) end,
+            "gancls: no word of 'qqqzzz xxyyq' is known (unknown: qqqzzz, xxyyq)")
+         local sheet, o = model:sample()
+         assert.are.equal(1, sheet:size(1))
+         assert.are.equal(1, o.nrow)
+         assert.are.equal(8 * (34 + 12), sheet:size(3))   -- 8 rows of a 12-pixel caption over 32 + 2 pixels
+      end)
+   end)
+end)
