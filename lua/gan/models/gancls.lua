@@ -83,6 +83,12 @@ function Discriminator:forward(x, h)
    return self.head(core.cat({ f, t }, 2))
 end
 
+--- GAN-CLS's discriminator (also StackGAN's): opts `ndf`, `ntext`, `dim` (the text
+-- embedding's), `image_size`.
+-- @tparam table o
+-- @treturn Module called as D(x, h)
+function M.Discriminator(o) return Discriminator(o) end
+
 --- The text-image pairs (gan.data.emoji_text) at data.image_size.
 -- @tparam table cfg the resolved config
 -- @tparam[opt] string split "train" (default) or "test"
@@ -198,8 +204,8 @@ function M:sample_text(text, n, seed)
 end
 
 -- A sheet: each row a text drawn above its samples.
-local function captioned(rows, texts, S)
-   local per = rows[1]:size(1)
+local function captioned(rows, texts)
+   local per, S = rows[1]:size(1), rows[1]:size(3)
    local W, cap = per * (S + 2), 12
    local parts = {}
    for i, imgs in ipairs(rows) do
@@ -240,7 +246,7 @@ function M:sample()
       texts[i] = table.concat(words, " ")
       rows[i] = self:sample_text(texts[i], 8)
    end
-   return captioned(rows, texts, self.cfg.data.image_size), { nrow = 1 }
+   return captioned(rows, texts), { nrow = 1 }
 end
 
 --- On the held-out emoji (one text each: name and all keywords): R-precision of one

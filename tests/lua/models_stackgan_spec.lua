@@ -1,0 +1,55 @@
+-- StackGAN (gan.models.stackgan): the KL term against its formula, conditioning
+-- augmentation's sampling, stage II's shapes, the two-stage training order (stage II
+-- refuses without a stage-I run), the KL switched off with CA.
+local gan = require("gan")
+local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
+local M = gan.models.get("stackgan")
+
+describe("StackGAN", function()
+   H.single_threaded(setup, teardown)
+
+   it("KL(N(mu, exp(logvar)) || N(0, I)) by its formula; CA samples c = mu + sigma eps", function()
+      local mu = gan.tensor { { 0.5, -1.0 }, { 0, 0 } }
+      local logvar = gan.tensor { { math.log(2), 0 }, { 0, 0 } }
+      -- row 1: 0.5 (0.25 + 2 - 1 - ln 2) + 0.5 (1 + 1 - 1 - 0); row 2: 0; mean over 2 rows
+      local want = (0.5 * (0.25 + 2 - 1 - math.log(2)) + 0.5 * 1) / 2
+      assert.is_true(math.abs(M.kl(mu, logvar):item() - want) < 1e-6)
+      local ca = M.CA(3, 2)
+      local h = gan.randn { 4, 3 }
+      local c0, m0, lv0 = ca(h, false)
+      assert.are.equal(0, H.maxabs(c0 - m0))
+      local c1, m1, lv1 = ca(h, true, gan.Generator(9))
+      local eps = gan.randn({ 4, 2 }, { generator = gan.Generator(9) })
+      assert.is_true(H.maxabs(c1 - (m1 + (lv1 * 0.5):exp() * eps)) < 1e-6)
+   end)
+
+   it("stage II refines 32x32 images to 64x64; it needs a finished stage-I run", function()
+      gan.manual_seed(0)
+      local o = { nz = 4, c_dim = 3, ngf = 4, ngf2 = 4, res_blocks = 1, dim = 5 }
+      local h = gan.randn { 2, 5 }
+      local x1 = gan.no_grad(M.Stage1(o), gan.randn { 2, 4 }, h, false)
+      assert.are.same({ 2, 3, 32, 32 }, x1:size())
+      local x2 = gan.no_grad(M.Stage2(o), x1, h, true, gan.Generator(1))
+      assert.are.same({ 2, 3, 64, 64 }, x2:size())
+      local cfg = H.config(M, { train = { stage = 2, threads = 1, matcher_epochs = 1 } })
+      assert.has_error(function() M.new(cfg) end, "stackgan: stage 2 needs train.stage1, the directory of a finished stage-1 run")
+   end)
+
+   local function tiny(train, model)
+      train.threads, train.matcher_epochs = 1, 1
+      gan.manual_seed(0)
+      local m = M.new(H.config(M, { model = model or { ngf = 4, ndf = 4, c_dim = 4, nz = 4 }, data = { batch_size = 4 },
+         train = train }))
+      return m, gan.data.DataLoader(m.text_data, { batch_size = 4, generator = gan.Generator(5) })
+   end
+
+   it("trains stage I with the KL term; without CA there is none", function()
+      local model, loader = tiny {}
+      local l = model:train_step(H.batches(loader), 1)
+      assert.is_number(l.kl)
+      local imgs = model:sample_text("red apple", 2)
+      assert.are.same({ 2, 3, 32, 32 }, imgs:size())
+      local plain, l2 = tiny({}, { ngf = 4, ndf = 4, c_dim = 4, nz = 4, ca = false })
+      assert.is_nil(plain:train_step(H.batches(l2), 1).kl)
+   end)
+end)
