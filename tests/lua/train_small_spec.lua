@@ -4,7 +4,6 @@
 local gan = require("gan")
 local nn, F, optim = gan.nn, gan.F, gan.optim
 
-local MAX_SECONDS = 20   -- a sanity bound per run (they take ~1 s on an idle machine)
 
 local function accuracy(logits, y)
    return logits:argmax(2):eq(y):to("float32"):mean():item()
@@ -69,7 +68,6 @@ describe("training an MLP on two spirals", function()
          gan.manual_seed(2)
          local m = nn.Sequential { nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2) }
          local opt = o[2](m:parameters(), lrs)
-         local t0 = gan.clock()
          local start_acc = accuracy(m(X), Y)
          local first_loss, last_loss
          for step = 1, 1500 do
@@ -83,10 +81,8 @@ describe("training an MLP on two spirals", function()
             if step % 50 == 0 and accuracy(out, Y) >= 0.99 then break end
          end
          local acc = accuracy(m(X), Y)
-         local secs = gan.clock() - t0
          assert.is_true(acc >= 0.95, ("%s: accuracy %.3f (from %.3f)"):format(o[1], acc, start_acc))
          assert.is_true(last_loss < first_loss * 0.5, ("loss %.4f -> %.4f"):format(first_loss, last_loss))
-         assert.is_true(secs < MAX_SECONDS, ("%s took %.1f s"):format(o[1], secs))
       end)
    end
 end)
@@ -107,7 +103,6 @@ describe("training a CNN on horizontal vs vertical bars", function()
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2),
          }
          local opt = o[2](m:parameters(), lrs)
-         local t0 = gan.clock()
          for step = 1, 600 do
             local idx = gan.randperm(256):narrow(1, 1, 64)
             local xb, yb = X:index_select(1, idx), Y:index_select(1, idx)
@@ -118,10 +113,8 @@ describe("training a CNN on horizontal vs vertical bars", function()
          end
          m:eval()
          local acc, held = gan.no_grad(function() return accuracy(m(X), Y), accuracy(m(Xt), Yt) end)
-         local secs = gan.clock() - t0
          assert.is_true(acc >= 0.95, ("%s: training accuracy %.3f"):format(o[1], acc))
          assert.is_true(held >= 0.95, ("%s: held-out accuracy %.3f"):format(o[1], held))
-         assert.is_true(secs < MAX_SECONDS, ("%s took %.1f s"):format(o[1], secs))
       end)
    end
 end)
