@@ -14,11 +14,7 @@ local function write_json(dir, res)
    if out then out:write(require("gan.run").json_object(res), "\n"); out:close() end
 end
 
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close() end
-   return f ~= nil
-end
+local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
 
 -- A run of an experiment script whose model, or loss, is its own (defined in the script,
 -- not a file of gan.models): the script (command.txt names it and the directory it ran in)

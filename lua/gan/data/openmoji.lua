@@ -108,11 +108,7 @@ function O.entries()
    return out
 end
 
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close() end
-   return f ~= nil
-end
+local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

@@ -131,11 +131,7 @@ function V.voxelize(obj, S)
    return (solid * (1 - hole)):float()
 end
 
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close() end
-   return f ~= nil
-end
+local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
 
 --- The voxel data set: n_per_class objects of each class, (1, S, S, S) occupancies in
 -- {0, 1} with labels 0-3 (V.CLASSES), generated from `seed` and the split and cached in

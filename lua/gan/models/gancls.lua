@@ -194,13 +194,26 @@ end
 -- @raise when no word of the text is known
 function M:sample_text(text, n, seed)
    n = n or 8
-   local bag, unknown = emoji_text.bag(self.text_data.vocab, text)
+   local h, unknown = M.prompt(self, text, n)
+   return self.run_eval(self:sampler("G"), self:latent(n, core.Generator(seed or 1)), h), unknown
+end
+
+--- A prompt's text embedding for a text-to-image model (its `text_data` vocabulary and
+-- `encoder`), repeated n times, and the words the vocabulary does not know.
+-- @param model a gancls or stackgan model
+-- @tparam string|{string,...} text
+-- @tparam int n
+-- @treturn Tensor (n, dim)
+-- @treturn {string,...} unknown words
+-- @raise when no word of the text is known, naming the model
+function M.prompt(model, text, n)
+   local bag, unknown = emoji_text.bag(model.text_data.vocab, text)
    if bag:sum():item() == 0 then
       local shown = type(text) == "table" and table.concat(text, " ") or text
-      error(("gancls: no word of '%s' is known (unknown: %s)"):format(shown, table.concat(unknown, ", ")), 0)
+      error(("%s: no word of '%s' is known (unknown: %s)"):format(model.name, shown, table.concat(unknown, ", ")), 0)
    end
-   local h = self:embed(bag:view(1, -1)):expand(n, self.encoder.arch.dim):contiguous()
-   return self.run_eval(self:sampler("G"), self:latent(n, core.Generator(seed or 1)), h), unknown
+   local h = no_grad(function() return model.encoder:text(bag:view(1, -1)) end)
+   return h:expand(n, model.encoder.arch.dim):contiguous(), unknown
 end
 
 -- A sheet: each row a text drawn above its samples.

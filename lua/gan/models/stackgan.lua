@@ -258,12 +258,7 @@ end
 -- @treturn {string,...} unknown words
 function M:sample_text(text, n, seed)
    n = n or 8
-   local bag, unknown = emoji_text.bag(self.text_data.vocab, text)
-   if bag:sum():item() == 0 then
-      local shown = type(text) == "table" and table.concat(text, " ") or text
-      error(("stackgan: no word of '%s' is known (unknown: %s)"):format(shown, table.concat(unknown, ", ")), 0)
-   end
-   local h = no_grad(function() return self.encoder:text(bag:view(1, -1)) end):expand(n, self.encoder.arch.dim):contiguous()
+   local h, unknown = gancls.prompt(self, text, n)
    local g = core.Generator(seed or 1)
    local was = self.G.training
    self.G:eval()
