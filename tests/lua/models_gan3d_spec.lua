@@ -7,7 +7,7 @@ local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers
 local M = gan.models.get("gan3d")
 local V = require("gan.data.voxels")
 
-describe("procedural voxels", function()
+describe("procedural voxels #release_only", function()
    it("voxelises boxes, cylinders and carved holes as their voxel centres say", function()
       -- S = 8: centres at +-0.125, +-0.375, +-0.625, +-0.875; a box of half size 0.5 holds 4 per axis
       local box = { prims = { { kind = "box", c = { 0, 0, 0 }, h = { 0.5, 0.5, 0.5 } } }, angle = 0, scale = 1 }
@@ -54,7 +54,7 @@ describe("procedural voxels", function()
    end)
 end)
 
-describe("3D-GAN", function()
+describe("3D-GAN #release_only", function()
    H.single_threaded(setup, teardown)
 
    local function tiny(train)

@@ -10,7 +10,7 @@ local function bce(logit, target)
    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
 end
 
-describe("GAN-CLS", function()
+describe("GAN-CLS #release_only", function()
    it("the three-way D loss: real-right as real, real-wrong and fake-right as fake, halved", function()
       local r, w, f = gan.tensor { 2.0 }, gan.tensor { 0.5 }, gan.tensor { -1.0 }
       local want = bce(2, 1) + (bce(0.5, 0) + bce(-1, 0)) / 2

@@ -55,7 +55,7 @@ describe("OpenMoji pairs", function()
    end)
 end)
 
-describe("pix2pix", function()
+describe("pix2pix #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("edges: the Sobel magnitude of the luminance above the threshold, black on white", function()

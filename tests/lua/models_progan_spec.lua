@@ -20,7 +20,7 @@ local function tiny(values)
    return H.tiny_image_model(M, values, 8)
 end
 
-describe("ProGAN", function()
+describe("ProGAN #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("walks the phases: 4x4, then fade and stabilise each level, then stays at the top", function()

@@ -7,7 +7,7 @@ local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers
 local Inpaint = gan.models.get("inpaint")
 local SR = gan.models.get("srgan")
 
-describe("inpainting", function()
+describe("inpainting #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("draws rectangular holes of the configured sides, inside the image, as a mask", function()
@@ -105,7 +105,7 @@ describe("inpainting", function()
    end)
 end)
 
-describe("super-resolution (SRResNet, SRGAN)", function()
+describe("super-resolution (SRResNet, SRGAN) #release_only", function()
    H.single_threaded(setup, teardown)
 
    local function tiny(train)

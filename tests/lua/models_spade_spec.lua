@@ -16,7 +16,7 @@ local function pairs_loader(n, size, seed)
    return gan.data.DataLoader(ds, { batch_size = 4, generator = gan.Generator(5) })
 end
 
-describe("SPADE", function()
+describe("SPADE #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("normalises without parameters, then scales and shifts per pixel from the resized map", function()
@@ -75,7 +75,7 @@ describe("SPADE", function()
    end)
 end)
 
-describe("semantic synthesis measured: segmenter and mean IoU", function()
+describe("semantic synthesis measured: segmenter and mean IoU #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("mIoU over the classes present, by hand", function()

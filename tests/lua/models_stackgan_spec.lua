@@ -5,7 +5,7 @@ local gan = require("gan")
 local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local M = gan.models.get("stackgan")
 
-describe("StackGAN", function()
+describe("StackGAN #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("KL(N(mu, exp(logvar)) || N(0, I)) by its formula; CA samples c = mu + sigma eps", function()

@@ -11,7 +11,7 @@ local function tiny(values)
    return H.tiny_image_model(M, values, 8)
 end
 
-describe("StyleGAN", function()
+describe("StyleGAN #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("mixes styles: layers before the crossover take w1, it and the later ones w2", function()

@@ -17,7 +17,7 @@ local function tiny(train)
    return model, gan.data.DataLoader(ds, { batch_size = 2, generator = gan.Generator(5) })
 end
 
-describe("XGAN", function()
+describe("XGAN #release_only", function()
    H.single_threaded(setup, teardown)
 
    it("translates through one shared embedding: G_AB and G_BA share the encoder top and decoder bottom", function()
