@@ -215,6 +215,36 @@ describe("gan.train.fit on a model without a discriminator", function()
       assert.are.equal(3, recs[1].step)
       H.rm_rf(dir)
    end)
+
+   it("train.minutes ends the run at the first step whose time, summed over resumes, reaches it", function()
+      local dir = H.tmpdir()
+      -- a clock that the steps advance by 10 s each (step k of a fit ends at 10 (k - 1) s)
+      local real_clock, now = gan.core.clock, 0
+      gan.core.clock = function() return now end
+      finally(function() gan.core.clock = real_clock end)
+      local tick = { on_step = function() now = now + 10 end }
+      local run = gan.run.new { experiment = "toy", name = "budget", root = dir, config = {} }
+      local model, loader = build { train = { steps = 12, minutes = 0.5, log_every = 10, checkpoint_every = 10 } }
+      local ok, err = pcall(gan.train.fit, model, { data = loader, run = run, progress = false, hooks = tick })
+      run:close()
+      assert(ok, err)
+      assert.are.equal(4, model.step)   -- 30 s at the end of step 4
+      assert.are.equal(30, model.seconds)
+      assert.is_true(H.exists(run.dir .. "/checkpoints/step_000004.safetensors"))
+      assert.are.equal(4, gan.run.read_metrics(run.dir .. "/metrics.jsonl")[1].step)
+      -- resumed under the same budget: nothing left to do; under 1 minute: 30 s more
+      for _, case in ipairs { { 0.5, 4 }, { 1, 8 } } do
+         local run2 = gan.run.open(run.dir)
+         local m2, l2 = build { train = { steps = 12, minutes = case[1], log_every = 10, checkpoint_every = 10 } }
+         gan.train.resume(m2, l2, run2)
+         assert.are.equal(30, m2.seconds)
+         ok, err = pcall(gan.train.fit, m2, { data = l2, run = run2, progress = false, hooks = tick })
+         run2:close()
+         assert(ok, err)
+         assert.are.equal(case[2], m2.step)
+      end
+      H.rm_rf(dir)
+   end)
 end)
 
 describe("exact resume of the toy model", function()

@@ -88,7 +88,7 @@ end
 local function save(model, loader, path, rng)
    local o = objects(model, loader)
    if rng then o.dist_rng = { state_dict = function() return rng end } end
-   serialize.save_checkpoint(path, o, { step = model.step, health = model._health and model._health:state_dict() })
+   serialize.save_checkpoint(path, o, { step = model.step, seconds = model.seconds, health = model._health and model._health:state_dict() })
 end
 
 -- Keeps the lines of metrics.jsonl and timing.jsonl up to `step` (a resumed run
@@ -141,6 +141,7 @@ function L.resume(model, loader, run)
    end
    local extra = serialize.load_checkpoint(path, o)
    model.step, model.last_checkpoint, model._health_state = extra.step, path, extra.health
+   model.seconds = extra.seconds or 0
    if dist.active() then
       dist.prepare(model, rng)
       model.dist_prepared = true
@@ -266,16 +267,17 @@ local function refresh_report(run, progress, state)
    end
 end
 
-local FIT = opts.set("data", "run", "steps", "log_every", "sample_every", "checkpoint_every",
+local FIT = opts.set("data", "run", "steps", "minutes", "log_every", "sample_every", "checkpoint_every",
    "keep_checkpoints", "eval_every", "eval_samples", "report", "progress", "hooks")
 
 --- Trains `model` until `steps` steps in all. opts: data (the DataLoader, required),
 -- run (a gan.run; without it nothing is written), hooks = { on_step(model, step, logs), on_sample(model,
 -- step, images), on_eval(model, step, metrics) }, progress (true: the progress line);
--- steps, log_every, sample_every, checkpoint_every, keep_checkpoints, eval_every,
+-- steps, minutes, log_every, sample_every, checkpoint_every, keep_checkpoints, eval_every,
 -- eval_samples, report (all default to the model's cfg.train; 0 switches sheets,
 -- checkpoints and evaluation off; the last step always logs, and samples and checkpoints
--- when they are on; report: rewrite the run's report.html after each sheet, each
+-- when they are on; minutes > 0: the last step is also the first at which model.seconds,
+-- the wall-clock time spent in fit summed over resumes, reaches it; report: rewrite the run's report.html after each sheet, each
 -- evaluation and the last step). A resumed run calls gan.train.resume first. Under data parallelism (several
 -- ranks, gan.dist) every rank calls fit with its shard of the data: the ranks start from
 -- rank 0's state, logged scalars are averaged over them, and only rank 0 writes the run,
@@ -309,8 +311,11 @@ function L.fit(model, o)
    model._health = mon
    local collapse_every = mon and mon.cfg.collapse_every or 0
    local t_last, samples_since = core.clock(), 0
-   local t_start = t_last
-   while model.step < steps do
+   local t_start, budget = t_last, (setting("minutes") or 0) * 60
+   model.seconds = model.seconds or 0
+   local seconds_before = model.seconds
+   local function out_of_time() return budget > 0 and model.seconds >= budget end
+   while model.step < steps and not out_of_time() do
       local step = model.step + 1
       data.epochs, data.samples = 0, 0
       model.step_logs = {}
@@ -323,6 +328,12 @@ function L.fit(model, o)
       if replay and replay:after(step) then logs.replay = 1 end
       for k, v in pairs(model.step_logs) do logs[k] = v end
       model.step = step
+      model.seconds = seconds_before + (core.clock() - t_start)
+      -- the ranks stop together: at rank 0's time (one scalar reduced per step)
+      if parallel and budget > 0 then
+         model.seconds = dist.mean_scalars({ s = dist.is_main() and model.seconds or 0 }).s * dist.world_size()
+      end
+      local last = step == steps or out_of_time()
       after_step(model, step, logs, data.epochs)
       samples_since = samples_since + data.samples
       if hooks.on_step then hooks.on_step(model, step, logs) end
@@ -332,7 +343,7 @@ function L.fit(model, o)
          local seen = setmetatable(signals or {}, { __index = logs })
          mon:observe(step, seen)
       end
-      local log_step = step % log_every == 0 or step == steps
+      local log_step = step % log_every == 0 or last
       if signals and run and not log_step then run:log(step, signals) end
       if log_step then
          if parallel then logs = dist.mean_scalars(logs) end
@@ -350,11 +361,11 @@ function L.fit(model, o)
          end
          t_last, samples_since = now, 0
       end
-      local sheet = main and sample_every > 0 and (step % sample_every == 0 or step == steps)
+      local sheet = main and sample_every > 0 and (step % sample_every == 0 or last)
       if sheet then save_sheet(model, run, hooks) end
-      local evaluated = main and eval_every > 0 and (step % eval_every == 0 or step == steps)
+      local evaluated = main and eval_every > 0 and (step % eval_every == 0 or last)
       if evaluated then evaluate(model, loader, run, hooks, setting("eval_samples")) end
-      if checkpoint_every > 0 and (step % checkpoint_every == 0 or step == steps) then
+      if checkpoint_every > 0 and (step % checkpoint_every == 0 or last) then
          local rng = parallel and dist.rng_states(model) or nil   -- every rank takes part
          if run then
             local path = run:checkpoint_path(step)
@@ -363,7 +374,10 @@ function L.fit(model, o)
             run:keep_checkpoints(keep)
          end
       end
-      if reporting and (sheet or evaluated or step == steps) then refresh_report(run, progress, report_state) end
+      if reporting and (sheet or evaluated or last) then refresh_report(run, progress, report_state) end
+   end
+   if progress and out_of_time() and model.step < steps then
+      progress:note(("train.minutes (%g) reached at step %d of %d"):format(budget / 60, model.step, steps))
    end
    if progress then progress:close() end
    return model

@@ -42,7 +42,11 @@ Model.defaults = {
    model = {},
    train = {
       -- threads 0: the machine's cores (shared among the ranks under mpirun)
-      steps = range(1000, "[1, inf)"), seed = range(0, "[0, inf)"), threads = range(0, "[0, 1024]"),
+      steps = range(1000, "[1, inf)"),
+      -- a wall-clock budget (0: none): the run ends at the first step at which its training
+      -- time, summed over resumes, reaches this many minutes (equal-time comparisons)
+      minutes = range(0.0, "[0, inf)"),
+      seed = range(0, "[0, inf)"), threads = range(0, "[0, 1024]"),
       -- every *_every: steps between events; 0 = never (log_every: at least 1)
       log_every = range(10, "[1, inf)"), sample_every = range(100, "[0, inf)"),
       checkpoint_every = range(500, "[0, inf)"), keep_checkpoints = range(3, "[0, inf)"),
