@@ -39,6 +39,16 @@ describe("XGAN #release_only", function()
       assert.is_true(math.abs(l.loss_g - want) < 1e-5 * math.abs(want))
    end)
 
+   it("semantic consistency: the mean L1 to the source's embedding, which gets no gradient", function()
+      local et = gan.tensor({ { 1, -2 }, { 0.5, 3 } }):requires_grad_()
+      local es = gan.tensor({ { 0, 0 }, { 1, 1 } }):requires_grad_()
+      local loss = M.semantic_consistency(et, es)
+      assert.are.equal((1 + 2 + 0.5 + 2) / 4, loss:item())
+      loss:backward()
+      assert.are.same({ { 0.25, -0.25 }, { -0.25, 0.25 } }, et.grad:totable())
+      assert.is_nil(es.grad)
+   end)
+
    it("retrieval: top-1 and top-5 from each style's embedding to the other's", function()
       -- 6 emoji; B's embeddings are A's except that emoji 2 and 3 swapped places
       local za = gan.tensor { { 0, 0 }, { 10, 0 }, { 20, 0 }, { 30, 0 }, { 40, 0 }, { 50, 0 } }

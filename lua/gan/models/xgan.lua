@@ -120,6 +120,18 @@ function M:decode(e, domain)
    return self["dec_" .. domain](self.dec_shared(e))
 end
 
+--- Semantic consistency: the mean L1 between the embedding of a translation and that of its
+-- source, the source's embedding a fixed target (detached). Through the source too, the
+-- term is minimised by shrinking every embedding toward one point: measured on the
+-- default run, it fell to 0.01 by step 1,500 while the reconstruction error rose back to
+-- 1.0 and every input gave the same translation.
+-- @tparam Tensor e_translated (N, dim) the embedding of G(x)
+-- @tparam Tensor e_source (N, dim) the embedding of x
+-- @treturn Tensor a scalar
+function M.semantic_consistency(e_translated, e_source)
+   return (e_translated - e_source:detach()):abs():mean()
+end
+
 --- One update of C, D_A and D_B (domain of detached embeddings; real against translated
 -- images), then one of the encoders and decoders on w_rec reconstruction + w_dann
 -- domain confusion + w_sem semantic consistency + w_gan GAN terms.
@@ -146,7 +158,7 @@ function M:train_step(data_, _)
       -- domain confusion: each domain's embeddings labelled as the other's
       local dann = losses.minimax_d(C(zb), C(za))
       local to_b, to_a = self:decode(za, "B"), self:decode(zb, "A")
-      local sem = (self:embed(to_b, "B") - za):abs():mean() + (self:embed(to_a, "A") - zb):abs():mean()
+      local sem = M.semantic_consistency(self:embed(to_b, "B"), za) + M.semantic_consistency(self:embed(to_a, "A"), zb)
       local gan = losses.nonsaturating_g(D_B(to_b)) + losses.nonsaturating_g(D_A(to_a))
       logs.rec, logs.dann, logs.sem, logs.gan = rec:item(), dann:item(), sem:item(), gan:item()
       return rec * t.w_rec + dann * t.w_dann + sem * t.w_sem + gan * t.w_gan
