@@ -189,6 +189,19 @@ describe("metrics.kid", function()
    end)
 end)
 
+-- ---------------------------------------------------------------- diversity
+
+describe("metrics.mean_pairwise_distance", function()
+   it("is the mean distance over the pairs of different rows; fewer than two rows is an error", function()
+      -- a 3-4-5 triangle: distances 3, 4 and 5, each pair counted both ways
+      local f = gan.tensor { { 0, 0 }, { 3, 0 }, { 0, 4 } }
+      assert.is_true(math.abs(M.mean_pairwise_distance(f) - 4) < 1e-12)
+      assert.are.equal(0, M.mean_pairwise_distance(gan.tensor { { 1, 2 }, { 1, 2 } }))
+      assert.has_error(function() M.mean_pairwise_distance(gan.tensor { { 1, 2 } }) end,
+         "mean_pairwise_distance: expected (N, d) features with N >= 2, got (1, 2)")
+   end)
+end)
+
 -- ---------------------------------------------------------------- precision / recall
 
 describe("metrics.precision_recall", function()

@@ -452,6 +452,22 @@ function M.precision_recall(real, fake, opts)
    return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
 end
 
+--- Diversity of a set: the mean Euclidean distance between the features of two different
+-- members, over all pairs (the spread of samples drawn for one condition).
+-- @tparam Tensor f features (N, d), N >= 2
+-- @treturn number
+-- @raise with fewer than two rows
+function M.mean_pairwise_distance(f)
+   local n = f:size(1)
+   if f:dim() ~= 2 or n < 2 then
+      error(("mean_pairwise_distance: expected (N, d) features with N >= 2, got (%s)"):format(
+         table.concat(f:size(), ", ")), 2)
+   end
+   f = f:double()
+   local d = ((f:view(n, 1, -1) - f:view(1, n, -1)) ^ 2):sum(3):sqrt()
+   return d:sum():item() / (n * (n - 1))
+end
+
 --- Inception-Score analogue: exp(E_x KL(p(y|x) || p(y))) on the classifier's posteriors
 -- (N, C), over `splits` splits (at most N): mean and standard deviation.
 -- @tparam Tensor probs (N, C)

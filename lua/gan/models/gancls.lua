@@ -284,9 +284,7 @@ function M:evaluate(opts)
    local div, texts = 0, held_out_texts(self, 8)
    for _, words in ipairs(texts) do
       local imgs = self:sample_text(table.concat(words, " "), 16)
-      local f = metrics.features(clf, imgs)
-      local d = ((f:view(16, 1, -1) - f:view(1, 16, -1)) ^ 2):sum(3):sqrt()
-      div = div + d:sum():item() / (16 * 15)
+      div = div + metrics.mean_pairwise_distance(metrics.features(clf, imgs))
    end
    res.diversity = div / #texts
    return res

@@ -304,8 +304,7 @@ function M:evaluate(opts)
    for i = 1, math.min(8, h:size(1)) do
       local one = h:narrow(1, (i - 1) * (h:size(1) // 8) + 1, 1):expand(16, h:size(2)):contiguous()
       local imgs = no_grad(function() return (self:generate(self:latent(16, g), one, self.cfg.model.ca, g)) end)
-      local f = metrics.features(clf, imgs)
-      div = div + ((f:view(16, 1, -1) - f:view(1, 16, -1)) ^ 2):sum(3):sqrt():sum():item() / (16 * 15)
+      div = div + metrics.mean_pairwise_distance(metrics.features(clf, imgs))
       k = k + 1
    end
    res.diversity = div / k
