@@ -17,6 +17,9 @@
 --                3-layer PatchGANs (ndf 32), LSGAN losses, cycle (10) and identity (5) L1
 --                losses, one Adam step for both generators; then both discriminators on
 --                real and on pooled fakes (pool of 50), one Adam step for both
+--    <case>_bf16 the case with its convolutions in bfloat16 (the whole step in a
+--                gan.autocast scope, as train.precision = "bfloat16" does; torch: the
+--                step in torch.autocast("cpu", bfloat16))
 --    wgan_gp32   WGAN-GP critic step at DCGAN-32 size: critic without normalisation on
 --                real and G(z) (G under no_grad), gradient penalty (lambda 10) by double
 --                backward, critic backward + Adam (1e-4, betas 0, 0.9)
@@ -103,8 +106,13 @@ local cases = {
    end,
 }
 
-local make = cases[name] or error("steps.lua: unknown case '" .. name .. "'")
+local base = name:match("^(.-)_bf16$")
+local make = cases[base or name] or error("steps.lua: unknown case '" .. name .. "'")
 local step = make()
+if base then
+   local fp32_step = step
+   step = function() gan.autocast.run("bfloat16", fp32_step) end
+end
 for _ = 1, warmup do step() end
 local samples = {}
 for i = 1, iters do

@@ -216,7 +216,14 @@ def wgan_gp32():
 
 cases = {"dcgan32": lambda: dcgan(32, 1, 32), "dcgan64": lambda: dcgan(64, 3, 64),
          "cyclegan64": cyclegan64, "wgan_gp32": wgan_gp32}
-step = cases[name]()
+bf16 = name.endswith("_bf16")
+step = cases[name[:-5] if bf16 else name]()
+if bf16:
+    fp32_step = step
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fp32_step()
 for _ in range(warmup):
     step()
 samples = []

@@ -22,9 +22,9 @@
 
 enum { A_IN0, A_IN1, A_OUT, N_ARGS };   // the three tensors of a direction (bias aside)
 
-// dir, nsp, N, Ci, Co, groups, bias, then in, k, stride, pad, dil (3 entries each, unused
-// ones 0): the output size follows from these.
-#define KEY_LEN 22
+// dir, nsp, N, Ci, Co, groups, bias, bf16, then in, k, stride, pad, dil (3 entries each,
+// unused ones 0): the output size follows from these.
+#define KEY_LEN 23
 
 typedef struct entry {
     int64_t key[KEY_LEN];
@@ -102,10 +102,20 @@ static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s,
     }
     int wnd = G > 1 ? nd + 1 : nd;
     const int64_t *wdims = G > 1 ? wg : w1;
-    dnnl_memory_desc_t x_any, w_any, y_any, b_md, x_plain, w_plain, y_plain;
-    dnnl_memory_desc_init_by_tag(&x_any, nd, xd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&y_any, nd, yd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&w_any, wnd, wdims, dnnl_f32, dnnl_format_tag_any);
+    // In bfloat16 the direction's two inputs are bf16 and its output f32: the forward
+    // primitive (also the backward ones' hint) reads x and w, backward data reads gy and
+    // w, backward weights x and gy.
+    dnnl_data_type_t in_t = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t x_t = s->dir == GAN_DNNL_BWD_DATA ? dnnl_f32 : in_t;
+    dnnl_data_type_t y_t = s->dir == GAN_DNNL_FWD ? dnnl_f32 : in_t;
+    dnnl_data_type_t w_t = s->dir == GAN_DNNL_BWD_WEIGHTS ? dnnl_f32 : in_t;
+    dnnl_memory_desc_t x_any, w_any, y_any, b_md, x_plain, w_plain, y_plain, xf_any, wf_any, yf_any;
+    dnnl_memory_desc_init_by_tag(&x_any, nd, xd, x_t, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&y_any, nd, yd, y_t, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, wnd, wdims, w_t, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&xf_any, nd, xd, in_t, dnnl_format_tag_any);   // the forward hint's
+    dnnl_memory_desc_init_by_tag(&wf_any, wnd, wdims, in_t, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&yf_any, nd, yd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&x_plain, nd, xd, dnnl_f32, plain_tag(nd));
     dnnl_memory_desc_init_by_tag(&y_plain, nd, yd, dnnl_f32, plain_tag(nd));
     dnnl_memory_desc_init_by_tag(&w_plain, wnd, wdims, dnnl_f32, plain_tag(wnd));
@@ -122,7 +132,7 @@ static int entry_build(entry **out, const int64_t *key, const gan_dnnl_shape *s,
     dnnl_convolution_desc_t fd;
     bool bias = s->dir == GAN_DNNL_FWD && s->bias;
     if (dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-            &x_any, &w_any, bias ? &b_md : NULL, &y_any, strides, dil, pl, pr) != dnnl_success ||
+            &xf_any, &wf_any, bias ? &b_md : NULL, &yf_any, strides, dil, pl, pr) != dnnl_success ||
         dnnl_primitive_desc_create(&fwd_pd, &fd, attr, engine, NULL) != dnnl_success)
         goto fail;
     if (s->dir == GAN_DNNL_FWD) {
@@ -282,10 +292,10 @@ out:
 int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void *y) {
     gan_dnnl_shape t = *s;
     t.bias = s->dir == GAN_DNNL_FWD && b != NULL;
-    int64_t key[KEY_LEN] = {t.dir, t.nsp, t.N, t.Ci, t.Co, t.groups, t.bias}, pad_r[3];
+    int64_t key[KEY_LEN] = {t.dir, t.nsp, t.N, t.Ci, t.Co, t.groups, t.bias, t.bf16}, pad_r[3];
     for (int i = 0; i < t.nsp; i++) {
         const int64_t *v[5] = {t.in, t.k, t.stride, t.pad, t.dil};
-        for (int j = 0; j < 5; j++) key[7 + 3 * j + i] = v[j][i];
+        for (int j = 0; j < 5; j++) key[8 + 3 * j + i] = v[j][i];
         // The right padding that makes oneDNN's output size formula give exactly out[i]
         // (negative when the last window stops short of the input's edge; oneDNN accepts
         // that).
@@ -295,6 +305,11 @@ int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void
     entry *e;
     int rc = init_engine();
     if (rc == GAN_OK) rc = entry_get(&e, key, &t, pad_r);
+    if (rc == GAN_DNNL_UNSUPPORTED && t.bf16) {   // no bfloat16 kernel: float32 then
+        t.bf16 = false;
+        key[7] = 0;
+        rc = entry_get(&e, key, &t, pad_r);
+    }
     if (rc == GAN_OK) {
         void *user[N_ARGS];
         if (s->dir == GAN_DNNL_FWD) { user[A_IN0] = x; user[A_IN1] = w; user[A_OUT] = y; }

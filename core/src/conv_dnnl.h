@@ -17,12 +17,15 @@ typedef struct {
     int64_t in[3], out[3], k[3];      // spatial sizes of x, y and the kernel
     int64_t stride[3], pad[3], dil[3];   // dil as in gan_conv_params (1: none)
     bool bias;
+    bool bf16;   // bfloat16 inputs, float32 accumulation and output
 } gan_dnnl_shape;
 
 // Runs one direction on contiguous float32 data: x (N, Ci, *in), w (Co, Ci/groups, *k),
 // y (N, Co, *out), b (Co) or NULL (forward only). Forward writes y, backward data writes
 // x from y, backward weights writes w (overwrites, no accumulation). Returns GAN_OK,
-// GAN_ERR (message set) or GAN_DNNL_UNSUPPORTED.
+// GAN_ERR (message set) or GAN_DNNL_UNSUPPORTED. With bf16 the inputs are converted to
+// bfloat16 by the reorders into the primitive's layout; a shape oneDNN has no bfloat16
+// kernel for runs in float32.
 int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void *y);
 // oneDNN's name for the implementation of the last primitive run (NULL: none yet).
 const char *gan_dnnl_last_impl(void);

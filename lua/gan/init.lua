@@ -30,7 +30,7 @@ gan.float32, gan.float64, gan.int64 = "float32", "float64", "int64"
 require("gan.tensor").install(gan)
 require("gan.autograd").install(gan)
 for _, m in ipairs { "nn", "testing", "optim", "image", "data", "losses", "penalties", "augment", "config", "run",
-   "train", "plot", "eval", "models", "metrics", "dist" } do
+   "train", "plot", "eval", "models", "metrics", "dist", "autocast" } do
    gan[m] = require("gan." .. m)
 end
 gan.F = gan.nn.functional

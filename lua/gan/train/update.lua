@@ -1,7 +1,8 @@
 --- The one place where a model's parameters change. Every optimizer update of every
 -- model goes through `update` (models call it as self:update(name, fn, opts)), so what
 -- must happen around every update is written once: zeroing the gradients, freezing the
--- networks that must not receive gradients, backward, the all-reduce of gradients
+-- networks that must not receive gradients, the precision of the loss and its backward
+-- (train.precision, gan.autocast), backward, the all-reduce of gradients
 -- across processes (data parallelism, gan.dist), gradient clipping and logging, the
 -- step, and weight clipping.
 -- @module gan.train.update
@@ -9,6 +10,7 @@ local nn_utils = require("gan.nn.utils")
 local is_tensor = require("gan.tensor").is_tensor
 local opts_check = require("gan.opts").check
 local dist = require("gan.dist")
+local autocast = require("gan.autocast")
 
 local OPTS = { freeze = true }
 
@@ -67,8 +69,8 @@ end
 
 --- Updates the parameters of the model's optimizer `name`: zeroes their gradients;
 -- with opts.freeze (a module or a list of modules) stops those from requiring grad;
--- calls fn(), whose first result is the loss (a one-element tensor); backpropagates
--- it; restores the frozen modules; under data parallelism averages the gradients over
+-- calls fn(), whose first result is the loss (a one-element tensor), and backpropagates
+-- it, both in the model's train.precision (gan.autocast); restores the frozen modules; under data parallelism averages the gradients over
 -- the ranks; stops the run (an error naming the tensor and the last checkpoint) when the
 -- loss or a gradient is NaN or Inf; clips the gradients (the optimizer's clip_grad_norm); records
 -- grad_norm_<name> in the step's logs; steps the optimizer;
@@ -87,6 +89,7 @@ local function update(model, name, fn, opts)
    local res
    do
       local _ <close> = frozen(opts.freeze)
+      local _p <close> = autocast.scope(model.cfg.train.precision or "float32")
       res = table.pack(fn())
       local loss = res[1]
       if not is_tensor(loss) or loss:numel() ~= 1 then
