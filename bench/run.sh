@@ -12,7 +12,7 @@
 #   1. builds gan if needed (Release, in $GAN_BUILD_DIR, default ./build);
 #   2. runs the same work in gan (lua5.4) and in Debian's torch (/usr/bin/python3):
 #      bench/steps.lua / steps.py, one process per training-step case (dcgan32, dcgan64,
-#      cyclegan64, wgan_gp32; the header of steps.lua says what each does), and
+#      cyclegan64, wgan_gp32 by default; the header of steps.lua says what each does), and
 #      bench/conv_bench.lua / .py (conv2d, conv_transpose2d, linear); 2 threads, float32,
 #      warm-up iterations first, each iteration timed on its own with a monotonic wall
 #      clock; the two frameworks alternate in $BENCH_ROUNDS rounds (gan first in odd
@@ -29,8 +29,9 @@
 # Knobs (environment):
 #   BENCH_ITERS     timed iterations per round (4)       BENCH_WARMUP  per round (2)
 #   BENCH_ROUNDS    rounds (4: 16 timed iterations per case in all)
-#   BENCH_STEPS     step cases (dcgan32 dcgan64 cyclegan64 wgan_gp32; any with _bf16 appended:
-#                   in bfloat16, gan.autocast / torch.autocast; "none" for none)
+#   BENCH_STEPS     step cases (dcgan32 dcgan64 cyclegan64 wgan_gp32; also, run only if
+#                   named: biggan32 stylegan32 pix2pix64 srgan pixelcnn gan3d; any with _bf16
+#                   appended: in bfloat16, gan.autocast / torch.autocast; "none" for none)
 #   BENCH_CASES     conv cases: subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd conv3d_fwd_bwd convT3d_fwd_bwd
 #                   linear_fwd_bwd, or the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd
 #                   (run only if named); "none" for none
