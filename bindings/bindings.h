@@ -99,5 +99,6 @@ void gl_register_parallel(lua_State *L, const gl_tables *t);   // parallel.c: ga
 void gl_register_alloc(lua_State *L, const gl_tables *t);      // alloc.c: gan/alloc.h
 void gl_register_readline(lua_State *L, const gl_tables *t);   // readline.c: the REPL's line editor
 void gl_register_dist(lua_State *L, const gl_tables *t);       // dist.c: gan/dist.h, as gan.core.dist
+void gl_register_precision(lua_State *L, const gl_tables *t);  // precision.c: gan/precision.h
 
 #endif

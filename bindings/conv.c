@@ -180,33 +180,10 @@ static int f_conv_backend(lua_State *L) {
     return 3;
 }
 
-/*** Sets the arithmetic of float32 convolutions on the oneDNN backend: "float32", or
-"bfloat16" inputs with float32 accumulation and outputs (shapes without a bfloat16 kernel
-run in float32). Use it through gan.autocast, which restores it.
-@function set_conv_precision
-@tparam string name "float32" or "bfloat16"
-*/
-
-/*** The arithmetic of float32 convolutions: "float32" or "bfloat16".
-@function conv_precision
-@treturn string
-*/
-// core.set_conv_precision("float32" | "bfloat16"); core.conv_precision() -> name
-static int f_set_conv_precision(lua_State *L) {
-    static const char *const names[] = {"float32", "bfloat16", NULL};
-    gan_set_conv_precision((gan_conv_precision)luaL_checkoption(L, 1, NULL, names));
-    return 0;
-}
-static int f_conv_precision(lua_State *L) {
-    lua_pushstring(L, gan_get_conv_precision() == GAN_CONV_BF16 ? "bfloat16" : "float32");
-    return 1;
-}
-
 static const luaL_Reg functions[] = {
     {"conv2d", f_conv2d}, {"conv_transpose2d", f_conv_transpose2d},
     {"conv3d", f_conv3d}, {"conv_transpose3d", f_conv_transpose3d},
     {"max_pool2d_indices", f_max_pool2d_indices}, {"set_conv_backend", f_set_conv_backend},
-    {"conv_backend", f_conv_backend}, {"set_conv_precision", f_set_conv_precision},
-    {"conv_precision", f_conv_precision}, {NULL, NULL}};
+    {"conv_backend", f_conv_backend}, {NULL, NULL}};
 
 void gl_register_conv(lua_State *L, const gl_tables *t) { gl_set_funcs(L, t->module, functions); }

@@ -25,7 +25,8 @@ gan.no_grad.
 static void (*const registers[])(lua_State *, const gl_tables *) = {
     gl_register_tensor, gl_register_ops, gl_register_autograd, gl_register_conv,
     gl_register_random, gl_register_optim, gl_register_io, gl_register_image,
-    gl_register_draw, gl_register_parallel, gl_register_alloc, gl_register_readline, gl_register_dist};
+    gl_register_draw, gl_register_parallel, gl_register_alloc, gl_register_readline, gl_register_dist,
+    gl_register_precision};
 
 int luaopen_gan_core(lua_State *L) {
     gan_set_dim_base(1);   // core's messages then name dims as Lua users write them

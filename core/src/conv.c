@@ -24,6 +24,7 @@
 #include "gan/conv.h"
 #include "internal.h"
 #include "conv_dnnl.h"
+#include "gan/precision.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -49,9 +50,6 @@ int gan_set_conv_backend(gan_conv_backend b) {
 }
 gan_conv_backend gan_get_conv_backend(void) { return backend; }
 
-static _Atomic gan_conv_precision precision = GAN_CONV_F32;
-void gan_set_conv_precision(gan_conv_precision p) { precision = p; }
-gan_conv_precision gan_get_conv_precision(void) { return precision; }
 const char *gan_conv_last_dnnl_impl(void) { return gan_dnnl_last_impl(); }
 uint64_t gan_conv_dnnl_runs(void) { return gan_dnnl_runs(); }
 
@@ -206,7 +204,7 @@ static int try_dnnl(gan_dnnl_dir dir, gan_dtype dt, const geom *g, void *x, void
                     void *y) {
     if (dt != GAN_FLOAT32 || backend != GAN_CONV_DNNL || g->N == 0) return GAN_DNNL_UNSUPPORTED;
     gan_dnnl_shape s = {.dir = dir, .nsp = g->nsp, .N = g->N, .Ci = g->Ci, .Co = g->Co,
-                        .groups = g->groups, .bias = b != NULL, .bf16 = precision == GAN_CONV_BF16};
+                        .groups = g->groups, .bias = b != NULL, .bf16 = gan_get_precision() == GAN_PREC_BF16};
     for (int i = 0; i < g->nsp; i++) {
         s.in[i] = OWN(g, in)[i];
         s.out[i] = OWN(g, out)[i];

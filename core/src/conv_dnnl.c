@@ -323,6 +323,14 @@ int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void
     return rc;
 }
 
+int gan_dnnl_locked(int (*fn)(void *arg, void *engine, void *stream), void *arg) {
+    pthread_mutex_lock(&lock);
+    int rc = init_engine();
+    if (rc == GAN_OK) rc = fn(arg, engine, stream);
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 const char *gan_dnnl_last_impl(void) { return last_impl[0] ? last_impl : NULL; }
 uint64_t gan_dnnl_runs(void) { return n_runs; }
 
@@ -336,6 +344,10 @@ int gan_dnnl_conv(const gan_dnnl_shape *s, void *x, void *w, const void *b, void
 }
 const char *gan_dnnl_last_impl(void) { return NULL; }
 uint64_t gan_dnnl_runs(void) { return 0; }
+int gan_dnnl_locked(int (*fn)(void *arg, void *engine, void *stream), void *arg) {
+    (void)fn; (void)arg;
+    return GAN_DNNL_UNSUPPORTED;
+}
 bool gan_dnnl_available(void) { return false; }
 
 #endif

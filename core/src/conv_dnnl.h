@@ -1,4 +1,6 @@
-// Private to core/: the oneDNN path of the float32 convolution kernels (conv_dnnl.c).
+// Private to core/: the oneDNN path of the float32 convolution kernels (conv_dnnl.c), the
+// engine and lock it shares with the bfloat16 matrix product (dnnl_matmul.c), and that
+// product.
 #ifndef GAN_CONV_DNNL_H
 #define GAN_CONV_DNNL_H
 #include <stdbool.h>
@@ -32,5 +34,16 @@ const char *gan_dnnl_last_impl(void);
 // How many convolutions oneDNN has run in this process.
 uint64_t gan_dnnl_runs(void);
 bool gan_dnnl_available(void);
+
+// Runs fn(arg, engine, stream) holding the lock that serialises gan's use of oneDNN, the
+// engine created on first use (engine and stream are dnnl_engine_t / dnnl_stream_t).
+// Returns fn's result, or GAN_ERR (message set) when the engine cannot be created.
+int gan_dnnl_locked(int (*fn)(void *arg, void *engine, void *stream), void *arg);
+
+// C (nb, n, m) = A (nb, n, k) B (nb, k, m): dense row-major bfloat16 operands, float32
+// accumulation and result. GAN_OK, GAN_ERR or GAN_DNNL_UNSUPPORTED (no oneDNN, or no
+// kernel: the caller computes in float32).
+int gan_dnnl_matmul_bf16(int64_t nb, int64_t n, int64_t m, int64_t k, const uint16_t *A, const uint16_t *B,
+                         float *C);
 
 #endif

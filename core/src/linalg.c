@@ -1,6 +1,11 @@
 // matmul on cblas_sgemm/dgemm. Strided matrices are passed to BLAS as they are when one
 // of their dims is unit-stride (a transposed view costs no copy); batches broadcast.
+// Under GAN_PREC_BF16 (gan/precision.h) float32 products run on oneDNN instead, from
+// dense bfloat16 copies of the operands (dnnl_matmul.c).
 #include "internal.h"
+#include "conv_dnnl.h"
+#include "gan/alloc.h"
+#include "gan/precision.h"
 #include <cblas.h>
 #include <omp.h>
 
@@ -37,6 +42,42 @@ static void gemm(gan_dtype dt, bool ta, bool tb, int64_t n, int64_t m, int64_t k
     else
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     (int)n, (int)m, (int)k, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
+}
+
+// Copies `rows` x `cols` matrices, one per batch, into dense bfloat16 (nb, rows, cols).
+static void to_bf16(uint16_t *dst, const gan_tensor *t, int bnd, const int64_t *bsize, int64_t nb, bool trans,
+                    int64_t ld, int64_t rows, int64_t cols) {
+    #pragma omp parallel for schedule(static) if (nb * rows * cols > 65536)
+    for (int64_t r = 0; r < nb * rows; r++) {
+        int64_t bi = r / rows, i = r % rows, rem = bi, off = t->offset;
+        for (int d = bnd - 1; d >= 0; d--) {
+            off += (rem % bsize[d]) * t->stride[d];
+            rem /= bsize[d];
+        }
+        // row i of the BLAS-ready matrix (leading dim ld): contiguous, or a column of the
+        // stored transpose
+        const float *p = (const float *)t->storage->data + off + (trans ? i : i * ld);
+        gan_f32_to_bf16(dst + r * cols, p, cols, trans ? ld : 1);
+    }
+}
+
+// C = A B in bfloat16 with float32 accumulation through oneDNN: GAN_OK, GAN_ERR, or
+// GAN_DNNL_UNSUPPORTED (then the caller runs the float32 GEMM).
+static int matmul_bf16(gan_tensor *C, const gan_tensor *A, const gan_tensor *B, int bnd, const int64_t *bsize,
+                       int64_t nb, int64_t n, int64_t m, int64_t k, bool ta, int64_t lda, bool tb, int64_t ldb) {
+    size_t na = (size_t)(nb * n * k) * 2, nbb = (size_t)(nb * k * m) * 2;
+    uint16_t *a16 = gan_alloc(na), *b16 = gan_alloc(nbb);
+    int rc = GAN_ERR;
+    if (!a16 || !b16) {
+        gan_error("matmul: out of memory for the bfloat16 operands");
+    } else {
+        to_bf16(a16, A, bnd, bsize, nb, ta, lda, n, k);
+        to_bf16(b16, B, bnd, bsize, nb, tb, ldb, k, m);
+        rc = gan_dnnl_matmul_bf16(nb, n, m, k, a16, b16, gan_data(C));
+    }
+    if (a16) gan_free(a16, na);
+    if (b16) gan_free(b16, nbb);
+    return rc;
 }
 
 int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
@@ -90,7 +131,14 @@ int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
     int64_t nb = 1;
     for (int i = 0; i < bnd; i++) nb *= bsize[i];
     size_t es = gan_dtype_size(a->dtype);
-    if (k == 0) {
+    int bf = GAN_DNNL_UNSUPPORTED;
+    if (k > 0 && n > 0 && m > 0 && a->dtype == GAN_FLOAT32 && gan_get_precision() == GAN_PREC_BF16) {
+        bf = matmul_bf16(C, A, B, bnd, bsize, nb, n, m, k, ta, lda, tb, ldb);
+        if (bf == GAN_ERR) goto done;
+    }
+    if (bf == GAN_OK) {
+        // done in bfloat16
+    } else if (k == 0) {
         gan_fill_(C, 0);
     } else if (n > 0 && m > 0) {
         // Parallel over batches (BLAS single-threaded inside) unless one big product. No

@@ -1,5 +1,7 @@
 -- gan.autocast and train.precision: bfloat16 convolutions (forward, both gradients, 2-d,
--- transposed and 3-d) against float32 within bfloat16's tolerance, float64 untouched,
+-- transposed and 3-d) and matrix products (batched, broadcast, transposed views, Linear)
+-- against float32 within bfloat16's tolerance, the rounding on hand-picked values,
+-- float64 untouched,
 -- scopes that nest and restore on error, float32 master weights and gradients in a
 -- bfloat16 training step, and exact resume of a bfloat16 run.
 local gan = require("gan")
@@ -65,6 +67,65 @@ describe("bfloat16 convolutions (gan.autocast)", function()
       end)
       gan.set_conv_backend(before)
       assert(ok, err)
+   end)
+end)
+
+describe("bfloat16 matrix products (gan.autocast)", function()
+   local cases = {
+      { "2-d", { 33, 70 }, { 70, 21 } },
+      { "batched, B broadcast", { 3, 2, 17, 40 }, { 40, 9 } },
+      { "vector times matrix", { 40 }, { 40, 9 } },
+   }
+   for _, c in ipairs(cases) do
+      it(c[1] .. ": the product and both gradients within bfloat16's tolerance of float32, not equal to it", function()
+         if not dnnl then return pending("bfloat16 runs on oneDNN") end
+         local g = gan.Generator(4)
+         local a, b = gan.randn(c[2], { generator = g }), gan.randn(c[3], { generator = g })
+         local function run(p)
+            local aa, bb = a:clone():requires_grad_(), b:clone():requires_grad_()
+            local y = autocast.run(p, function()
+               local y = gan.matmul(aa, bb)
+               y:backward(gan.randn(y:size(), { generator = gan.Generator(9) }))
+               return y
+            end)
+            return { y, aa.grad, bb.grad }
+         end
+         local r32, r16 = run("float32"), run("bfloat16")
+         for i, name in ipairs { "y", "ga", "gb" } do
+            assert.are.equal("float32", r16[i].dtype)
+            local e = rel_err(r16[i], r32[i])
+            assert.is_true(e < 1e-2 and e > 1e-5, name .. " " .. e)
+         end
+      end)
+   end
+
+   it("reads transposed views, rounds to nearest even, and leaves float64 alone", function()
+      if not dnnl then return pending("bfloat16 runs on oneDNN") end
+      -- small integers are exact in bfloat16, and their products and sums in float32
+      local g = gan.Generator(5)
+      local a = gan.randint(-8, 9, { 12, 30 }, { generator = g }):float()
+      local b = gan.randint(-8, 9, { 20, 30 }, { generator = g }):float()
+      local want = gan.matmul(a, b:t())
+      assert.are.equal(0, H.maxabs(autocast.run("bfloat16", gan.matmul, a, b:t()) - want))
+      assert.are.equal(0, H.maxabs(autocast.run("bfloat16", gan.matmul, a:t():contiguous():t(), b:t()) - want))
+      -- 8 significant bits: 1 + 2^-8 is halfway between 1 and 1 + 2^-7 and goes to the even
+      -- one (1); 1 + 3 * 2^-9 goes up to 1 + 2^-7; -(1 + 2^-7 + 2^-9) down to -(1 + 2^-7)
+      local x = gan.tensor { { 1 + 2 ^ -8, 1 + 3 * 2 ^ -9, -(1 + 2 ^ -7 + 2 ^ -9) } }
+      local y = autocast.run("bfloat16", gan.matmul, x, gan.eye(3))
+      assert.are.same({ { 1, 1 + 2 ^ -7, -(1 + 2 ^ -7) } }, y:totable())
+      assert.are.same(x:totable(), gan.matmul(x, gan.eye(3)):totable())
+      local x64 = x:double()
+      assert.are.same(x64:totable(), autocast.run("bfloat16", gan.matmul, x64, gan.eye(3, { dtype = "float64" })):totable())
+   end)
+
+   it("runs Linear layers in bfloat16", function()
+      if not dnnl then return pending("bfloat16 runs on oneDNN") end
+      gan.manual_seed(3)
+      local lin = gan.nn.Linear(64, 32)
+      local x = gan.randn { 16, 64 }
+      local y32 = lin(x)
+      local e = rel_err(autocast.run("bfloat16", lin, x), y32)
+      assert.is_true(e < 1e-2 and e > 1e-5, tostring(e))
    end)
 end)
 

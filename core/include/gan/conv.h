@@ -27,14 +27,6 @@ typedef struct gan_conv_params {
 typedef enum { GAN_CONV_GEMM = 0, GAN_CONV_DNNL = 1 } gan_conv_backend;
 int gan_set_conv_backend(gan_conv_backend b);   // error if oneDNN is not built in
 gan_conv_backend gan_get_conv_backend(void);
-// The arithmetic of float32 convolutions on the oneDNN path: float32, or bfloat16 inputs
-// (x and w forward, gy and w for the input gradient, x and gy for the weight gradient;
-// converted on the way in) with float32 accumulation and float32 outputs. Where oneDNN has
-// no bfloat16 kernel for a shape, that convolution runs in float32. Process-wide; Lua's
-// gan.autocast scopes set and restore it.
-typedef enum { GAN_CONV_F32 = 0, GAN_CONV_BF16 = 1 } gan_conv_precision;
-void gan_set_conv_precision(gan_conv_precision p);
-gan_conv_precision gan_get_conv_precision(void);
 // oneDNN's implementation name for the last convolution it ran (NULL if none).
 const char *gan_conv_last_dnnl_impl(void);
 // How many convolution kernels oneDNN has run (the rest took the GEMM path).

@@ -9,6 +9,7 @@
 #include "gan/random.h"
 #include "gan/autograd.h"
 #include "gan/conv.h"
+#include "gan/precision.h"
 #include "gan/optim.h"
 #include "gan/io.h"
 #include "gan/image.h"

@@ -46,8 +46,8 @@ Model.defaults = {
       -- a wall-clock budget (0: none): the run ends at the first step at which its training
       -- time, summed over resumes, reaches this many minutes (equal-time comparisons)
       minutes = range(0.0, "[0, inf)"),
-      -- the arithmetic of the convolutions in every update (gan.autocast): bfloat16 inputs
-      -- with float32 accumulation, or float32; weights, gradients and losses stay float32
+      -- the arithmetic of the convolutions and matrix products in every update (gan.autocast):
+      -- bfloat16 inputs with float32 accumulation, or float32; weights, gradients, losses float32
       precision = config.choice("float32", require("gan.autocast").PRECISIONS),
       seed = range(0, "[0, inf)"), threads = range(0, "[0, 1024]"),
       -- every *_every: steps between events; 0 = never (log_every: at least 1)
