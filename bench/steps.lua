@@ -17,6 +17,8 @@
 --                3-layer PatchGANs (ndf 32), LSGAN losses, cycle (10) and identity (5) L1
 --                losses, one Adam step for both generators; then both discriminators on
 --                real and on pooled fakes (pool of 50), one Adam step for both
+--    dcgan_s<S>_b<B>  DCGAN at S x S x 3 (16 ... 512), ngf = ndf = 64, batch B: the grid of
+--                bench/scaling.sh
 --    <case>_bf16 the case with its convolutions in bfloat16 (the whole step in a
 --                gan.autocast scope, as train.precision = "bfloat16" does; torch: the
 --                step in torch.autocast("cpu", bfloat16))
@@ -83,13 +85,14 @@ local function adam(params, lr, b1, b2)
    return gan.optim.Adam(params, { lr = lr, betas = { b1, b2 } })
 end
 
-local function dcgan(size, nc, nf)
+local function dcgan(size, nc, nf, batch)
+   batch = batch or 64
    local G = blocks.DCGANGenerator { nz = 100, ngf = nf, nc = nc, image_size = size }
    local D = blocks.DCGANDiscriminator { ndf = nf, nc = nc, image_size = size }
    local oG, oD = adam(G:parameters(), 2e-4, 0.5, 0.999), adam(D:parameters(), 2e-4, 0.5, 0.999)
-   local real = gan.rand { 64, nc, size, size }:mul(2):sub(1)
+   local real = gan.rand { batch, nc, size, size }:mul(2):sub(1)
    return function()
-      local z = gan.randn { 64, 100, 1, 1 }
+      local z = gan.randn { batch, 100, 1, 1 }
       oD:zero_grad()
       local fake = G(z)
       L.minimax_d(D(real), D(fake:detach())):backward()
@@ -280,6 +283,10 @@ local cases = {
 }
 
 local base = name:match("^(.-)_bf16$")
+local scale_size, scale_batch = (base or name):match("^dcgan_s(%d+)_b(%d+)$")
+if scale_size then
+   cases[base or name] = function() return dcgan(tonumber(scale_size), 3, 64, tonumber(scale_batch)) end
+end
 local make = cases[base or name] or error("steps.lua: unknown case '" .. name .. "'")
 local step = make()
 if base then

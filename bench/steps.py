@@ -57,7 +57,7 @@ def init_dcgan(m):
 
 
 def dcgan_G(size, nc, ngf):
-    stages = {16: 2, 32: 3, 64: 4}[size]
+    stages = size.bit_length() - 3   # 16: 2, 32: 3, 64: 4, 128: 5
     ch = ngf * 2 ** (stages - 1)
     layers = [nn.ConvTranspose2d(100, ch, 4, bias=False), nn.BatchNorm2d(ch), nn.ReLU()]
     for _ in range(stages - 1):
@@ -68,7 +68,7 @@ def dcgan_G(size, nc, ngf):
 
 
 def dcgan_D(size, nc, ndf, norm=True):
-    stages = {16: 2, 32: 3, 64: 4}[size]
+    stages = size.bit_length() - 3   # 16: 2, 32: 3, 64: 4, 128: 5
     layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
     ch = ndf
     for _ in range(stages - 1):
@@ -81,14 +81,14 @@ def dcgan_D(size, nc, ndf, norm=True):
     return nn.Sequential(*layers).apply(init_dcgan)
 
 
-def dcgan(size, nc, nf):
+def dcgan(size, nc, nf, batch=64):
     G, D = dcgan_G(size, nc, nf), dcgan_D(size, nc, nf)
     oG, oD = adam(G.parameters(), 2e-4, 0.5, 0.999), adam(D.parameters(), 2e-4, 0.5, 0.999)
-    real = torch.rand(64, nc, size, size) * 2 - 1
+    real = torch.rand(batch, nc, size, size) * 2 - 1
     bce = F.binary_cross_entropy_with_logits
 
     def step():
-        z = torch.randn(64, 100, 1, 1)
+        z = torch.randn(batch, 100, 1, 1)
         oD.zero_grad()
         fake = G(z)
         dr, df = D(real), D(fake.detach())
@@ -780,7 +780,11 @@ cases = {"dcgan32": lambda: dcgan(32, 1, 32), "dcgan64": lambda: dcgan(64, 3, 64
          "cyclegan64": cyclegan64, "wgan_gp32": wgan_gp32, "biggan32": biggan32, "stylegan32": stylegan32,
          "pix2pix64": pix2pix64, "srgan": srgan, "pixelcnn": pixelcnn, "gan3d": gan3d}
 bf16 = name.endswith("_bf16")
-step = cases[name[:-5] if bf16 else name]()
+base = name[:-5] if bf16 else name
+if base.startswith("dcgan_s"):   # dcgan_s<S>_b<B>: the grid of bench/scaling.sh
+    size, batch = (int(v) for v in base[len("dcgan_s"):].split("_b"))
+    cases[base] = lambda: dcgan(size, 3, 64, batch)
+step = cases[base]()
 if bf16:
     fp32_step = step
 
