@@ -34,6 +34,13 @@ local function latent(model, n, g, truncation)
    return model:latent(n, g)
 end
 
+-- What G made as images in [-1, 1]: the model's to_images when it has one (3D-GAN's
+-- voxels become views), else G's output itself.
+local function images_of(model, out)
+   if model.to_images then return model:to_images(out) end
+   return out
+end
+
 --- n images (N, C, H, W) in [-1, 1] from a run: opts n (64), seed (1), truncation,
 -- checkpoint, text (a prompt for text-to-image models; unknown words are named in the note). Returns the images, the number per row, and a note (a model without G: its
 -- sheet instead).
@@ -62,7 +69,7 @@ function S.sample(dir, opts)
    local g = core.Generator(opts.seed or 1)
    local parts = {}
    for s = 1, n, 256 do
-      parts[#parts + 1] = model.run_eval(G, latent(model, math.min(256, n - s + 1), g, opts.truncation))
+      parts[#parts + 1] = images_of(model, model.run_eval(G, latent(model, math.min(256, n - s + 1), g, opts.truncation)))
    end
    return core.cat(parts, 1), math.max(1, math.floor(math.sqrt(n) + 0.5)), nil
 end
@@ -95,7 +102,7 @@ function S.interpolate(dir, opts)
       for r = 1, rows do for _ = 1, steps do idx[#idx + 1] = r - 1 end end
       rest[i - 1] = ends[i]:index_select(1, core.tensor(idx, { dtype = "int64" }))
    end
-   return model.run_eval(G, core.cat(zs, 1), table.unpack(rest)), steps
+   return images_of(model, model.run_eval(G, core.cat(zs, 1), table.unpack(rest))), steps
 end
 
 S.commands = {

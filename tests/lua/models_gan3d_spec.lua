@@ -95,6 +95,24 @@ describe("3D-GAN #release_only", function()
       assert.are.same({ 0.5 }, M.nearest_iou(half, train))
    end)
 
+   it("gan sample and gan interpolate draw its objects as views", function()
+      local dir = H.tmpdir()
+      local model, loader = tiny { steps = 1, sample_every = 0, checkpoint_every = 1 }
+      local run = gan.run.new { experiment = "gan3d", name = "v", root = dir, config = model.cfg }
+      gan.train.fit(model, { data = loader, run = run, progress = false })
+      run:close()
+      local S = require("gan.sample")
+      local imgs, steps = S.interpolate(run.dir, { rows = 2, steps = 3 })
+      assert.are.equal(3, steps)
+      local G = model:sampler("G")
+      local z = model:latent(4, gan.Generator(1))
+      local want = model:to_images(model.run_eval(G, z:narrow(1, 3, 2)))   -- each row's end: z_b
+      assert.are.same({ 6, 3, 32, 96 }, imgs:size())
+      assert.is_true(H.maxabs(imgs:narrow(1, 3, 1) - want:narrow(1, 1, 1)) < 1e-5)
+      assert.are.same({ 5, 3, 32, 96 }, (S.sample(run.dir, { n = 5 })):size())
+      H.rm_rf(dir)
+   end)
+
    it("resumes exactly", function()
       H.resumes_exactly(function() return tiny { steps = 4, log_every = 1, sample_every = 0, checkpoint_every = 2 } end, 4, 3)
    end)

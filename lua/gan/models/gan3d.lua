@@ -117,11 +117,15 @@ function M:train_step(data_, _)
    return logs
 end
 
---- 32 objects from fixed latents, each as three depth-shaded views (front, side, top), 4
--- per row.
+--- Objects as images for sheets, `gan sample` and `gan interpolate`: each as three
+-- depth-shaded views (front, side, top) side by side, in [-1, 1].
+-- @tparam Tensor vox (N, 1, S, S, S) occupancy
+-- @treturn Tensor (N, 3, S, 3 S)
+function M:to_images(vox) return voxels.views(vox) * 2 - 1 end
+
+--- 32 objects from fixed latents (M:to_images), 4 per row.
 function M:sample()
-   local vox = self.run_eval(self:sampler("G"), self:fixed_latent(32))
-   return voxels.views(vox) * 2 - 1, { nrow = 4 }
+   return self:to_images(self.run_eval(self:sampler("G"), self:fixed_latent(32))), { nrow = 4 }
 end
 
 --- IoU of each sample (occupancy above 0.5) with its nearest training object.
