@@ -198,7 +198,8 @@ end
 
 --- CycleGAN's translation metrics on the held-out pairs (paired L1 and PSNR against the
 -- real drawing, the style classifier's share in the target style, FID), plus the
--- retrieval through the embedding (M.retrieval).
+-- retrieval through the embedding (M.retrieval) and, as its baseline, by raw pixels
+-- (top1_ab_pixels, ...).
 -- @tparam[opt] table opts as cyclegan's evaluate
 -- @treturn table metric name -> number
 function M:evaluate(opts)
@@ -207,6 +208,9 @@ function M:evaluate(opts)
    local za = self.run_eval(nn.Sequential { self.enc_A, self.enc_shared }, a)
    local zb = self.run_eval(nn.Sequential { self.enc_B, self.enc_shared }, b)
    for k, v in pairs(M.retrieval(za, zb)) do res[k] = v end
+   -- the baseline: the same retrieval by raw pixels (drawings of one code point look alike)
+   local n = a:size(1)
+   for k, v in pairs(M.retrieval(a:reshape(n, -1), b:reshape(n, -1))) do res[k .. "_pixels"] = v end
    return res
 end
 
