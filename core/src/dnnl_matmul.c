@@ -3,7 +3,6 @@
 // them), float32 accumulation and result. Primitives are kept in a small cache (most
 // recently used first), as the convolutions' are.
 #include "conv_dnnl.h"
-#include "gan/alloc.h"
 #include "gan/error.h"
 #include "internal.h"
 
