@@ -9,7 +9,8 @@
 // of two paths: oneDNN (conv_dnnl.c) for float32 when gan is built with it and the backend
 // is "dnnl" (the default), or the portable GEMM lowering below for float64, for shapes
 // oneDNN declines, and when the backend is set to "gemm" (gan_set_conv_backend). Both are
-// tested against the same references.
+// tested against the same references. One shape always takes the GEMM lowering, in its
+// transposed form: few output channels from many (narrow_output, below).
 //
 // The geometry always has three spatial dims: a 2-d convolution is a 3-d one of depth 1
 // (a leading dim of size 1, kernel 1, stride 1, no padding), so the loops below serve 1-,
@@ -299,6 +300,56 @@ static int gemm_lowering(gan_dnnl_dir dir, gan_dtype dt, const geom *g, char *x,
     return GAN_OK;
 }
 
+// ---- few output channels from many (the last layer of an image generator: 3 from 64)
+//
+// oneDNN pads the output channels to its 16-wide blocks, so 3 channels cost the work of 16,
+// and the GEMM lowering would unroll all Ci*kvol input rows. With stride 1 the same
+// convolution is the transposed convolution from y back to x (kernel flipped, channels
+// swapped, padding dil*(k-1) - pad), whose lowering unrolls the few channels of y instead:
+// each direction becomes one GEMM with Ci rows and Co*kvol inner terms, on every dtype and
+// backend.
+static bool narrow_output(const geom *g) {
+    if (g->groups != 1 || g->Co > 4 || g->Ci < 16) return false;
+    for (int i = 0; i < SP; i++)
+        if (g->stride[i] != 1 || g->pad[i] > g->dil[i] * (g->k[i] - 1)) return false;
+    return true;
+}
+
+// w (A, B, kvol) -> t (B, A, kvol) with the taps reversed (every spatial dim flipped).
+static void flip_weights(const char *w, char *t, int64_t A, int64_t B, int64_t kvol, size_t es) {
+    for (int64_t a = 0; a < A; a++)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t k = 0; k < kvol; k++)
+                memcpy(t + (size_t)((b * A + a) * kvol + kvol - 1 - k) * es, w + (size_t)((a * B + b) * kvol + k) * es, es);
+}
+
+// One direction of a narrow_output convolution as the other direction of its transposed
+// geometry: forward is its backward data, backward data its forward, backward weights its
+// backward weights (written into w, which the caller zeroed).
+static int narrow_lowering(gan_dnnl_dir dir, gan_dtype dt, const geom *g, char *x, char *w, char *y) {
+    geom t = *g;
+    t.Ci = t.Cg = g->Co;
+    t.Co = t.Cog = g->Ci;
+    for (int i = 0; i < SP; i++) {
+        t.in[i] = g->out[i];
+        t.out[i] = g->in[i];
+        t.pad[i] = g->dil[i] * (g->k[i] - 1) - g->pad[i];
+    }
+    t.Lin = g->L;
+    t.L = g->Lin;
+    t.K = t.Cg * t.kvol;
+    size_t es = gan_dtype_size(dt), bytes = (size_t)(g->Co * g->Ci * g->kvol) * es;
+    char *wt = gan_alloc(bytes ? bytes : 1);
+    if (!wt) return GAN_ERR;
+    if (dir == GAN_DNNL_BWD_WEIGHTS) memset(wt, 0, bytes);
+    else flip_weights(w, wt, g->Co, g->Ci, g->kvol, es);
+    gan_dnnl_dir td = dir == GAN_DNNL_FWD ? GAN_DNNL_BWD_DATA : dir == GAN_DNNL_BWD_DATA ? GAN_DNNL_FWD : dir;
+    int rc = gemm_lowering(td, dt, &t, y, wt, x);
+    if (rc == GAN_OK && dir == GAN_DNNL_BWD_WEIGHTS) flip_weights(wt, w, g->Ci, g->Co, g->kvol, es);
+    gan_free(wt, bytes ? bytes : 1);
+    return rc;
+}
+
 // The driver of all three directions. Operands a and b, result *out:
 //     forward           a = x, b = w   ->  y (N, Co, *out), plus the bias if given
 //     backward data     a = gy, b = w  ->  gx (N, Ci, *in)
@@ -321,16 +372,17 @@ static int run(gan_tensor **out, gan_dnnl_dir dir, const geom *g, const gan_tens
         char *x = dir == GAN_DNNL_BWD_DATA ? pr : pa;
         char *w = dir == GAN_DNNL_BWD_WEIGHTS ? pr : pb;
         char *y = dir == GAN_DNNL_FWD ? pr : dir == GAN_DNNL_BWD_DATA ? pa : pb;
-        rc = try_dnnl(dir, a->dtype, g, x, w, biasc ? gan_data(biasc) : NULL, y);
-        if (rc == GAN_DNNL_UNSUPPORTED) {
+        bool lowered = true;   // (oneDNN adds the bias itself)
+        if (narrow_output(g)) rc = narrow_lowering(dir, a->dtype, g, x, w, y);
+        else if ((rc = try_dnnl(dir, a->dtype, g, x, w, biasc ? gan_data(biasc) : NULL, y)) == GAN_DNNL_UNSUPPORTED)
             rc = gemm_lowering(dir, a->dtype, g, x, w, y);
-            if (rc == GAN_OK && biasc) {   // y += b (1, Co, 1, ...)
-                int64_t bs[2 + SP] = {1, g->Co, 1, 1, 1};
-                gan_tensor *bv = NULL;
-                rc = gan_view(&bv, biasc, 2 + g->nsp, bs);
-                if (rc == GAN_OK) rc = gan_binary_(r, GAN_ADD, bv);
-                gan_tensor_release(bv);
-            }
+        else lowered = false;
+        if (lowered && rc == GAN_OK && biasc) {   // y += b (1, Co, 1, ...)
+            int64_t bs[2 + SP] = {1, g->Co, 1, 1, 1};
+            gan_tensor *bv = NULL;
+            rc = gan_view(&bv, biasc, 2 + g->nsp, bs);
+            if (rc == GAN_OK) rc = gan_binary_(r, GAN_ADD, bv);
+            gan_tensor_release(bv);
         }
     }
     gan_tensor_release(ac);
