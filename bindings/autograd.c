@@ -211,6 +211,14 @@ static int f_leaky_relu(lua_State *L) {
     return 1;
 }
 
+// core.prelu(x, a)
+static int f_prelu(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1), *a = gl_check_tensor(L, 2), *r;
+    if (gan_ag_prelu(&r, x, a) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+
 /***
 @module gan.core
 */
@@ -263,6 +271,14 @@ what F.batch_norm and F.instance_norm compute with.
 @tparam Tensor x
 @tparam number slope
 @treturn Tensor
+*/
+
+/*** x where x > 0, a x elsewhere, with a slope per channel (dimension 2) or one shared;
+fused (nn.PReLU uses it); the gradient at 0 is a.
+@function prelu
+@tparam Tensor x (N, C, ...)
+@tparam Tensor a (C) or (1), x's dtype
+@treturn Tensor of x's shape
 */
 
 /*** Tensor methods and properties of autograd.
@@ -329,7 +345,7 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
     {"set_grad_enabled", f_set_grad_enabled}, {"batch_norm", f_batch_norm},
-    {"leaky_relu", f_leaky_relu}, {NULL, NULL}};
+    {"leaky_relu", f_leaky_relu}, {"prelu", f_prelu}, {NULL, NULL}};
 
 static const luaL_Reg getters[] = {
     {"requires_grad", p_requires_grad}, {"grad", p_grad}, {"is_leaf", p_is_leaf},

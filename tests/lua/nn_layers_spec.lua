@@ -524,6 +524,37 @@ describe("activations", function()
       assert.is_true(gradcheck(function(a) return per(a) end, { xx, w64 }))
    end)
 
+   it("F.prelu is fused but equals relu(x) - a relu(-x), in values, gradients and gradients of gradients", function()
+      gan.manual_seed(12)
+      for _, shape in ipairs { { 3, 4, 5, 6 }, { 2, 4 }, { 2, 4, 7 } } do
+         for _, shared in ipairs { false, true } do
+            local x = gan.randn(shape):requires_grad_()
+            local a = gan.rand({ shared and 1 or 4 }):requires_grad_()
+            local view = { 1, shared and 1 or 4 }
+            for _ = 3, #shape do view[#view + 1] = 1 end
+            local r = gan.randn(shape)
+            local y = gan.F.prelu(x, a)
+            ;(y * r):sum():backward()
+            local gx, ga = x.grad, a.grad
+            x.grad, a.grad = nil, nil
+            local yr = x:relu() - (-x):relu() * a:view(table.unpack(view))
+            ;(yr * r):sum():backward()
+            local what = ("%s%s"):format(table.concat(shape, "x"), shared and " shared" or "")
+            H.close(y, yr, 1e-6, 1e-6, what .. " forward")
+            H.close(gx, x.grad, 1e-6, 1e-6, what .. " input gradient")
+            H.close(ga, a.grad, 1e-4, 1e-5, what .. " slope gradient")
+         end
+      end
+      local x = H.tensor({ -2.1, -0.7, 0.4, 0.9, -1.3, 1.7, 0.3, -0.2 }, { 2, 2, 2 }):requires_grad_()
+      local a = gan.tensor({ 0.3, 0.6 }, F64):requires_grad_()
+      -- through a recorded backward (create_graph): the slope's gradient depends on x
+      assert.is_true(gan.testing.gradgradcheck(function(xx, aa) return gan.F.prelu(xx, aa):pow(2) end, { x, a }))
+      assert.has_error(function() gan.F.prelu(gan.zeros { 1, 3, 2 }, gan.zeros { 2 }) end,
+         "prelu: 2 slopes for an input of 3 channels (1 or one per channel)")
+      assert.has_error(function() gan.F.prelu(gan.zeros { 1, 2, 2 }, gan.zeros({ 2 }, F64)) end,
+         "prelu: the slopes are float64, the input float32")
+   end)
+
    it("activations gradcheck in float64", function()
       local x = H.tensor({ -2.1, -0.7, -0.3, 0.4, 0.9, 1.7 }, { 2, 3 }):requires_grad_()
       for _, m in ipairs { nn.LeakyReLU(0.2), nn.ELU(), nn.GELU(), nn.GELU("tanh"), nn.Tanh(),

@@ -587,6 +587,18 @@ function F.leaky_relu(x, slope)
    return core.leaky_relu(x, slope or 0.01)   -- the gradient at exactly 0 is slope (as PyTorch)
 end
 
+--- Parametric ReLU: x where x > 0, a x elsewhere, one slope per channel (dimension 2 of x)
+-- or one shared; fused each way (the gradient at exactly 0 is a, as PyTorch).
+-- @tparam Tensor x (N, C, ...)
+-- @tparam Tensor a the slopes, (C) or (1)
+-- @treturn Tensor of x's shape
+-- @raise when the slopes do not match the channels
+function F.prelu(x, a)
+   check_tensor(x, "prelu", "input")
+   check_tensor(a, "prelu", "slopes")
+   return core.prelu(x, a)
+end
+
 --- x for x > 0, alpha (exp(x) - 1) otherwise.
 -- @tparam Tensor x
 -- @tparam[opt=1] number alpha

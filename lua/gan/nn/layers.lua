@@ -583,14 +583,11 @@ end
 -- @treturn Tensor of x's shape
 -- @raise when the slopes do not match the channels
 function L.PReLU:forward(x)
-   local shape = { 1, self.num_parameters }
-   for _ = 3, x:dim() do shape[#shape + 1] = 1 end
    if self.num_parameters ~= 1 and (x:dim() < 2 or x:size(2) ~= self.num_parameters) then
       error(("PReLU: %d slopes for an input of %d channels"):format(self.num_parameters,
          x:dim() >= 2 and x:size(2) or 1), 2)
    end
-   local a = self.num_parameters == 1 and self.weight:reshape(table.unpack(shape)) or self.weight:view(table.unpack(shape))
-   return x:relu() - (-x):relu() * a
+   return F.prelu(x, self.weight)
 end
 --- Its number of slopes, for printing.
 -- @treturn string
