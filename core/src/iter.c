@@ -1,5 +1,6 @@
 #include "internal.h"
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 void gan_iter_init(gan_iter *it, int nops, const gan_tensor *const *ts, int ndim,
@@ -40,6 +41,24 @@ void gan_iter_init(gan_iter *it, int nops, const gan_tensor *const *ts, int ndim
         it->size[0] = 1;
         for (int k = 0; k < nops; k++) it->stride[k][0] = 0;
         m = 1;
+    }
+    // A short innermost dim (a permuted copy ending in a dim of 2 or 3, as pixel shuffle
+    // makes) would cost a loop call per few elements: swap in the long dim whose strides
+    // are smallest. The loops are elementwise, so the order of the rows is free.
+    if (m > 1 && it->size[m - 1] < 16) {
+        int best = -1;
+        int64_t best_cost = INT64_MAX;
+        for (int d = 0; d < m - 1; d++) {
+            int64_t cost = 0;
+            for (int k = 0; k < nops; k++) cost += it->stride[k][d] < 0 ? -it->stride[k][d] : it->stride[k][d];
+            if (it->size[d] >= 16 && cost < best_cost) { best = d; best_cost = cost; }
+        }
+        if (best >= 0) {
+            int64_t t = it->size[best]; it->size[best] = it->size[m - 1]; it->size[m - 1] = t;
+            for (int k = 0; k < nops; k++) {
+                t = it->stride[k][best]; it->stride[k][best] = it->stride[k][m - 1]; it->stride[k][m - 1] = t;
+            }
+        }
     }
     it->ndim = m;
     for (int k = 0; k < nops; k++) {

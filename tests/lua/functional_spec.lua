@@ -347,25 +347,28 @@ end)
 describe("pixel_shuffle", function()
    before_each(function() gan.manual_seed(45) end)
 
+   -- (the second shape has rows long enough for the copy to iterate along them)
    it("shuffle and unshuffle follow PyTorch's channel order and invert each other", function()
-      local r = 2
-      local x = A.randn { 2, 8, 3, 2 }
-      local xv = A.arr(x)
-      local want = A.build({ 2, 2, 6, 4 }, function(i)
-         local h, a = (i[3] - 1) // r, (i[3] - 1) % r
-         local w, b = (i[4] - 1) // r, (i[4] - 1) % r
-         return A.get(xv, { i[1], (i[2] - 1) * r * r + a * r + b + 1, h + 1, w + 1 })
-      end)
-      for_layouts4(x, function(xl, kind) A.close(F.pixel_shuffle(xl, r), want, 0, 0, kind) end)
-      local y = A.randn { 2, 2, 6, 4 }
-      local yv = A.arr(y)
-      local wu = A.build({ 2, 8, 3, 2 }, function(i)
-         local c, rest = (i[2] - 1) // (r * r), (i[2] - 1) % (r * r)
-         local a, b = rest // r, rest % r
-         return A.get(yv, { i[1], c + 1, (i[3] - 1) * r + a + 1, (i[4] - 1) * r + b + 1 })
-      end)
-      for_layouts4(y, function(yl, kind) A.close(F.pixel_unshuffle(yl, r), wu, 0, 0, kind) end)
-      A.close(F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2), xv, 0, 0)
+      for _, sh in ipairs { { 2, 8, 3, 2 }, { 1, 4, 16, 17 } } do
+         local r = 2
+         local x = A.randn(sh)
+         local xv = A.arr(x)
+         local want = A.build({ sh[1], sh[2] // 4, sh[3] * 2, sh[4] * 2 }, function(i)
+            local h, a = (i[3] - 1) // r, (i[3] - 1) % r
+            local w, b = (i[4] - 1) // r, (i[4] - 1) % r
+            return A.get(xv, { i[1], (i[2] - 1) * r * r + a * r + b + 1, h + 1, w + 1 })
+         end)
+         for_layouts4(x, function(xl, kind) A.close(F.pixel_shuffle(xl, r), want, 0, 0, kind) end)
+         local y = A.randn { sh[1], sh[2] // 4, sh[3] * 2, sh[4] * 2 }
+         local yv = A.arr(y)
+         local wu = A.build(sh, function(i)
+            local c, rest = (i[2] - 1) // (r * r), (i[2] - 1) % (r * r)
+            local a, b = rest // r, rest % r
+            return A.get(yv, { i[1], c + 1, (i[3] - 1) * r + a + 1, (i[4] - 1) * r + b + 1 })
+         end)
+         for_layouts4(y, function(yl, kind) A.close(F.pixel_unshuffle(yl, r), wu, 0, 0, kind) end)
+         A.close(F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2), xv, 0, 0)
+      end
       local x3 = A.randn { 1, 9, 2, 2 }
       A.close(F.pixel_unshuffle(F.pixel_shuffle(x3, 3), 3), A.arr(x3), 0, 0)
    end)
