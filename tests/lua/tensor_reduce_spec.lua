@@ -136,6 +136,25 @@ local function label(op, dims, keep)
 end
 
 describe("sum/mean/prod/max/min", function()
+   -- Rows are summed in blocks of 4096 with eight interleaved partials each: lengths around
+   -- both sizes, against a plain double sum in Lua.
+   it("sums rows of every length near the partial and block sizes", function()
+      for _, n in ipairs { 1, 7, 8, 9, 15, 17, 4095, 4096, 4097, 8200, 10001 } do
+         local vals = {}
+         for i = 1, n do vals[i] = H.f32(math.sin(i * 1.7) * 3 + 0.25) end
+         local want = r_sum(vals)
+         for _, dtype in ipairs { "float32", "float64" } do
+            local x = gan.tensor(vals, { dtype = dtype })
+            local got = x:sum():item()
+            assert(math.abs(got - want) <= 1e-6 * math.max(1, math.abs(want)), ("%s n=%d: %.9g vs %.9g"):format(dtype, n, got, want))
+            local m = x:view(1, n):expand(3, n):sum(2)   -- rows of a 2-d tensor too
+            for k = 1, 3 do assert(math.abs(m[k] - want) <= 1e-6 * math.max(1, math.abs(want))) end
+         end
+         local ints = gan.arange(n, { dtype = "int64" }):sum():item()
+         assert.are.equal(n * (n - 1) // 2, ints)
+      end
+   end)
+
    for _, dtype in ipairs { "float32", "float64" } do
       it("over all dims, one dim, several dims, negative dims, keepdim (" .. dtype .. ")", function()
          local vals = vals_for({ 3, 4, 5 }, 7)
