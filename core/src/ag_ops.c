@@ -62,14 +62,17 @@ static int unary_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
         TRY(gan_ag_binary(&u, GAN_MUL, g, t));
         rc = gan_ag_binary_scalar(&gin[0], GAN_MUL, u, -0.5, false); break;
     case GAN_TANH:                                          // g (1 - y^2)
+        if (!gan_grad_enabled()) { rc = gan_activation_grad(&gin[0], op, g, s, 0); break; }
         TRY(gan_ag_binary(&t, GAN_MUL, s, s));
         TRY(gan_ag_binary_scalar(&u, GAN_SUB, t, 1, true));
         rc = gan_ag_binary(&gin[0], GAN_MUL, g, u); break;
     case GAN_SIGMOID:                                       // g y (1 - y)
+        if (!gan_grad_enabled()) { rc = gan_activation_grad(&gin[0], op, g, s, 0); break; }
         TRY(gan_ag_binary_scalar(&t, GAN_SUB, s, 1, true));
         TRY(gan_ag_binary(&u, GAN_MUL, s, t));
         rc = gan_ag_binary(&gin[0], GAN_MUL, g, u); break;
     case GAN_RELU:                                          // g * (x > 0)
+        if (!gan_grad_enabled()) { rc = gan_activation_grad(&gin[0], op, g, s, 0); break; }
         TRY(gan_binary_scalar(&t, GAN_GT, s, 0, false));
         rc = gan_ag_binary(&gin[0], GAN_MUL, g, t); break;
     case GAN_RECIPROCAL:                                    // -g y^2
@@ -258,8 +261,13 @@ struct leaky_relu_params { double slope; };
 static int leaky_relu_backward(gan_node *n, gan_tensor *g, gan_tensor **gin) {
     gan_tensor *x = NULL, *d = NULL;
     int rc = GAN_ERR;
+    double slope = GAN_NODE_PARAMS(n, struct leaky_relu_params)->slope;
     TRY(gan_node_unpack(n, 0, &x));
-    TRY(gan_leaky_relu(&d, x, GAN_NODE_PARAMS(n, struct leaky_relu_params)->slope, true));
+    if (!gan_grad_enabled()) {   // not recorded: in one pass
+        rc = gan_activation_grad(&gin[0], GAN_RELU, g, x, slope);
+        goto fail;
+    }
+    TRY(gan_leaky_relu(&d, x, slope, true));
     rc = gan_ag_binary(&gin[0], GAN_MUL, g, d);
 fail:
     return done(rc, x, d, NULL, NULL);

@@ -555,6 +555,25 @@ describe("activations", function()
          "prelu: the slopes are float64, the input float32")
    end)
 
+   -- relu, leaky_relu, tanh and sigmoid backpropagate in one fused pass unless the backward
+   -- is itself recorded (create_graph), when they use differentiable ops: both agree.
+   it("fused activation gradients equal the recorded ones, broadcast gradients included", function()
+      gan.manual_seed(14)
+      local x = gan.randn { 3, 5, 7 }
+      x:view(-1)[1] = 0   -- the gradient at exactly 0 (relu: 0, leaky: the slope)
+      local F = gan.F
+      for _, f in ipairs { F.relu, function(t) return F.leaky_relu(t, 0.2) end, F.tanh, F.sigmoid } do
+         for _, gshape in ipairs { { 3, 5, 7 }, { 1, 5, 1 } } do
+            local g = gan.randn(gshape)
+            local xa = x:clone():requires_grad_()
+            f(xa):backward(g:expand(3, 5, 7))
+            local xb = x:clone():requires_grad_()
+            local recorded = gan.core.grad(f(xb), xb, { grad_outputs = { g:expand(3, 5, 7) }, create_graph = true })[1]
+            H.close(xa.grad, recorded:detach(), 1e-7, 1e-7)
+         end
+      end
+   end)
+
    it("activations gradcheck in float64", function()
       local x = H.tensor({ -2.1, -0.7, -0.3, 0.4, 0.9, 1.7 }, { 2, 3 }):requires_grad_()
       for _, m in ipairs { nn.LeakyReLU(0.2), nn.ELU(), nn.GELU(), nn.GELU("tanh"), nn.Tanh(),

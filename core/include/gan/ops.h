@@ -30,6 +30,9 @@ int gan_binary_scalar_(gan_tensor *a, gan_binop op, double s);
 // Bounds may be NaN for "none".
 // x > 0 ? x : slope x (derivative false), or its derivative x > 0 ? 1 : slope (true).
 int gan_leaky_relu(gan_tensor **out, const gan_tensor *a, double slope, bool derivative);
+// g times the derivative of an activation, in one pass: op GAN_RELU (v its input; slope
+// for leaky_relu, 0 for relu), GAN_TANH or GAN_SIGMOID (v its output).
+int gan_activation_grad(gan_tensor **out, gan_unop op, const gan_tensor *g, const gan_tensor *v, double slope);
 int gan_clamp(gan_tensor **out, const gan_tensor *a, double lo, double hi);
 int gan_clamp_(gan_tensor *a, double lo, double hi);
 // out = cond != 0 ? a : b, all three broadcast; a and b share a dtype.
