@@ -20,7 +20,9 @@
 #   3. prints, per case, the median and min-max of all timed iterations, the per-round
 #      medians, the ratio torch ms / gan ms (> 1: gan is faster), and for the step cases
 #      the peak resident memory of each process (largest over the rounds) and the ratio
-#      gan MB / torch MB (< 1: gan uses less);
+#      gan MB / torch MB (< 1: gan uses less), and gan's step work (convolutions and matrix
+#      products, gan.flop_count), its GFLOP/s at the median time and that rate's share of
+#      the machine's float32 FMA peak, measured at the start by bench/fma_peak.c;
 #   4. does all of that twice: with the environment as given, then with OPENBLAS_CORETYPE
 #      unset (OpenBLAS picks its kernel from the CPU). If OPENBLAS_CORETYPE is not set to
 #      begin with, the second table forces OPENBLAS_CORETYPE=Haswell instead, to show what
@@ -82,6 +84,12 @@ echo "env as given: OMP_NUM_THREADS=$(show OMP_NUM_THREADS) OPENBLAS_NUM_THREADS
      "OPENBLAS_CORETYPE=$(show OPENBLAS_CORETYPE) OMP_WAIT_POLICY=$(show OMP_WAIT_POLICY)" \
      "GOMP_SPINCOUNT=$(show GOMP_SPINCOUNT)"
 echo "iterations: $WARMUP warm-up + $ITERS timed per round, $ROUNDS rounds (gan and torch alternate)"
+# The machine's float32 FMA peak, measured (bench/fma_peak.c) on 1 and $BENCH_THREADS threads:
+# each step's GFLOP/s is given as a share of the latter.
+cc -O2 -march=native -fopenmp bench/fma_peak.c -o "$tmp/fma_peak" || exit 1
+OMP_NUM_THREADS=$BENCH_THREADS "$tmp/fma_peak" >"$tmp/peak"
+PEAK=$(awk -v t="$BENCH_THREADS" '$3 == t { print $5 }' "$tmp/peak")
+echo "measured FMA peak (float32): $(awk '{ printf "%s%s threads %s GFLOP/s", (NR > 1 ? ", " : ""), $3, $5 }' "$tmp/peak")"
 
 # Other processes eating CPU make a 2-thread benchmark meaningless: say so. At the start,
 # a half-second top sample names busy processes; at the end, /proc/stat minus our own CPU
@@ -116,10 +124,10 @@ run_variant() {   # $1 = label, rest = env command prefix
         if ((r % 2 == 1)); then one gan "$r" "$@"; one torch "$r" "$@"
         else one torch "$r" "$@"; one gan "$r" "$@"; fi
     done
-    lua5.4 - "$tmp" "$label" "$ROUNDS" <<'EOF'
-local dir, label, rounds = arg[1], arg[2], tonumber(arg[3])
+    lua5.4 - "$tmp" "$label" "$ROUNDS" "$PEAK" <<'EOF'
+local dir, label, rounds, peak = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
 local order, data, info, seen_info = {}, { gan = {}, torch = {} }, {}, {}
-local mem = { gan = {}, torch = {} }
+local mem, gflop = { gan = {}, torch = {} }, {}
 for _, fw in ipairs({ "gan", "torch" }) do
    for r = 1, rounds do
       for line in io.lines(("%s/%s.%s.%d"):format(dir, label, fw, r)) do
@@ -130,6 +138,8 @@ for _, fw in ipairs({ "gan", "torch" }) do
          end
          local mname, mb = line:match("^mem (%S+) peak_rss_mb (%S+)$")
          if mname then mem[fw][mname] = math.max(mem[fw][mname] or 0, tonumber(mb)) end
+         local fname, g = line:match("^flops (%S+) gflop_per_step (%S+)$")
+         if fname and fw == "gan" then gflop[fname] = tonumber(g) end
          local name, med, samples = line:match("^case (%S+) median_ms (%S+) .* samples (%S+)$")
          if name then
             if not data.gan[name] and not data.torch[name] then order[#order + 1] = name end
@@ -153,19 +163,26 @@ local function cell(d)
    return median(d.all), ("%.0f-%.0f"):format(lo, hi), table.concat(d.rounds, "/")
 end
 for _, l in ipairs(info) do print(l) end
-print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s"):format("case", "gan ms", "(min-max)",
-   "round meds", "torch ms", "(min-max)", "round meds", "torch/gan", "gan MB", "torch MB", "gan/tor"))
-print(("-"):rep(16) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(9) .. "-+-" .. ("-"):rep(24))
+print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s | %7s %7s %6s"):format("case", "gan ms", "(min-max)",
+   "round meds", "torch ms", "(min-max)", "round meds", "torch/gan", "gan MB", "torch MB", "gan/tor",
+   "GFLOP", "GFLOP/s", "%peak"))
+print(("-"):rep(16) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(37) .. "-+-" .. ("-"):rep(9) .. "-+-" .. ("-"):rep(24)
+   .. "-+-" .. ("-"):rep(22))
 for _, name in ipairs(order) do
    local gm, gs, gr = cell(data.gan[name])
    local tm, ts, tr = cell(data.torch[name])
    local ratio = (type(gm) == "number" and type(tm) == "number") and ("%.2f"):format(tm / gm) or "-"
    local mg, mt = mem.gan[name], mem.torch[name]
-   print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s"):format(name,
+   -- the step's convolution and matmul work at gan's median time, and its share of the peak
+   local g = gflop[name]
+   local rate = (g and g > 0 and type(gm) == "number") and g / (gm / 1000) or nil
+   print(("%-16s | %9s %-11s %-15s | %9s %-11s %-15s | %9s | %7s %8s %7s | %7s %7s %6s"):format(name,
       type(gm) == "number" and ("%.1f"):format(gm) or gm, gs, gr,
       type(tm) == "number" and ("%.1f"):format(tm) or tm, ts, tr, ratio,
       mg and ("%.0f"):format(mg) or "-", mt and ("%.0f"):format(mt) or "-",
-      (mg and mt) and ("%.2f"):format(mg / mt) or "-"))
+      (mg and mt) and ("%.2f"):format(mg / mt) or "-",
+      g and ("%.2f"):format(g) or "-", rate and ("%.0f"):format(rate) or "-",
+      (rate and peak) and ("%.0f%%"):format(100 * rate / peak) or "-"))
 end
 EOF
 }

@@ -7,6 +7,7 @@
 -- Prints
 --    case <name> median_ms <m> min_ms <a> max_ms <b> iters <n> samples <ms,ms,...>
 --    mem <name> peak_rss_mb <mb>
+--    flops <name> gflop_per_step <g>   (convolutions and matrix products: gan.flop_count)
 --    info <key> <text>
 -- Cases (identical work in steps.py; see docs/performance.md):
 --    dcgan32     DCGAN 32x32x1, batch 64, nz 100, ngf = ndf = 32: one full step (D on real
@@ -294,11 +295,12 @@ if base then
    step = function() gan.autocast.run("bfloat16", fp32_step) end
 end
 for _ = 1, warmup do step() end
-local samples = {}
+local samples, flops = {}, nil
 for i = 1, iters do
-   local t0 = gan.clock()
+   local f0, t0 = gan.flop_count(), gan.clock()
    step()
    samples[i] = (gan.clock() - t0) * 1000
+   flops = flops or gan.flop_count() - f0
 end
 local sorted = { table.unpack(samples) }
 table.sort(sorted)
@@ -314,6 +316,7 @@ for line in io.lines("/proc/self/status") do
    if kb then hwm = tonumber(kb) / 1024 end
 end
 print(("mem %s peak_rss_mb %.1f"):format(name, hwm or -1))
+print(("flops %s gflop_per_step %.3f"):format(name, (flops or 0) / 1e9))
 local backend, impl = gan.conv_backend()
 print(("info gan_conv %s (%s)"):format(backend, impl or "-"))
 print(("info gan_blas OpenBLAS %s, threads %d"):format(gan.blas_core(), threads))

@@ -1,5 +1,5 @@
-// Lua glue for gan/parallel.h: the thread count of OpenMP and OpenBLAS, and a monotonic
-// clock for timing parallel code.
+// Lua glue for gan/parallel.h and gan/flops.h: the thread count of OpenMP and OpenBLAS, a
+// monotonic clock for timing parallel code, and the kernels' flop counter.
 #include "bindings.h"
 
 /***
@@ -43,8 +43,17 @@ static int f_clock(lua_State *L) {
     return 1;
 }
 
+/*** The floating-point work of every convolution direction and matrix product run so far
+in this process: 2 per multiply-add, as the shapes define it (not counting what an
+implementation pads them to, nor elementwise work). A step's count divided by its time
+is its GFLOP/s.
+@function flop_count
+@treturn int
+*/
+static int f_flop_count(lua_State *L) { lua_pushinteger(L, (lua_Integer)gan_flops()); return 1; }
+
 static const luaL_Reg functions[] = {
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
-    {"blas_core", f_blas_core}, {"clock", f_clock}, {NULL, NULL}};
+    {"blas_core", f_blas_core}, {"clock", f_clock}, {"flop_count", f_flop_count}, {NULL, NULL}};
 
 void gl_register_parallel(lua_State *L, const gl_tables *t) { gl_set_funcs(L, t->module, functions); }

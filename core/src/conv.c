@@ -23,6 +23,7 @@
 // W^T @ gy then col2im, weight gradient gy @ cols^T accumulated over chunks. BLAS runs the
 // GEMMs on all threads; im2col and col2im run in parallel over the chunk's samples.
 #include "gan/conv.h"
+#include "gan/flops.h"
 #include "internal.h"
 #include "conv_dnnl.h"
 #include "gan/precision.h"
@@ -392,6 +393,7 @@ static int run(gan_tensor **out, gan_dnnl_dir dir, const geom *g, const gan_tens
     gan_tensor_release(bc);
     gan_tensor_release(biasc);
     if (rc != GAN_OK) { gan_tensor_release(r); return GAN_ERR; }
+    gan_flops_add(2.0 * (double)g->N * (double)g->Co * (double)g->L * (double)g->Cg * (double)g->kvol);
     *out = r;
     return GAN_OK;
 }

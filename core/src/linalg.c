@@ -3,6 +3,7 @@
 // Under GAN_PREC_BF16 (gan/precision.h) float32 products run on oneDNN instead, from
 // dense bfloat16 copies of the operands (dnnl_matmul.c).
 #include "internal.h"
+#include "gan/flops.h"
 #include "conv_dnnl.h"
 #include "gan/alloc.h"
 #include "gan/precision.h"
@@ -166,6 +167,7 @@ int gan_matmul(gan_tensor **out, const gan_tensor *a, const gan_tensor *b) {
         }
 #undef GAN_GEMM_BATCH
     }
+    gan_flops_add(2.0 * (double)nb * (double)n * (double)m * (double)k);
     // Drop the dims added for 1-D operands.
     gan_tensor *r = C;
     C = NULL;

@@ -17,7 +17,7 @@ for _, k in ipairs {
    -- autograd (grad mode changes only in scopes: gan.no_grad, gan.enable_grad)
    "grad", "is_grad_enabled",
    -- threads, memory, kernels
-   "get_num_threads", "set_num_threads", "clock", "memory_stats", "empty_cache", "conv_backend",
+   "get_num_threads", "set_num_threads", "clock", "flop_count", "memory_stats", "empty_cache", "conv_backend",
    "set_conv_backend", "blas_core",
 } do
    gan[k] = assert(core[k], k)

@@ -318,6 +318,22 @@ describe("linear", function()
    end)
 end)
 
+describe("the flop counter", function()
+   it("counts 2 flops per multiply-add of each convolution direction, as the shapes define them", function()
+      local x = gan.randn({ 2, 4, 9, 8 }):requires_grad_()
+      local w = gan.randn({ 6, 2, 3, 3 }):requires_grad_()   -- groups 2: 2 input channels per output
+      local f0 = gan.flop_count()
+      local y = F.conv2d(x, w, nil, { groups = 2, stride = 2, padding = 1 })   -- (2, 6, 5, 4)
+      local per = 2 * 2 * 6 * (5 * 4) * 2 * 9
+      assert.are.equal(per, gan.flop_count() - f0)
+      y:sum():backward()   -- backward data and backward weights: the same products again
+      assert.are.equal(3 * per, gan.flop_count() - f0)
+      local f1 = gan.flop_count()
+      local _ = gan.randn({ 3, 5, 7 }):matmul(gan.randn { 7, 4 })
+      assert.are.equal(2 * 3 * 5 * 4 * 7, gan.flop_count() - f1)
+   end)
+end)
+
 -- Few output channels from many with stride 1, a kernel of 9 taps or more and 1024 output
 -- positions or more (an image generator's last layer) take the GEMM lowering of the
 -- equivalent transposed convolution on every dtype and backend. Its gradients are checked

@@ -4,6 +4,7 @@
 #include "gan/error.h"
 #include "gan/alloc.h"
 #include "gan/parallel.h"
+#include "gan/flops.h"
 #include "gan/tensor.h"
 #include "gan/ops.h"
 #include "gan/random.h"
