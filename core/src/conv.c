@@ -319,6 +319,15 @@ static bool narrow_output(const geom *g) {
     return true;
 }
 
+// The input gradient of a convolution from few channels (conv_transpose2d to an image:
+// a generator's last layer) has the same problem in oneDNN, whose backward-data kernel pads
+// the 3 channels it writes to 16, while the GEMM lowering unrolls just those 3 channels
+// (W^T gy, then col2im). Measured: DCGAN-64's last layer, 64 -> 3 channels to 64x64, batch
+// 64: 12.9 -> 4.9 ms. Its forward and weight gradient stay on oneDNN (faster there).
+static bool narrow_input_grad(gan_dnnl_dir dir, const geom *g) {
+    return dir == GAN_DNNL_BWD_DATA && g->groups == 1 && g->Ci <= 4 && g->Co >= 16;
+}
+
 // w (A, B, kvol) -> t (B, A, kvol) with the taps reversed (every spatial dim flipped).
 static void flip_weights(const char *w, char *t, int64_t A, int64_t B, int64_t kvol, size_t es) {
     for (int64_t a = 0; a < A; a++)
@@ -378,6 +387,7 @@ static int run(gan_tensor **out, gan_dnnl_dir dir, const geom *g, const gan_tens
         char *y = dir == GAN_DNNL_FWD ? pr : dir == GAN_DNNL_BWD_DATA ? pa : pb;
         bool lowered = true;   // (oneDNN adds the bias itself)
         if (narrow_output(g)) rc = narrow_lowering(dir, a->dtype, g, x, w, y);
+        else if (narrow_input_grad(dir, g)) rc = gemm_lowering(dir, a->dtype, g, x, w, y);
         else if ((rc = try_dnnl(dir, a->dtype, g, x, w, biasc ? gan_data(biasc) : NULL, y)) == GAN_DNNL_UNSUPPORTED)
             rc = gemm_lowering(dir, a->dtype, g, x, w, y);
         else lowered = false;
