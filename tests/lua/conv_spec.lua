@@ -102,6 +102,27 @@ local function opts_str(o)
    return table.concat(parts, " ")
 end
 
+-- fn(name) on each float32 convolution backend of this build ("gemm", and "dnnl" when
+-- built in), the default backend restored after.
+local function on_backends(fn)
+   local default = gan.conv_backend()
+   local names = { "gemm" }
+   if pcall(gan.set_conv_backend, "dnnl") then names[2] = "dnnl" end
+   for _, name in ipairs(names) do
+      gan.set_conv_backend(name)
+      fn(name)
+   end
+   gan.set_conv_backend(default)
+end
+
+-- float32 results against the float64 ones, each within 1e-4 of its tensor's scale.
+local function agree(got, want, what)
+   for k = 1, #want do
+      local err = (got[k]:double() - want[k]):abs():max():item()
+      assert(err <= 1e-4 * math.max(1, want[k]:abs():max():item()), ("%s: tensor %d differs by %g"):format(what, k, err))
+   end
+end
+
 -- Non-contiguous 4-d tensors with the same values: H/W transposed back, and a narrowed
 -- slice of a wider tensor.
 local function strided4(x)
@@ -371,9 +392,6 @@ describe("conv2d to few channels (the transposed lowering)", function()
    end
 
    it("forward and all three gradients match naive loops (float64), on every backend in float32", function()
-      local default = gan.conv_backend()
-      local backends = { "gemm" }
-      if pcall(gan.set_conv_backend, "dnnl") then backends[2] = "dnnl" end
       for _, c in ipairs(cases) do
          local what = opts_str(c[3])
          local x, w, b = A.randn(c[1]), A.randn(c[2]), A.randn { c[2][1] }
@@ -395,19 +413,13 @@ describe("conv2d to few channels (the transposed lowering)", function()
          A.close(gx, want_gx, 1e-10, 1e-10, what .. " input gradient")
          A.close(gw, want_gw, 1e-9, 1e-10, what .. " weight gradient")
          A.close(gbias, A.arr(gb), 1e-10, 1e-10, what .. " bias gradient")
-         for _, name in ipairs(backends) do
-            gan.set_conv_backend(name)
+         on_backends(function(name)
             local runs0 = select(3, gan.conv_backend())
             local got = { grads("float32") }
             assert.are.equal(runs0, select(3, gan.conv_backend()), "oneDNN ran for " .. what)
-            local want = { y, gx, gw, gbias }
-            for k = 1, 4 do
-               local err = (got[k]:double() - want[k]):abs():max():item()
-               assert(err <= 1e-4 * math.max(1, want[k]:abs():max():item()), ("%s %s: tensor %d differs by %g"):format(name, what, k, err))
-            end
-         end
+            agree(got, { y, gx, gw, gbias }, name .. " " .. what)
+         end)
       end
-      gan.set_conv_backend(default)
    end)
 end)
 
@@ -417,9 +429,6 @@ end)
 describe("conv_transpose2d to few channels", function()
    it("matches the naive scatter in float64, and float32 on every backend agrees with it", function()
       gan.manual_seed(34)
-      local default = gan.conv_backend()
-      local backends = { "gemm" }
-      if pcall(gan.set_conv_backend, "dnnl") then backends[2] = "dnnl" end
       local o = { stride = 2, padding = 1 }
       for _, c in ipairs { { { 2, 16, 5, 6 }, { 16, 3, 4, 4 } }, { { 1, 20, 4, 4 }, { 20, 1, 3, 3 } } } do
          local x, w, b = A.randn(c[1]), A.randn(c[2]), A.randn { c[2][2] }
@@ -433,19 +442,14 @@ describe("conv_transpose2d to few channels", function()
             return { y, xx.grad, ww.grad }
          end
          local want = grads("float64")
-         for _, name in ipairs(backends) do
-            gan.set_conv_backend(name)
+         on_backends(function(name)
             local runs0 = select(3, gan.conv_backend())
             local got = grads("float32")
             -- the input and weight gradients on oneDNN, the forward not
             assert.are.equal(name == "dnnl" and 2 or 0, select(3, gan.conv_backend()) - runs0)
-            for k = 1, 3 do
-               local err = (got[k]:double() - want[k]):abs():max():item()
-               assert(err <= 1e-4 * math.max(1, want[k]:abs():max():item()), ("%s: tensor %d differs by %g"):format(name, k, err))
-            end
-         end
+            agree(got, want, name)
+         end)
       end
-      gan.set_conv_backend(default)
    end)
 end)
 
