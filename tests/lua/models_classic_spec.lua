@@ -152,6 +152,35 @@ describe("unrolled GAN", function()
    end)
 end)
 
+describe("vanilla_gan's toy networks (Metz et al.'s settings as options)", function()
+   it("scales D's input and initialises every linear layer orthogonally with the gain", function()
+      gan.manual_seed(3)
+      local plain = tiny(models.vanilla_gan, { data = { name = "ring8" }, model = { nz = 8, g_hidden = 6, d_hidden = 5,
+         d_layers = 1, pieces = 0, dropout = 0 } })
+      local m = tiny(models.vanilla_gan, { data = { name = "ring8" }, model = { nz = 8, g_hidden = 6, d_hidden = 5,
+         d_layers = 1, pieces = 0, dropout = 0, d_input_scale = 0.25, init = "orthogonal", init_gain = 0.8 } })
+      local linears = {}
+      for _, net in ipairs { m.G, m.D } do
+         net:apply(function(mod) if getmetatable(mod).__name == "Linear" then linears[#linears + 1] = mod end end)
+      end
+      assert.are.equal(5, #linears)   -- G: 8 -> 6 -> 6 -> 2, D: 2 -> 5 -> 1
+      for _, l in ipairs(linears) do
+         local w = l.weight:double()
+         -- (semi-)orthogonal rows or columns, times the gain
+         local gram = w:size(1) <= w:size(2) and w:matmul(w:t()) or w:t():matmul(w)
+         local k = gram:size(1)
+         assert(H.maxabs(gram - gan.eye(k, { dtype = "float64" }) * 0.64) < 1e-6)
+         assert.are.equal(0, l.bias:abs():max():item())
+      end
+      -- D(x) is the same D on x / 4: copy the weights over and compare
+      local dst = plain.D:parameters()
+      gan.no_grad(function() for i, p in ipairs(m.D:parameters()) do dst[i]:copy_(p) end end)
+      local x = gan.randn { 7, 2 }
+      assert(H.maxabs(m.D(x) - plain.D(x / 4)) < 1e-6)
+      assert.has_error(function() tiny(models.vanilla_gan, { model = { init = "xavier" } }) end)
+   end)
+end)
+
 describe("2-d toy mixtures and mode statistics", function()
    it("ring8 and grid25 have the documented modes; draws are seeded and split", function()
       local c, s = gan.data.toy2d_modes("ring8")

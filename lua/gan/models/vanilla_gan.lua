@@ -34,12 +34,38 @@ local M = dcgan:extend {
       -- x d_hidden maxout units of `pieces` (0: ReLU), dropout after each
       model = { nz = 100, g_hidden = range(1200, "[1, inf)"), g_layers = range(2, "[0, inf)"),
          d_hidden = range(240, "[1, inf)"), d_layers = range(2, "[0, inf)"), pieces = range(5, "[0, inf)"),
-         dropout = range(0.5, "[0, 1)") },
+         dropout = range(0.5, "[0, 1)"),
+         -- D's input is multiplied by this first (Metz et al.'s toy D sees x / 4)
+         d_input_scale = range(1.0, "(0, inf)"),
+         -- the linear layers' weights: PyTorch's default, or orthogonal with init_gain
+         -- (Metz et al.: gain 0.8), biases 0
+         init = config.choice("default", { "default", "orthogonal" }), init_gain = range(0.8, "(0, inf)") },
       train = { steps = 5000, sample_every = 500, checkpoint_every = 1000 },
    },
 }
 
 local function is_toy(cfg) return data.TOY2D[cfg.data.name] == true end
+
+-- x times a constant: D's input scaling (model.d_input_scale).
+local Scale = nn.class("Scale", nn.Module)
+function Scale:__init(s)
+   nn.Module.__init(self)
+   self.s = s
+end
+--- x * s.
+-- @tparam Tensor x
+-- @treturn Tensor
+function Scale:forward(x) return x * self.s end
+
+-- Orthogonal weights with `gain` and zero biases for every Linear layer of net.
+local function orthogonal(net, gain)
+   net:apply(function(m)
+      if getmetatable(m).__name == "Linear" then
+         nn.init.orthogonal_(m.weight, gain)
+         if m.bias then nn.init.zeros_(m.bias) end
+      end
+   end)
+end
 
 --- G and D as MLPs over the data's points or flattened images.
 -- @tparam table cfg the resolved config
@@ -53,6 +79,11 @@ function M:make_networks(cfg)
       out_act = not is_toy(cfg) and "tanh" or nil, out_shape = not is_toy(cfg) and { c, s, s } or nil }
    local D = blocks.MLP { input = dim, hidden = m.d_hidden, layers = m.d_layers, out = 1,
       act = m.pieces > 0 and "maxout" or "relu", pieces = m.pieces, dropout = m.dropout }
+   if m.init == "orthogonal" then
+      orthogonal(G, m.init_gain)
+      orthogonal(D, m.init_gain)
+   end
+   if m.d_input_scale ~= 1 then D = nn.Sequential { Scale(m.d_input_scale), D } end
    return G, D:add(nn.Flatten(1))
 end
 
