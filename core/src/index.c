@@ -1,5 +1,7 @@
 // Joins and indexing: cat, index_select, gather, scatter_add.
 #include "internal.h"
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int gan_cat(gan_tensor **out, int n, const gan_tensor *const *ts, int dim) {
@@ -50,6 +52,29 @@ static int check_index_tensor(const gan_tensor *index, const char *op) {
     return GAN_OK;
 }
 
+// index_select and index_add see a contiguous tensor along dim d as (outer, size[d], inner)
+// rows of `inner` elements; the indices are read once into a plain array (checked in range).
+typedef struct { int64_t outer, len, inner, n; int64_t *ix; } rows;
+
+static int rows_of(rows *r, const gan_tensor *a, int d, const gan_tensor *index, const char *op) {
+    r->outer = r->inner = 1;
+    for (int k = 0; k < d; k++) r->outer *= a->size[k];
+    for (int k = d + 1; k < a->ndim; k++) r->inner *= a->size[k];
+    r->len = a->size[d];
+    r->n = gan_numel(index);
+    r->ix = gan_malloc(sizeof(int64_t) * (size_t)(r->n ? r->n : 1));
+    if (!r->ix) return GAN_ERR;
+    for (int64_t i = 0; i < r->n; i++) {
+        int64_t ix = r->ix[i] = gan_get_i64(index, &i);
+        if (ix < 0 || ix >= r->len) {
+            free(r->ix);
+            return gan_error("%s: index %lld out of range for dim %d of size %lld", op, (long long)ix,
+                             d + gan_dim_base(), (long long)r->len);
+        }
+    }
+    return GAN_OK;
+}
+
 int gan_index_select(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index) {
     if (check_index_tensor(index, "index_select") != GAN_OK) return GAN_ERR;
     if (index->ndim > 1)
@@ -57,32 +82,36 @@ int gan_index_select(gan_tensor **out, const gan_tensor *a, int dim, const gan_t
     if (a->ndim == 0) return gan_error("index_select: cannot index a 0-d tensor");
     int d;
     if (gan_wrap_dim(&d, dim, a->ndim, "index_select") != GAN_OK) return GAN_ERR;
-    int64_t n = gan_numel(index);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t ix = gan_get_i64(index, &i);
-        if (ix < 0 || ix >= a->size[d])
-            return gan_error("index_select: index %lld out of range for dim %d of size %lld",
-                             (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
-    }
+    rows r;
+    if (rows_of(&r, a, d, index, "index_select") != GAN_OK) return GAN_ERR;
     int64_t size[GAN_MAX_DIMS];
     memcpy(size, a->size, sizeof size);
-    size[d] = n;
-    gan_tensor *o;
-    if (gan_empty(&o, a->dtype, a->ndim, size) != GAN_OK) return GAN_ERR;
-    for (int64_t i = 0; i < n; i++) {
-        gan_tensor *src, *dst;
-        if (gan_select(&src, a, d, gan_get_i64(index, &i)) != GAN_OK) goto fail;
-        if (gan_select(&dst, o, d, i) != GAN_OK) { gan_tensor_release(src); goto fail; }
-        int rc = gan_copy_(dst, src);
-        gan_tensor_release(src);
-        gan_tensor_release(dst);
-        if (rc != GAN_OK) goto fail;
+    size[d] = r.n;
+    gan_tensor *o = NULL, *ac = NULL;
+    if (gan_empty(&o, a->dtype, a->ndim, size) != GAN_OK || gan_contiguous(&ac, a) != GAN_OK) {
+        gan_tensor_release(o);
+        free(r.ix);
+        return GAN_ERR;
     }
+    // out[q, i, :] = a[q, ix[i], :]
+    size_t es = gan_dtype_size(a->dtype), row = (size_t)r.inner * es;
+    const char *src = gan_data(ac);
+    char *dst = gan_data(o);
+    #pragma omp parallel for schedule(static) if (r.outer * r.n * r.inner > GAN_PARALLEL_GRAIN)
+    for (int64_t q = 0; q < r.outer; q++) {
+        char *to = dst + (size_t)(q * r.n) * row;
+        const char *from = src + (size_t)(q * r.len) * row;
+        if (r.inner == 1 && es == 4)
+            for (int64_t i = 0; i < r.n; i++) ((uint32_t *)to)[i] = ((const uint32_t *)from)[r.ix[i]];
+        else if (r.inner == 1 && es == 8)
+            for (int64_t i = 0; i < r.n; i++) ((uint64_t *)to)[i] = ((const uint64_t *)from)[r.ix[i]];
+        else
+            for (int64_t i = 0; i < r.n; i++) memcpy(to + (size_t)i * row, from + (size_t)r.ix[i] * row, row);
+    }
+    gan_tensor_release(ac);
+    free(r.ix);
     *out = o;
     return GAN_OK;
-fail:
-    gan_tensor_release(o);
-    return GAN_ERR;
 }
 
 // Checks index against a (and src): same ndim, index no larger outside `dim`, values in
@@ -212,26 +241,36 @@ int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tens
                          "along dim %d", gan_shape_str(ss, sizeof ss, src->ndim, src->size),
                          gan_dtype_name(src->dtype), gan_shape_str(sa, sizeof sa, a->ndim, a->size),
                          gan_dtype_name(a->dtype), (long long)n, d + gan_dim_base());
-    for (int64_t i = 0; i < n; i++) {
-        int64_t ix = gan_get_i64(index, &i);
-        if (ix < 0 || ix >= a->size[d])
-            return gan_error("index_add: index %lld out of range for dim %d of size %lld",
-                             (long long)ix, d + gan_dim_base(), (long long)a->size[d]);
+    rows r;
+    if (rows_of(&r, a, d, index, "index_add") != GAN_OK) return GAN_ERR;
+    gan_tensor *o = NULL, *sc = NULL;
+    if (gan_clone(&o, a) != GAN_OK || gan_contiguous(&sc, src) != GAN_OK) {
+        gan_tensor_release(o);
+        free(r.ix);
+        return GAN_ERR;
     }
-    gan_tensor *o;
-    if (gan_clone(&o, a) != GAN_OK) return GAN_ERR;
-    for (int64_t i = 0; i < n; i++) {
-        gan_tensor *dst, *s;
-        if (gan_select(&dst, o, d, gan_get_i64(index, &i)) != GAN_OK) goto fail;
-        if (gan_select(&s, src, d, i) != GAN_OK) { gan_tensor_release(dst); goto fail; }
-        int rc = gan_binary_(dst, GAN_ADD, s);
-        gan_tensor_release(dst);
-        gan_tensor_release(s);
-        if (rc != GAN_OK) goto fail;
-    }
+    // out[q, ix[i], :] += src[q, i, :], i in order (repeated indices add up); q in parallel
+    int64_t inner = r.inner;
+    #pragma omp parallel for schedule(static) if (r.outer * r.n * r.inner > GAN_PARALLEL_GRAIN)
+    for (int64_t q = 0; q < r.outer; q++)
+        for (int64_t i = 0; i < r.n; i++) {
+            int64_t to = (q * r.len + r.ix[i]) * inner, from = (q * r.n + i) * inner;
+            if (a->dtype == GAN_FLOAT32) {
+                float *y = (float *)gan_data(o) + to;
+                const float *x = (const float *)gan_data(sc) + from;
+                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
+            } else if (a->dtype == GAN_FLOAT64) {
+                double *y = (double *)gan_data(o) + to;
+                const double *x = (const double *)gan_data(sc) + from;
+                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
+            } else {   // int64 wraps around, as its other sums do
+                uint64_t *y = (uint64_t *)gan_data(o) + to;
+                const uint64_t *x = (const uint64_t *)gan_data(sc) + from;
+                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
+            }
+        }
+    gan_tensor_release(sc);
+    free(r.ix);
     *out = o;
     return GAN_OK;
-fail:
-    gan_tensor_release(o);
-    return GAN_ERR;
 }

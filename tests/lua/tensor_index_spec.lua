@@ -164,6 +164,42 @@ describe("index_select", function()
       H.assert_exact(x:index_select(1, idx), { vals[2], vals[3] })
    end)
 
+   -- every dim of a 3-d tensor of each dtype, against element-wise references
+   it("selects and adds along every dim of 3-d tensors of each dtype", function()
+      local v = H.data({ 3, 4, 5 }, 21)
+      local idx = { 2, 0, 2, 1 }
+      for _, dtype in ipairs { "float32", "float64", "int64" } do
+         local t = gan.tensor(v, { dtype = dtype })
+         if dtype == "int64" then t = (t * 10):long() end
+         local tv = {}
+         for a = 1, 3 do tv[a] = {} for b = 1, 4 do tv[a][b] = {} for c = 1, 5 do tv[a][b][c] = t[a][b][c] end end end
+         for dim = 1, 3 do
+            local size = { 3, 4, 5 }
+            size[dim] = #idx
+            local got = t:index_select(dim, I(idx))
+            H.assert_exact(got, H.build(size, function(i)
+               local j = { i[1], i[2], i[3] }
+               j[dim] = idx[i[dim]] + 1
+               return tv[j[1]][j[2]][j[3]]
+            end), dtype .. " dim " .. dim)
+            -- its gradient is index_add of the incoming gradient (here a transposed,
+            -- strided one): repeated indices add up
+            if dtype ~= "int64" then
+               local leaf = t:clone():requires_grad_()
+               local g = got:transpose(1, 3):contiguous():transpose(1, 3)
+               leaf:index_select(dim, I(idx)):backward(g)
+               local want = H.build({ 3, 4, 5 }, function() return 0 end)
+               for a = 1, size[1] do for b = 1, size[2] do for c = 1, size[3] do
+                  local j = { a, b, c }
+                  j[dim] = idx[j[dim]] + 1
+                  want[j[1]][j[2]][j[3]] = want[j[1]][j[2]][j[3]] + got[a][b][c]
+               end end end
+               H.assert_exact(leaf.grad, want, dtype .. " index_add dim " .. dim)
+            end
+         end
+      end
+   end)
+
    it("rejects out-of-range indices, float indices and 2-d indices", function()
       H.assert_err(function() x:index_select(1, I({ 4 })) end, "index_select", "index 4 out of range")
       H.assert_err(function() x:index_select(1, I({ -1 })) end, "index_select", "out of range")
