@@ -84,7 +84,11 @@ function E.load(dir, opts)
    end
    local model = M.new(cfg)
    model:load_weights(ck.states, path)
-   return model, path, ck.extra and ck.extra.step
+   -- the step trained so far: models whose networks change with it (ProGAN's level and
+   -- fade) sample and measure at the checkpoint's stage, not at step 0's
+   local step = ck.extra and ck.extra.step
+   model.step = step or model.step
+   return model, path, step
 end
 
 --- Evaluates a run directory; returns the metrics table. opts: n (samples, 10000),

@@ -118,6 +118,19 @@ describe("ProGAN #release_only", function()
       assert.is_true(counts[6] == true)
    end)
 
+   it("gan eval restores the trained step, so it samples and measures at the trained level", function()
+      local dir = H.tmpdir()
+      local model, loader = tiny { train = { steps = 6, sample_every = 0, checkpoint_every = 6 } }
+      local run = gan.run.new { experiment = "progan", name = "t", root = dir, config = model.cfg }
+      gan.train.fit(model, { data = loader, run = run, steps = 6, progress = false })
+      run:close()
+      local loaded, _, step = gan.eval.load(run.dir)
+      assert.are.equal(6, step)
+      assert.are.equal(6, loaded.step)
+      assert.are.same({ 1, 0.25 }, { loaded:current_stage() })
+      H.rm_rf(dir)
+   end)
+
    it("resumes exactly in the middle of a fade", function()
       -- phases of 4 steps: steps 5-8 fade level 1 in; stopped after step 6 (checkpoint at 6)
       local out = H.resumes_exactly(function()
