@@ -226,6 +226,25 @@ int gan_scatter_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_te
     return GAN_OK;
 }
 
+// index_add's loop for element type T (a row of one element is a plain scatter-add).
+#define ADD_ROWS(T, o, sc, rp)                                                           \
+    do {                                                                                 \
+        const rows *r_ = (rp);                                                           \
+        T *y_ = gan_data(o);                                                             \
+        const T *x_ = gan_data(sc);                                                      \
+        const int64_t *ix_ = r_->ix, n_ = r_->n, len_ = r_->len, inner_ = r_->inner;      \
+        _Pragma("omp parallel for schedule(static) if (r_->outer * n_ * inner_ > GAN_PARALLEL_GRAIN)") \
+        for (int64_t q = 0; q < r_->outer; q++) {                                        \
+            T *yq = y_ + q * len_ * inner_;                                              \
+            const T *xq = x_ + q * n_ * inner_;                                          \
+            if (inner_ == 1)                                                             \
+                for (int64_t i = 0; i < n_; i++) yq[ix_[i]] += xq[i];                    \
+            else                                                                         \
+                for (int64_t i = 0; i < n_; i++)                                         \
+                    for (int64_t k = 0; k < inner_; k++) yq[ix_[i] * inner_ + k] += xq[i * inner_ + k]; \
+        }                                                                                \
+    } while (0)
+
 int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tensor *index,
                   const gan_tensor *src) {
     if (check_index_tensor(index, "index_add") != GAN_OK) return GAN_ERR;
@@ -250,25 +269,9 @@ int gan_index_add(gan_tensor **out, const gan_tensor *a, int dim, const gan_tens
         return GAN_ERR;
     }
     // out[q, ix[i], :] += src[q, i, :], i in order (repeated indices add up); q in parallel
-    int64_t inner = r.inner;
-    #pragma omp parallel for schedule(static) if (r.outer * r.n * r.inner > GAN_PARALLEL_GRAIN)
-    for (int64_t q = 0; q < r.outer; q++)
-        for (int64_t i = 0; i < r.n; i++) {
-            int64_t to = (q * r.len + r.ix[i]) * inner, from = (q * r.n + i) * inner;
-            if (a->dtype == GAN_FLOAT32) {
-                float *y = (float *)gan_data(o) + to;
-                const float *x = (const float *)gan_data(sc) + from;
-                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
-            } else if (a->dtype == GAN_FLOAT64) {
-                double *y = (double *)gan_data(o) + to;
-                const double *x = (const double *)gan_data(sc) + from;
-                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
-            } else {   // int64 wraps around, as its other sums do
-                uint64_t *y = (uint64_t *)gan_data(o) + to;
-                const uint64_t *x = (const uint64_t *)gan_data(sc) + from;
-                for (int64_t k = 0; k < inner; k++) y[k] += x[k];
-            }
-        }
+    if (a->dtype == GAN_FLOAT32) ADD_ROWS(float, o, sc, &r);
+    else if (a->dtype == GAN_FLOAT64) ADD_ROWS(double, o, sc, &r);
+    else ADD_ROWS(uint64_t, o, sc, &r);   // int64 wraps around, as its other sums do
     gan_tensor_release(sc);
     free(r.ix);
     *out = o;
