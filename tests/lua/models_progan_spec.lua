@@ -90,6 +90,20 @@ describe("ProGAN #release_only", function()
       assert.are.same({ [0] = 128, 128, 128, 64, 32 }, M.channels({ fmap_base = 2048, fmap_max = 128 }, 4))
    end)
 
+   it("D keeps its input's scale through its layers: He's gain on each layer before a leaky ReLU", function()
+      -- at 32 px with the default channels; without the gain (each layer halving the mean
+      -- square) the features before the score came out near 7e-4
+      local D = M.Discriminator { channels = M.channels({ fmap_base = 1024, fmap_max = 64 }, 3), top = 3, nc = 3,
+         mbstd_group = 4 }
+      local h = F.leaky_relu(D.from_rgb[4](gan.randn { 16, 3, 32, 32 }), 0.2)
+      for l = 3, 1, -1 do h = D.blocks[l](h) end
+      local layers = D.final:children()
+      for i = 1, #layers - 1 do h = layers[i](h) end
+      local ms = (h * h):mean():item()
+      assert.is_true(ms > 0.1 and ms < 3, ms)
+      assert.are.equal(1 / math.sqrt(64), layers[#layers].scale)   -- the score layer: gain 1
+   end)
+
    it("trains through a fade; Adam's moments restart when a new level comes in", function()
       local model, loader = tiny()
       local data = H.batches(loader)

@@ -2,6 +2,7 @@
 -- mean w, the mapping network's learning-rate multiplier, slerp, the path length's
 -- percentile filter, training steps and exact resume.
 local gan = require("gan")
+local F = require("gan.nn.functional")
 local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local M = gan.models.get("stylegan")
 
@@ -77,6 +78,22 @@ describe("StyleGAN #release_only", function()
       assert.are.equal(2, n)
       -- the synthesis layers do not
       assert.are.equal(1, model.G.convs[1].conv.style.lr_mul)
+   end)
+
+   it("the mapping's 8 layers and D keep their input's scale: He's gain before each leaky ReLU", function()
+      -- without the gain, w came out with a mean square near 0.52^8 = 0.005 (so every style
+      -- was its bias, 1) and D's features before the score near 0.004
+      local ch = M.channels({ fmap_base = 1024, fmap_max = 64 }, 3)
+      local G = M.Generator { nz = 128, w_dim = 128, n_mlp = 8, lr_mul = 0.01, channels = ch, top = 3, nc = 3 }
+      local w = G:mapping(gan.randn { 64, 128 })
+      local ms = (w * w):mean():item()
+      assert.is_true(ms > 0.3 and ms < 3, ms)
+      local D = M.Discriminator { channels = ch, top = 3, nc = 3, mbstd_group = 4 }
+      local h = D.blocks(F.leaky_relu(D.from_rgb(gan.randn { 16, 3, 32, 32 }), 0.2))
+      local layers = D.final:children()
+      for i = 1, #layers - 1 do h = layers[i](h) end
+      ms = (h * h):mean():item()
+      assert.is_true(ms > 0.05 and ms < 3, ms)
    end)
 
    it("slerps along the great circle; the path length drops the 1 % tails", function()

@@ -437,6 +437,29 @@ describe("ProGAN and StyleGAN layers", function()
       assert.is_true(math.abs(s - 1) < 0.3, s)
    end)
 
+   it("a gain multiplies the run-time scale of EqualLinear and EqualConv2d, and keeps a leaky ReLU stack's variance", function()
+      local lin = nn.EqualLinear(5, 3, { lr_mul = 0.1, gain = 2 })
+      local x = gan.randn { 4, 5 }
+      local ref = F.linear(x, lin.weight:detach() * (2 * 0.1 / math.sqrt(5)), lin.bias:detach() * 0.1)
+      H.close(lin(x), ref, 1e-5, 1e-5, "equal linear with gain 2")
+      local conv = nn.EqualConv2d(3, 4, 3, { padding = 1, gain = 1.5 })
+      local xc = gan.randn { 2, 3, 5, 5 }
+      H.close(conv(xc), H.conv2d(xc, conv.weight:detach() * (1.5 / math.sqrt(27)), conv.bias, { padding = { 1, 1 } }),
+         1e-4, 1e-4, "equal conv with gain 1.5")
+      -- ten 256-wide layers, each followed by a leaky ReLU (0.2): with He's gain sqrt(2 / (1 + 0.2^2))
+      -- the output's mean square stays near the input's; with gain 1 it halves (about) per layer
+      local function depth_ms(gain)
+         gan.manual_seed(7)
+         local h = gan.randn { 512, 256 }
+         for _ = 1, 10 do h = F.leaky_relu(nn.EqualLinear(256, 256, { gain = gain })(h), 0.2) end
+         return (h * h):mean():item()
+      end
+      local he = depth_ms(math.sqrt(2 / 1.04))
+      assert.is_true(he > 0.7 and he < 1.4, he)
+      local plain = depth_ms(1)
+      assert.is_true(plain > 0.0005 and plain < 0.004, plain)   -- 0.52^10 = 0.0015
+   end)
+
    it("ModulatedConv2d: each sample convolved with its own modulated, demodulated weights", function()
       local m = nn.ModulatedConv2d(3, 4, 3, 5)
       H.close(m.style.bias, { 1, 1, 1 }, 0, 0, "style bias 1 at init")

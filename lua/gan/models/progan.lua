@@ -26,6 +26,10 @@ local config = require("gan.config")
 local range, choice = config.range, config.choice
 local EqualConv2d, EqualLinear, PixelNorm, MinibatchStdDev =
    nn.EqualConv2d, nn.EqualLinear, nn.PixelNorm, nn.MinibatchStdDev
+-- He's gain for a layer followed by a leaky ReLU (the paper's code: sqrt(2)); output
+-- layers (to RGB, D's score) take gain 1
+local HE = { gain = math.sqrt(2) }
+local HE_PAD = { gain = math.sqrt(2), padding = 1 }
 
 local M = require("gan.train.model").define {
    name = "progan",
@@ -96,13 +100,13 @@ function Generator:__init(o)
    self.nz, self.top, self.c0 = o.nz, top, ch[0]
    self.level, self.alpha = top, 1.0
    self.pn = PixelNorm()
-   self.input = EqualLinear(o.nz, ch[0] * 16)
-   self.conv0 = EqualConv2d(ch[0], ch[0], 3, { padding = 1 })
+   self.input = EqualLinear(o.nz, ch[0] * 16, HE)
+   self.conv0 = EqualConv2d(ch[0], ch[0], 3, HE_PAD)
    self.blocks, self.to_rgb = nn.ModuleList(), nn.ModuleList()
    self.to_rgb:append(EqualConv2d(ch[0], o.nc, 1))
    for l = 1, top do
-      self.blocks:append(nn.Sequential { EqualConv2d(ch[l - 1], ch[l], 3, { padding = 1 }), nn.LeakyReLU(0.2), PixelNorm(),
-         EqualConv2d(ch[l], ch[l], 3, { padding = 1 }), nn.LeakyReLU(0.2), PixelNorm() })
+      self.blocks:append(nn.Sequential { EqualConv2d(ch[l - 1], ch[l], 3, HE_PAD), nn.LeakyReLU(0.2), PixelNorm(),
+         EqualConv2d(ch[l], ch[l], 3, HE_PAD), nn.LeakyReLU(0.2), PixelNorm() })
       self.to_rgb:append(EqualConv2d(ch[l], o.nc, 1))
    end
 end
@@ -138,13 +142,13 @@ function Discriminator:__init(o)
    local ch, top = o.channels, o.top
    self.top, self.level, self.alpha = top, top, 1.0
    self.from_rgb, self.blocks = nn.ModuleList(), nn.ModuleList()
-   for l = 0, top do self.from_rgb:append(EqualConv2d(o.nc, ch[l], 1)) end
+   for l = 0, top do self.from_rgb:append(EqualConv2d(o.nc, ch[l], 1, HE)) end
    for l = 1, top do
-      self.blocks:append(nn.Sequential { EqualConv2d(ch[l], ch[l], 3, { padding = 1 }), nn.LeakyReLU(0.2),
-         EqualConv2d(ch[l], ch[l - 1], 3, { padding = 1 }), nn.LeakyReLU(0.2), nn.AvgPool2d(2) })
+      self.blocks:append(nn.Sequential { EqualConv2d(ch[l], ch[l], 3, HE_PAD), nn.LeakyReLU(0.2),
+         EqualConv2d(ch[l], ch[l - 1], 3, HE_PAD), nn.LeakyReLU(0.2), nn.AvgPool2d(2) })
    end
-   self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, { padding = 1 }),
-      nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0]), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
+   self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, HE_PAD),
+      nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0], HE), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
 end
 --- The critic's score of images at the current level (faded while alpha < 1).
 -- @tparam Tensor x (N, nc, R, R)

@@ -57,6 +57,10 @@ local M = require("gan.train.model").define {
 }
 
 local SQRT2 = math.sqrt(2)
+-- He's gain for a layer followed by a leaky ReLU (the papers' code: sqrt(2)); output layers
+-- (to RGB, D's score, the residual skip) take gain 1
+local HE = { gain = SQRT2 }
+local HE_PAD = { gain = SQRT2, padding = 1 }
 local function lrelu(x) return F.leaky_relu(x, 0.2) end
 local function up(x) return F.interpolate(x, { scale_factor = 2, mode = "bilinear" }) end
 local function down(x) return F.avg_pool2d(x, 2) end
@@ -71,12 +75,13 @@ function StyledConv:__init(cin, cout, w_dim)
    self.conv = ModulatedConv2d(cin, cout, 3, w_dim)
    self.noise = NoiseInjection(cout)
 end
---- Modulated convolution, noise, leaky ReLU.
+--- Modulated convolution, noise, leaky ReLU times sqrt(2) (He's gain after the activation,
+-- as StyleGAN2's code has it: the demodulated output has unit variance).
 -- @tparam Tensor x (N, cin, H, W)
 -- @tparam Tensor w (N, w_dim)
 -- @tparam[opt] Tensor noise (N, 1, H, W)
 -- @treturn Tensor (N, cout, H, W)
-function StyledConv:forward(x, w, noise) return lrelu(self.noise(self.conv(x, w), noise)) end
+function StyledConv:forward(x, w, noise) return lrelu(self.noise(self.conv(x, w), noise)) * SQRT2 end
 
 local Generator = nn.class("StyleGANGenerator", nn.Module)
 function Generator:__init(o)
@@ -86,7 +91,7 @@ function Generator:__init(o)
    self.truncation = 1.0
    local layers = { PixelNorm() }
    for i = 1, o.n_mlp do
-      layers[#layers + 1] = EqualLinear(i == 1 and o.nz or o.w_dim, o.w_dim, { lr_mul = o.lr_mul })
+      layers[#layers + 1] = EqualLinear(i == 1 and o.nz or o.w_dim, o.w_dim, { lr_mul = o.lr_mul, gain = SQRT2 })
       layers[#layers + 1] = nn.LeakyReLU(0.2)
    end
    self.map = nn.Sequential(layers)
@@ -150,8 +155,8 @@ end
 local DBlock = nn.class("StyleGANDBlock", nn.Module)
 function DBlock:__init(cin, cout)
    nn.Module.__init(self)
-   self.conv1 = EqualConv2d(cin, cin, 3, { padding = 1 })
-   self.conv2 = EqualConv2d(cin, cout, 3, { padding = 1 })
+   self.conv1 = EqualConv2d(cin, cin, 3, HE_PAD)
+   self.conv2 = EqualConv2d(cin, cout, 3, HE_PAD)
    self.skip = EqualConv2d(cin, cout, 1, { bias = false })
 end
 --- The residual block's output at half the size.
@@ -166,12 +171,12 @@ local Discriminator = nn.class("StyleGANDiscriminator", nn.Module)
 function Discriminator:__init(o)
    nn.Module.__init(self)
    local ch, top = o.channels, o.top
-   self.from_rgb = EqualConv2d(o.nc, ch[top], 1)
+   self.from_rgb = EqualConv2d(o.nc, ch[top], 1, HE)
    local blocks = {}
    for l = top, 1, -1 do blocks[#blocks + 1] = DBlock(ch[l], ch[l - 1]) end
    self.blocks = nn.Sequential(blocks)
-   self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, { padding = 1 }),
-      nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0]), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
+   self.final = nn.Sequential { MinibatchStdDev(o.mbstd_group), EqualConv2d(ch[0] + 1, ch[0], 3, HE_PAD),
+      nn.LeakyReLU(0.2), nn.Flatten(), EqualLinear(ch[0] * 16, ch[0], HE), nn.LeakyReLU(0.2), EqualLinear(ch[0], 1) }
 end
 --- D's logit of each image.
 -- @tparam Tensor x (N, nc, S, S)

@@ -146,11 +146,14 @@ function G.MinibatchStdDev:forward(x)
 end
 
 --- Linear with equalised learning rate (ProGAN/StyleGAN).
--- Weights N(0, 1) / lr_mul, scaled at run time by lr_mul / sqrt(fan_in).
+-- Weights N(0, 1) / lr_mul, scaled at run time by gain * lr_mul / sqrt(fan_in): He's
+-- initialisation applied at every step. The papers use gain sqrt(2) for a layer followed
+-- by a leaky ReLU (without it each such layer halves the signal's variance) and 1 for an
+-- output layer.
 -- @function EqualLinear
 -- @tparam int in_f input features
 -- @tparam int out_f output features
--- @tparam[opt] table opts `bias` (true), `bias_init` (0), `lr_mul` (1)
+-- @tparam[opt] table opts `bias` (true), `bias_init` (0), `lr_mul` (1), `gain` (1)
 -- @treturn Module
 G.EqualLinear = class("EqualLinear", Module)
 function G.EqualLinear:__init(in_f, out_f, opts)
@@ -160,7 +163,7 @@ function G.EqualLinear:__init(in_f, out_f, opts)
    self.in_features, self.out_features = in_f, out_f
    self.weight = (core.randn { out_f, in_f } / self.lr_mul):requires_grad_()
    if opts.bias ~= false then self.bias = core.full({ out_f }, opts.bias_init or 0):requires_grad_() end
-   self.scale = self.lr_mul / math.sqrt(in_f)
+   self.scale = (opts.gain or 1) * self.lr_mul / math.sqrt(in_f)
 end
 --- Applies the scaled linear map.
 -- @tparam Tensor x (..., in_f)
@@ -169,12 +172,13 @@ function G.EqualLinear:forward(x)
    return F.linear(x, self.weight * self.scale, self.bias and self.bias * self.lr_mul)
 end
 
---- Conv2d with equalised learning rate: weight N(0, 1) scaled by 1 / sqrt(in * k * k).
+--- Conv2d with equalised learning rate: weight N(0, 1) scaled at run time by
+-- gain / sqrt(in * k * k) (the gain as in EqualLinear).
 -- @function EqualConv2d
 -- @tparam int in_ch input channels
 -- @tparam int out_ch output channels
 -- @tparam int k the (square) kernel size
--- @tparam[opt] table opts `stride` (1), `padding` (0), `bias` (true)
+-- @tparam[opt] table opts `stride` (1), `padding` (0), `bias` (true), `gain` (1)
 -- @treturn Module
 G.EqualConv2d = class("EqualConv2d", Module)
 function G.EqualConv2d:__init(in_ch, out_ch, k, opts)
@@ -183,7 +187,7 @@ function G.EqualConv2d:__init(in_ch, out_ch, k, opts)
    self.stride, self.padding = opts.stride or 1, opts.padding or 0
    self.weight = core.randn({ out_ch, in_ch, k, k }):requires_grad_()
    if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
-   self.scale = 1 / math.sqrt(in_ch * k * k)
+   self.scale = (opts.gain or 1) / math.sqrt(in_ch * k * k)
 end
 --- Applies the scaled convolution.
 -- @tparam Tensor x (N, in_ch, H, W)
@@ -242,7 +246,7 @@ function G.ModulatedConv2d:__init(in_ch, out_ch, k, style_dim, opts)
    self.padding = opts.padding or k // 2
    self.demodulate = opts.demodulate ~= false
    self.weight = core.randn({ out_ch, in_ch, k, k }):requires_grad_()
-   self.scale = 1 / math.sqrt(in_ch * k * k)
+   self.scale = (opts.gain or 1) / math.sqrt(in_ch * k * k)
    self.style = G.EqualLinear(style_dim, in_ch, { bias_init = 1 })
    if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
 end
