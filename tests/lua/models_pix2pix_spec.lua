@@ -113,6 +113,13 @@ describe("pix2pix #release_only", function()
       local imgs, o = model:sample()
       assert.are.same({ 24, 3, 32, 32 }, imgs:size())
       assert.are.equal(6, o.nrow)
+      -- the 8 pairs are spread over the held-out split (its first ones are all flags)
+      local test = M.dataset(model.cfg, "test")
+      local len = gan.data.len(test)
+      for i = 1, 8 do
+         local _, want = model:pair(test:get_batch(gan.tensor({ (i - 1) * len // 8 }, { dtype = "int64" })))
+         assert.is_true(H.maxabs(imgs:narrow(1, 3 * i, 1) - want) == 0, i)
+      end
       local r = model:evaluate { n = 12 }
       assert.are.equal(12, r.n)
       for _, k in ipairs { "l1", "psnr", "fid", "fid_input" } do assert.is_true(r[k] == r[k], k) end

@@ -159,10 +159,14 @@ function M:train_step(data_, _)
 end
 
 -- The first n held-out pairs (input, target).
+-- n held-out pairs spread evenly over the test split (all of them when n is at least its
+-- size): the split is in code-point order, so its first pairs are all flags.
 local function held_out(self, n)
    local ds = self.dataset(self.cfg, "test")
-   local m = math.min(n, data.len(ds))
-   return self:pair(ds:get_batch(core.arange(0, m, 1, { dtype = "int64" })))
+   local len = data.len(ds)
+   local m = math.min(n, len)
+   local idx = core.arange(0, m, 1, { dtype = "float64" }):mul(len / m):floor():to("int64")
+   return self:pair(ds:get_batch(idx))
 end
 
 -- G's outputs (eval mode: dropout off) in batches of 50.
@@ -182,7 +186,7 @@ local function shown(x)
    return flat:matmul(colors):reshape(N, S, S, 3):permute(1, 4, 2, 3):contiguous()
 end
 
---- Its sheet: 8 held-out pairs, each input | output | target.
+--- Its sheet: 8 held-out pairs spread over the test split, each input | output | target.
 function M:sample()
    local x, y = held_out(self, 8)
    local out = translate(self, x)
@@ -196,7 +200,7 @@ function M:sample()
    return core.cat(rows, 1), { nrow = 6 }
 end
 
---- On opts.n held-out pairs (1,000, or all there are): the L1 and PSNR of G's outputs
+--- On opts.n held-out pairs (1,000, or all there are; fewer are spread over the split): the L1 and PSNR of G's outputs
 -- against the targets, and the FID between outputs and targets on the emoji style
 -- classifier's features (the 64x64 emoji reference network), next to the FID of the
 -- inputs (drawn as images) for scale. When the inputs are label maps, SPADE's protocol
