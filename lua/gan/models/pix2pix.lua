@@ -158,9 +158,8 @@ function M:train_step(data_, _)
    return logs
 end
 
--- The first n held-out pairs (input, target).
--- n held-out pairs spread evenly over the test split (all of them when n is at least its
--- size): the split is in code-point order, so its first pairs are all flags.
+-- n held-out pairs (input, target) spread evenly over the test split (all of them when n
+-- is at least its size): the split is in code-point order, so its first pairs are all flags.
 local function held_out(self, n)
    local ds = self.dataset(self.cfg, "test")
    local len = data.len(ds)
@@ -200,8 +199,8 @@ function M:sample()
    return core.cat(rows, 1), { nrow = 6 }
 end
 
---- On opts.n held-out pairs (1,000, or all there are; fewer are spread over the split): the L1 and PSNR of G's outputs
--- against the targets, and the FID between outputs and targets on the emoji style
+--- On opts.n held-out pairs (1,000, or all there are; fewer are spread over the split):
+-- the L1 and PSNR of G's outputs against the targets, and the FID between outputs and targets on the emoji style
 -- classifier's features (the 64x64 emoji reference network), next to the FID of the
 -- inputs (drawn as images) for scale. When the inputs are label maps, SPADE's protocol
 -- too: the OpenMoji segmenter (gan.data.openmoji.segmenter, trained on real pairs) run

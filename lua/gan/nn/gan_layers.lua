@@ -246,7 +246,7 @@ function G.ModulatedConv2d:__init(in_ch, out_ch, k, style_dim, opts)
    self.padding = opts.padding or k // 2
    self.demodulate = opts.demodulate ~= false
    self.weight = core.randn({ out_ch, in_ch, k, k }):requires_grad_()
-   self.scale = (opts.gain or 1) / math.sqrt(in_ch * k * k)
+   self.scale = 1 / math.sqrt(in_ch * k * k)
    self.style = G.EqualLinear(style_dim, in_ch, { bias_init = 1 })
    if opts.bias ~= false then self.bias = core.zeros({ out_ch }):requires_grad_() end
 end
