@@ -198,7 +198,23 @@ describe("metrics.mean_pairwise_distance", function()
       assert.is_true(math.abs(M.mean_pairwise_distance(f) - 4) < 1e-12)
       assert.are.equal(0, M.mean_pairwise_distance(gan.tensor { { 1, 2 }, { 1, 2 } }))
       assert.has_error(function() M.mean_pairwise_distance(gan.tensor { { 1, 2 } }) end,
-         "mean_pairwise_distance: expected (N, d) features with N >= 2, got (1, 2)")
+         "mean_pairwise_distance: expected (N, ...) with N >= 2 members, got (1, 2)")
+   end)
+
+   it("flattens each member and matches a double loop over the pairs", function()
+      local x = gan.randn({ 7, 2, 3 }, { generator = gan.Generator(5) })
+      local v, want = x:double():reshape { 7, 6 }:totable(), 0
+      for i = 1, 7 do
+         for j = 1, 7 do
+            if i ~= j then
+               local s = 0
+               for k = 1, 6 do s = s + (v[i][k] - v[j][k]) ^ 2 end
+               want = want + math.sqrt(s)
+            end
+         end
+      end
+      local got = M.mean_pairwise_distance(x)
+      assert(math.abs(got - want / 42) < 1e-12, ("%.17g against %.17g"):format(got, want / 42))
    end)
 end)
 

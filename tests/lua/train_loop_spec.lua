@@ -420,6 +420,31 @@ end)
 
 -- ---------------------------------------------------------------- the contract's errors
 
+-- A network of two inputs and an option: (x + y) * k after dropout and batch norm, whose
+-- eval mode differs from its training mode.
+local Pair = nn.class("Pair", nn.Module)
+function Pair:__init()
+   nn.Module.__init(self)
+   self.body = nn.Sequential { nn.Dropout(0.5), nn.BatchNorm1d(2) }
+end
+function Pair:forward(x, y, k) return self.body(x + y) * k end
+
+describe("Model.run_eval_chunked", function()
+   it("equals run_eval on the whole batch, chunks every tensor input, passes the rest, restores the mode", function()
+      local net = Pair()
+      net.body[2].running_mean:copy_(gan.tensor { 0.5, -1 })   -- eval mode uses these
+      local g = gan.Generator(3)
+      local x, y = gan.randn({ 7, 2 }, { generator = g }), gan.randn({ 7, 2 }, { generator = g })
+      local whole = Toy.run_eval(net, x, y, 3)
+      local chunked = Toy.run_eval_chunked(net, 3, x, y, 3)
+      assert.are.same({ 7, 2 }, chunked:size())
+      assert.are.equal(0, (chunked - whole):abs():max():item())
+      local want = ((x + y) - gan.tensor { { 0.5, -1 } }) / math.sqrt(1 + 1e-5) * 3
+      assert((chunked - want):abs():max():item() < 1e-5)
+      assert.is_true(net.training)
+   end)
+end)
+
 describe("the model contract", function()
    it("refuses incomplete classes, double registrations, unknown networks and foreign configs", function()
       assert.has_error(function() gan.train.model { name = "x", summary = "s" } end,

@@ -452,20 +452,23 @@ function M.precision_recall(real, fake, opts)
    return coverage(fake, real, rr, 500), coverage(real, fake, rf, 500)
 end
 
---- Diversity of a set: the mean Euclidean distance between the features of two different
--- members, over all pairs (the spread of samples drawn for one condition).
--- @tparam Tensor f features (N, d), N >= 2
+--- Diversity of a set: the mean Euclidean distance between two different members, over
+-- all pairs (the spread of samples drawn for one condition, in feature or data space).
+-- Rows are compared one against all at a time: memory N * d, exact differences.
+-- @tparam Tensor x (N, ...), N >= 2, each member flattened
 -- @treturn number
--- @raise with fewer than two rows
-function M.mean_pairwise_distance(f)
-   local n = f:size(1)
-   if f:dim() ~= 2 or n < 2 then
-      error(("mean_pairwise_distance: expected (N, d) features with N >= 2, got (%s)"):format(
-         table.concat(f:size(), ", ")), 2)
+-- @raise with fewer than two members
+function M.mean_pairwise_distance(x)
+   local n = x:dim() > 0 and x:size(1) or 0
+   if x:dim() < 2 or n < 2 then
+      error(("mean_pairwise_distance: expected (N, ...) with N >= 2 members, got (%s)"):format(
+         table.concat(x:size(), ", ")), 2)
    end
-   f = f:double()
-   local d = ((f:view(n, 1, -1) - f:view(1, n, -1)) ^ 2):sum(3):sqrt()
-   return d:sum():item() / (n * (n - 1))
+   local f, total = x:reshape { n, -1 }:double(), 0
+   for i = 1, n do
+      total = total + ((f - f:narrow(1, i, 1)) ^ 2):sum(2):sqrt():sum():item()
+   end
+   return total / (n * (n - 1))
 end
 
 --- Inception-Score analogue: exp(E_x KL(p(y|x) || p(y))) on the classifier's posteriors

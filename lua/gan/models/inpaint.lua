@@ -233,14 +233,7 @@ local function held_out(self, n)
 end
 
 local function completed(self, x, mask)
-   local G = self:sampler("G")
-   local parts = {}
-   for s = 1, x:size(1), 200 do
-      local m = math.min(200, x:size(1) - s + 1)
-      local xi, mi = x:narrow(1, s, m), mask:narrow(1, s, m)
-      parts[#parts + 1] = M.complete(xi, self.run_eval(G, M.masked_input(xi, mi)), mi)
-   end
-   return core.cat(parts, 1)
+   return M.complete(x, self.run_eval_chunked(self:sampler("G"), 200, M.masked_input(x, mask)), mask)
 end
 
 --- Its sheet: 8 held-out images per row triple: holed input | completion | original.

@@ -168,13 +168,6 @@ local function held_out(self, n)
    return self:pair(ds:get_batch(idx))
 end
 
--- G's outputs (eval mode: dropout off) in batches of 50.
-local function translate(self, x)
-   local parts, G = {}, self:sampler("G")
-   for s = 1, x:size(1), 50 do parts[#parts + 1] = self.run_eval(G, x:narrow(1, s, math.min(50, x:size(1) - s + 1))) end
-   return core.cat(parts, 1)
-end
-
 -- An input drawn as an image: grey to RGB, a label map in a fixed colour per class.
 local function shown(x)
    if x:size(2) ~= M.N_LABELS then return x:expand(x:size(1), 3, x:size(3), x:size(4)):contiguous() end
@@ -188,7 +181,7 @@ end
 --- Its sheet: 8 held-out pairs spread over the test split, each input | output | target.
 function M:sample()
    local x, y = held_out(self, 8)
-   local out = translate(self, x)
+   local out = self.run_eval_chunked(self:sampler("G"), 50, x)
    local shown_x = shown(x)
    local rows = {}
    for i = 1, x:size(1) do
@@ -209,7 +202,7 @@ end
 function M:evaluate(opts)
    opts = opts or {}
    local x, y = held_out(self, opts.n or 1000)
-   local out = translate(self, x)
+   local out = self.run_eval_chunked(self:sampler("G"), 50, x)
    local clf = metrics.classifier("emoji_style")
    local fy = metrics.features(clf, y)
    local res = { n = x:size(1), l1 = (out - y):abs():mean():item(), psnr = metrics.psnr(out, y),

@@ -221,12 +221,7 @@ function M:evaluate(opts)
    local k = self.cfg.data.scale
    local hr = held_out(self, opts.n or 1000)
    local lr = M.downscale(hr, k)
-   local G = self:sampler("G")
-   local parts = {}
-   for s = 1, lr:size(1), 100 do
-      parts[#parts + 1] = self.run_eval(G, lr:narrow(1, s, math.min(100, lr:size(1) - s + 1)))
-   end
-   local sr = core.cat(parts, 1)
+   local sr = self.run_eval_chunked(self:sampler("G"), 100, lr)
    local bic = F.interpolate(lr, { scale_factor = k, mode = "bicubic" }):clamp(-1, 1)
    local fid = { y = true, crop = k }
    local clf = self:feature_net()

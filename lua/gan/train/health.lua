@@ -23,6 +23,7 @@
 local H = {}
 
 local config = require("gan.config")
+local metrics = require("gan.metrics")
 local range = config.range
 
 --- The config section (`health`): the thresholds' defaults and ranges (docs/training.md,
@@ -154,18 +155,6 @@ function Monitor:observe(step, logs)
    end
 end
 
---- Mean Euclidean distance between the rows of x (N, ...) over all pairs.
--- @tparam Tensor x (N, ...)
--- @treturn number
-function H.mean_pairwise_distance(x)
-   local n = x:size(1)
-   if n < 2 then return 0 end
-   local f = x:reshape { n, -1 }:double()
-   local sq = (f * f):sum(2):reshape { n, 1 }
-   local d2 = (sq + sq:reshape { 1, n } - f:matmul(f:t()) * 2):clamp(0, math.huge)
-   return d2:sqrt():sum():item() / (n * (n - 1))
-end
-
 --- The collapse signals of generated `samples` against a `real` batch (same shape after
 -- the first dimension): health_diversity (the ratio of their mean pairwise distances, in
 -- the classifier's feature space when one is given, else in data space) and, with a
@@ -180,7 +169,6 @@ function H.collapse_signals(samples, real, classifier)
    local fs, fr = samples, real
    local signals = {}
    if classifier then
-      local metrics = require("gan.metrics")
       local probs
       fs, probs = metrics.features(classifier, samples)
       fr = metrics.features(classifier, real)
@@ -193,8 +181,8 @@ function H.collapse_signals(samples, real, classifier)
       end
       signals.health_class_share, signals.health_class_entropy = share, entropy
    end
-   local dr = H.mean_pairwise_distance(fr)
-   signals.health_diversity = dr > 0 and H.mean_pairwise_distance(fs) / dr or 1
+   local dr = metrics.mean_pairwise_distance(fr)
+   signals.health_diversity = dr > 0 and metrics.mean_pairwise_distance(fs) / dr or 1
    return signals
 end
 

@@ -19,6 +19,7 @@
 -- particular to it. Every parameter update goes through self:update (gan.train.update).
 -- @module gan.train.model
 local core = require("gan.core")
+local is_tensor = require("gan.tensor").is_tensor
 local config = require("gan.config")
 local nn_utils = require("gan.nn.utils")
 local no_grad = require("gan.autograd").no_grad
@@ -297,6 +298,27 @@ function Model.run_eval(net, ...)
    local res = table.pack(no_grad(net, ...))
    net:train(was)
    return table.unpack(res, 1, res.n)
+end
+
+--- Model.run_eval over a large batch in chunks of `size` along the first dimension of
+-- every tensor argument (other arguments go to each chunk as they are): the outputs'
+-- chunks concatenated, so memory is a chunk's, not the batch's.
+-- @tparam Module net
+-- @tparam int size rows per chunk
+-- @param ... its inputs (tensors of one first dimension)
+-- @treturn Tensor
+function Model.run_eval_chunked(net, size, ...)
+   local args, n = table.pack(...), nil
+   for i = 1, args.n do
+      if is_tensor(args[i]) then n = n or args[i]:size(1) end
+   end
+   local parts = {}
+   for s = 1, n, size do
+      local m, chunk = math.min(size, n - s + 1), {}
+      for i = 1, args.n do chunk[i] = is_tensor(args[i]) and args[i]:narrow(1, s, m) or args[i] end
+      parts[#parts + 1] = Model.run_eval(net, table.unpack(chunk, 1, args.n))
+   end
+   return core.cat(parts, 1)
 end
 
 --- The fixed inputs of sample sheets: self:latent(n) from a generator seeded
