@@ -168,6 +168,24 @@ describe("the skin-tone emoji", function()
    end)
 end)
 
+describe("IcGAN's skin-tone evaluation", function()
+   it("scores an edit that copies its input as the copy baseline, with no reconstruction loss", function()
+      local cfg = H.config(models.icgan, { data = { name = "emoji_skin", image_size = 16 }, model = { ngf = 4, ndf = 4, nz = 8 } })
+      local model = models.icgan.new(cfg)
+      model.edit = function(_, x, _) return x end
+      local r = model:evaluate()
+      assert.are.equal(25, r.n_emoji)
+      assert.are.equal(25 * 6 * 5, r.n_edits)
+      assert.are.equal(0, r.l1_rec)
+      assert(r.l1_copy > 0.005, "the tones differ")
+      assert(math.abs(r.l1_edit - r.l1_copy) < 1e-12, ("%g against %g"):format(r.l1_edit, r.l1_copy))
+      model.edit = function(_, x, _) return -x end   -- every pixel off by |2x| / 2 on [0, 1]
+      local x = gan.data.emoji_skin { split = "test", size = 16, signed = true }
+      local want = x:get_batch(gan.arange(0, 150, 1, { dtype = "int64" })).image:abs():mean():item()
+      assert(math.abs(model:evaluate().l1_rec - want) < 1e-5)
+   end)
+end)
+
 describe("the density models and IcGAN on the loop", function()
    it("each trains, logs its terms, draws its sheet and resumes exactly", function()
       local cases = {

@@ -199,7 +199,9 @@ end
 -- correlation for real digits of the target class paired at random (the baseline, 0 in
 -- expectation). Skin tones: every held-out emoji edited from each tone to each other, the
 -- paired L1 (on the [0, 1] scale) to the real drawing in that tone (l1_edit) against
--- copying the input (l1_copy); E_y's accuracy on the held-out images.
+-- copying the input (l1_copy), and the reconstruction's L1 (the edit to the input's own
+-- tone, l1_rec: what encoding and decoding alone lose); E_y's accuracy on the held-out
+-- images.
 -- @tparam[opt] table opts `classifier` (the shipped one)
 -- @treturn table metric name -> number
 function M:evaluate(opts)
@@ -210,22 +212,26 @@ function M:evaluate(opts)
    local _, pred = M.run_eval(self.E_y, x):max(2)
    res.ey_accuracy = pred:eq(y):double():mean():item()
    if self.cfg.data.name == "emoji_skin" then
-      local l1_edit, l1_copy, cnt = 0, 0, 0
+      local l1_edit, l1_copy, l1_rec, cnt = 0, 0, 0, 0
       for s = 1, n, 6 do   -- each emoji's six tones are consecutive
          local xs = x:narrow(1, s, 6)
          for i = 0, 5 do
             local e = self:edit(xs:narrow(1, i + 1, 1):expand(6, xs:size(2), xs:size(3), xs:size(4)),
                core.arange(6, { dtype = "int64" }))
             for j = 0, 5 do
+               local l1 = ((e[j + 1] - xs[j + 1]):abs():mean():item()) * 0.5
                if j ~= i then
-                  l1_edit = l1_edit + ((e[j + 1] - xs[j + 1]):abs():mean():item()) * 0.5
+                  l1_edit = l1_edit + l1
                   l1_copy = l1_copy + ((xs[i + 1] - xs[j + 1]):abs():mean():item()) * 0.5
                   cnt = cnt + 1
+               else
+                  l1_rec = l1_rec + l1
                end
             end
          end
       end
-      res.l1_edit, res.l1_copy, res.n_edits, res.n_emoji = l1_edit / cnt, l1_copy / cnt, cnt, n // 6
+      res.l1_edit, res.l1_copy, res.l1_rec = l1_edit / cnt, l1_copy / cnt, l1_rec / n
+      res.n_edits, res.n_emoji = cnt, n // 6
       return res
    end
    local clf = opts.classifier and metrics.load_classifier(opts.classifier) or metrics.classifier("mnist")
