@@ -243,6 +243,12 @@ describe("gan.train.fit on a model without a discriminator", function()
          assert(ok, err)
          assert.are.equal(case[2], m2.step)
       end
+      -- timing.jsonl's seconds are the same sum: 30 at step 4, 60 at step 8 after the resume
+      local lines = {}
+      for line in io.lines(run.dir .. "/timing.jsonl") do lines[#lines + 1] = require("cjson").decode(line) end
+      assert.are.same({ 4, 8 }, { lines[1].step, lines[2].step })
+      assert.are.same({ 30, 60 }, { lines[1].seconds, lines[2].seconds })
+      assert.are.equal(2, #lines)
       H.rm_rf(dir)
    end)
 end)

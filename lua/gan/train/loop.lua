@@ -153,6 +153,8 @@ end
 
 -- ---------------------------------------------------------------- the loop
 
+-- One line of timing.jsonl: the speed since the last line and the training time so far,
+-- summed over resumes (model.seconds, the time train.minutes is compared with).
 local function append_timing(dir, step, ips, secs)
    local f = io.open(dir .. "/timing.jsonl", "ab")
    if f then
@@ -352,7 +354,7 @@ function L.fit(model, o)
          local ips = samples_since * dist.world_size() / math.max(now - t_last, 1e-9)
          if run then
             run:log(step, logs)
-            append_timing(run.dir, step, ips, now - t_start)
+            append_timing(run.dir, step, ips, model.seconds)
          end
          if progress then
             local shown = { imgs_per_s = ips }
