@@ -373,11 +373,14 @@ def biggan32():
     ortho = [p for name, p in G.named_parameters() if p.dim() >= 2 and not name.startswith("shared.")]
     real, y_real = torch.rand(64, 1, 32, 32) * 2 - 1, torch.randint(0, 10, (64,))
 
-    def ortho_reg(beta):
+    def ortho_reg(beta):   # as gan.nn.utils.orthogonal_regularization: W^T W for a tall W
         total = 0
         for w in ortho:
             m = w.reshape(w.shape[0], -1)
-            total = total + ((m @ m.t() * (1 - torch.eye(m.shape[0]))) ** 2).sum()
+            if m.shape[0] > m.shape[1]:
+                total = total + ((m.t() @ m) ** 2).sum() - ((m * m).sum(1) ** 2).sum()
+            else:
+                total = total + ((m @ m.t() * (1 - torch.eye(m.shape[0]))) ** 2).sum()
         return total * beta
 
     def step():

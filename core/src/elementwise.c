@@ -41,6 +41,9 @@
 
 #define SIGMOID(x) ((x) >= 0 ? 1 / (1 + exp(-(x))) : exp(x) / (1 + exp(x)))
 #define SIGN(x) ((x) > 0 ? 1 : (x) < 0 ? -1 : (x))
+// pow with its two common exponents as exact shortcuts (x ^ 2 in losses and penalties,
+// and x ^ 1 in its own backward): the same values as pow, an order of magnitude faster.
+#define POW(x, y) ((y) == 2 ? (x) * (x) : (y) == 1 ? (x) : pow(x, y))
 
 // (enum, name, expression) for every float unary op.
 #define FLOAT_UNOPS(X, T)                          \
@@ -90,7 +93,7 @@
     X(GAN_SUB, sub, T, x - y)                      \
     X(GAN_MUL, mul, T, x * y)                      \
     X(GAN_DIV, div, T, x / y)                      \
-    X(GAN_POW, pow, T, pow(x, y))                  \
+    X(GAN_POW, pow, T, POW(x, y))                  \
     X(GAN_MINIMUM, minimum, T, (x != x || x < y) ? x : y) \
     X(GAN_MAXIMUM, maximum, T, (x != x || x > y) ? x : y) \
     COMPARE_BINOPS(X, T)

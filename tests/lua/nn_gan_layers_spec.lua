@@ -859,11 +859,27 @@ describe("nn.utils.orthogonal_regularization", function()
       -- an orthogonal matrix has no penalty
       local q = nn.init.orthogonal_(gan.empty({ 4, 7 }, F64))
       assert.is_true(U.orthogonal_regularization({ q }, 1):item() < 1e-20)
+      -- tall weights (more rows than columns, computed through W^T W) and a square one
+      for _, shape in ipairs { { 9, 3 }, { 7, 2, 1, 1 }, { 5, 5 } } do
+         local t = H.randn(shape)
+         local got, want = U.orthogonal_regularization({ t }, 0.1):item(), ref(t, 0.1)
+         assert.is_true(math.abs(got - want) < 1e-10 * want, table.concat(shape, "x") .. ": " .. got .. " vs " .. want)
+      end
    end)
 
-   it("its gradient passes gradcheck", function()
+   it("its gradient passes gradcheck (wide, tall and 4-d weights)", function()
       local w = H.randn { 3, 5 }:requires_grad_()
       local c = H.randn { 2, 2, 2, 1 }:requires_grad_()
-      assert.is_true(gradcheck(function(a, b) return U.orthogonal_regularization({ a, b }, 0.3) end, { w, c }))
+      local t = H.randn { 6, 2 }:requires_grad_()
+      assert.is_true(gradcheck(function(a, b, d) return U.orthogonal_regularization({ a, b, d }, 0.3) end, { w, c, t }))
+   end)
+
+   it("a tall float32 weight as BigGAN's first layer (2048 x 32) agrees with the out x out form", function()
+      local t = gan.randn({ 2048, 32 }, { generator = gan.Generator(4) }) * (1 / math.sqrt(32))
+      local d = t:double()
+      local off = 1 - gan.eye(2048, { dtype = "float64" })
+      local want = ((gan.matmul(d, d:t()) * off) ^ 2):sum():item()
+      local got = U.orthogonal_regularization({ t }, 1):item()
+      assert.is_true(math.abs(got - want) < 1e-5 * want, got .. " vs " .. want)
    end)
 end)

@@ -259,6 +259,30 @@ describe("binary ops", function()
       assert.are.equal(1, t[4])
    end)
 
+   it("pow's exponents 2 and 1 (computed as x * x and x) give pow's values, special ones included", function()
+      local inf = math.huge
+      local xs = { -3.5, -0.0, 0.0, 1e-30, 2.5e19, -inf, inf, 0 / 0, 7 }
+      for _, dtype in ipairs { "float32", "float64" } do
+         local x = gan.tensor(xs, { dtype = dtype })
+         local v = x:totable()   -- the values as stored (rounded to float32 where so)
+         for _, e in ipairs { 2, 1 } do
+            local scalar, tensor = (x ^ e):totable(), (x ^ gan.full({ #xs }, e, { dtype = dtype })):totable()
+            for i = 1, #xs do
+               local want = v[i] ^ e   -- C's pow in double
+               if dtype == "float32" and math.abs(want) > 3.4028234663852886e38 then want = want > 0 and inf or -inf end
+               if dtype == "float32" and want ~= 0 and math.abs(want) < 1.4e-45 then want = 0 end
+               for _, got in ipairs { scalar[i], tensor[i] } do
+                  if want ~= want then assert.is_true(got ~= got, dtype .. " " .. xs[i] .. "^" .. e)
+                  else
+                     assert.are.equal(want, got, dtype .. " " .. xs[i] .. "^" .. e)
+                     assert.are.equal(1 / want, 1 / got, "the sign of zero: " .. dtype .. " " .. xs[i] .. "^" .. e)
+                  end
+               end
+            end
+         end
+      end
+   end)
+
    it("int64 arithmetic is exact", function()
       local av = H.idata({ 3, 4 }, 21, -1000000, 1000000)
       local bv = H.idata({ 3, 1 }, 22, -1000, 1000)

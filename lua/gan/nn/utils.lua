@@ -212,9 +212,16 @@ function U.orthogonal_regularization(weights, beta)
    local total
    for _, w in ipairs(list) do
       local m = w:reshape(w:size(1), -1)
-      local g = core.matmul(m, m:t())
-      local off = 1 - core.eye(m:size(1), { dtype = w.dtype })
-      local term = ((g * off) ^ 2):sum()
+      local term
+      if m:size(1) > m:size(2) then
+         -- a tall W (BigGAN's first linear layer: 2048 x 32): ||W W^T||_F^2 = ||W^T W||_F^2,
+         -- an in x in product instead of out x out, less the diagonal's sum of ||w_i||^4 (a
+         -- rank-deficient W W^T cannot be diagonal, so the difference does not cancel away)
+         term = (core.matmul(m:t(), m) ^ 2):sum() - ((m * m):sum(2) ^ 2):sum()
+      else
+         local off = 1 - core.eye(m:size(1), { dtype = w.dtype })
+         term = ((core.matmul(m, m:t()) * off) ^ 2):sum()
+      end
       total = total and total + term or term
    end
    return (total or core.zeros({}, {})) * beta
