@@ -219,6 +219,14 @@ static int f_prelu(lua_State *L) {
     return 1;
 }
 
+// core.gate(x)
+static int f_gate(lua_State *L) {
+    gan_tensor *x = gl_check_tensor(L, 1), *r;
+    if (gan_ag_gate(&r, x) != GAN_OK) return gl_fail(L);
+    gl_push_tensor(L, r);
+    return 1;
+}
+
 /***
 @module gan.core
 */
@@ -279,6 +287,13 @@ fused (nn.PReLU uses it); the gradient at 0 is a.
 @tparam Tensor x (N, C, ...)
 @tparam Tensor a (C) or (1), x's dtype
 @treturn Tensor of x's shape
+*/
+
+/*** tanh(a) sigmoid(b), a and b the first and second halves of x's channels (dimension 2):
+the gated activation of gated PixelCNN, fused both ways.
+@function gate
+@tparam Tensor x (N, 2C, ...)
+@treturn Tensor (N, C, ...)
 */
 
 /*** Tensor methods and properties of autograd.
@@ -345,7 +360,7 @@ static const luaL_Reg methods[] = {
 static const luaL_Reg functions[] = {
     {"grad", f_grad}, {"is_grad_enabled", f_is_grad_enabled},
     {"set_grad_enabled", f_set_grad_enabled}, {"batch_norm", f_batch_norm},
-    {"leaky_relu", f_leaky_relu}, {"prelu", f_prelu}, {NULL, NULL}};
+    {"leaky_relu", f_leaky_relu}, {"prelu", f_prelu}, {"gate", f_gate}, {NULL, NULL}};
 
 static const luaL_Reg getters[] = {
     {"requires_grad", p_requires_grad}, {"grad", p_grad}, {"is_leaf", p_is_leaf},

@@ -555,6 +555,66 @@ describe("activations", function()
          "prelu: the slopes are float64, the input float32")
    end)
 
+   it("F.gate is tanh(a) sigmoid(b) of the channel halves: float32 within float32 roundings, float64 exact", function()
+      -- float32 against math.tanh and the sigmoid in double, over every scale of input: the
+      -- series' border (0.25), exp's clamp (-87), signed zeros, infinities and NaN
+      local vals = { 0, -0.0, 1e-30, -1e-7, 0.01, 0.2499, 0.25, -0.2501, 0.5, -1, 2.7, -8, 9.5, 30, -44, 88, -100,
+         1e5, math.huge, -math.huge }
+      local n = #vals
+      local list = {}
+      for i = 1, n do for j = 1, n do list[#list + 1] = vals[i] end end   -- a: each value n times
+      for i = 1, n do for j = 1, n do list[#list + 1] = vals[j] end end   -- b: every value with each a
+      local x = gan.tensor(list):view(1, 2, n * n)
+      local y = gan.F.gate(x):view(n * n):totable()
+      local xs = x:double():view(2, n * n):totable()
+      local function sig(b) return b >= 0 and 1 / (1 + math.exp(-b)) or math.exp(b) / (1 + math.exp(b)) end
+      local function tanh(a)
+         if a == math.huge then return 1 elseif a == -math.huge then return -1 end
+         local e = math.exp(-2 * math.abs(a))
+         local t = math.abs(a) < 1e-4 and math.abs(a) or (1 - e) / (1 + e)
+         return a < 0 and -t or (a == 0 and 1 / a < 0 and -0.0 or t)
+      end
+      for k = 1, n * n do
+         local want = tanh(xs[1][k]) * sig(xs[2][k])
+         local err = math.abs(y[k] - want)
+         assert(err <= 4 * 2 ^ -24 * math.abs(want) + 1e-37, ("gate(%g, %g) = %.9g, want %.9g"):format(xs[1][k], xs[2][k], y[k], want))
+      end
+      assert.are.equal(-math.huge, 1 / gan.F.gate(gan.tensor({ -0.0, 3 }):view(1, 2)):item(), "the sign of -0")
+      local nan = gan.F.gate(gan.tensor({ 0 / 0, 1, 1, 0 / 0 }):view(1, 4)):totable()[1]
+      assert.is_true(nan[1] ~= nan[1] and nan[2] ~= nan[2], "NaN in either half gives NaN")
+      -- values and gradients against the composed form; float64 to rounding, float32 close
+      gan.manual_seed(13)
+      for _, dtype in ipairs { "float64", "float32" } do
+         for _, shape in ipairs { { 3, 8, 5, 6 }, { 4, 6 }, { 2, 4, 7 } } do
+            local xx = (gan.randn(shape) * 3):to(dtype):requires_grad_()
+            local h = shape[2] // 2
+            local out = { table.unpack(shape) }
+            out[2] = h
+            local r = gan.randn(out):to(dtype)
+            local yf = gan.F.gate(xx)
+            ;(yf * r):sum():backward()
+            local gf = xx.grad
+            xx.grad = nil
+            local yc = xx:narrow(2, 1, h):tanh() * xx:narrow(2, h + 1, h):sigmoid()
+            ;(yc * r):sum():backward()
+            local tol = dtype == "float64" and 1e-14 or 1e-6
+            local what = dtype .. " " .. table.concat(shape, "x")
+            assert.are.same(out, yf:size(), what)
+            H.close(yf, yc, tol, tol, what .. " forward")
+            H.close(gf, xx.grad, tol, tol, what .. " gradient")
+         end
+      end
+      local x2 = H.tensor({ -2.1, -0.7, 0.4, 0.9, -1.3, 1.7, 0.3, -0.2 }, { 2, 4 }):requires_grad_()
+      assert.is_true(gradcheck(function(a) return gan.F.gate(a) end, { x2 }))
+      assert.is_true(gan.testing.gradgradcheck(function(a) return gan.F.gate(a):pow(2) end, { x2 }))
+      assert.has_error(function() gan.F.gate(gan.zeros { 2, 3, 4 }) end,
+         "gate: input must be (N, 2C, ...) with an even number of channels, got (2, 3, 4)")
+      assert.has_error(function() gan.F.gate(gan.zeros { 4 }) end,
+         "gate: input must be (N, 2C, ...) with an even number of channels, got (4,)")
+      assert.has_error(function() gan.F.gate(gan.zeros({ 2, 4 }, { dtype = "int64" })) end,
+         "gate: input must be float32 or float64, got int64")
+   end)
+
    -- relu, leaky_relu, tanh and sigmoid backpropagate in one fused pass unless the backward
    -- is itself recorded (create_graph), when they use differentiable ops: both agree.
    it("fused activation gradients equal the recorded ones, broadcast gradients included", function()

@@ -151,6 +151,9 @@ int gan_ag_clamp(gan_tensor **out, gan_tensor *a, double lo, double hi);
 int gan_ag_leaky_relu(gan_tensor **out, gan_tensor *a, double slope);
 // x > 0 ? x : a x, a (C) per channel (dim 1 of x) or (1) shared; fused both ways (prelu.c).
 int gan_ag_prelu(gan_tensor **out, gan_tensor *x, gan_tensor *a);
+// tanh(a) sigmoid(b), a and b the halves of x's channels (dim 1): (N, 2C, ...) -> (N, C, ...);
+// fused both ways (gate.c).
+int gan_ag_gate(gan_tensor **out, gan_tensor *x);
 int gan_ag_where(gan_tensor **out, gan_tensor *cond, gan_tensor *a, gan_tensor *b);
 int gan_ag_masked_fill(gan_tensor **out, gan_tensor *a, gan_tensor *mask, double v);
 int gan_ag_reduce(gan_tensor **out, gan_redop op, gan_tensor *a, int ndims, const int *dims,

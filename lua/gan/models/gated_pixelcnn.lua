@@ -25,10 +25,6 @@ local M = pixelcnn:extend {
 local function shift_down(x) return F.pad(x, { 0, 0, 1, 0 }):narrow(3, 1, x:size(3)) end
 local function shift_right(x) return F.pad(x, { 1, 0, 0, 0 }):narrow(4, 1, x:size(4)) end
 
-local function gate(a)
-   local h = a:size(2) // 2
-   return a:narrow(2, 1, h):tanh() * a:narrow(2, h + 1, h):sigmoid()
-end
 
 -- One layer of both stacks (k x k receptive field per layer). The first layer reads the
 -- image: its horizontal stack sees the pixels strictly left of the current one (the
@@ -66,9 +62,9 @@ function Layer:forward(v, hx, y)
       vf = vf + self.cond_v(y):view(-1, n, 1, 1)
       hf = hf + self.cond_h(y):view(-1, n, 1, 1)
    end
-   local h_new = self.h_out(gate(hf))
+   local h_new = self.h_out(F.gate(hf))
    if not self.first then h_new = h_new + hx end
-   return gate(vf), h_new
+   return F.gate(vf), h_new
 end
 
 local Network = nn.class("GatedPixelCNN", nn.Module)

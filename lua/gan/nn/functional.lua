@@ -599,6 +599,17 @@ function F.prelu(x, a)
    return core.prelu(x, a)
 end
 
+--- The gated activation of gated PixelCNN (van den Oord et al. 2016): tanh(a) * sigmoid(b),
+-- where a and b are the first and second halves of x's channels; fused each way (one
+-- pass, the backward recomputing both from x).
+-- @tparam Tensor x (N, 2C, ...)
+-- @treturn Tensor (N, C, ...)
+-- @raise with an odd number of channels
+function F.gate(x)
+   check_tensor(x, "gate", "input")
+   return core.gate(x)
+end
+
 --- x for x > 0, alpha (exp(x) - 1) otherwise.
 -- @tparam Tensor x
 -- @tparam[opt=1] number alpha
