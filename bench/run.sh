@@ -32,7 +32,7 @@
 #   BENCH_ITERS     timed iterations per round (4)       BENCH_WARMUP  per round (2)
 #   BENCH_ROUNDS    rounds (4: 16 timed iterations per case in all)
 #   BENCH_STEPS     step cases (dcgan32 dcgan64 cyclegan64 wgan_gp32; also, run only if
-#                   named: biggan32 stylegan32 pix2pix64 srgan pixelcnn gan3d; any with _bf16
+#                   named: biggan32 stylegan32 pix2pix64 srgan pixelcnn gated_pixelcnn gan3d; any with _bf16
 #                   appended: in bfloat16, gan.autocast / torch.autocast; "none" for none)
 #   BENCH_CASES     conv cases: subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd conv3d_fwd_bwd convT3d_fwd_bwd
 #                   linear_fwd_bwd, or the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd

@@ -67,6 +67,11 @@
 --                residual blocks of masked 3x3 "B" convolutions after a 7x7 "A" one: one
 --                Adam step (1e-3, betas 0.9, 0.999) on the mean NLL (per-pixel BCE with
 --                logits summed per image)
+--    gated_pixelcnn  gated PixelCNN (gan.models.gated_pixelcnn), unconditional, on 28x28
+--                binary images, batch 64, h 32, 7 gated layers (a 7x7 first, then 3x3) of a
+--                vertical and a horizontal stack, tanh(a) sigmoid(b) gates (gan's fused
+--                F.gate; torch: chunk, tanh, sigmoid, mul), two 1x1 layers: one Adam step
+--                (1e-3, betas 0.9, 0.999) on the mean NLL
 --    gan3d       3D-GAN 32^3 (gan.models.gan3d), batch 32, z 200, ngf = ndf = 32:
 --                conv_transpose3d G, conv3d D with batch norm. G(z) under no_grad, D's
 --                accuracy on real and fake under no_grad (the adaptive check; the D update
@@ -256,6 +261,17 @@ local cases = {
    pixelcnn = function()
       local pc = require("gan.models.pixelcnn")
       local net = pc.Network { h = 32, blocks = 6 }
+      local opt = adam(net:parameters(), 1e-3, 0.9, 0.999)
+      local x = gan.rand({ 64, 1, 28, 28 }):gt(0.5):float()
+      return function()
+         opt:zero_grad()
+         pc.nll(net(x), x):mean():backward()
+         opt:step()
+      end
+   end,
+   gated_pixelcnn = function()
+      local pc, gp = require("gan.models.pixelcnn"), require("gan.models.gated_pixelcnn")
+      local net = gp.Network { h = 32, layers = 7 }
       local opt = adam(net:parameters(), 1e-3, 0.9, 0.999)
       local x = gan.rand({ 64, 1, 28, 28 }):gt(0.5):float()
       return function()

@@ -744,6 +744,64 @@ def pixelcnn():
     return step
 
 
+# ---------------------------------------------------------------- gated PixelCNN (gated_pixelcnn)
+
+def gate(x):
+    a, b = x.chunk(2, 1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedLayer(nn.Module):
+    """gan.models.gated_pixelcnn's layer: a vertical stack over the rows above (and the
+    current one, shifted down before it reaches the horizontal stack), a horizontal stack
+    over the row to the left, each gated; a residual connection after the first layer."""
+
+    def __init__(self, cin, h, k, first):
+        super().__init__()
+        self.k, self.first = k, first
+        self.v = nn.Conv2d(cin, 2 * h, (k // 2 + 1, k))
+        self.v_to_h = nn.Conv2d(2 * h, 2 * h, 1)
+        self.h = nn.Conv2d(cin, 2 * h, (1, k // 2 + 1))
+        self.h_out = nn.Conv2d(h, h, 1)
+
+    def forward(self, v, hx):
+        k = self.k
+        vf = self.v(F.pad(v, (k // 2, k // 2, k // 2, 0)))
+        hin = F.pad(hx, (1, 0, 0, 0))[:, :, :, :hx.shape[3]] if self.first else hx
+        down = F.pad(vf, (0, 0, 1, 0))[:, :, :vf.shape[2]]
+        hf = self.h(F.pad(hin, (k // 2, 0, 0, 0))) + self.v_to_h(down)
+        h_new = self.h_out(gate(hf))
+        if not self.first:
+            h_new = h_new + hx
+        return gate(vf), h_new
+
+
+class GatedPixelCNN(nn.Module):
+    def __init__(self, h=32, layers=7):
+        super().__init__()
+        self.layers = nn.ModuleList([GatedLayer(1, h, 7, True)] + [GatedLayer(h, h, 3, False) for _ in range(layers - 1)])
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, 1, 1))
+
+    def forward(self, x):
+        v, hx = x, x
+        for layer in self.layers:
+            v, hx = layer(v, hx)
+        return self.out(hx)
+
+
+def gated_pixelcnn():
+    net = GatedPixelCNN()
+    opt = adam(net.parameters(), 1e-3, 0.9, 0.999)
+    x = (torch.rand(64, 1, 28, 28) > 0.5).float()
+
+    def step():
+        opt.zero_grad()
+        nll = F.binary_cross_entropy_with_logits(net(x), x, reduction="none").flatten(1).sum(1)
+        nll.mean().backward()
+        opt.step()
+    return step
+
+
 # ---------------------------------------------------------------- 3D-GAN (gan3d)
 
 def gan3d():
@@ -781,7 +839,8 @@ def gan3d():
 
 cases = {"dcgan32": lambda: dcgan(32, 1, 32), "dcgan64": lambda: dcgan(64, 3, 64),
          "cyclegan64": cyclegan64, "wgan_gp32": wgan_gp32, "biggan32": biggan32, "stylegan32": stylegan32,
-         "pix2pix64": pix2pix64, "srgan": srgan, "pixelcnn": pixelcnn, "gan3d": gan3d}
+         "pix2pix64": pix2pix64, "srgan": srgan, "pixelcnn": pixelcnn, "gated_pixelcnn": gated_pixelcnn,
+         "gan3d": gan3d}
 bf16 = name.endswith("_bf16")
 base = name[:-5] if bf16 else name
 if base.startswith("dcgan_s"):   # dcgan_s<S>_b<B>: the grid of bench/scaling.sh
