@@ -123,6 +123,19 @@ local function frozen(net, fn)
    net:requires_grad_(true)
 end
 
+-- One Adam step (1e-3, betas 0.9, 0.999) of a PixelCNN-style network on the mean NLL of a
+-- fixed batch of 64 binary 28x28 images.
+local function pixelcnn_step(net)
+   local pc = require("gan.models.pixelcnn")
+   local opt = adam(net:parameters(), 1e-3, 0.9, 0.999)
+   local x = gan.rand({ 64, 1, 28, 28 }):gt(0.5):float()
+   return function()
+      opt:zero_grad()
+      pc.nll(net(x), x):mean():backward()
+      opt:step()
+   end
+end
+
 local cases = {
    dcgan32 = function() return dcgan(32, 1, 32) end,
    dcgan64 = function() return dcgan(64, 3, 64) end,
@@ -258,27 +271,9 @@ local cases = {
          oG:step()
       end
    end,
-   pixelcnn = function()
-      local pc = require("gan.models.pixelcnn")
-      local net = pc.Network { h = 32, blocks = 6 }
-      local opt = adam(net:parameters(), 1e-3, 0.9, 0.999)
-      local x = gan.rand({ 64, 1, 28, 28 }):gt(0.5):float()
-      return function()
-         opt:zero_grad()
-         pc.nll(net(x), x):mean():backward()
-         opt:step()
-      end
-   end,
+   pixelcnn = function() return pixelcnn_step(require("gan.models.pixelcnn").Network { h = 32, blocks = 6 }) end,
    gated_pixelcnn = function()
-      local pc, gp = require("gan.models.pixelcnn"), require("gan.models.gated_pixelcnn")
-      local net = gp.Network { h = 32, layers = 7 }
-      local opt = adam(net:parameters(), 1e-3, 0.9, 0.999)
-      local x = gan.rand({ 64, 1, 28, 28 }):gt(0.5):float()
-      return function()
-         opt:zero_grad()
-         pc.nll(net(x), x):mean():backward()
-         opt:step()
-      end
+      return pixelcnn_step(require("gan.models.gated_pixelcnn").Network { h = 32, layers = 7 })
    end,
    gan3d = function()
       local m = require("gan.models.gan3d")
