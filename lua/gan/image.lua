@@ -186,6 +186,25 @@ function image.grid(batch, opts)
    return out
 end
 
+--- Interleaves batches of one shape image by image: the first image of each batch in
+-- list order, then the second of each, and so on, as one (N k, C, H, W) batch; with grid's
+-- nrow a multiple of k, each row shows corresponding images side by side (input, output,
+-- target).
+-- @tparam {Tensor,...} list k batches (N, C, H, W) of one size
+-- @treturn Tensor (N k, C, H, W)
+function image.interleave(list)
+   if type(list) ~= "table" or #list == 0 then error("interleave: expected a non-empty list of batches", 2) end
+   for i, b in ipairs(list) do
+      check_image(b, ("interleave (batch %d)"):format(i))
+      if b:dim() ~= 4 then error(("interleave: batch %d is not (N, C, H, W)"):format(i), 2) end
+      local want, got = table.concat(list[1]:size(), ", "), table.concat(b:size(), ", ")
+      if got ~= want then error(("interleave: batch %d has size {%s}, batch 1 {%s}"):format(i, got, want), 2) end
+   end
+   local n = list[1]:size(1)
+   local s = require("gan.tensor").stack(list, 2)
+   return s:reshape(n * #list, s:size(3), s:size(4), s:size(5))
+end
+
 --- grid() then save().
 -- @tparam string path
 -- @tparam Tensor batch (N, C, H, W)

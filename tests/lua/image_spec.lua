@@ -535,6 +535,28 @@ describe("gan.image", function()
          assert.is_false(g.requires_grad)
       end)
 
+      it("interleave takes the i-th image of every batch in turn", function()
+         local a = gan.rand({ 3, 2, 2, 3 }, { generator = gan.Generator(6) })
+         local b, c = a + 10, a * -1
+         local r = image.interleave({ a, b, c })
+         assert.are.same({ 9, 2, 2, 3 }, r:size())
+         for i = 1, 3 do
+            for j, src in ipairs { a, b, c } do
+               H.close(r[(i - 1) * 3 + j], H.flat(src[i]), 0, ("image %d of batch %d"):format(i, j))
+            end
+         end
+         H.close(image.interleave({ a }), H.flat(a), 0, "one batch is itself")
+      end)
+
+      it("interleave names the batch that does not fit", function()
+         local a = gan.zeros({ 2, 1, 2, 2 })
+         assert.has_error(function() image.interleave({ a, gan.zeros({ 3, 1, 2, 2 }) }) end,
+            "interleave: batch 2 has size {3, 1, 2, 2}, batch 1 {2, 1, 2, 2}")
+         assert.has_error(function() image.interleave({ a, a[1] }) end, "interleave: batch 2 is not (N, C, H, W)")
+         assert.has_error(function() image.interleave({}) end, "interleave: expected a non-empty list of batches")
+         assert.has_error(function() image.interleave({ a, "x" }) end, "interleave (batch 2): expected an image tensor, got string")
+      end)
+
       it("save_grid writes the grid as a PNG", function()
          local batch = gan.rand({ 6, 3, 5, 4 }, { generator = gan.Generator(5) })
          image.save_grid(dir .. "/grid.png", batch, { nrow = 4, padding = 1, pad_value = 1 })

@@ -23,6 +23,7 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
 local config = require("gan.config")
+local image = require("gan.image")
 local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
@@ -240,14 +241,7 @@ end
 function M:sample()
    local x, _, mask = held_out(self, 16)
    local done = completed(self, x, mask)
-   local holed = x * (1 - mask)
-   local rows = {}
-   for i = 1, x:size(1) do
-      rows[#rows + 1] = holed:narrow(1, i, 1)
-      rows[#rows + 1] = done:narrow(1, i, 1)
-      rows[#rows + 1] = x:narrow(1, i, 1)
-   end
-   return core.cat(rows, 1), { nrow = 6 }
+   return image.interleave({ x * (1 - mask), done, x }), { nrow = 6 }
 end
 
 --- On opts.n held-out images (2,000 of the test split, fixed holes): the PSNR inside the

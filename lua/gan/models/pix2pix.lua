@@ -23,6 +23,7 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
 local config = require("gan.config")
+local image = require("gan.image")
 local range, choice = config.range, config.choice
 
 local TASKS = { "line2color", "labels2color", "edges2emoji" }
@@ -182,14 +183,7 @@ end
 function M:sample()
    local x, y = held_out(self, 8)
    local out = self.run_eval_chunked(self:sampler("G"), 50, x)
-   local shown_x = shown(x)
-   local rows = {}
-   for i = 1, x:size(1) do
-      rows[#rows + 1] = shown_x:narrow(1, i, 1)
-      rows[#rows + 1] = out:narrow(1, i, 1)
-      rows[#rows + 1] = y:narrow(1, i, 1)
-   end
-   return core.cat(rows, 1), { nrow = 6 }
+   return image.interleave({ shown(x), out, y }), { nrow = 6 }
 end
 
 --- On opts.n held-out pairs (1,000, or all there are; fewer are spread over the split):

@@ -20,6 +20,7 @@ local data = require("gan.data")
 local metrics = require("gan.metrics")
 local no_grad = require("gan.autograd").no_grad
 local config = require("gan.config")
+local image = require("gan.image")
 local range, choice = config.range, config.choice
 
 local M = require("gan.train.model").define {
@@ -201,15 +202,8 @@ function M:sample()
    local k = self.cfg.data.scale
    local lr = M.downscale(hr, k)
    local sr = self.run_eval(self:sampler("G"), lr)
-   local rows = {}
-   for i = 1, hr:size(1) do
-      local function one(x) return x:narrow(1, i, 1) end
-      rows[#rows + 1] = one(F.interpolate(lr, { scale_factor = k, mode = "nearest" }))
-      rows[#rows + 1] = one(F.interpolate(lr, { scale_factor = k, mode = "bicubic" })):clamp(-1, 1)
-      rows[#rows + 1] = one(sr)
-      rows[#rows + 1] = one(hr)
-   end
-   return core.cat(rows, 1), { nrow = 4 }
+   return image.interleave({ F.interpolate(lr, { scale_factor = k, mode = "nearest" }),
+      F.interpolate(lr, { scale_factor = k, mode = "bicubic" }):clamp(-1, 1), sr, hr }), { nrow = 4 }
 end
 
 --- On opts.n held-out images (1,000; the test split, never trained on): PSNR and SSIM on
