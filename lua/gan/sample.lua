@@ -8,7 +8,8 @@
 -- The run's model is rebuilt as `gan eval` does (gan.eval.load: best checkpoint, else the
 -- latest; EMA weights with standing statistics when kept). Samples come from the model's
 -- network G through model:latent (for conditional models the latent includes the classes);
--- a model without G (VAE, PixelCNN, CycleGAN) gives its own sheet (model:sample()).
+-- a model without such a G (VAE, PixelCNN, CycleGAN; pix2pix and the other models whose G
+-- maps inputs; text-to-image models without --text) gives its own sheet (model:sample()).
 -- @module gan.sample
 local core = require("gan.core")
 local image = require("gan.image")
@@ -55,7 +56,7 @@ function S.sample(dir, opts)
    local n = opts.n or 64
    if opts.text then   -- a prompt: text-to-image models
       if not model.sample_text then
-         error(("gan sample: %s takes no text (--text is for text-to-image models: gancls)"):format(model.name), 0)
+         error(("gan sample: %s takes no text (--text is for text-to-image models: gancls, stackgan)"):format(model.name), 0)
       end
       local imgs, unknown = model:sample_text(opts.text, n, opts.seed)
       local note = #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
@@ -63,8 +64,11 @@ function S.sample(dir, opts)
    end
    if not G or model.sample_text then
       local imgs, o = model:sample()
-      return imgs, o and o.nrow or 8, ("%s has no generator G to draw %d samples from: this is its own sheet"):format(
-         model.name, n)
+      local why = model.sample_text and "draws from text (--text for a prompt)"
+         or model.networks.G and "has a generator G of inputs, not of noise"
+         or "has no generator G"
+      return imgs, o and o.nrow or 8, ("%s %s: its own sheet of held-out examples instead of %d samples"):format(
+         model.name, why, n)
    end
    local g = core.Generator(opts.seed or 1)
    local parts = {}
@@ -122,7 +126,7 @@ S.commands = {
                if t and t > 0 then return t end
                return nil, ("--truncation: expected a number > 0, got '%s'"):format(v)
             end)
-         cmd:option("--text", "A description to draw (text-to-image models: gancls).")
+         cmd:option("--text", "A description to draw (text-to-image models: gancls, stackgan).")
          cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
          cmd:option("--out", "The PNG to write.")
       end,

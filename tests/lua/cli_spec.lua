@@ -293,6 +293,23 @@ describe("gan sample and gan interpolate #release_only", function()
       assert.matches("gan interpolate: 2 rows of 5 %-> .-/interpolate_s1.png\n", r.stdout)
    end)
 
+   it("gives the model's own sheet, and says why, when its G does not draw from noise", function()
+      local r = C.gan_run({ "run", C.root .. "/experiments/inpaint.lua", "--set", "train.steps=1", "--set",
+         "train.checkpoint_every=1", "--set", "train.sample_every=0", "--set", "run.root=" .. root, "--set",
+         "run.name=p" })
+      assert.are.equal(0, r.code, r.stderr)
+      local out = root .. "/inpaint.png"
+      r = C.gan_run({ "sample", root .. "/inpaint/p", "-n", "9", "--out", out })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("inpaint has a generator G of inputs, not of noise: its own sheet of held-out examples "
+         .. "instead of 9 samples\ngan sample: 48 images -> " .. out .. "\n", r.stdout)
+      -- the sheet is model:sample()'s: holed | completed | original, six images a row
+      local gan = require("gan")
+      local model = gan.eval.load(root .. "/inpaint/p")
+      local want = gan.image.grid(model:sample(), { nrow = 6, range = { -1, 1 } })
+      assert.is_true((gan.image.load(out, { channels = 1 }) - want):abs():max():item() <= 0.5 / 255 + 1e-6)
+   end)
+
    it("names what is wrong", function()
       local r = C.gan_run({ "sample", dir, "--truncation", "0.5" })
       assert.are.equal(1, r.code)
@@ -306,7 +323,8 @@ describe("gan sample and gan interpolate #release_only", function()
       assert.matches("^gan: %-%-truncation: expected a number > 0, got '0'\n", r.stderr)
       r = C.gan_run({ "sample", dir, "--text", "red apple" })
       assert.are.equal(1, r.code)
-      assert.are.equal("gan sample: dcgan takes no text (--text is for text-to-image models: gancls)\n", r.stderr)
+      assert.are.equal("gan sample: dcgan takes no text (--text is for text-to-image models: gancls, stackgan)\n",
+         r.stderr)
       r = C.gan_run({ "sample", root .. "/nothing" })   -- no position inside gan's modules
       assert.are.equal(1, r.code)
       assert.matches("^gan sample: gan.run.open: no config.yaml in .*/nothing\n$", r.stderr)
