@@ -1,6 +1,7 @@
 --- `gan eval RUN_DIR`: rebuilds a run's model from its config.yaml (the model named by
 -- model.name), loads the weights of its best checkpoint (else the latest), asks the
--- model to measure itself (its evaluate method) and writes RUN_DIR/eval.json.
+-- model to measure itself (its evaluate method) and writes RUN_DIR/eval.json (for a
+-- checkpoint named with --checkpoint, RUN_DIR/eval_<its name>.json).
 -- @module gan.eval
 local E = {}
 
@@ -9,9 +10,13 @@ local function fmt(v)
    return tostring(v)
 end
 
-local function write_json(dir, res)
-   local out = io.open(dir .. "/eval.json", "wb")
-   if out then out:write(require("gan.run").json_object(res), "\n"); out:close() end
+-- Where an evaluation is kept: RUN_DIR/eval.json for the run's own (best, else latest)
+-- checkpoint; eval_<checkpoint's name>.json for one named with --checkpoint, so that
+-- measuring an earlier checkpoint never replaces the run's evaluation.
+local function json_path(dir, checkpoint)
+   if not checkpoint then return dir .. "/eval.json" end
+   local name = checkpoint:match("([^/]+)$"):gsub("%.safetensors$", "")
+   return ("%s/eval_%s.json"):format(dir, name)
 end
 
 local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
@@ -104,7 +109,9 @@ function E.evaluate(dir, opts)
    local res = model:evaluate { n = opts.n or 10000, classifier = opts.classifier, dir = dir,
       tstr_epochs = opts.tstr_epochs }
    res.checkpoint, res.step = path, step
-   write_json(dir, res)
+   local run = require("gan.run")
+   local ok, err = pcall(run.write_atomic, json_path(dir, opts.checkpoint), run.json_object(res) .. "\n")
+   if not ok then error("gan eval: " .. tostring(err):gsub("^[^\n]-:%d+: ", ""), 0) end
    return res
 end
 
@@ -116,7 +123,8 @@ E.command = {
       .. "(else the latest; the EMA weights when the run kept them) and runs the model's "
       .. "evaluation: for generators FID, KID, precision/recall and the class histogram of "
       .. "--n samples against the real test split on the reference classifier's features; "
-      .. "for CycleGAN the held-out emoji pairs (eval.png shows them). Writes RUN_DIR/eval.json. "
+      .. "for CycleGAN the held-out emoji pairs (eval.png shows them). Writes RUN_DIR/eval.json "
+      .. "(RUN_DIR/eval_<name>.json for a checkpoint named with --checkpoint, leaving eval.json as it is). "
       .. "'gan models' lists the models.",
    setup = function(cmd)
       cmd:argument("run_dir", "The run directory.")

@@ -52,13 +52,25 @@ local function mkdir_p(path)
    return created
 end
 
-local function write_atomic(path, text)
+--- Writes a whole file atomically: to path .. ".tmp", then renamed over path, so a reader
+-- (or a crash) never sees half of it.
+-- @tparam string path
+-- @tparam string text
+-- @raise naming the file and the system's reason when it cannot be written
+function run.write_atomic(path, text)
    local tmp = path .. ".tmp"
-   local f = assert(io.open(tmp, "wb"))
-   f:write(text)
-   f:close()
-   assert(os.rename(tmp, path))
+   local f, err = io.open(tmp, "wb")
+   local ok = f ~= nil
+   if f then
+      ok, err = f:write(text)
+      local closed, close_err = f:close()
+      if ok and not closed then ok, err = false, close_err end
+      if ok then ok, err = os.rename(tmp, path) end
+      if not ok then os.remove(tmp) end
+   end
+   if not ok then error(("cannot write %s: %s"):format(path, tostring(err)), 2) end
 end
+local write_atomic = run.write_atomic
 
 local function shell_word(s)
    s = tostring(s)

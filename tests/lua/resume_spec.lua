@@ -217,6 +217,15 @@ describe("experiment resume after kill -9 #release_only", function()
       for c = 0, 9 do s = s + res["class_" .. c] end
       assert(math.abs(s - 1) < 1e-9)
       assert.truthy(out:match("fid +" .. ("%.6g"):format(res.fid):gsub("%.", "%%."):gsub("%-", "%%-")), out)
+      -- a checkpoint named with --checkpoint is measured into eval_<its name>.json; eval.json stays
+      local ck = full .. "/checkpoints/step_000040.safetensors"
+      code, out = gan_cmd({ "eval", full, "--n", "50", "--classifier", clf, "--checkpoint", ck }, dir .. "/eval3.log")
+      assert.are.equal(0, code, out)
+      local named = cjson.decode(read_all(full .. "/eval_step_000040.json"))
+      assert.are.equal(50, named.n_samples)
+      assert.are.equal(ck, named.checkpoint)
+      assert.are.equal(100, cjson.decode(read_all(full .. "/eval.json")).n_samples)
+      assert.is_false(exists(full .. "/eval_step_000040.json.tmp"))
       -- a missing classifier file is a clean error
       code, out = gan_cmd({ "eval", full, "--n", "10", "--classifier", dir .. "/nope.safetensors" }, dir .. "/eval2.log")
       assert.are_not.equal(0, code)
