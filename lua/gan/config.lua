@@ -24,6 +24,7 @@
 -- @module gan.config
 
 local yaml = require("yaml")
+local files = require("gan.files")
 
 local config = {}
 
@@ -532,10 +533,8 @@ local function file_where(path)
 end
 
 local function read_file(path)
-   local f, err = io.open(path, "rb")
-   if not f then error(("config: cannot read %s"):format(err), 0) end
-   local text = f:read("a")
-   f:close()
+   local text, err = files.read(path)
+   if not text then error(("config: cannot read %s"):format(err), 0) end
    return text
 end
 
@@ -892,18 +891,8 @@ end
 -- @tparam string path
 -- @tparam table cfg
 function config.write(path, cfg)
-   local text = config.dump(cfg)
-   local tmp = path .. ".tmp"
-   local f, err = io.open(tmp, "wb")
-   if not f then error("config.write: " .. err, 2) end
-   local ok, werr = f:write(text)
-   if ok then ok, werr = f:flush() end
-   f:close()
-   if ok then ok, werr = os.rename(tmp, path) end
-   if not ok then
-      os.remove(tmp)
-      error("config.write: " .. tostring(werr), 2)
-   end
+   local ok, err = pcall(files.write_atomic, path, config.dump(cfg))
+   if not ok then error("config.write: " .. tostring(err), 2) end
 end
 
 return config

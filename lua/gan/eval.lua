@@ -3,6 +3,9 @@
 -- model to measure itself (its evaluate method) and writes RUN_DIR/eval.json (for a
 -- checkpoint named with --checkpoint, RUN_DIR/eval_<its name>.json).
 -- @module gan.eval
+local files = require("gan.files")
+local exists = files.exists
+
 local E = {}
 
 local function fmt(v)
@@ -19,7 +22,6 @@ local function json_path(dir, checkpoint)
    return ("%s/eval_%s.json"):format(dir, name)
 end
 
-local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
 
 -- A run of an experiment script whose model, or loss, is its own (defined in the script,
 -- not a file of gan.models): the script (command.txt names it and the directory it ran in)
@@ -109,9 +111,8 @@ function E.evaluate(dir, opts)
    local res = model:evaluate { n = opts.n or 10000, classifier = opts.classifier, dir = dir,
       tstr_epochs = opts.tstr_epochs }
    res.checkpoint, res.step = path, step
-   local run = require("gan.run")
-   local ok, err = pcall(run.write_atomic, json_path(dir, opts.checkpoint), run.json_object(res) .. "\n")
-   if not ok then error("gan eval: " .. tostring(err):gsub("^[^\n]-:%d+: ", ""), 0) end
+   local ok, err = pcall(files.write_atomic, json_path(dir, opts.checkpoint), require("gan.run").json_object(res) .. "\n")
+   if not ok then error("gan eval: " .. tostring(err), 0) end
    return res
 end
 

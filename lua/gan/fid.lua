@@ -129,7 +129,7 @@ function M.compare(dir_a, dir_b, o)
          local key = fnv1a(table.concat(files, "\n") .. ("|%d|%d|%d|%d|%d"):format(size, channels, o.epochs or 10,
             a:size(1), o.seed or 1))
          local dir = require("gan.data").data_dir() .. "/fid_features"
-         os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+         require("gan.files").mkdir_p(dir)
          cache = dir .. "/" .. key .. ".safetensors"
       end
       clf, name = M.train_features(a, labels, { epochs = o.epochs, seed = o.seed, cache = cache, dir = dir_a })

@@ -16,6 +16,7 @@
 local cjson = require("cjson")
 local plot = require("gan.plot")
 local run = require("gan.run")
+local files = require("gan.files")
 
 local report = {}
 
@@ -24,13 +25,7 @@ report.max_sheets = 12
 --- A series longer than this is reduced to as many bucket means.
 report.max_points = 2000
 
-local function read_file(path)
-   local f = io.open(path, "rb")
-   if not f then return nil end
-   local text = f:read("a")
-   f:close()
-   return text
-end
+local read_file = files.read
 
 local function escape(s)
    return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
@@ -420,13 +415,8 @@ function report.write(dir)
    dir = dir:gsub("(.)/+$", "%1")
    local html = report.html(dir)
    local path = dir .. "/report.html"
-   local tmp = path .. ".tmp"
-   local f, err = io.open(tmp, "wb")
-   if not f then error("gan report: " .. err, 0) end
-   f:write(html)
-   f:close()
-   local ok, rerr = os.rename(tmp, path)
-   if not ok then error("gan report: " .. rerr, 0) end
+   local ok, err = pcall(files.write_atomic, path, html)
+   if not ok then error("gan report: " .. tostring(err), 0) end
    return path
 end
 

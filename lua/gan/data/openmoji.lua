@@ -108,7 +108,7 @@ function O.entries()
    return out
 end
 
-local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
+local exists = require("gan.files").exists
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -158,7 +158,7 @@ function O.prepare(size)
    local entries = O.entries()
    local dir = D.data_dir() .. "/openmoji_" .. size
    for _, sub in ipairs { "render_color", "render_line", "color", "line", "labels" } do
-      os.execute("mkdir -p " .. shell_quote(dir .. "/" .. sub))
+      require("gan.files").mkdir_p(dir .. "/" .. sub)
    end
    local jobs = {}
    for _, e in ipairs(entries) do

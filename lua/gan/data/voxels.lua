@@ -131,7 +131,8 @@ function V.voxelize(obj, S)
    return (solid * (1 - hole)):float()
 end
 
-local function exists(path) return require("lfs").attributes(path, "mode") ~= nil end
+local files = require("gan.files")
+local exists = files.exists
 
 --- The voxel data set: n_per_class objects of each class, (1, S, S, S) occupancies in
 -- {0, 1} with labels 0-3 (V.CLASSES), generated from `seed` and the split and cached in
@@ -166,7 +167,7 @@ function V.dataset(opts)
       end
       images, labels = core.cat(parts, 1), core.tensor(labs, { dtype = "int64" })
       if opts.cache ~= false then
-         os.execute("mkdir -p '" .. D.data_dir():gsub("'", "'\\''") .. "'")
+         files.mkdir_p(D.data_dir())
          require("gan.serialize").save(path .. ".tmp", { images = images, labels = labels })
          os.rename(path .. ".tmp", path)
       end

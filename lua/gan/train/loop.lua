@@ -17,6 +17,7 @@ local is_tensor = require("gan.tensor").is_tensor
 local dist = require("gan.dist")
 local health = require("gan.train.health")
 local Replay = require("gan.train.replay")
+local files = require("gan.files")
 
 local L = {}
 
@@ -104,11 +105,7 @@ local function truncate_logs(dir, step)
             if s and s <= step and line:sub(-1) == "}" then keep[#keep + 1] = line end
          end
          f:close()
-         local tmp = path .. ".tmp"
-         local out = assert(io.open(tmp, "wb"))
-         if #keep > 0 then out:write(table.concat(keep, "\n"), "\n") end
-         out:close()
-         assert(os.rename(tmp, path))
+         files.write_atomic(path, #keep > 0 and table.concat(keep, "\n") .. "\n" or "")
       end
    end
 end
