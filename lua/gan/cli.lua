@@ -92,10 +92,12 @@ local function traceback_handler(e)
       e = (type(mt) == "table" and mt.__tostring) and tostring(e)
          or ("(error object is a %s value)"):format(type(e))
    end
-   -- A message without a "file:line:" position is one of gan's own, complete in itself
-   -- (a bad config, a missing file): no traceback. A position inside gan's modules is
-   -- dropped from the message; the user's frames below show where their code called.
-   if not e:match("^[^\n:]*:%d+:") then return e end
+   -- A message without a Lua chunk's "file.lua:line:" position is one of gan's own,
+   -- complete in itself (a bad config, whose position is in the YAML file, a missing file):
+   -- no traceback. A position inside gan's modules is dropped from the message; the user's
+   -- frames below show where their code called.
+   local chunk = e:match("^([^\n:]*):%d+:")
+   if not chunk or not (chunk:match("%.lua$") or chunk:match("^%[string ")) then return e end
    e = without_gan_position(e)
    local tb = debug.traceback(e, 2)
    -- Frames below the script are gan's own (xpcall, cli, bin/gan): not the user's business.

@@ -375,7 +375,11 @@ local function describe(node)
    if node.kind == "map" then return "a mapping" end
    local v = scalar_value(node)
    if v == nil then return "null" end
-   if type(v) == "string" then return ("string %q"):format(v) end
+   if type(v) == "string" then
+      -- a long string (a whole file that is not YAML) is shown by its start
+      if #v > 60 then return ("string %q... (%d characters)"):format(v:sub(1, 60), #v) end
+      return ("string %q"):format(v)
+   end
    if math.type(v) == "integer" then return "integer " .. v end
    if type(v) == "number" then return "float " .. config.format_number(v) end
    return "boolean " .. tostring(v)

@@ -530,6 +530,9 @@ function run.from_args(experiment, defaults, argv, opts)
          error(("%s: --resume continues a run with its own config.yaml; other arguments are not "
             .. "allowed (%s)"):format(experiment, table.concat(args, " ")), 0)
       end
+      if not files.exists(resume .. "/config.yaml") then
+         error(("%s: --resume %s: no config.yaml there, so not a run directory"):format(experiment, resume), 0)
+      end
       r = run.open(resume, defaults)
       cfg = r.config
    else

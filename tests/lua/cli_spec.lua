@@ -200,6 +200,31 @@ describe("experiment scripts on the command line #release_only", function()
       assert.matches("^gan: [^\n]*train.steps: expected an integer in %[1, inf%), got %-5\n$", r.stderr)
    end)
 
+   it("a config file that is not YAML settings, or a --resume that is not a run, is one line", function()
+      -- a bad value in a YAML file: its position is the file's line, not a traceback's
+      local yaml = tmp() .. ".yaml"
+      local f = assert(io.open(yaml, "wb"))
+      f:write("train:\n  steps: abc\n")
+      f:close()
+      local r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--config", yaml })
+      assert.are.equal(1, r.code)
+      assert.are.equal(("gan: %s:2: train.steps: expected an integer, got string \"abc\"\n"):format(yaml), r.stderr)
+      -- a long text that is no mapping is shown by its first 60 characters
+      f = assert(io.open(yaml, "wb"))
+      f:write(string.rep("x", 100), "\n")
+      f:close()
+      r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--config", yaml })
+      assert.are.equal(1, r.code)
+      assert.are.equal(("gan: %s:1: the top level must be a mapping, got string \"%s\"... (100 characters)\n")
+         :format(yaml, string.rep("x", 60)), r.stderr)
+      os.remove(yaml)
+      local nothing = tmp()
+      r = C.gan_run({ "run", C.root .. "/experiments/dcgan.lua", "--resume", nothing })
+      assert.are.equal(1, r.code)
+      assert.are.equal(("gan: dcgan: --resume %s: no config.yaml there, so not a run directory\n"):format(nothing),
+         r.stderr)
+   end)
+
    it("an error inside a Sequential names the layer; the traceback shows the user's lines, not gan's", function()
       local script = C.script([[
          local gan = require "gan"
