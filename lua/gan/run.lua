@@ -260,7 +260,9 @@ function Run:checkpoint_path(step)
 end
 
 -- The step checkpoints, oldest first: {{step =, path =}, ...}.
-local function step_checkpoints(self)
+--- The run's step checkpoints (not best.safetensors), oldest first.
+-- @treturn {{step=int, path=string},...}
+function Run:checkpoints()
    local list = {}
    local dir = self.dir .. "/checkpoints"
    for file in lfs.dir(dir) do
@@ -270,6 +272,7 @@ local function step_checkpoints(self)
    table.sort(list, function(a, b) return a.step < b.step end)
    return list
 end
+local step_checkpoints = Run.checkpoints
 
 --- The latest step checkpoint, for resuming.
 -- @treturn[1] string its path

@@ -314,6 +314,29 @@ describe("exact resume of the toy model", function()
       assert.has_error(function() gan.train.resume(m2, l2, empty) end, "resume: the run has no checkpoint to resume from")
       H.rm_rf(dir)
    end)
+
+   it("a damaged latest checkpoint is named with the one before it; moved aside, the run resumes from that", function()
+      local dir = H.tmpdir()
+      local run = gan.run.new { experiment = "toy", name = "damaged", root = dir, config = {} }
+      local model, loader = with_checkpoints()()
+      gan.train.fit(model, { data = loader, run = run, steps = 10, progress = false })
+      run:close()
+      local latest, before = run.dir .. "/checkpoints/step_000010.safetensors", run.dir .. "/checkpoints/step_000005.safetensors"
+      local bytes = H.read_all(latest)
+      local f = assert(io.open(latest, "wb"))
+      f:write(bytes:sub(1, #bytes - 16))   -- the tensor data cut short
+      f:close()
+      local run2 = gan.run.open(run.dir)
+      local m2, l2 = with_checkpoints()()
+      local ok, err = pcall(gan.train.resume, m2, l2, run2)
+      assert.is_false(ok)
+      assert.truthy(err:find("^gan.load: " .. latest:gsub("%p", "%%%0") .. ": tensor .* %(truncated%?%)\n"), err)
+      assert.truthy(err:find("\n(the run also has " .. before .. ": if the latest checkpoint is damaged, move it aside "
+         .. "and resume again to continue from that one)", 1, true), err)
+      os.rename(latest, latest .. ".damaged")
+      assert.are.equal(5, gan.train.resume(m2, l2, gan.run.open(run.dir)))
+      H.rm_rf(dir)
+   end)
 end)
 
 describe("gan.train.trial (one resumable run of a study)", function()

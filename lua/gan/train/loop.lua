@@ -136,7 +136,17 @@ function L.resume(model, loader, run)
             rng = s
          end }
    end
-   local extra = serialize.load_checkpoint(path, o)
+   local ok, extra = pcall(serialize.load_checkpoint, path, o)
+   if not ok then
+      -- a damaged latest file (a disk fault: the writes are atomic) leaves the one before it
+      local list = run:checkpoints()
+      local before = #list > 1 and list[#list - 1].path
+      if before then
+         extra = ("%s\n(the run also has %s: if the latest checkpoint is damaged, move it aside and resume "
+            .. "again to continue from that one)"):format(tostring(extra), before)
+      end
+      error(extra, 0)
+   end
    model.step, model.last_checkpoint, model._health_state = extra.step, path, extra.health
    model.seconds = extra.seconds or 0
    if dist.active() then
