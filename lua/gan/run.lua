@@ -259,7 +259,6 @@ function Run:checkpoint_path(step)
    return ("%s/checkpoints/step_%06d.safetensors"):format(self.dir, step)
 end
 
--- The step checkpoints, oldest first: {{step =, path =}, ...}.
 --- The run's step checkpoints (not best.safetensors), oldest first.
 -- @treturn {{step=int, path=string},...}
 function Run:checkpoints()
@@ -272,14 +271,13 @@ function Run:checkpoints()
    table.sort(list, function(a, b) return a.step < b.step end)
    return list
 end
-local step_checkpoints = Run.checkpoints
 
 --- The latest step checkpoint, for resuming.
 -- @treturn[1] string its path
 -- @treturn[1] int its step
 -- @treturn[2] nil when there is none
 function Run:latest_checkpoint()
-   local list = step_checkpoints(self)
+   local list = self:checkpoints()
    local last = list[#list]
    if last then return last.path, last.step end
    return nil
@@ -296,7 +294,7 @@ function Run:keep_checkpoints(k)
    for _, sub in ipairs { "checkpoints", "samples" } do
       if exists(self.dir .. "/" .. sub) then core.remove_stale_temporaries(self.dir .. "/" .. sub) end
    end
-   local list, removed = step_checkpoints(self), {}
+   local list, removed = self:checkpoints(), {}
    for i = 1, #list - k do
       os.remove(list[i].path)
       removed[#removed + 1] = list[i].path
