@@ -186,6 +186,34 @@ describe("IcGAN's skin-tone evaluation", function()
    end)
 end)
 
+describe("PixelCNN's learning-rate decay", function()
+   it("constant up to train.decay_start, then linear towards 0 at train.steps; resumes exactly; refused past the end", function()
+      local M = models.pixelcnn
+      local function build(train)
+         gan.manual_seed(0)
+         local cfg = H.config(M, { model = { h = 4, blocks = 1, n_samples = 1 }, data = { batch_size = 8 },
+            train = gan.config.merge({ steps = 6, lr = 1e-3 }, train) })
+         return M.new(cfg), gan.data.DataLoader(M.dataset(cfg), { batch_size = 8, generator = gan.Generator(5) })
+      end
+      local model, loader = build { decay_start = 2 }
+      local lrs = {}
+      gan.train.fit(model, { data = loader, hooks = { on_step = function(_, step, l) lrs[step] = l.lr_net end } })
+      -- step s trains at lr (1 - max(0, s - 1 - 2) / (6 - 2))
+      for s = 1, 6 do
+         assert.is_true(math.abs(lrs[s] - 1e-3 * (1 - math.max(0, s - 3) / 4)) < 1e-12, ("step %d: %g"):format(s, lrs[s]))
+      end
+      -- without it the rate stays
+      local flat, l2 = build {}
+      local last
+      gan.train.fit(flat, { data = l2, hooks = { on_step = function(_, _, l) last = l.lr_net end } })
+      assert.are.equal(1e-3, last)
+      H.resumes_exactly(function()
+         return build { decay_start = 2, log_every = 1, checkpoint_every = 2, sample_every = 0 }
+      end, 6, 3)
+      assert.has_error(function() build { decay_start = 7 } end, "pixelcnn: train.decay_start (7) is beyond train.steps (6)")
+   end)
+end)
+
 describe("the density models and IcGAN on the loop", function()
    it("each trains, logs its terms, draws its sheet and resumes exactly", function()
       local cases = {

@@ -27,8 +27,11 @@ local M = require("gan.train.model").define {
       -- h: feature maps; blocks: residual blocks of masked 3x3 convolutions; n_samples:
       -- the images of a sheet (each takes 784 network passes)
       model = { h = range(32, "[1, inf)"), blocks = range(6, "[0, inf)"), n_samples = range(16, "[1, inf)") },
+      -- decay_start: the learning rate is constant up to that step, then falls linearly
+      -- towards 0 at train.steps (unset: constant throughout)
       train = { steps = 10000, lr = range(1e-3, "[0, inf)"), beta1 = range(0.9, "[0, 1)"),
-         beta2 = range(0.999, "[0, 1)"), sample_every = 5000, checkpoint_every = 2000 },
+         beta2 = range(0.999, "[0, 1)"), decay_start = config.optional("integer", "[0, inf)"),
+         sample_every = 5000, checkpoint_every = 2000 },
    },
 }
 
@@ -72,12 +75,23 @@ end
 -- @treturn Module
 function M:make_network(cfg) return M.Network { h = cfg.model.h, blocks = cfg.model.blocks } end
 
---- Builds the network "net" (make_network) and its Adam optimizer "net".
+--- Builds the network "net" (make_network) and its Adam optimizer "net" (with a linear
+-- decay after train.decay_start when it is set).
 -- @tparam table cfg the resolved config
+-- @raise when train.decay_start is beyond train.steps
 function M:build(cfg)
    local t = cfg.train
    local net = self:network("net", self:make_network(cfg))
-   self:optimizer("net", optim.Adam(net:parameters(), { lr = t.lr, betas = { t.beta1, t.beta2 } }))
+   local opt = optim.Adam(net:parameters(), { lr = t.lr, betas = { t.beta1, t.beta2 } })
+   local scheduler
+   if t.decay_start then
+      if t.decay_start > t.steps then
+         error(("%s: train.decay_start (%d) is beyond train.steps (%d)"):format(self.name, t.decay_start, t.steps), 0)
+      end
+      scheduler = optim.lr_scheduler.LinearDecay(opt, { n_constant = t.decay_start,
+         n_decay = math.max(1, t.steps - t.decay_start) })
+   end
+   self:optimizer("net", opt, { scheduler = scheduler })
 end
 
 --- The negative log-likelihood of each image (N) in nats: the sum over pixels of the
