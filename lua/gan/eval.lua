@@ -22,7 +22,6 @@ local function json_path(dir, checkpoint)
    return ("%s/eval_%s.json"):format(dir, name)
 end
 
-
 -- A run of an experiment script whose model, or loss, is its own (defined in the script,
 -- not a file of gan.models): the script (command.txt names it and the directory it ran in)
 -- runs up to its gan.train.experiment call, which stops it there, so that what it defines

@@ -264,7 +264,7 @@ end
 function Run:checkpoints()
    local list = {}
    local dir = self.dir .. "/checkpoints"
-   for file in lfs.dir(dir) do
+   for _, file in ipairs(files.list(dir)) do
       local s = file:match("^step_(%d+)%.safetensors$")
       if s then list[#list + 1] = {step = tonumber(s), path = dir .. "/" .. file} end
    end

@@ -21,10 +21,8 @@ local files = require("gan.files")
 local exists, mkdir_p = files.exists, files.mkdir_p
 
 local function read_all(path)
-   local f, err = io.open(path, "rb")
-   if not f then error(err, 3) end
-   local s = f:read("a")
-   f:close()
+   local s, err = files.read(path)
+   if not s then error(err, 3) end
    return s
 end
 
