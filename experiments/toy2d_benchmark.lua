@@ -30,7 +30,7 @@ for i, o in ipairs(OBJECTIVES) do labels[i] = o[1] end
 -- steps: at least 5 (a sheet every steps / 5); only: one objective's label
 local cfg = gan.config.from_args({
    data = gan.config.choice("ring8", { "ring8", "grid25" }), seeds = range(5, "[1, inf)"),
-   steps = range(5000, "[5, inf)"), threads = range(2, "[1, 1024]"), root = "runs/toy2d",
+   steps = range(20000, "[5, inf)"), threads = range(2, "[1, 1024]"), root = "runs/toy2d",
    only = gan.config.optional("string", labels),
 }, arg or {})
 gan.set_num_threads(cfg.threads)
