@@ -1,4 +1,5 @@
---- gan side of the convolution / linear benchmark (bench/run.sh runs it next to conv_bench.py).
+--- gan side of the kernel benchmark: convolution, linear, random numbers (bench/run.sh runs it
+-- next to conv_bench.py).
 --
 --    LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build/?.so;;' \
 --       lua5.4 bench/conv_bench.lua [iters] [warmup] [case-name ...]
@@ -119,6 +120,18 @@ local cases = {
            local y = F.linear(x, w, b)
            y:sum():backward()
         end
+     end },
+   -- Random numbers: the latents and noise of a training step (the 2-d toy benchmark draws
+   -- 512 x 256 normals a step), 4M float32 values in place.
+   { name = "randn", desc = "normal_ of a (64, 256, 256) float32 tensor, in place",
+     setup = function()
+        local x = gan.empty({64, 256, 256})
+        return function() x:normal_(0, 1) end
+     end },
+   { name = "rand", desc = "uniform_ of a (64, 256, 256) float32 tensor, in place",
+     setup = function()
+        local x = gan.empty({64, 256, 256})
+        return function() x:uniform_(0, 1) end
      end },
 }
 

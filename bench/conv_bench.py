@@ -1,5 +1,5 @@
-"""PyTorch side of the convolution / linear benchmark (bench/run.sh runs it next to
-conv_bench.lua). Run with Debian's torch:
+"""PyTorch side of the kernel benchmark: convolution, linear, random numbers (bench/run.sh
+runs it next to conv_bench.lua). Run with Debian's torch:
 
     /usr/bin/python3 bench/conv_bench.py [iters] [warmup] [case ...]
 
@@ -143,9 +143,27 @@ def linear_fwd_bwd():
     return step
 
 
+# Random numbers: 4M float32 values in place, as conv_bench.lua.
+def randn():
+    x = torch.empty(64, 256, 256)
+
+    def step():
+        x.normal_(0, 1)
+    return step
+
+
+def rand():
+    x = torch.empty(64, 256, 256)
+
+    def step():
+        x.uniform_(0, 1)
+    return step
+
+
 CASES = [("conv2d_fwd", conv2d_fwd), ("conv2d_fwd_bwd", conv2d_fwd_bwd),
          ("convT2d_fwd_bwd", convT2d_fwd_bwd), ("conv3d_fwd_bwd", conv3d_fwd_bwd),
-         ("convT3d_fwd_bwd", convT3d_fwd_bwd), ("linear_fwd_bwd", linear_fwd_bwd)]
+         ("convT3d_fwd_bwd", convT3d_fwd_bwd), ("linear_fwd_bwd", linear_fwd_bwd),
+         ("randn", randn), ("rand", rand)]
 EXTRA = [("conv2d_bwd_x", conv2d_bwd_x), ("conv2d_bwd_w", conv2d_bwd_w),
          ("convT2d_fwd", convT2d_fwd)]
 

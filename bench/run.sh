@@ -34,8 +34,8 @@
 #   BENCH_STEPS     step cases (dcgan32 dcgan64 cyclegan64 wgan_gp32; also, run only if
 #                   named: biggan32 stylegan32 pix2pix64 srgan pixelcnn gated_pixelcnn gan3d; any with _bf16
 #                   appended: in bfloat16, gan.autocast / torch.autocast; "none" for none)
-#   BENCH_CASES     conv cases: subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd conv3d_fwd_bwd convT3d_fwd_bwd
-#                   linear_fwd_bwd, or the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd
+#   BENCH_CASES     kernel cases: subset of conv2d_fwd conv2d_fwd_bwd convT2d_fwd_bwd conv3d_fwd_bwd convT3d_fwd_bwd
+#                   linear_fwd_bwd randn rand, or the sub-steps conv2d_bwd_x conv2d_bwd_w convT2d_fwd
 #                   (run only if named); "none" for none
 #   BENCH_VARIANTS  "given other" (default); "given" alone; add "passive" for a third
 #                   table with OMP_WAIT_POLICY=passive in both frameworks

@@ -286,6 +286,87 @@ static void test_uniform(void) {
     gan_tensor_release(ti);
 }
 
+// A Philox4x32-10 of the test's own, from Salmon et al.'s description (multipliers
+// 0xD2511F53 and 0xCD9E8D57, key increments 0x9E3779B9 and 0xBB67AE85), checked against
+// Random123's known answers; gan's draws must take the values it gives.
+static void ref_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]}, k[2] = {key[0], key[1]};
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t d[4] = {(uint32_t)(p1 >> 32) ^ c[1] ^ k[0], (uint32_t)p1,
+                         (uint32_t)(p0 >> 32) ^ c[3] ^ k[1], (uint32_t)p0};
+        memcpy(c, d, sizeof c);
+        k[0] += 0x9E3779B9u; k[1] += 0xBB67AE85u;
+    }
+    memcpy(out, c, sizeof c);
+}
+
+// Block `counter` of a generator with `seed`: counter and key are the 64-bit values' words.
+static void ref_block(uint64_t seed, uint64_t counter, uint32_t out[4]) {
+    uint32_t ctr[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), 0, 0};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    ref_philox(ctr, key, out);
+}
+
+static double ref_u53(uint32_t hi, uint32_t lo) {
+    return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1.0p-53;
+}
+
+// uniform_ is u53 of the first two words of block offset + i; normal_ pairs elements 2k
+// and 2k + 1 on block offset + k, Box-Muller with libm's log1p, cos and sin as the
+// reference of gan's own vectorised log and sincos; float32 is the float64 value rounded.
+static void test_draws_against_reference(void) {
+    uint32_t out[4];
+    static const uint32_t c0[4] = {0, 0, 0, 0}, k0[2] = {0, 0};
+    static const uint32_t c1[4] = {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u};
+    static const uint32_t k1[2] = {0xa4093822u, 0x299f31d0u};
+    ref_philox(c0, k0, out);
+    CHECK(out[0] == 0x6627e8d5u && out[1] == 0xe169c58du && out[2] == 0xbc57ac4cu && out[3] == 0x9b00dbd8u);
+    ref_philox(c1, k1, out);
+    CHECK(out[0] == 0xd16cfe09u && out[1] == 0x94fdccebu && out[2] == 0x5001e420u && out[3] == 0x24126ea1u);
+
+    const uint64_t seed = 0x0123456789abcdefULL;
+    gan_generator g;
+    gan_generator_init(&g, seed);
+    gan_tensor *skip, *u, *x, *x32;
+    CHECK_OK(gan_empty(&skip, GAN_FLOAT64, 1, I64(3)));
+    CHECK_OK(gan_uniform_(skip, &g, 0, 1));            // odd offsets from here on
+    int64_t nu = 37, n = 100001;                       // a partial last chunk, a half-used pair
+    CHECK_OK(gan_empty(&u, GAN_FLOAT64, 1, &nu));
+    uint64_t off = g.offset;
+    CHECK_OK(gan_uniform_(u, &g, 0, 1));
+    bool same = true;
+    for (int64_t i = 0; i < nu; i++) {
+        ref_block(seed, off + (uint64_t)i, out);
+        same = same && gan_get(u, &i) == ref_u53(out[0], out[1]);
+    }
+    CHECK(same);
+    CHECK_OK(gan_empty(&x, GAN_FLOAT64, 1, &n));
+    CHECK_OK(gan_empty(&x32, GAN_FLOAT32, 1, &n));
+    gan_generator g32 = g;
+    off = g.offset;
+    CHECK_OK(gan_normal_(x, &g, 2, 3));
+    CHECK_OK(gan_normal_(x32, &g32, 2, 3));
+    CHECK(g.offset == off + (uint64_t)n);
+    double worst = 0;
+    bool rounded = true;
+    const double *xd = gan_data(x);
+    const float *xf = gan_data(x32);
+    for (int64_t i = 0; i < n; i++) {
+        ref_block(seed, off + (uint64_t)(i / 2), out);
+        double r = sqrt(-2 * log1p(-ref_u53(out[0], out[1]))), a = 2 * M_PI * ref_u53(out[2], out[3]);
+        double want = 2 + 3 * r * (i % 2 ? sin(a) : cos(a));
+        worst = fmax(worst, fabs(xd[i] - want));
+        rounded = rounded && xf[i] == (float)xd[i];
+    }
+    CHECK(worst < 1e-13);
+    CHECK(rounded);
+    gan_tensor_release(skip);
+    gan_tensor_release(u);
+    gan_tensor_release(x);
+    gan_tensor_release(x32);
+}
+
 static bool within_one_sd(double x, const void *arg) { return fabs(x - 2) < 3; (void)arg; }
 
 static void test_normal(void) {
@@ -622,7 +703,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_normal),             CHECK_TEST(test_trunc_normal),
         CHECK_TEST(test_randint),            CHECK_TEST(test_bernoulli),
         CHECK_TEST(test_multinomial),        CHECK_TEST(test_randperm),
-        CHECK_TEST(test_default_generator),
+        CHECK_TEST(test_default_generator),  CHECK_TEST(test_draws_against_reference),
     };
     return check_main(argc, argv, tests, CHECK_COUNT(tests));
 }
