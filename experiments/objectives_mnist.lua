@@ -6,7 +6,7 @@
 -- from its last checkpoint
 -- (its model's evaluation: FID, confident share, class coverage, precision/recall,
 -- Parzen). Prints and writes <root>/table.md, with the rank correlations the papers
--- claim: WGAN's -loss_d and BEGAN's M against FID over the run.
+-- claim: WGAN's (and WGAN-GP's) -loss_d and BEGAN's M against FID over the run.
 --
 --     gan run experiments/objectives_mnist.lua                        # about 2 hours on 2 cores
 --     gan run experiments/objectives_mnist.lua --set only=wgan --set steps=1000
@@ -79,20 +79,23 @@ for _, spec in ipairs(RUNS) do
          res.class_accuracy and ("%.1f"):format(100 * res.class_accuracy) or "-")
       print(("%s: trained in %.0f min"):format(label, secs / 60))
       print(rows[#rows])
-      local recs = read_metrics(dir)
-      if name == "wgan" then
+      local recs, note = read_metrics(dir), nil
+      if name == "wgan" or name == "wgan_gp" then
          local w, fid = {}, nil
          local xs
          xs, fid = paired(recs, "loss_d")
          for i, v in ipairs(xs) do w[i] = -v end
-         notes[#notes + 1] = ("WGAN: Spearman rank correlation of -loss_d (the critic's estimate, mean over the "
-            .. "steps before each evaluation) with FID over %d evaluations: %.3f"):format(#fid, gan.metrics.spearman(w, fid))
+         note = ("%s: Spearman rank correlation of -loss_d (the critic's estimate, mean over the steps before "
+            .. "each evaluation) with FID over %d evaluations: %.3f"):format(label, #fid, gan.metrics.spearman(w, fid))
       elseif name == "began" then
          local m, fid = paired(recs, "m_global")
-         notes[#notes + 1] = ("BEGAN: Spearman rank correlation of M (mean over the steps before each evaluation) "
-            .. "with FID over %d evaluations: %.3f"):format(#fid, gan.metrics.spearman(m, fid))
+         note = ("%s: Spearman rank correlation of M (mean over the steps before each evaluation) "
+            .. "with FID over %d evaluations: %.3f"):format(label, #fid, gan.metrics.spearman(m, fid))
       end
-      print(notes[#notes] or "")
+      if note then
+         notes[#notes + 1] = note
+         print(note)
+      end
    end
 end
 
