@@ -67,7 +67,9 @@ for _, spec in ipairs(RUNS) do
       local M = gan.models.get(name)
       local c = gan.config.resolve(M.defaults, { values = with(spec[3], { data = { batch_size = cfg.batch_size },
          train = { steps = cfg.steps, seed = cfg.seed, threads = cfg.threads, eval_every = cfg.eval_every,
-            eval_samples = 2000, sample_every = cfg.steps // 5, checkpoint_every = cfg.steps },
+            eval_samples = 2000, sample_every = cfg.steps // 5,
+            -- a checkpoint every fifth of the run, so that a stopped run resumes (the last one kept)
+            checkpoint_every = math.max(1, cfg.steps // 5), keep_checkpoints = 1 },
          run = { root = cfg.root, name = label } }) })
       local dir, secs = gan.train.trial(M, c)
       -- the last checkpoint, not the best by FID (that would choose on the test digits)
