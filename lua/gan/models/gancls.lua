@@ -264,7 +264,8 @@ end
 
 --- On the held-out emoji (one text each: name and all keywords): R-precision of one
 -- sample per text by the judge matcher (character trigrams, seed 2), the same for the
--- real images (its ceiling), FID against the real held-out images on the emoji style
+-- real images (its ceiling) and the text encoder's own on the real images (its
+-- retrieval accuracy on held-out pairs: r_precision_encoder), FID against the real held-out images on the emoji style
 -- classifier's features, and the diversity of 16 samples of each of 8 texts (mean
 -- pairwise distance of those features).
 function M:evaluate(opts)
@@ -277,7 +278,8 @@ function M:evaluate(opts)
    local h = self:embed(b.text)
    local fake = self.run_eval(G, self:latent(h:size(1), core.Generator(12345)), h)
    local res = { n = h:size(1), r_precision = matcher.r_precision(judge, fake, b.text, b.emoji),
-      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji) }
+      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji),
+      r_precision_encoder = matcher.r_precision(self.encoder, b.image, b.text, b.emoji) }
    local clf = metrics.classifier("emoji_style")
    local real_all = test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image
    res.fid = metrics.fid(metrics.features(clf, fake), metrics.features(clf, real_all))
