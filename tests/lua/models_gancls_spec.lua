@@ -44,6 +44,19 @@ describe("GAN-CLS #release_only", function()
          assert.is_nil(p.loss_int)
       end)
 
+      it("the health monitor's collapse check draws one sample of each of 64 held-out texts", function()
+         -- found by the full run: the default (G of the fixed latents alone, no text) failed at
+         -- step 500, the first collapse check
+         local model, loader = tiny { steps = 2, sample_every = 0, checkpoint_every = 0 }
+         local h = model.cfg.health
+         h.collapse_after, h.collapse_every = 0, 1
+         h.diversity, h.class_share = 0, 1   -- checked, never warning
+         gan.train.fit(model, { data = loader })
+         local imgs = model:health_samples()
+         assert.are.same({ 64, 3, 32, 32 }, imgs:size())
+         assert.is_true((imgs[1] - imgs[2]):abs():max():item() > 0)
+      end)
+
       it("draws a prompt, naming unknown words; a prompt of unknown words alone is an error; sheets carry captions", function()
          local model = tiny {}
          local imgs, unknown = model:sample_text("red apple qqqzzz", 4, 2)

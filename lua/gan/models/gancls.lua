@@ -252,6 +252,16 @@ local function held_out_texts(self, k)
    return out
 end
 
+--- The health monitor's collapse check (gan.train.health): one sample of each of 64
+-- held-out texts, to set against a real batch of 64 different emoji (G needs a text, so
+-- the default, G of the fixed latents alone, cannot draw).
+-- @treturn Tensor (64, 3, S, S)
+function M:health_samples()
+   local imgs = {}
+   for i, words in ipairs(held_out_texts(self, 64)) do imgs[i] = (self:sample_text(table.concat(words, " "), 1, i)) end
+   return core.cat(imgs, 1)
+end
+
 --- Its sheet: 8 held-out texts (name and keywords), each drawn above 8 samples.
 function M:sample()
    local rows, texts = {}, {}

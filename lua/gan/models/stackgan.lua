@@ -267,8 +267,10 @@ function M:sample_text(text, n, seed)
    return imgs, unknown
 end
 
---- Sheets as GAN-CLS's: held-out texts, each caption above its samples.
+--- Sheets as GAN-CLS's: held-out texts, each caption above its samples; the health
+-- monitor's samples as GAN-CLS's too (one of each of 64 held-out texts).
 M.sample = gancls.sample
+M.health_samples = gancls.health_samples
 
 --- R-precision of one sample per held-out text by the judge (trigram matcher, seed 2, at
 -- the stage's size), FID against the held-out images at that size on the emoji style
