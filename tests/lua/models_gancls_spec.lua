@@ -48,9 +48,7 @@ describe("GAN-CLS #release_only", function()
          -- found by the full run: the default (G of the fixed latents alone, no text) failed at
          -- step 500, the first collapse check
          local model, loader = tiny { steps = 2, sample_every = 0, checkpoint_every = 0 }
-         local h = model.cfg.health
-         h.collapse_after, h.collapse_every = 0, 1
-         h.diversity, h.class_share = 0, 1   -- checked, never warning
+         H.check_collapse_every_step(model)
          gan.train.fit(model, { data = loader })
          local imgs = model:health_samples()
          assert.are.same({ 64, 3, 32, 32 }, imgs:size())

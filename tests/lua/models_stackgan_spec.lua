@@ -55,9 +55,7 @@ describe("StackGAN #release_only", function()
 
    it("the health monitor's samples: one of each of 64 held-out texts, through the loop's collapse check", function()
       local model, loader = tiny { steps = 2, sample_every = 0, checkpoint_every = 0 }
-      local h = model.cfg.health
-      h.collapse_after, h.collapse_every = 0, 1
-      h.diversity, h.class_share = 0, 1   -- checked, never warning
+      H.check_collapse_every_step(model)
       gan.train.fit(model, { data = loader })
       assert.are.same({ 64, 3, 32, 32 }, model:health_samples():size())
    end)

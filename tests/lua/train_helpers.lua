@@ -46,6 +46,14 @@ end
 
 function H.maxabs(t) return t:detach():double():abs():max():item() end
 
+--- Makes the health monitor run its collapse check at every step from step 0, with
+-- thresholds that never warn (an untrained G is one blob): the check runs, nothing stops.
+function H.check_collapse_every_step(model)
+   local h = model.cfg.health
+   h.collapse_after, h.collapse_every = 0, 1
+   h.diversity, h.class_share = 0, 1
+end
+
 --- The resolved config of model class M with `values` set (checked as a file's are).
 function H.config(M, values) return gan.config.resolve(M.defaults, { values = values }) end
 
