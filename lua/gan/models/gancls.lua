@@ -275,9 +275,9 @@ end
 --- On the held-out emoji (one text each: name and all keywords): R-precision of one
 -- sample per text by the judge matcher (character trigrams, seed 2), the same for the
 -- real images (its ceiling) and the text encoder's own on the real images (its
--- retrieval accuracy on held-out pairs: r_precision_encoder), FID against the real held-out images on the emoji style
--- classifier's features, and the diversity of 16 samples of each of 8 texts (mean
--- pairwise distance of those features).
+-- retrieval accuracy on held-out pairs: r_precision_encoder), FID against the real
+-- held-out images on the emoji style classifier's features, and the diversity of 16
+-- samples of each of 8 texts (mean pairwise distance of those features).
 function M:evaluate(opts)
    opts = opts or {}
    local test = M.dataset(self.cfg, "test")
