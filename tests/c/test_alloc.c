@@ -173,6 +173,39 @@ static void test_cache_limit(void) {
     gan_alloc_trim();
 }
 
+// A full cache makes room for a freed block by releasing the least recently freed ones,
+// of any size: a block of a new size is cached, stale ones leave.
+static void test_cache_evicts_least_recent(void) {
+    gan_alloc_trim();
+    gan_alloc_set_cache_limit(35000);   // room for 30720 bytes: three 10 KB buckets
+    void *a = gan_alloc(10000), *b = gan_alloc(10000), *c = gan_alloc(20000);   // 10240, 10240, 20480
+    gan_free(a, 10000);
+    gan_free(b, 10000);
+    CHECK(gan_alloc_get_stats().cached_bytes == 20480);
+    gan_free(c, 20000);   // 40960 would not fit: a, the oldest, goes
+    gan_alloc_stats s0 = gan_alloc_get_stats();
+    CHECK(s0.cached_bytes == 30720);
+    void *c2 = gan_alloc(20000), *b2 = gan_alloc(10000);
+    CHECK(c2 == c && b2 == b);   // the two most recent were kept
+    gan_alloc_stats s1 = gan_alloc_get_stats();
+    CHECK(s1.cache_hits == s0.cache_hits + 2 && s1.cached_bytes == 0);
+    void *a2 = gan_alloc(10000);   // a went back to the system
+    CHECK(gan_alloc_get_stats().system_allocs == s1.system_allocs + 1);
+    // Lowering the limit releases the least recently freed blocks first, too.
+    gan_free(a2, 10000);
+    gan_free(b2, 10000);
+    gan_free(c2, 20000);   // evicts a2 (cached: b2, c2)
+    gan_alloc_set_cache_limit(20480);   // lowering the limit evicts b2, keeps c2
+    gan_alloc_stats s2 = gan_alloc_get_stats();
+    CHECK(s2.cached_bytes == 20480);
+    void *c3 = gan_alloc(20000);
+    CHECK(c3 == c2);
+    gan_free(c3, 20000);
+    gan_alloc_set_cache_limit(DEFAULT_CACHE_LIMIT);
+    gan_alloc_trim();
+    CHECK(gan_alloc_get_stats().cached_bytes == 0);
+}
+
 // ---- threads: two threads allocate, write, verify and free concurrently.
 
 #define THREAD_ITERS 20000
@@ -257,7 +290,7 @@ int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_alignment),   CHECK_TEST(test_bucket_reuse),
         CHECK_TEST(test_live_and_peak), CHECK_TEST(test_trim),
-        CHECK_TEST(test_cache_limit), CHECK_TEST(test_threads_smoke),
+        CHECK_TEST(test_cache_limit), CHECK_TEST(test_cache_evicts_least_recent), CHECK_TEST(test_threads_smoke),
         CHECK_TEST(test_cross_thread_release),
     };
     return check_main(argc, argv, tests, CHECK_COUNT(tests));

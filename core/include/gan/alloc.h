@@ -20,7 +20,8 @@ typedef struct gan_alloc_stats {
     int64_t cache_hits;
 } gan_alloc_stats;
 gan_alloc_stats gan_alloc_get_stats(void);
-// Upper bound of the cache; blocks freed beyond it go back to the system.
+// Upper bound of the cache: to stay under it, the least recently freed blocks go back to
+// the system (a block larger than the bound itself goes back at once).
 void gan_alloc_set_cache_limit(int64_t nbytes);
 
 #endif
