@@ -14,6 +14,7 @@ local function read_all(path)
    f:close()
    return s
 end
+C.read_file = read_all
 
 local function write_file(path, text)
    local f = assert(io.open(path, "wb"))
