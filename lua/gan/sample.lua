@@ -4,6 +4,7 @@
 --     gan sample runs/biggan/fashion --truncation 0.5       # truncated z (models that have it)
 --     gan interpolate runs/dcgan/full --rows 4 --steps 10   # rows from z_a to z_b
 --     gan sample runs/gancls/full --text "red apple" -n 16  # a prompt (text-to-image models)
+--     gan interpolate runs/gancls/full --text "red apple" --to "green apple"   # between texts
 --
 -- The run's model is rebuilt as `gan eval` does (gan.eval.load: best checkpoint, else the
 -- latest; EMA weights with standing statistics when kept). Samples come from the model's
@@ -81,16 +82,32 @@ end
 --- Rows of images along straight lines in latent space: opts rows (4), steps (8 images
 -- per row, ends included), seed (1), checkpoint. Each row goes from one latent to another
 -- (drawn by model:latent); the parts of a latent that are not the noise (classes) stay
--- those of the row's start. Returns the images (rows x steps, row by row) and steps.
+-- those of the row's start. Text-to-image models instead walk from the embedding of
+-- opts.text to that of opts.to, each row's noise held (gancls.interpolate_text). Returns
+-- the images (rows x steps, row by row), steps and a note (unknown words) or nil.
 -- @tparam string dir the run directory
 -- @tparam[opt] table opts the options above
 -- @treturn Tensor the images
 -- @treturn int steps (images per row)
+-- @treturn string|nil the note
 function S.interpolate(dir, opts)
    opts = opts or {}
    local model, G = load(dir, opts.checkpoint)
-   if not G then error(("gan interpolate: %s has no generator G with latents to interpolate"):format(model.name), 0) end
    local rows, steps = opts.rows or 4, opts.steps or 8
+   if model.sample_text then   -- text-to-image models walk between two texts
+      if not (opts.text and opts.to) then
+         error(("gan interpolate: %s draws from text: give the two ends, --text A --to B"):format(model.name), 0)
+      end
+      local imgs, unknown = require("gan.models.gancls").interpolate_text(model, opts.text, opts.to, rows, steps,
+         opts.seed)
+      local note = #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
+      return imgs, steps, note
+   end
+   if opts.text or opts.to then
+      error(("gan interpolate: %s takes no text (--text and --to are for text-to-image models: gancls, stackgan)")
+         :format(model.name), 0)
+   end
+   if not G then error(("gan interpolate: %s has no generator G with latents to interpolate"):format(model.name), 0) end
    local ends = table.pack(latent(model, 2 * rows, core.Generator(opts.seed or 1), opts.truncation))
    local z = ends[1]
    local a, b = z:narrow(1, 1, rows), z:narrow(1, rows + 1, rows)
@@ -143,7 +160,8 @@ S.commands = {
       name = "interpolate",
       summary = "Walk between latents of a run's generator: a sheet of interpolation rows.",
       description = "Rebuilds RUN_DIR's model as gan sample does and writes ROWS rows of STEPS images, each "
-         .. "row from one latent to another (classes of conditional models kept along a row), to "
+         .. "row from one latent to another (classes of conditional models kept along a row; text-to-image "
+         .. "models: from the text --text to the text --to, each row's noise kept), to "
          .. "RUN_DIR/interpolate_s<SEED>.png unless --out names a file.",
       setup = function(cmd)
          cmd:argument("run_dir", "The run directory.")
@@ -151,14 +169,17 @@ S.commands = {
          cmd:option("--rows", "Number of rows.", "4"):convert(integer("--rows", 1))
          cmd:option("--steps", "Images per row, both ends included.", "8"):convert(integer("--steps", 2))
          cmd:option("--seed", "Seed of the end points.", "1"):convert(integer("--seed", 0))
+         cmd:option("--text", "The text at each row's start (text-to-image models: gancls, stackgan).")
+         cmd:option("--to", "The text at each row's end (with --text).")
          cmd:option("--checkpoint", "A checkpoint file instead of the run's best or latest.")
          cmd:option("--out", "The PNG to write.")
       end,
       run = function(o)
-         local imgs, steps = S.interpolate(o.run_dir, { rows = o.rows, steps = o.steps, seed = o.seed,
-            checkpoint = o.checkpoint })
+         local imgs, steps, note = S.interpolate(o.run_dir, { rows = o.rows, steps = o.steps, seed = o.seed,
+            checkpoint = o.checkpoint, text = o.text, to = o.to })
          local out = o.out or ("%s/interpolate_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
          image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 } })
+         if note then print(note) end
          print(("gan interpolate: %d rows of %d -> %s"):format(imgs:size(1) // steps, steps, out))
       end,
    },

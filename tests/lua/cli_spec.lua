@@ -335,6 +335,30 @@ describe("gan sample and gan interpolate #release_only", function()
       assert.is_true((gan.image.load(out, { channels = 1 }) - want):abs():max():item() <= 0.5 / 255 + 1e-6)
    end)
 
+   it("draws a text-to-image run's prompt, and walks between two texts", function()
+      local r = C.gan_run({ "run", C.root .. "/experiments/gancls.lua", "--set", "train.steps=1", "--set",
+         "train.checkpoint_every=1", "--set", "train.sample_every=0", "--set", "train.matcher_epochs=1", "--set",
+         "model.ngf=4", "--set", "model.ndf=4", "--set", "run.root=" .. root, "--set", "run.name=t" })
+      assert.are.equal(0, r.code, r.stderr)
+      local tdir = root .. "/gancls/t"
+      r = C.gan_run({ "sample", tdir, "--text", "red apple qqqzzz", "-n", "4" })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(("words not in the vocabulary (left out): qqqzzz\ngan sample: 4 images -> %s/sample_s1.png\n")
+         :format(tdir), r.stdout)
+      r = C.gan_run({ "interpolate", tdir, "--rows", "2", "--steps", "3" })
+      assert.are.equal(1, r.code)
+      assert.are.equal("gan interpolate: gancls draws from text: give the two ends, --text A --to B\n", r.stderr)
+      r = C.gan_run({ "interpolate", tdir, "--rows", "2", "--steps", "3", "--text", "red apple", "--to", "green qqqzzz" })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(("words not in the vocabulary (left out): qqqzzz\ngan interpolate: 2 rows of 3 -> "
+         .. "%s/interpolate_s1.png\n"):format(tdir), r.stdout)
+      local gan = require("gan")
+      local model = gan.eval.load(tdir)
+      local want = gan.models.get("gancls").interpolate_text(model, "red apple", "green", 2, 3, 1)
+      local got = gan.image.load(tdir .. "/interpolate_s1.png")
+      assert.is_true((got - gan.image.grid(want, { nrow = 3, range = { -1, 1 } })):abs():max():item() <= 0.5 / 255 + 1e-6)
+   end)
+
    it("names what is wrong", function()
       local r = C.gan_run({ "sample", dir, "--truncation", "0.5" })
       assert.are.equal(1, r.code)
@@ -350,6 +374,10 @@ describe("gan sample and gan interpolate #release_only", function()
       assert.are.equal(1, r.code)
       assert.are.equal("gan sample: dcgan takes no text (--text is for text-to-image models: gancls, stackgan)\n",
          r.stderr)
+      r = C.gan_run({ "interpolate", dir, "--text", "red apple", "--to", "green" })
+      assert.are.equal(1, r.code)
+      assert.are.equal("gan interpolate: dcgan takes no text (--text and --to are for text-to-image models: "
+         .. "gancls, stackgan)\n", r.stderr)
       r = C.gan_run({ "sample", root .. "/nothing" })   -- no position inside gan's modules
       assert.are.equal(1, r.code)
       assert.matches("^gan sample: gan.run.open: no config.yaml in .*/nothing\n$", r.stderr)

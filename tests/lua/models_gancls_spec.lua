@@ -1,6 +1,6 @@
 -- GAN-CLS (gan.models.gancls): the matching-aware D loss by hand, mismatched texts from
 -- other emoji, training steps with and without the CLS and INT terms, prompts with
--- unknown words, the captioned sheet.
+-- unknown words, the captioned sheet, the walk between two texts.
 local gan = require("gan")
 local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local M = gan.models.get("gancls")
@@ -66,6 +66,29 @@ describe("GAN-CLS #release_only", function()
          assert.are.equal(1, sheet:size(1))
          assert.are.equal(1, o.nrow)
          assert.are.equal(8 * (34 + 12), sheet:size(3))   -- 8 rows of a 12-pixel caption over 32 + 2 pixels
+      end)
+
+      it("walks between two texts with each row's noise held (GAN-INT's figure)", function()
+         local model = tiny {}
+         H.visible(model.G)
+         local rows, steps = 2, 3
+         local imgs, unknown = M.interpolate_text(model, "red apple", "green qqqzzz", rows, steps, 4)
+         assert.are.same({ rows * steps, 3, 32, 32 }, imgs:size())
+         assert.are.same({ "qqqzzz" }, unknown)
+         -- by hand: the prompts' embeddings, noise from the seed, each image drawn alone
+         local ha, hb = M.prompt(model, "red apple", 1), M.prompt(model, "green", 1)
+         local z = model:latent(rows, gan.Generator(4))
+         for r = 1, rows do
+            for k, h in ipairs { ha, (ha + hb) * 0.5, hb } do
+               local want = model:draw(z:narrow(1, r, 1), h)
+               local got = imgs:narrow(1, (r - 1) * steps + k, 1)
+               assert.is_true(H.maxabs(got - want) < 1e-5, ("row %d, image %d"):format(r, k))
+            end
+         end
+         assert.is_true(H.maxabs(imgs[1] - imgs[steps + 1]) > 0.01)   -- rows differ in noise,
+         assert.is_true(H.maxabs(imgs[1] - imgs[steps]) > 0.01)       -- columns in text
+         assert.has_error(function() M.interpolate_text(model, "red", "qqqzzz") end,
+            "gancls: no word of 'qqqzzz' is known (unknown: qqqzzz)")
       end)
    end)
 end)

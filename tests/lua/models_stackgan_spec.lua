@@ -1,9 +1,10 @@
 -- StackGAN (gan.models.stackgan): the KL term against its formula, conditioning
 -- augmentation's sampling, stage II's shapes, the two-stage training order (stage II
--- refuses without a stage-I run), the KL switched off with CA.
+-- refuses without a stage-I run), the KL switched off with CA, drawing with CA's mean.
 local gan = require("gan")
 local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local M = gan.models.get("stackgan")
+local gancls_prompt = gan.models.get("gancls").prompt
 
 describe("StackGAN #release_only", function()
    H.single_threaded(setup, teardown)
@@ -51,6 +52,24 @@ describe("StackGAN #release_only", function()
       assert.are.same({ 2, 3, 32, 32 }, imgs:size())
       local plain, l2 = tiny({}, { ngf = 4, ndf = 4, c_dim = 4, nz = 4, ca = false })
       assert.is_nil(plain:train_step(H.batches(l2), 1).kl)
+   end)
+
+   it("draws with CA sampled from a generator, or with its mean; the walk between texts holds everything but the text", function()
+      local model = tiny {}
+      H.visible(model.G)
+      local h = gancls_prompt(model, "red apple", 2)
+      local z = model:latent(2, gan.Generator(3))
+      local mean = model:draw(z, h)
+      assert.are.equal(0, H.maxabs(mean - model:draw(z, h)))   -- c = mu: nothing random
+      local x1 = model.run_eval(model.G, z, h, false)   -- stage I's G by hand, c = mu
+      assert.is_true(H.maxabs(mean - x1) < 1e-5)
+      local s1, s2 = model:draw(z, h, gan.Generator(8)), model:draw(z, h, gan.Generator(8))
+      assert.are.equal(0, H.maxabs(s1 - s2))
+      assert.is_true(H.maxabs(s1 - mean) > 0.01)
+      -- the walk: with the CA's mean, each row's first image is the text's mean image
+      local imgs = gan.models.get("gancls").interpolate_text(model, "red apple", "green", 2, 3, 3)
+      assert.is_true(H.maxabs(imgs:narrow(1, 1, 1) - mean:narrow(1, 1, 1)) < 1e-5)
+      assert.is_true(H.maxabs(imgs:narrow(1, 4, 1) - mean:narrow(1, 2, 1)) < 1e-5)
    end)
 
    it("the health monitor's samples: one of each of 64 held-out texts, through the loop's collapse check", function()

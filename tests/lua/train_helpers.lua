@@ -46,6 +46,16 @@ end
 
 function H.maxabs(t) return t:detach():double():abs():max():item() end
 
+--- Scales a freshly built network's weights (its tensors of 2 dimensions and more) by k
+-- (5), so that its images in eval mode are not all near 0: a tiny untrained DCGAN
+-- generator gives values of about 1e-4, where a comparison at an absolute tolerance
+-- would pass whatever it compares.
+function H.visible(net, k)
+   gan.no_grad(function()
+      for _, p in ipairs(net:parameters()) do if p:dim() > 1 then p:mul_(k or 5) end end
+   end)
+end
+
 --- Makes the health monitor run its collapse check at every step from step 0, with
 -- thresholds that never warn (an untrained G is one blob): the check runs, nothing stops.
 function H.check_collapse_every_step(model)

@@ -195,7 +195,47 @@ end
 function M:sample_text(text, n, seed)
    n = n or 8
    local h, unknown = M.prompt(self, text, n)
-   return self.run_eval(self:sampler("G"), self:latent(n, core.Generator(seed or 1)), h), unknown
+   local g = core.Generator(seed or 1)
+   return self:draw(self:latent(n, g), h, g), unknown
+end
+
+--- The sampling generator's images of noise z and text embeddings h (in eval mode).
+-- @tparam Tensor z (N, nz)
+-- @tparam Tensor h (N, dim)
+-- @treturn Tensor (N, 3, S, S)
+function M:draw(z, h)
+   return self.run_eval(self:sampler("G"), z, h)
+end
+
+--- GAN-INT's walk between two texts (Reed et al. 2016, fig. 6): `rows` noise vectors
+-- drawn from `seed`, each held along its row while the text embedding goes in a straight
+-- line from text a's to text b's over `steps` images (both ends included). Works for any
+-- model with M.prompt's text_data and encoder and a `draw(z, h)` (StackGAN's draws with
+-- the conditioning augmentation's mean, so that nothing but the text moves along a row).
+-- @tparam table model
+-- @tparam string a
+-- @tparam string b
+-- @tparam[opt=4] int rows
+-- @tparam[opt=8] int steps
+-- @tparam[opt=1] int seed
+-- @treturn Tensor (rows * steps, 3, S, S), row by row
+-- @treturn {string,...} the words of a and b the vocabulary does not know
+-- @raise when no word of a (or of b) is known
+function M.interpolate_text(model, a, b, rows, steps, seed)
+   rows, steps = rows or 4, steps or 8
+   local ha, unknown = M.prompt(model, a, 1)
+   local hb, unknown_b = M.prompt(model, b, 1)
+   table.move(unknown_b, 1, #unknown_b, #unknown + 1, unknown)
+   local hs, idx = {}, {}
+   for r = 1, rows do
+      for k = 0, steps - 1 do
+         local t = steps > 1 and k / (steps - 1) or 0
+         hs[#hs + 1] = ha * (1 - t) + hb * t
+         idx[#idx + 1] = r - 1
+      end
+   end
+   local z = model:latent(rows, core.Generator(seed or 1)):index_select(1, core.tensor(idx, { dtype = "int64" }))
+   return model:draw(z, core.cat(hs, 1)), unknown
 end
 
 --- A prompt's text embedding for a text-to-image model (its `text_data` vocabulary and

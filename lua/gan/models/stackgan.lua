@@ -260,11 +260,22 @@ function M:sample_text(text, n, seed)
    n = n or 8
    local h, unknown = gancls.prompt(self, text, n)
    local g = core.Generator(seed or 1)
+   return self:draw(self:latent(n, g), h, self.cfg.model.ca and g or nil), unknown
+end
+
+--- The generator's images (the last stage's, in eval mode) of noise z and text
+-- embeddings h, the conditioning augmentation sampled from generator g, or its mean
+-- without one.
+-- @tparam Tensor z (N, nz)
+-- @tparam Tensor h (N, dim)
+-- @tparam[opt] Generator g
+-- @treturn Tensor (N, 3, S, S)
+function M:draw(z, h, g)
    local was = self.G.training
    self.G:eval()
-   local imgs = no_grad(function() return (self:generate(self:latent(n, g), h, self.cfg.model.ca, g)) end)
+   local imgs = no_grad(function() return (self:generate(z, h, g ~= nil, g)) end)
    self.G:train(was)
-   return imgs, unknown
+   return imgs
 end
 
 --- Sheets as GAN-CLS's: held-out texts, each caption above its samples; the health
