@@ -1,9 +1,10 @@
 -- GAN-CLS (gan.models.gancls): the matching-aware D loss by hand, mismatched texts from
 -- other emoji, training steps with and without the CLS and INT terms, prompts with
--- unknown words, the captioned sheet, the walk between two texts.
+-- unknown words, the captioned sheet, the walk between two texts, the held-out measures.
 local gan = require("gan")
 local H = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "train_helpers.lua")
 local M = gan.models.get("gancls")
+local Mt = require("gan.metrics.matcher")
 
 local function bce(logit, target)
    local p = 1 / (1 + math.exp(-logit))
@@ -66,6 +67,42 @@ describe("GAN-CLS #release_only", function()
          assert.are.equal(1, sheet:size(1))
          assert.are.equal(1, o.nrow)
          assert.are.equal(8 * (34 + 12), sheet:size(3))   -- 8 rows of a 12-pixel caption over 32 + 2 pixels
+      end)
+
+      it("measures the held-out texts: R-precision over rounds, FID of all rounds, a comparison on the same terms", function()
+         local model = tiny {}
+         H.visible(model.G)
+         local test = {}   -- the held-out split's first 24 emoji (all vendors), to keep the spec short
+         for k, v in pairs(M.dataset(model.cfg, "test")) do test[k] = v end
+         setmetatable(test, getmetatable(M.dataset(model.cfg, "test")))
+         test.items = table.move(test.items, 1, 24 * #test.vendors, 1, {})
+         local judge = Mt.cached(model.text_data, { text = "trigrams", seed = 2, epochs = 1 })
+         local compare = { name = "fid_again", draw = function(h, seed)   -- the same images as the rounds'
+            local g = gan.Generator(seed)
+            return model:draw(model:latent(h:size(1), g), h)
+         end }
+         local res = M.held_out(model, test, judge, { draws = 2, compare = compare })
+         -- by hand: one image per emoji, each round's samples from seeds 12345 and 12346
+         local b = test:get_batch(gan.arange(0, #test, #test.vendors, { dtype = "int64" }))
+         local h = model.encoder:text(b.text)
+         local rp, feats = {}, {}
+         local clf = gan.metrics.classifier("emoji_style")
+         for r = 1, 2 do
+            local g = gan.Generator(12344 + r)
+            local fake = model:draw(model:latent(h:size(1), g), h)
+            rp[r] = Mt.r_precision(judge, fake, b.text, b.emoji)
+            feats[r] = gan.metrics.features(clf, fake)
+         end
+         assert.are.equal(#test // #test.vendors, res.n)
+         assert.are.equal(2, res.draws)
+         assert.is_true(math.abs(res.r_precision - (rp[1] + rp[2]) / 2) < 1e-12)
+         assert.is_true(math.abs(res.r_precision_sd - math.abs(rp[1] - rp[2]) / math.sqrt(2)) < 1e-12)
+         local real = gan.metrics.features(clf, test:get_batch(gan.arange(0, #test, 1, { dtype = "int64" })).image)
+         assert.is_true(math.abs(res.fid - gan.metrics.fid(gan.cat(feats, 1), real)) < 1e-6)
+         assert.is_true(math.abs(res.fid_again - res.fid) < 1e-6)
+         assert.are.equal(Mt.r_precision(model.encoder, b.image, b.text, b.emoji), res.r_precision_encoder)
+         assert.are.equal(Mt.r_precision(judge, b.image, b.text, b.emoji), res.r_precision_real)
+         assert.is_true(res.diversity > 0)
       end)
 
       it("walks between two texts with each row's noise held (GAN-INT's figure)", function()

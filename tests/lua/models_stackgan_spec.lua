@@ -72,6 +72,32 @@ describe("StackGAN #release_only", function()
       assert.is_true(H.maxabs(imgs:narrow(1, 4, 1) - mean:narrow(1, 2, 1)) < 1e-5)
    end)
 
+   it("stage II's held-out measures: 64 px samples, its 32 px encoder given the real images averaged down", function()
+      local root = H.tmpdir()
+      local c1 = H.config(M, { model = { ngf = 4, ndf = 4, c_dim = 4, nz = 4 }, data = { batch_size = 4 },
+         train = { threads = 1, matcher_epochs = 1, steps = 1, sample_every = 0, checkpoint_every = 1 } })
+      c1.run.root, c1.run.name = root, "s1"
+      local dir1 = gan.train.trial(M, c1)
+      local c2 = H.config(M, { model = { ngf = 4, ndf = 4, ngf2 = 4, c_dim = 4, nz = 4 }, data = { batch_size = 4 },
+         train = { threads = 1, matcher_epochs = 1, stage = 2, stage1 = dir1 } })
+      local model = M.new(c2)
+      local full = require("gan.data.emoji_text").dataset { split = "test", size = 64, keep = 1 }
+      local test = setmetatable({}, getmetatable(full))   -- its first 12 emoji, to keep the spec short
+      for k, v in pairs(full) do test[k] = v end
+      test.items = table.move(full.items, 1, 12 * #full.vendors, 1, {})
+      local judge = require("gan.metrics.matcher").Matcher { vocab = #full.vocab.words, image_size = 64 }   -- untrained
+      judge:eval()
+      local res = gan.models.get("gancls").held_out(model, test, judge, { draws = 1 })
+      local b = test:get_batch(gan.arange(0, #test, #test.vendors, { dtype = "int64" }))
+      assert.are.same({ 12, 3, 64, 64 }, b.image:size())
+      local want = require("gan.metrics.matcher").r_precision(model.encoder, gan.nn.functional.avg_pool2d(b.image, 2),
+         b.text, b.emoji)
+      assert.are.equal(want, res.r_precision_encoder)
+      assert.are.equal(12, res.n)
+      assert.is_true(res.fid == res.fid and res.diversity >= 0)
+      H.rm_rf(root)
+   end)
+
    it("the health monitor's samples: one of each of 64 held-out texts, through the loop's collapse check", function()
       local model, loader = tiny { steps = 2, sample_every = 0, checkpoint_every = 0 }
       H.check_collapse_every_step(model)

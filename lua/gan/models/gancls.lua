@@ -312,34 +312,69 @@ function M:sample()
    return captioned(rows, texts), { nrow = 1 }
 end
 
---- On the held-out emoji (one text each: name and all keywords): R-precision of one
--- sample per text by the judge matcher (character trigrams, seed 2), the same for the
--- real images (its ceiling) and the text encoder's own on the real images (its
--- retrieval accuracy on held-out pairs: r_precision_encoder), FID against the real
--- held-out images on the emoji style classifier's features, and the diversity of 16
--- samples of each of 8 texts (mean pairwise distance of those features).
-function M:evaluate(opts)
+--- The held-out measures of a text-to-image model (GAN-CLS's and StackGAN's `evaluate`),
+-- on `test` (the held-out pairs at the model's image size, one text per emoji: its name
+-- and all keywords) with `judge` (a matcher trained apart from the model's encoder):
+--
+-- - r_precision: the judge's R-precision of one sample per held-out text, the mean over
+--   `draws` rounds (noise from seeds 12345, 12346, ...; the same 99 distractor texts in
+--   every round), r_precision_sd the rounds' standard deviation;
+-- - r_precision_real: the judge's on the real images (its ceiling); r_precision_encoder:
+--   the model's text encoder's own (its retrieval accuracy on held-out pairs);
+-- - fid: every round's samples against every held-out image on the emoji style
+--   classifier's features (`draws` defaults to the vendors' count: as many samples as
+--   real images);
+-- - diversity: the mean pairwise feature distance of 16 samples of one text, averaged
+--   over 8 held-out texts;
+-- - with opts.compare = { name =, draw = function(h, seed) }: res[name], the FID of
+--   what draw makes of each round's texts and seed, on the same terms.
+-- @tparam table model with encoder, latent(n, g), draw(z, h, g) and sample_text
+-- @tparam table test
+-- @tparam Module judge
+-- @tparam[opt] table opts `draws`, `compare`
+-- @treturn table name -> number
+function M.held_out(model, test, judge, opts)
    opts = opts or {}
-   local test = M.dataset(self.cfg, "test")
-   local judge = matcher.cached(self.text_data, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
-   local idx = core.arange(0, #test, #test.vendors, { dtype = "int64" })   -- one image per emoji
-   local b = test:get_batch(idx)
-   local G = self:sampler("G")
-   local h = self:embed(b.text)
-   local fake = self.run_eval(G, self:latent(h:size(1), core.Generator(12345)), h)
-   local res = { n = h:size(1), r_precision = matcher.r_precision(judge, fake, b.text, b.emoji),
-      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji),
-      r_precision_encoder = matcher.r_precision(self.encoder, b.image, b.text, b.emoji) }
+   local draws = opts.draws or #test.vendors
+   local b = test:get_batch(core.arange(0, #test, #test.vendors, { dtype = "int64" }))   -- one image per emoji
+   local h = no_grad(function() return model.encoder:text(b.text) end)
    local clf = metrics.classifier("emoji_style")
-   local real_all = test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image
-   res.fid = metrics.fid(metrics.features(clf, fake), metrics.features(clf, real_all))
-   local div, texts = 0, held_out_texts(self, 8)
+   local real = metrics.features(clf, test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image)
+   local rp, feats, other = {}, {}, {}
+   for r = 1, draws do
+      local g = core.Generator(12344 + r)
+      local fake = model:draw(model:latent(h:size(1), g), h, g)
+      rp[r] = matcher.r_precision(judge, fake, b.text, b.emoji)
+      feats[r] = metrics.features(clf, fake)
+      if opts.compare then other[r] = metrics.features(clf, opts.compare.draw(h, 12344 + r)) end
+   end
+   -- the encoder sees the images at the size it was trained at (StackGAN's stage II: 64
+   -- px pairs, an encoder of 32 px), averaged down as the models' training does
+   local own = b.image:size(3) // model.encoder.arch.image_size
+   local for_encoder = own > 1 and F.avg_pool2d(b.image, own) or b.image
+   local mean, var = 0, 0
+   for _, v in ipairs(rp) do mean = mean + v / draws end
+   for _, v in ipairs(rp) do var = var + (v - mean) ^ 2 / math.max(draws - 1, 1) end
+   local res = { n = h:size(1), draws = draws, r_precision = mean, r_precision_sd = math.sqrt(var),
+      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji),
+      r_precision_encoder = matcher.r_precision(model.encoder, for_encoder, b.text, b.emoji),
+      fid = metrics.fid(core.cat(feats, 1), real) }
+   if opts.compare then res[opts.compare.name] = metrics.fid(core.cat(other, 1), real) end
+   local div, texts = 0, held_out_texts(model, 8)
    for _, words in ipairs(texts) do
-      local imgs = self:sample_text(table.concat(words, " "), 16)
-      div = div + metrics.mean_pairwise_distance(metrics.features(clf, imgs))
+      div = div + metrics.mean_pairwise_distance(metrics.features(clf, (model:sample_text(table.concat(words, " "), 16))))
    end
    res.diversity = div / #texts
    return res
+end
+
+--- M.held_out on the held-out split at the model's size, judged by the trigram matcher
+-- (seed 2) trained on the training pairs.
+-- @tparam[opt] table opts as M.held_out's
+-- @treturn table name -> number
+function M:evaluate(opts)
+   local judge = matcher.cached(self.text_data, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
+   return M.held_out(self, M.dataset(self.cfg, "test"), judge, opts)
 end
 
 return M

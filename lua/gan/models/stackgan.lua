@@ -17,7 +17,6 @@ local F = require("gan.nn.functional")
 local optim = require("gan.optim")
 local losses = require("gan.losses")
 local blocks = require("gan.nn.blocks")
-local metrics = require("gan.metrics")
 local matcher = require("gan.metrics.matcher")
 local emoji_text = require("gan.data.emoji_text")
 local gancls = require("gan.models.gancls")
@@ -260,12 +259,12 @@ function M:sample_text(text, n, seed)
    n = n or 8
    local h, unknown = gancls.prompt(self, text, n)
    local g = core.Generator(seed or 1)
-   return self:draw(self:latent(n, g), h, self.cfg.model.ca and g or nil), unknown
+   return self:draw(self:latent(n, g), h, g), unknown
 end
 
 --- The generator's images (the last stage's, in eval mode) of noise z and text
--- embeddings h, the conditioning augmentation sampled from generator g, or its mean
--- without one.
+-- embeddings h, the conditioning augmentation sampled from generator g (with model.ca),
+-- or its mean (without g, or without CA).
 -- @tparam Tensor z (N, nz)
 -- @tparam Tensor h (N, dim)
 -- @tparam[opt] Generator g
@@ -273,7 +272,8 @@ end
 function M:draw(z, h, g)
    local was = self.G.training
    self.G:eval()
-   local imgs = no_grad(function() return (self:generate(z, h, g ~= nil, g)) end)
+   local sample = g ~= nil and self.cfg.model.ca
+   local imgs = no_grad(function() return (self:generate(z, h, sample, g)) end)
    self.G:train(was)
    return imgs
 end
@@ -283,45 +283,29 @@ end
 M.sample = gancls.sample
 M.health_samples = gancls.health_samples
 
---- R-precision of one sample per held-out text by the judge (trigram matcher, seed 2, at
--- the stage's size), FID against the held-out images at that size on the emoji style
--- classifier's features, and diversity (gancls's measures); for stage 2 also the FID of
--- stage I's images enlarged bicubically to 64 (fid_stage1_bicubic), the claim being that
--- stage II does better.
+--- GAN-CLS's held-out measures (gancls.held_out) at the stage's size, judged by the
+-- trigram matcher (seed 2) trained at that size; for stage 2 also the FID of stage I's
+-- images of the same noise and texts enlarged bicubically to 64 (fid_stage1_bicubic),
+-- the claim being that stage II does better.
+-- @tparam[opt] table opts as gancls.held_out's
+-- @treturn table name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local S = self.size
-   local test = emoji_text.dataset { split = "test", size = S, keep = 1 }
    local judge = matcher.cached(emoji_text.dataset { size = S }, { text = "trigrams", seed = 2,
       epochs = self.cfg.train.matcher_epochs })
-   local b = test:get_batch(core.arange(0, #test, #test.vendors, { dtype = "int64" }))
-   local h = no_grad(function() return self.encoder:text(b.text) end)
-   local g = core.Generator(12345)
-   local z = self:latent(h:size(1), g)
-   self.G:eval()
-   local fake = no_grad(function() return (self:generate(z, h, self.cfg.model.ca, g)) end)
-   self.G:train()
-   local clf = metrics.classifier("emoji_style")
-   local real = metrics.features(clf, test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image)
-   local res = { n = h:size(1), r_precision = matcher.r_precision(judge, fake, b.text, b.emoji),
-      r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji),
-      fid = metrics.fid(metrics.features(clf, fake), real) }
+   local compare = opts.compare
    if self.cfg.train.stage == 2 then
-      local g1 = core.Generator(12345)
-      local z1 = self:latent(h:size(1), g1)
-      local x1 = no_grad(function() return (self.G1(z1, h, self.cfg.model.ca, g1)) end)
-      local up = F.interpolate(x1, { scale_factor = 2, mode = "bicubic" }):clamp(-1, 1)
-      res.fid_stage1_bicubic = metrics.fid(metrics.features(clf, up), real)
+      compare = { name = "fid_stage1_bicubic", draw = function(h, seed)
+         local g = core.Generator(seed)   -- as draw: the noise, then CA's sample, from one generator
+         local x1 = no_grad(function()
+            return (self.G1(self:latent(h:size(1), g), h, self.cfg.model.ca, g))
+         end)
+         return F.interpolate(x1, { scale_factor = 2, mode = "bicubic" }):clamp(-1, 1)
+      end }
    end
-   local div, k = 0, 0
-   for i = 1, math.min(8, h:size(1)) do
-      local one = h:narrow(1, (i - 1) * (h:size(1) // 8) + 1, 1):expand(16, h:size(2)):contiguous()
-      local imgs = no_grad(function() return (self:generate(self:latent(16, g), one, self.cfg.model.ca, g)) end)
-      div = div + metrics.mean_pairwise_distance(metrics.features(clf, imgs))
-      k = k + 1
-   end
-   res.diversity = div / k
-   return res
+   return gancls.held_out(self, emoji_text.dataset { split = "test", size = S, keep = 1 }, judge,
+      { draws = opts.draws, compare = compare })
 end
 
 return M
