@@ -24,6 +24,11 @@ local function load(dir, checkpoint)
    return model, G, path, step
 end
 
+-- The note naming a prompt's words the vocabulary does not know (nil when it knows all).
+local function unknown_note(unknown)
+   return #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
+end
+
 -- model:latent(n, g[, truncation]); truncation only for latents that take it.
 local function latent(model, n, g, truncation)
    if truncation then
@@ -44,8 +49,9 @@ local function images_of(model, out)
 end
 
 --- n images (N, C, H, W) in [-1, 1] from a run: opts n (64), seed (1), truncation,
--- checkpoint, text (a prompt for text-to-image models; unknown words are named in the note). Returns the images, the number per row, and a note (a model without G: its
--- sheet instead).
+-- checkpoint, text (a prompt for text-to-image models; unknown words are named in the
+-- note). Returns the images, the number per row, and a note (a model without G: its sheet
+-- instead).
 -- @tparam string dir the run directory
 -- @tparam[opt] table opts the options above
 -- @treturn Tensor the images
@@ -60,8 +66,7 @@ function S.sample(dir, opts)
          error(("gan sample: %s takes no text (--text is for text-to-image models: gancls, stackgan)"):format(model.name), 0)
       end
       local imgs, unknown = model:sample_text(opts.text, n, opts.seed)
-      local note = #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
-      return imgs, math.max(1, math.floor(math.sqrt(n) + 0.5)), note
+      return imgs, math.max(1, math.floor(math.sqrt(n) + 0.5)), unknown_note(unknown)
    end
    if not G or model.sample_text then
       local imgs, o = model:sample()
@@ -100,8 +105,7 @@ function S.interpolate(dir, opts)
       end
       local imgs, unknown = require("gan.models.gancls").interpolate_text(model, opts.text, opts.to, rows, steps,
          opts.seed)
-      local note = #unknown > 0 and ("words not in the vocabulary (left out): %s"):format(table.concat(unknown, ", ")) or nil
-      return imgs, steps, note
+      return imgs, steps, unknown_note(unknown)
    end
    if opts.text or opts.to then
       error(("gan interpolate: %s takes no text (--text and --to are for text-to-image models: gancls, stackgan)")

@@ -46,6 +46,15 @@ end
 
 function H.maxabs(t) return t:detach():double():abs():max():item() end
 
+--- A text-image dataset (gan.data.emoji_text) cut to its first k emoji, every vendor's
+-- image of each, to keep a spec that measures a whole split short.
+function H.first_emoji(ds, k)
+   local cut = setmetatable({}, getmetatable(ds))
+   for key, v in pairs(ds) do cut[key] = v end
+   cut.items = table.move(ds.items, 1, k * #ds.vendors, 1, {})
+   return cut
+end
+
 --- Scales a freshly built network's weights (its tensors of 2 dimensions and more) by k
 -- (5), so that its images in eval mode are not all near 0: a tiny untrained DCGAN
 -- generator gives values of about 1e-4, where a comparison at an absolute tolerance
