@@ -159,12 +159,25 @@ function image.hflip(img)
    return img:index_select(-1, idx)
 end
 
+--- A caption: a white strip `width` pixels wide and 12 high holding one line of black
+-- text, cut short with "..." when it does not fit.
+-- @tparam string text
+-- @tparam int width
+-- @treturn Tensor (3, 12, width) in [0, 1]
+function image.caption(text, width)
+   local strip = core.ones { 3, 12, width }
+   while core.text_size(text) > width - 4 and #text > 3 do text = text:sub(1, -5) .. "..." end
+   core.draw_text(strip, 2, 2, text, { 0, 0, 0 })
+   return strip
+end
+
 --- Lays a batch (N, C, H, W) out as one image, nrow images per row (as torchvision's
 -- make_grid): opts nrow (8), padding (2), pad_value (0), range ({lo, hi} of the input,
--- default {0, 1}; GAN samples use {-1, 1}).
+-- default {0, 1}; GAN samples use {-1, 1}), title (a caption above the grid; a grey grid
+-- becomes RGB to carry it).
 -- @tparam Tensor batch (N, C, H, W)
 -- @tparam[opt] table opts the options above
--- @treturn Tensor (C, H', W') in [0, 1]
+-- @treturn Tensor (C, H', W') in [0, 1] (with a title: (3, H' + 12, W'))
 function image.grid(batch, opts)
    opts = opts or {}
    if batch:dim() == 3 then batch = batch:unsqueeze(1) end
@@ -183,7 +196,10 @@ function image.grid(batch, opts)
       local r, c = (k - 1) // xmaps, (k - 1) % xmaps
       out:narrow(2, r * (H + pad) + pad + 1, H):narrow(3, c * (W + pad) + pad + 1, W):copy_(src[k])
    end
-   return out
+   if not opts.title then return out end
+   if C ~= 1 and C ~= 3 then error(("grid: a title needs 1 or 3 channels, got %d"):format(C), 2) end
+   if C == 1 then out = out:expand(3, out:size(2), out:size(3)) end
+   return core.cat({ image.caption(opts.title, out:size(3)), out }, 2)
 end
 
 --- Interleaves batches of one shape image by image: the first image of each batch in

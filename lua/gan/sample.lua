@@ -155,7 +155,7 @@ S.commands = {
          local imgs, nrow, note = S.sample(o.run_dir, { n = o.n, seed = o.seed, truncation = o.truncation,
             checkpoint = o.checkpoint, text = o.text })
          local out = o.out or ("%s/sample_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
-         image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 } })
+         image.save_grid(out, imgs, { nrow = nrow, range = { -1, 1 }, title = o.text })
          if note then print(note) end
          print(("gan sample: %d images -> %s"):format(imgs:size(1), out))
       end,
@@ -165,7 +165,7 @@ S.commands = {
       summary = "Walk between latents of a run's generator: a sheet of interpolation rows.",
       description = "Rebuilds RUN_DIR's model as gan sample does and writes ROWS rows of STEPS images, each "
          .. "row from one latent to another (classes of conditional models kept along a row; text-to-image "
-         .. "models: from the text --text to the text --to, each row's noise kept), to "
+         .. "models: from the text --text to the text --to, each row's noise kept, the two texts above), to "
          .. "RUN_DIR/interpolate_s<SEED>.png unless --out names a file.",
       setup = function(cmd)
          cmd:argument("run_dir", "The run directory.")
@@ -182,7 +182,7 @@ S.commands = {
          local imgs, steps, note = S.interpolate(o.run_dir, { rows = o.rows, steps = o.steps, seed = o.seed,
             checkpoint = o.checkpoint, text = o.text, to = o.to })
          local out = o.out or ("%s/interpolate_s%d.png"):format(o.run_dir:gsub("/+$", ""), o.seed)
-         image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 } })
+         image.save_grid(out, imgs, { nrow = steps, range = { -1, 1 }, title = o.text and (o.text .. " -> " .. o.to) })
          if note then print(note) end
          print(("gan interpolate: %d rows of %d -> %s"):format(imgs:size(1) // steps, steps, out))
       end,

@@ -535,6 +535,60 @@ describe("gan.image", function()
          assert.is_false(g.requires_grad)
       end)
 
+      -- the columns and rows (0-based) holding ink (a value below 0.5 in any channel)
+      local function ink(strip)
+         local C, Hh, W = table.unpack(strip:size())
+         local v, cols, rows = H.flat(strip), {}, {}
+         for ch = 0, C - 1 do
+            for y = 0, Hh - 1 do
+               for x = 0, W - 1 do
+                  if v[(ch * Hh + y) * W + x + 1] < 0.5 then cols[x], rows[y] = true, true end
+               end
+            end
+         end
+         return cols, rows
+      end
+      local function extent(set)
+         local lo, hi
+         for k in pairs(set) do lo, hi = math.min(lo or k, k), math.max(hi or k, k) end
+         return lo, hi
+      end
+
+      it("a title: a white caption strip above the grid, black text in 6x12 cells from (2, 2)", function()
+         local batch = gan.rand({ 4, 3, 4, 4 }, { generator = gan.Generator(8) })
+         local plain = image.grid(batch, { nrow = 4 })
+         local g = image.grid(batch, { nrow = 4, title = "ab" })
+         assert.are.same({ 3, plain:size(2) + 12, plain:size(3) }, g:size())
+         H.close(g:narrow(2, 13, plain:size(2)), H.flat(plain), 0, "the grid below the title")
+         local strip = g:narrow(2, 1, 12)
+         local cols, rows = ink(strip)
+         local x0, x1 = extent(cols)
+         local y0, y1 = extent(rows)
+         assert.is_true(x0 >= 2 and x1 < 2 + 2 * 6 and y0 >= 2, ("ink at x %s..%s, y %s..%s"):format(x0, x1, y0, y1))
+         assert.is_true(next(cols) ~= nil, "the title is drawn")
+         assert.are.equal(1, strip:narrow(3, 15, plain:size(3) - 14):min():item())   -- white beyond the text
+         -- a grey grid becomes RGB to carry its title: three equal channels
+         local grey = gan.rand({ 2, 1, 4, 4 }, { generator = gan.Generator(9) })
+         local gg = image.grid(grey, { title = "x" })
+         local want = image.grid(grey)
+         for ch = 1, 3 do H.close(gg[ch]:narrow(1, 13, want:size(2)), H.flat(want), 0, "channel " .. ch) end
+         assert.has_error(function() image.grid(gan.rand { 1, 2, 4, 4 }, { title = "x" }) end,
+            "grid: a title needs 1 or 3 channels, got 2")
+      end)
+
+      it("a caption too long for its width is cut short with '...': the longest prefix that fits", function()
+         local text, width = "abcdefghijkl", 40   -- 72 px of text; 36 fit (2 px margins)
+         local k = #text
+         while require("gan.core").text_size(text:sub(1, k) .. "...") > width - 4 do k = k - 1 end
+         assert.are.equal(4, k)   -- 'abcd...' (the dots are 3 px wide)
+         local cut = image.caption(text, width)
+         assert.are.same({ 3, 12, width }, cut:size())
+         H.close(cut, H.flat(image.caption(text:sub(1, k) .. "...", width)), 0, "cut")
+         local _, x1 = extent((ink(cut)))
+         assert.is_true(x1 < width - 2, "ink inside the margin, got x " .. x1)
+         assert.are_not.equal(0, (image.caption("abcd", width) - image.caption("abc", width)):abs():max():item())
+      end)
+
       it("interleave takes the i-th image of every batch in turn", function()
          local a = gan.rand({ 3, 2, 2, 3 }, { generator = gan.Generator(6) })
          local b, c = a + 10, a * -1

@@ -20,6 +20,7 @@ local blocks = require("gan.nn.blocks")
 local metrics = require("gan.metrics")
 local matcher = require("gan.metrics.matcher")
 local emoji_text = require("gan.data.emoji_text")
+local image = require("gan.image")
 local no_grad = require("gan.autograd").no_grad
 local config = require("gan.config")
 local range, choice = config.range, config.choice
@@ -259,13 +260,10 @@ end
 -- A sheet: each row a text drawn above its samples.
 local function captioned(rows, texts)
    local per, S = rows[1]:size(1), rows[1]:size(3)
-   local W, cap = per * (S + 2), 12
+   local W = per * (S + 2)
    local parts = {}
    for i, imgs in ipairs(rows) do
-      local strip = core.ones { 1, 3, cap, W }
-      local caption = texts[i]
-      while core.text_size(caption) > W - 4 and #caption > 3 do caption = caption:sub(1, -5) .. "..." end
-      core.draw_text(strip[1], 2, 2, caption, { 0, 0, 0 })
+      local strip = image.caption(texts[i], W):unsqueeze(1)
       local row = {}
       for k = 1, per do
          row[#row + 1] = F.pad((imgs[k]:view(1, 3, S, S) + 1) * 0.5, { 1, 1, 1, 1 }, "constant", 1)
