@@ -15,6 +15,10 @@ describe("StackGAN #release_only", function()
       -- row 1: 0.5 (0.25 + 2 - 1 - ln 2) + 0.5 (1 + 1 - 1 - 0); row 2: 0; mean over 2 rows
       local want = (0.5 * (0.25 + 2 - 1 - math.log(2)) + 0.5 * 1) / 2
       assert.is_true(math.abs(M.kl(mu, logvar):item() - want) < 1e-6)
+      -- G's term: the weight times the KL per dimension of c (2 here)
+      local penalty, kl = M.ca_penalty(mu, logvar, 2)
+      assert.is_true(math.abs(penalty:item() - want) < 1e-6)   -- weight 2, 2 dimensions
+      assert.is_true(math.abs(kl:item() - want) < 1e-6)
       local ca = M.CA(3, 2)
       local h = gan.randn { 4, 3 }
       local c0, m0, lv0 = ca(h, false)

@@ -1,7 +1,7 @@
 --- StackGAN (Zhang et al. 2017): text to image in two stages. Conditioning augmentation
 -- (CA) turns the text embedding h into a Gaussian N(mu(h), sigma(h)^2) and samples the
--- condition c from it, with the KL divergence to N(0, I) (weight train.kl, 2) as a
--- regulariser: more variety for one text, a smoother text manifold. Stage I draws a 32x32
+-- condition c from it, with the KL divergence to N(0, I) per dimension of c (weight
+-- train.kl, 2) as a regulariser: more variety for one text, a smoother text manifold. Stage I draws a 32x32
 -- image from (z, c); stage II, trained afterwards with stage I fixed, encodes stage I's
 -- image to 16x16, joins its own CA condition replicated spatially, refines through
 -- residual blocks and upsamples to 64x64. Each stage's D is matching-aware as GAN-CLS's
@@ -81,6 +81,20 @@ M.CA = CA
 -- @treturn Tensor
 function M.kl(mu, logvar)
    return ((mu * mu + logvar:exp() - 1 - logvar):sum(2) * 0.5):mean()
+end
+
+--- G's conditioning-augmentation term: `weight` times the KL per dimension of c (M.kl
+-- divided by c_dim), the authors' normalisation (their code averages over the dimensions
+-- too, weight 2). Summed over 64 dimensions at weight 2 the term held the KL near 1 nat,
+-- too little for c to tell the texts apart: stage I ignored its text.
+-- @tparam Tensor mu (N, c_dim)
+-- @tparam Tensor logvar (N, c_dim)
+-- @tparam number weight
+-- @treturn Tensor
+-- @treturn Tensor the KL itself (M.kl)
+function M.ca_penalty(mu, logvar, weight)
+   local kl = M.kl(mu, logvar)
+   return kl * (weight / mu:size(2)), kl
 end
 
 local Stage1 = nn.class("StackGANStage1", nn.Module)
@@ -223,7 +237,7 @@ function M:generate(z, h, sample, generator)
    return self.G(x1, h, sample, generator)
 end
 
---- One matching-aware D update and one G update (GAN term + train.kl times the CA's KL).
+--- One matching-aware D update and one G update (GAN term + the CA's penalty, M.ca_penalty).
 function M:train_step(data_, _)
    local t, ca = self.cfg.train, self.cfg.model.ca
    local D = self.D
@@ -240,9 +254,9 @@ function M:train_step(data_, _)
       local out, mu, logvar = self:generate(z, h, ca, self.rng)
       local loss = losses.nonsaturating_g(D(out, h))
       if ca and t.kl > 0 then
-         local kl = M.kl(mu, logvar)
+         local penalty, kl = M.ca_penalty(mu, logvar, t.kl)
          logs.kl = kl:item()
-         loss = loss + kl * t.kl
+         loss = loss + penalty
       end
       return loss
    end, { freeze = D }):item()
