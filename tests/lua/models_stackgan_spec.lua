@@ -26,6 +26,13 @@ describe("StackGAN #release_only", function()
       local c1, m1, lv1 = ca(h, true, gan.Generator(9))
       local eps = gan.randn({ 4, 2 }, { generator = gan.Generator(9) })
       assert.is_true(H.maxabs(c1 - (m1 + (lv1 * 0.5):exp() * eps)) < 1e-6)
+      -- unit-length embeddings (the matcher's) give a mu at the noise's scale from the start
+      gan.manual_seed(3)
+      local u = gan.randn { 256, 128 }
+      u = u / u:norm(2, 2, true)
+      local _, mu0 = M.CA(128, 64)(u, false)
+      local sd = math.sqrt(((mu0 - mu0:mean()) ^ 2):mean():item())
+      assert.is_true(sd > 0.2, "mu's spread at initialisation: " .. sd)
    end)
 
    it("stage II refines 32x32 images to 64x64; it needs a finished stage-I run", function()

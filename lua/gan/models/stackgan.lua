@@ -50,12 +50,16 @@ local M = require("gan.train.model").define {
    },
 }
 
---- Conditioning augmentation: (mu, logvar) = split(LeakyReLU(Linear(h))), c = mu +
--- exp(logvar / 2) eps with eps from `generator` (c = mu when off).
+--- Conditioning augmentation: (mu, logvar) = split(LeakyReLU(Linear(sqrt(dim) h))), c =
+-- mu + exp(logvar / 2) eps with eps from `generator` (c = mu when off). The matcher's
+-- embeddings have unit length; times sqrt(dim) their coordinates have about unit variance,
+-- so mu starts at the noise's scale (unscaled it started at about a twentieth of it, and
+-- stage I took 1,000 steps to let the text show through the noise).
 local CA = nn.class("ConditioningAugmentation", nn.Module)
 function CA:__init(dim, c_dim)
    nn.Module.__init(self)
    self.c_dim = c_dim
+   self.scale = math.sqrt(dim)
    self.fc = nn.Linear(dim, 2 * c_dim)
 end
 --- c, mu and logvar of text embeddings.
@@ -66,7 +70,7 @@ end
 -- @treturn Tensor mu
 -- @treturn Tensor logvar
 function CA:forward(h, sample, generator)
-   local s = F.leaky_relu(self.fc(h), 0.2)
+   local s = F.leaky_relu(self.fc(h * self.scale), 0.2)
    local mu, logvar = s:narrow(2, 1, self.c_dim), s:narrow(2, self.c_dim + 1, self.c_dim)
    if not sample then return mu, mu, logvar end
    local eps = core.randn(mu:size(), { generator = generator })
