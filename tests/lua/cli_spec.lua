@@ -361,6 +361,24 @@ describe("gan sample and gan interpolate #release_only", function()
       local got = gan.image.load(tdir .. "/interpolate_s1.png")
       want = gan.image.grid(want, { nrow = 3, range = { -1, 1 }, title = "red apple -> green qqqzzz" })
       assert.is_true((got - want):abs():max():item() <= 0.5 / 255 + 1e-6)
+      -- a run against itself, text by text: no difference, every text a tie, the sign test's p 1
+      local out = root .. "/compare.md"
+      r = C.gan_run({ "run", C.root .. "/experiments/text_image_compare.lua", "--set", "a=" .. tdir, "--set",
+         "b=" .. tdir, "--set", "rounds=1", "--set", "out=" .. out })
+      assert.are.equal(0, r.code, r.stderr)
+      local test, judge = model:held_out_set()
+      local per, rp = gan.models.get("gancls").text_hits(model, test, judge, 1), 0
+      local n = #per
+      for _, v in ipairs(per) do rp = rp + v / n end
+      local row = ("| %.3f | %.3f | +0.000 | [+0.000, +0.000] | 0 / 0 / %d | 1 |"):format(rp, rp, n)
+      assert.is_truthy(r.stdout:find(row, 1, true), r.stdout)
+      local f = assert(io.open(out, "rb"))
+      assert.are.equal(r.stdout, f:read("a"))
+      f:close()
+      r = C.gan_run({ "run", C.root .. "/experiments/text_image_compare.lua", "--set", "a=" .. tdir, "--set", "b=" .. dir })
+      assert.are.equal(1, r.code)
+      assert.matches("text_image_compare: " .. dir:gsub("%p", "%%%0") .. " is a dcgan run; it compares text%-to%-image "
+         .. "runs %(gancls, stackgan%)", r.stderr)
    end)
 
    it("names what is wrong", function()

@@ -218,6 +218,27 @@ describe("metrics.mean_pairwise_distance", function()
    end)
 end)
 
+describe("metrics.paired_comparison", function()
+   it("means, the paired difference's 95 % interval and the exact sign test, by hand", function()
+      -- differences 1, 0, -0.5, 1, 0.1: mean 0.32, sample variance 1.748 / 4, se sqrt(0.437 / 5)
+      local r = M.paired_comparison({ 1, 0.5, 0, 1, 0.2 }, { 0, 0.5, 0.5, 0, 0.1 })
+      local se = math.sqrt(0.437 / 5)
+      assert.are.equal(5, r.n)
+      assert.is_true(math.abs(r.mean_a - 0.54) < 1e-12 and math.abs(r.mean_b - 0.22) < 1e-12)
+      assert.is_true(math.abs(r.diff - 0.32) < 1e-12)
+      assert.is_true(math.abs(r.ci_low - (0.32 - 1.96 * se)) < 1e-12 and math.abs(r.ci_high - (0.32 + 1.96 * se)) < 1e-12)
+      assert.are.same({ 3, 1, 1 }, { r.wins, r.losses, r.ties })
+      -- 3 wins against 1 loss: P(X <= 1) = (1 + 4) / 16 for X ~ B(4, 1/2), doubled
+      assert.is_true(math.abs(r.p_sign - 10 / 16) < 1e-12)
+      -- ten wins, no loss: 2 / 2^10; as many each way: p = 1
+      local all = M.paired_comparison({ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })
+      assert.is_true(math.abs(all.p_sign - 2 / 1024) < 1e-15)
+      assert.are.equal(1, M.paired_comparison({ 1, 0, 0.5 }, { 0, 1, 0.5 }).p_sign)
+      assert.has_error(function() M.paired_comparison({ 1, 2 }, { 1 }) end,
+         "paired_comparison: needs two lists of the same length >= 2, got 2 and 1")
+   end)
+end)
+
 -- ---------------------------------------------------------------- precision / recall
 
 describe("metrics.precision_recall", function()

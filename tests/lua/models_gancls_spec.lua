@@ -100,6 +100,15 @@ describe("GAN-CLS #release_only", function()
          assert.are.equal(Mt.r_precision(model.encoder, b.image, b.text, b.emoji), res.r_precision_encoder)
          assert.are.equal(Mt.r_precision(judge, b.image, b.text, b.emoji), res.r_precision_real)
          assert.is_true(res.diversity > 0)
+         -- per text, the share of the rounds it was hit: their mean is the R-precision
+         local per, mean = M.text_hits(model, test, judge, 2), 0
+         assert.are.equal(res.n, #per)
+         for _, v in ipairs(per) do mean = mean + v / #per end
+         assert.is_true(math.abs(mean - res.r_precision) < 1e-12)
+         local share, hits = Mt.r_precision(judge, b.image, b.text, b.emoji)
+         local sum = 0
+         for _, v in ipairs(hits) do sum = sum + v end
+         assert.are.equal(share, sum / #hits)
       end)
 
       it("walks between two texts with each row's noise held (GAN-INT's figure)", function()

@@ -734,6 +734,38 @@ function M.pearson(a, b)
    return sab / math.sqrt(saa * sbb)
 end
 
+--- Two systems measured on the same items (a[i] and b[i] of item i): each one's mean, the
+-- mean paired difference a - b with its 95 % interval (normal, 1.96 standard errors of
+-- the differences' mean), and the sign test: the items where a is above b (wins), below
+-- (losses) and equal (ties), and the exact two-sided binomial p-value of wins against
+-- losses at one half (ties left out).
+-- @tparam {number,...} a
+-- @tparam {number,...} b
+-- @treturn table mean_a, mean_b, diff, ci_low, ci_high, wins, losses, ties, p_sign, n
+function M.paired_comparison(a, b)
+   if #a ~= #b or #a < 2 then
+      error(("paired_comparison: needs two lists of the same length >= 2, got %d and %d"):format(#a, #b), 2)
+   end
+   local n, r = #a, { n = #a, mean_a = 0, mean_b = 0, diff = 0, wins = 0, losses = 0, ties = 0 }
+   for i = 1, n do
+      r.mean_a, r.mean_b, r.diff = r.mean_a + a[i] / n, r.mean_b + b[i] / n, r.diff + (a[i] - b[i]) / n
+      if a[i] > b[i] then r.wins = r.wins + 1 elseif a[i] < b[i] then r.losses = r.losses + 1 else r.ties = r.ties + 1 end
+   end
+   local ss = 0
+   for i = 1, n do ss = ss + (a[i] - b[i] - r.diff) ^ 2 end
+   local se = math.sqrt(ss / (n - 1) / n)
+   r.ci_low, r.ci_high = r.diff - 1.96 * se, r.diff + 1.96 * se
+   -- P(X <= k) for X ~ Binomial(m, 1/2), k the smaller count, doubled
+   local m, k = r.wins + r.losses, math.min(r.wins, r.losses)
+   local tail, term = 0, 0.5 ^ m   -- term: C(m, j) / 2^m from j = 0
+   for j = 0, k do
+      tail = tail + term
+      term = term * (m - j) / (j + 1)
+   end
+   r.p_sign = math.min(1, 2 * tail)
+   return r
+end
+
 --- Spearman's rank correlation of two equally long lists of numbers (ties get their
 -- average rank): the Pearson correlation of the ranks.
 -- @tparam {number,...} a

@@ -183,6 +183,7 @@ end
 -- @tparam Tensor emoji int64 (N) each image's emoji (other texts are of other emoji)
 -- @tparam[opt] table opts `n_others` (99), `generator` (seed 7)
 -- @treturn number in [0, 1]
+-- @treturn {int,...} each image's hit: 1 when its own text ranked first, else 0
 function Mt.r_precision(matcher, images, bags, emoji, opts)
    opts = opts or {}
    local k, g = opts.n_others or 99, opts.generator or core.Generator(7)
@@ -197,7 +198,7 @@ function Mt.r_precision(matcher, images, bags, emoji, opts)
       return ei:matmul(matcher:text(bags):t()):double():totable()   -- (N, N): image i, text j
    end)
    local em = emoji:totable()
-   local hits = 0
+   local hits, each = 0, {}
    for i = 1, N do
       local others = {}
       for j = 1, N do if em[j] ~= em[i] then others[#others + 1] = j end end
@@ -206,9 +207,10 @@ function Mt.r_precision(matcher, images, bags, emoji, opts)
       for n = 1, math.min(k, #others) do
          if sims[i][others[pick[n] + 1]] >= sims[i][i] then best = false; break end
       end
-      if best then hits = hits + 1 end
+      each[i] = best and 1 or 0
+      hits = hits + each[i]
    end
-   return hits / N
+   return hits / N, each
 end
 
 return Mt

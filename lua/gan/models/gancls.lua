@@ -310,6 +310,19 @@ function M:sample()
    return captioned(rows, texts), { nrow = 1 }
 end
 
+-- The held-out pairs' first image of each emoji (name and all keywords) and the model's
+-- embeddings of their texts.
+local function one_per_emoji(model, test)
+   local b = test:get_batch(core.arange(0, #test, #test.vendors, { dtype = "int64" }))
+   return b, no_grad(function() return model.encoder:text(b.text) end)
+end
+
+-- Round r's samples of texts h: noise, then (StackGAN) the CA's draws, from seed 12344 + r.
+local function draw_round(model, h, r)
+   local g = core.Generator(12344 + r)
+   return model:draw(model:latent(h:size(1), g), h, g)
+end
+
 --- The held-out measures of a text-to-image model (GAN-CLS's and StackGAN's `evaluate`),
 -- on `test` (the held-out pairs at the model's image size, one text per emoji: its name
 -- and all keywords) with `judge` (a matcher trained apart from the model's encoder):
@@ -334,14 +347,12 @@ end
 function M.held_out(model, test, judge, opts)
    opts = opts or {}
    local draws = opts.draws or #test.vendors
-   local b = test:get_batch(core.arange(0, #test, #test.vendors, { dtype = "int64" }))   -- one image per emoji
-   local h = no_grad(function() return model.encoder:text(b.text) end)
+   local b, h = one_per_emoji(model, test)
    local clf = metrics.classifier("emoji_style")
    local real = metrics.features(clf, test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image)
    local rp, feats, other = {}, {}, {}
    for r = 1, draws do
-      local g = core.Generator(12344 + r)
-      local fake = model:draw(model:latent(h:size(1), g), h, g)
+      local fake = draw_round(model, h, r)
       rp[r] = matcher.r_precision(judge, fake, b.text, b.emoji)
       feats[r] = metrics.features(clf, fake)
       if opts.compare then other[r] = metrics.features(clf, opts.compare.draw(h, 12344 + r)) end
@@ -366,13 +377,40 @@ function M.held_out(model, test, judge, opts)
    return res
 end
 
---- M.held_out on the held-out split at the model's size, judged by the trigram matcher
--- (seed 2) trained on the training pairs.
+--- Per held-out text, the share of `rounds` rounds (held_out's: the same seeds and
+-- distractor texts) in which the judge ranked its own text first for its sample: what
+-- experiments/text_image_compare.lua pairs between two runs. Their mean over the texts
+-- is held_out's r_precision for as many draws.
+-- @tparam table model
+-- @tparam table test
+-- @tparam Module judge
+-- @tparam int rounds
+-- @treturn {number,...} one share per held-out emoji
+function M.text_hits(model, test, judge, rounds)
+   local b, h = one_per_emoji(model, test)
+   local per = {}
+   for r = 1, rounds do
+      local _, hits = matcher.r_precision(judge, draw_round(model, h, r), b.text, b.emoji)
+      for i, v in ipairs(hits) do per[i] = (per[i] or 0) + v / rounds end
+   end
+   return per
+end
+
+--- What `evaluate` measures on: the held-out pairs at the model's image size and the
+-- judge, the trigram matcher (seed 2) trained on the training pairs at that size.
+-- @treturn table the held-out pairs
+-- @treturn Module the judge
+function M:held_out_set()
+   return M.dataset(self.cfg, "test"),
+      matcher.cached(self.text_data, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
+end
+
+--- M.held_out on the model's held_out_set.
 -- @tparam[opt] table opts as M.held_out's
 -- @treturn table name -> number
 function M:evaluate(opts)
-   local judge = matcher.cached(self.text_data, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
-   return M.held_out(self, M.dataset(self.cfg, "test"), judge, opts)
+   local test, judge = self:held_out_set()
+   return M.held_out(self, test, judge, opts)
 end
 
 return M

@@ -301,17 +301,23 @@ end
 M.sample = gancls.sample
 M.health_samples = gancls.health_samples
 
---- GAN-CLS's held-out measures (gancls.held_out) at the stage's size, judged by the
--- trigram matcher (seed 2) trained at that size; for stage 2 also the FID of stage I's
--- images of the same noise and texts enlarged bicubically to 64 (fid_stage1_bicubic),
--- the claim being that stage II does better.
+--- As GAN-CLS's: the held-out pairs at the stage's size and the trigram matcher (seed 2)
+-- trained at that size.
+-- @treturn table the held-out pairs
+-- @treturn Module the judge
+function M:held_out_set()
+   local S = self.size
+   return emoji_text.dataset { split = "test", size = S, keep = 1 },
+      matcher.cached(emoji_text.dataset { size = S }, { text = "trigrams", seed = 2, epochs = self.cfg.train.matcher_epochs })
+end
+
+--- GAN-CLS's held-out measures (gancls.held_out) on held_out_set; for stage 2 also the
+-- FID of stage I's images of the same noise and texts enlarged bicubically to 64
+-- (fid_stage1_bicubic), the claim being that stage II does better.
 -- @tparam[opt] table opts as gancls.held_out's
 -- @treturn table name -> number
 function M:evaluate(opts)
    opts = opts or {}
-   local S = self.size
-   local judge = matcher.cached(emoji_text.dataset { size = S }, { text = "trigrams", seed = 2,
-      epochs = self.cfg.train.matcher_epochs })
    local compare = opts.compare
    if self.cfg.train.stage == 2 then
       compare = { name = "fid_stage1_bicubic", draw = function(h, seed)
@@ -322,8 +328,8 @@ function M:evaluate(opts)
          return F.interpolate(x1, { scale_factor = 2, mode = "bicubic" }):clamp(-1, 1)
       end }
    end
-   return gancls.held_out(self, emoji_text.dataset { split = "test", size = S, keep = 1 }, judge,
-      { draws = opts.draws, compare = compare })
+   local test, judge = self:held_out_set()
+   return gancls.held_out(self, test, judge, { draws = opts.draws, compare = compare })
 end
 
 return M
