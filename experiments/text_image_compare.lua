@@ -13,7 +13,8 @@ local gan = require("gan")
 
 local range = gan.config.range
 local cfg = gan.config.from_args({
-   a = gan.config.optional("string"), b = gan.config.optional("string"), rounds = range(10, "[1, inf)"),
+   a = gan.config.optional("string", gan.run.is_dir, gan.run.DIR_RULE),
+   b = gan.config.optional("string", gan.run.is_dir, gan.run.DIR_RULE), rounds = range(10, "[1, inf)"),
    out = gan.config.optional("string"), threads = range(0, "[0, 1024]"),
 }, arg or {})
 if not (cfg.a and cfg.b) then

@@ -135,6 +135,15 @@ function run.valid_name(name)
 end
 run.NAME_RULE = "a directory name (letters, digits, '_', '.', '-'; starting with a letter, digit or '_')"
 
+--- Whether a path is a run directory (holds config.yaml): the check of config keys that
+-- name one, `config.optional("string", run.is_dir, run.DIR_RULE)`.
+-- @tparam string path
+-- @treturn bool
+function run.is_dir(path)
+   return type(path) == "string" and files.exists(path .. "/config.yaml")
+end
+run.DIR_RULE = "a run directory (holding config.yaml)"
+
 --- Creates a new run directory `<root>/<experiment>/<name>/` with config.yaml,
 -- command.txt, an empty metrics.jsonl, samples/ and checkpoints/.
 -- @tparam table opts `experiment` (required), `name` (default: the local time as

@@ -38,11 +38,7 @@ local M = require("gan.train.model").define {
       train = {
          stage = choice(1, { 1, 2 }),
          -- stage 2: the directory of the finished stage-1 run whose G it refines
-         stage1 = config.optional("string", function(v)
-            local f = io.open(v .. "/config.yaml", "rb")
-            if f then f:close() end
-            return f ~= nil
-         end, "a run directory (holding config.yaml)"),
+         stage1 = config.optional("string", require("gan.run").is_dir, require("gan.run").DIR_RULE),
          steps = 8000, sample_every = 500, checkpoint_every = 500,
          kl = range(2.0, "[0, inf)"), lr = range(2e-4, "[0, inf)"), beta1 = range(0.5, "[0, 1)"),
          beta2 = range(0.999, "[0, 1)"), matcher_epochs = range(20, "[1, inf)"),
