@@ -74,7 +74,7 @@ describe("GAN-CLS #release_only", function()
          H.visible(model.G)
          local test = H.first_emoji(M.dataset(model.cfg, "test"), 24)
          local judge = Mt.cached(model.text_data, { text = "trigrams", seed = 2, epochs = 1 })
-         local compare = { name = "fid_again", draw = function(h, seed)   -- the same images as the rounds'
+         local compare = { name = "again", draw = function(h, seed)   -- the same images as the rounds'
             local g = gan.Generator(seed)
             return model:draw(model:latent(h:size(1), g), h)
          end }
@@ -97,6 +97,7 @@ describe("GAN-CLS #release_only", function()
          local real = gan.metrics.features(clf, test:get_batch(gan.arange(0, #test, 1, { dtype = "int64" })).image)
          assert.is_true(math.abs(res.fid - gan.metrics.fid(gan.cat(feats, 1), real)) < 1e-6)
          assert.is_true(math.abs(res.fid_again - res.fid) < 1e-6)
+         assert.is_true(math.abs(res.r_precision_again - res.r_precision) < 1e-12)
          assert.are.equal(Mt.r_precision(model.encoder, b.image, b.text, b.emoji), res.r_precision_encoder)
          assert.are.equal(Mt.r_precision(judge, b.image, b.text, b.emoji), res.r_precision_real)
          assert.is_true(res.diversity > 0)

@@ -337,8 +337,9 @@ end
 --   real images);
 -- - diversity: the mean pairwise feature distance of 16 samples of one text, averaged
 --   over 8 held-out texts;
--- - with opts.compare = { name =, draw = function(h, seed) }: res[name], the FID of
---   what draw makes of each round's texts and seed, on the same terms.
+-- - with opts.compare = { name =, draw = function(h, seed) }: res["fid_" .. name] and
+--   res["r_precision_" .. name], the FID and R-precision of what draw makes of each
+--   round's texts and seed, on the same terms.
 -- @tparam table model with encoder, latent(n, g), draw(z, h, g) and sample_text
 -- @tparam table test
 -- @tparam Module judge
@@ -350,12 +351,16 @@ function M.held_out(model, test, judge, opts)
    local b, h = one_per_emoji(model, test)
    local clf = metrics.classifier("emoji_style")
    local real = metrics.features(clf, test:get_batch(core.arange(0, #test, 1, { dtype = "int64" })).image)
-   local rp, feats, other = {}, {}, {}
+   local rp, feats, other, other_rp = {}, {}, {}, 0
    for r = 1, draws do
       local fake = draw_round(model, h, r)
       rp[r] = matcher.r_precision(judge, fake, b.text, b.emoji)
       feats[r] = metrics.features(clf, fake)
-      if opts.compare then other[r] = metrics.features(clf, opts.compare.draw(h, 12344 + r)) end
+      if opts.compare then
+         local x = opts.compare.draw(h, 12344 + r)
+         other[r] = metrics.features(clf, x)
+         other_rp = other_rp + matcher.r_precision(judge, x, b.text, b.emoji) / draws
+      end
    end
    -- the encoder sees the images at the size it was trained at (StackGAN's stage II: 64
    -- px pairs, an encoder of 32 px), averaged down as the models' training does
@@ -368,7 +373,10 @@ function M.held_out(model, test, judge, opts)
       r_precision_real = matcher.r_precision(judge, b.image, b.text, b.emoji),
       r_precision_encoder = matcher.r_precision(model.encoder, for_encoder, b.text, b.emoji),
       fid = metrics.fid(core.cat(feats, 1), real) }
-   if opts.compare then res[opts.compare.name] = metrics.fid(core.cat(other, 1), real) end
+   if opts.compare then
+      res["fid_" .. opts.compare.name] = metrics.fid(core.cat(other, 1), real)
+      res["r_precision_" .. opts.compare.name] = other_rp
+   end
    local div, texts = 0, held_out_texts(model, 8)
    for _, words in ipairs(texts) do
       div = div + metrics.mean_pairwise_distance(metrics.features(clf, (model:sample_text(table.concat(words, " "), 16))))

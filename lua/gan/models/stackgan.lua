@@ -308,15 +308,16 @@ function M:held_out_set()
 end
 
 --- GAN-CLS's held-out measures (gancls.held_out) on held_out_set; for stage 2 also the
--- FID of stage I's images of the same noise and texts enlarged bicubically to 64
--- (fid_stage1_bicubic), the claim being that stage II does better.
+-- FID and R-precision of stage I's images of the same noise and texts enlarged
+-- bicubically to 64 (fid_stage1_bicubic, r_precision_stage1_bicubic), the claim being
+-- that stage II does better.
 -- @tparam[opt] table opts as gancls.held_out's
 -- @treturn table name -> number
 function M:evaluate(opts)
    opts = opts or {}
    local compare = opts.compare
    if self.cfg.train.stage == 2 then
-      compare = { name = "fid_stage1_bicubic", draw = function(h, seed)
+      compare = { name = "stage1_bicubic", draw = function(h, seed)
          local g = core.Generator(seed)   -- as draw: the noise, then CA's sample, from one generator
          local x1 = no_grad(function()
             return (self.G1(self:latent(h:size(1), g), h, self.cfg.model.ca, g))
