@@ -104,6 +104,18 @@ describe("StackGAN #release_only", function()
       assert.are.equal(want, res.r_precision_encoder)
       assert.are.equal(12, res.n)
       assert.is_true(res.fid == res.fid and res.diversity >= 0)
+      -- the baseline: the very stage-I images that draw refines with the same seed, enlarged
+      local h = model.encoder:text(b.text)
+      local G1, refined = model.G1, nil
+      model.G1 = setmetatable({}, { __call = function(_, ...) refined = G1(...) return refined end })
+      local g = gan.Generator(7)
+      model:draw(model:latent(12, g), h, g)
+      local up = model:stage1_bicubic(h, 7)
+      model.G1 = G1
+      assert.are.same({ 12, 3, 64, 64 }, up:size())
+      local want_up = gan.nn.functional.interpolate(refined, { scale_factor = 2, mode = "bicubic" }):clamp(-1, 1)
+      assert.are.equal(0, (up - want_up):abs():max():item())
+      assert.is_true((up - model:stage1_bicubic(h, 8)):abs():max():item() > 0)
       H.rm_rf(root)
    end)
 
